@@ -1,0 +1,301 @@
+"""Ablation sweeps: zero the top, bottom or random k units and re-decode (Xin, Lin & Yu, EMNLP 2019)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from nerve.analysis.checks import (
+    AnalysisInputError,
+    crf_arrays,
+    float_matrix,
+    labels_array,
+    sentence_starts_array,
+)
+from nerve.analysis.decoders import CrfDecoder, SoftmaxDecoder
+from nerve.io import atomic_write_text
+from nerve.metrics import ChunkScorer
+
+SELECTIONS = ("top", "bottom", "random")
+FIELDS = ("target_tag", "selection", "k", "draw", "eval_tag", "accuracy")
+_SCORE_BLOCK = 16  # predictions per ChunkScorer call: keeps its intp copies small
+
+
+def row_dtype(max_tag_len: int) -> np.dtype:
+    """Structured dtype of ablation rows, fields ``FIELDS``; tag fields hold ``max_tag_len`` characters."""
+    w = max(int(max_tag_len), 3)
+    return np.dtype([("target_tag", f"U{w}"), ("selection", "U6"), ("k", np.int32), ("draw", np.int32),
+                     ("eval_tag", f"U{w}"), ("accuracy", np.float64)])
+
+
+class _TagCounter:
+    """Correct-token counts per gold tag for many predictions, via one gold-sorted gather."""
+
+    def __init__(self, gold: np.ndarray, n_tags: int):
+        self.order = np.argsort(gold, kind="stable")
+        self.support = np.bincount(gold, minlength=n_tags)
+        self.bounds = np.concatenate([[0], np.cumsum(self.support)])
+        self.gold = gold
+
+    def __call__(self, preds: np.ndarray) -> np.ndarray:
+        """int64 (m, n_tags) correct counts for preds (m, n_tokens)."""
+        correct = (preds == self.gold)[:, self.order]
+        b = self.bounds
+        return np.stack([np.count_nonzero(correct[:, b[j]:b[j + 1]], axis=1) for j in range(b.size - 1)], axis=1)
+
+
+def per_tag_accuracy_arrays(gold: np.ndarray, preds: np.ndarray, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-tag accuracy (share of gold-j tokens predicted j) and token accuracy.
+
+    Args:
+        gold: int (n_tokens,) gold tag ids.
+        preds: int (n_tokens,) or (m, n_tokens) predicted tag ids.
+        n_tags: number of tags.
+
+    Returns:
+        (per_tag, token_accuracy): float64 (..., n_tags) with NaN for a tag that has
+        no gold token, and float64 (...,) (NaN with no tokens).
+    """
+    if np.ndim(gold) != 1:
+        raise AnalysisInputError(f"gold: expected shape (n_tokens,), got {np.shape(gold)}")
+    gold = labels_array(gold, "gold", len(gold), n_tags)
+    p = np.asarray(preds)
+    if p.ndim not in (1, 2) or p.shape[-1] != gold.size:
+        raise AnalysisInputError(f"preds: expected shape ({gold.size},) or (m, {gold.size}), got {p.shape}")
+    p2 = p.reshape(-1, gold.size)
+    counter = _TagCounter(gold, n_tags)
+    right = counter(p2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_tag = right / counter.support
+        overall = right.sum(axis=1) / gold.size
+    return (per_tag[0], overall[0]) if p.ndim == 1 else (per_tag, overall)
+
+
+def _check_rankings(rankings, n_tags: int, n: int) -> np.ndarray:
+    r = np.asarray(rankings)
+    if r.shape != (n_tags, n) or not np.issubdtype(r.dtype, np.integer):
+        raise AnalysisInputError(f"rankings: expected int shape ({n_tags}, {n}), got {r.dtype} {r.shape}")
+    if n and not np.array_equal(np.sort(r, axis=1), np.broadcast_to(np.arange(n), r.shape)):
+        raise AnalysisInputError(f"rankings: expected each row to be a permutation of 0..{n - 1}")
+    return r.astype(np.intp)
+
+
+def random_orders(n: int, draws: int, seed: int) -> np.ndarray:
+    """R seeded unit permutations (R, n); the first k of a row is a uniform random k-subset.
+
+    The same permutations serve as the random baseline of every target tag.
+    """
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(n) for _ in range(draws)]) if draws else np.empty((0, n), np.intp)
+
+
+def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings, max_k: int,
+                   random_draws: int = 20, seed: int = 0, crf=None, progress: bool = True) -> np.ndarray:
+    """Accuracy after ablating k = 0..max_k units per target tag and selection (Xin, Lin & Yu 2019).
+
+    Ablating a set S sets h[:, S] = 0, recomputes the emissions h @ W.T + b in float64
+    precision and decodes them (argmax, first max on ties, or CRF Viterbi). Selections per
+    target tag j: ``top`` (first k of rankings[j]), ``bottom`` (first k of rankings[j]
+    reversed) and ``random`` (first k of each of ``random_draws`` seeded permutations,
+    shared by every target, so random rows repeat across targets). Each distinct unit set
+    is decoded once. Eval tags: every tag (accuracy on its gold tokens), ``ALL`` (token
+    accuracy) and ``F1`` (conlleval entity F1 as a fraction, via ``ChunkScorer``).
+
+    Args:
+        h: float (n_tokens, n) unit values, sentences concatenated.
+        W: float (n_tags, n); b: float (n_tags,): tag projection.
+        gold: int (n_tokens,) gold tag ids.
+        sentence_starts: int (n_sentences,) first token of each sentence.
+        tags: (n_tags,) tag names.
+        rankings: int (n_tags, n) from ``rank_units``.
+        max_k: largest number of ablated units, 0..n.
+        random_draws: permutations for the random baseline (>= 0).
+        seed: seed of those permutations.
+        crf: None (softmax) or (start (n_tags,), transitions (n_tags, n_tags) [from, to], end (n_tags,)).
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        Structured array (``row_dtype``) of the rows of ablation.csv ordered by target tag,
+        selection, k, draw, eval tag; n_tags * (2 + random_draws) * (max_k + 1) * (n_tags + 2) rows.
+
+    Raises:
+        ValueError: on inconsistent shapes, labels or rankings, or max_k outside 0..n.
+    """
+    h = float_matrix(h, "h", (None, None))
+    n_tokens, n = h.shape
+    tags = [str(t) for t in tags]
+    n_tags = len(tags)
+    W = float_matrix(W, "W", (n_tags, n))
+    b = float_matrix(b, "b", (n_tags,))
+    gold = labels_array(gold, "gold", n_tokens, n_tags)
+    starts = sentence_starts_array(sentence_starts, n_tokens)
+    rankings = _check_rankings(rankings, n_tags, n)
+    if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or not 0 <= max_k <= n:
+        raise AnalysisInputError(f"max_k: expected an integer in 0..{n} (number of units), got {max_k!r}")
+    if isinstance(random_draws, bool) or not isinstance(random_draws, (int, np.integer)) or random_draws < 0:
+        raise AnalysisInputError(f"random_draws: expected an integer >= 0, got {random_draws!r}")
+    crf = crf_arrays(crf, n_tags)
+    decoder = SoftmaxDecoder(h, W, b, max_k) if crf is None else CrfDecoder(h, W, b, starts, crf)
+    orders = {("top", j): rankings[j, :max_k] for j in range(n_tags)}
+    orders.update({("bottom", j): rankings[j, ::-1][:max_k] for j in range(n_tags)})
+    orders.update({("random", r): o[:max_k] for r, o in enumerate(random_orders(n, int(random_draws), seed))})
+    scorer, counter = ChunkScorer(tags, gold, starts), _TagCounter(gold, n_tags)
+    cache: dict[bytes, int] = {}
+    table: list[np.ndarray] = []
+    ids = {}
+    bar = _progress(len(orders), progress)
+    for key, order in orders.items():
+        ids[key] = _walk(decoder, order, n, cache, table, scorer, counter)
+        bar.update(1)
+    bar.close()
+    return _rows(np.concatenate(table) if table else np.empty((0, n_tags + 2)), ids, tags, max_k, random_draws)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="ablation", unit="sweep", disable=not enabled, leave=False)
+
+
+def _walk(decoder, order: np.ndarray, n: int, cache: dict, table: list, scorer, counter) -> np.ndarray:
+    """Evaluate the prefixes 0..len(order) of ``order``; return their row ids in the score table."""
+    mask = np.zeros(n, dtype=bool)
+    decoder.reset()
+    ids = np.empty(order.size + 1, dtype=np.intp)
+    preds = []
+    base = sum(t.shape[0] for t in table)
+    for k in range(order.size + 1):
+        if k:
+            mask[order[k - 1]] = True
+            decoder.remove(order[k - 1])
+        key = np.packbits(mask).tobytes()
+        if key not in cache:
+            preds.append(decoder.decode(mask))
+            cache[key] = base + len(preds) - 1
+        ids[k] = cache[key]
+    if preds:
+        table.append(_score(np.stack(preds), scorer, counter))
+    return ids
+
+
+def _score(preds: np.ndarray, scorer: ChunkScorer, counter: _TagCounter) -> np.ndarray:
+    """float64 (m, n_tags + 2): per-tag accuracy, token accuracy, entity F1 of preds (m, n_tokens)."""
+    right = counter(preds)
+    counts = np.concatenate([scorer.counts_many(preds[i:i + _SCORE_BLOCK]) for i in range(0, len(preds), _SCORE_BLOCK)])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_tag = right / counter.support
+        overall = right.sum(axis=1) / max(counter.gold.size, 1)
+    p = np.where(counts[:, 1] > 0, counts[:, 0] / np.maximum(counts[:, 1], 1), 0.0)
+    r = np.where(counts[:, 2] > 0, counts[:, 0] / np.maximum(counts[:, 2], 1), 0.0)
+    f1 = np.where(p + r > 0, 2 * p * r / np.where(p + r > 0, p + r, 1.0), 0.0)
+    return np.column_stack([per_tag, overall, f1])
+
+
+def _rows(table: np.ndarray, ids: dict, tags: list[str], max_k: int, draws: int) -> np.ndarray:
+    """Lay the score table out as ablation rows (see ``ablation_sweep``)."""
+    n_tags, n_k = len(tags), max_k + 1
+    eval_tags = np.array(tags + ["ALL", "F1"])
+    n_eval = eval_tags.size
+    rand = np.stack([ids[("random", r)] for r in range(draws)], axis=1) if draws else np.empty((n_k, 0), np.intp)
+    per_target = (2 + draws) * n_k * n_eval
+    out = np.empty(n_tags * per_target, dtype=row_dtype(max(map(len, eval_tags))))
+    sel = np.repeat(np.array(SELECTIONS), [n_k * n_eval, n_k * n_eval, n_k * draws * n_eval])
+    ks = np.concatenate([np.repeat(np.arange(n_k), n_eval)] * 2 + [np.repeat(np.arange(n_k), draws * n_eval)])
+    dr = np.concatenate([np.zeros(2 * n_k * n_eval, np.int32), np.tile(np.repeat(np.arange(draws), n_eval), n_k)])
+    for j, tag in enumerate(tags):
+        block = out[j * per_target:(j + 1) * per_target]
+        block["target_tag"] = tag
+        block["selection"] = sel
+        block["k"] = ks
+        block["draw"] = dr
+        block["eval_tag"] = np.tile(eval_tags, per_target // n_eval)
+        block["accuracy"] = np.concatenate(
+            [table[ids[("top", j)]].ravel(), table[ids[("bottom", j)]].ravel(), table[rand.ravel()].ravel()]
+        )
+    return out
+
+
+def ablation_csv(rows: np.ndarray) -> str:
+    """Text of ``ablation.csv``: header ``target_tag,selection,k,draw,eval_tag,accuracy`` then one line per row.
+
+    Accuracies are written as Python's shortest round-trip repr ("nan" for NaN).
+    """
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(FIELDS)
+    w.writerows(zip(*(rows[f].tolist() for f in FIELDS)))
+    return buf.getvalue()
+
+
+def write_ablation_csv(path: str | os.PathLike, rows: np.ndarray) -> None:
+    """Write ``ablation_csv(rows)`` to ``path`` atomically."""
+    atomic_write_text(path, ablation_csv(rows))
+
+
+def read_ablation_csv(path: str | os.PathLike) -> np.ndarray:
+    """Rows of an ``ablation.csv`` as a structured array (``row_dtype``).
+
+    Raises:
+        ValueError: if the file lacks the ablation.csv header.
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or tuple(header) != FIELDS:
+            raise AnalysisInputError(f"{path}: expected an ablation.csv with header {','.join(FIELDS)}")
+        data = list(reader)
+    width = max([len(r[0]) for r in data] + [len(r[4]) for r in data] + [3])
+    out = np.empty(len(data), dtype=row_dtype(width))
+    if data:
+        cols = list(zip(*data))
+        for f, c in zip(FIELDS, cols):
+            out[f] = np.array(c, dtype=out.dtype[f]) if f not in ("k", "draw", "accuracy") else np.array(c, float)
+    return out
+
+
+def summarise_ablation(rows: np.ndarray, k: int) -> list[dict]:
+    """Accuracy drop of each target tag (on its own tokens) after ablating k units.
+
+    Drop = accuracy at k = 0 minus accuracy at k (positive: ablation hurts). Random
+    statistics are over draws: mean and the 2.5 / 97.5 percentiles (linear interpolation).
+
+    Args:
+        rows: structured array from ``ablation_sweep`` or ``read_ablation_csv``.
+        k: number of ablated units; must occur in rows.
+
+    Returns:
+        One dict per target tag (first-appearance order) with keys target_tag, k, baseline,
+        top_accuracy, top_drop, bottom_drop, random_mean_drop, random_p2_5_drop,
+        random_p97_5_drop, n_draws (NaN where undefined).
+
+    Raises:
+        ValueError: if no row has this k.
+    """
+    if not np.any(rows["k"] == k):
+        raise AnalysisInputError(f"k: expected one of the ablated sizes {sorted(set(rows['k'].tolist()))}, got {k}")
+    own = rows[rows["eval_tag"] == rows["target_tag"]]
+    out = []
+    for tag in dict.fromkeys(own["target_tag"].tolist()):
+        t = own[own["target_tag"] == tag]
+
+        def acc(sel: str, kk: int) -> np.ndarray:
+            return t["accuracy"][(t["selection"] == sel) & (t["k"] == kk)]
+
+        top0, topk, bot = acc("top", 0), acc("top", k), acc("bottom", k)
+        base = float(top0[0]) if top0.size else float("nan")
+        rnd = acc("random", 0) - acc("random", k)  # draws in the same order at both k
+        out.append({
+            "target_tag": tag, "k": int(k), "baseline": base,
+            "top_accuracy": float(topk[0]) if topk.size else float("nan"),
+            "top_drop": base - float(topk[0]) if topk.size else float("nan"),
+            "bottom_drop": base - float(bot[0]) if bot.size else float("nan"),
+            "random_mean_drop": float(np.mean(rnd)) if rnd.size else float("nan"),
+            "random_p2_5_drop": float(np.percentile(rnd, 2.5)) if rnd.size else float("nan"),
+            "random_p97_5_drop": float(np.percentile(rnd, 97.5)) if rnd.size else float("nan"),
+            "n_draws": int(rnd.size),
+        })
+    return out

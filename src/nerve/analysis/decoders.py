@@ -1,0 +1,92 @@
+"""Re-decoding with units removed one by one: incremental softmax argmax and batched CRF Viterbi."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nerve.analysis.viterbi import pad_positions, viterbi_numpy
+
+_U32 = float(np.finfo(np.float32).eps)  # 2 * unit roundoff of float32: a safe per-operation bound
+
+
+class SoftmaxDecoder:
+    """Argmax of h_masked @ W.T + b (float64 semantics) while units are removed in sequence.
+
+    Logits are kept in float32, tags-major (n_tags, n_tokens), and removing unit u is
+    the rank-1 update logits -= outer(W[:, u], h[:, u]). The float32 result differs from
+    the float64 reference by at most delta_t = (n + max_k + 2) * eps32 * S_t per logit,
+    where S_t = max_j sum_i |h[t, i] W[j, i]| + |b_j|. A token whose best logit beats
+    every other by more than the tolerance 4 * (n + max_k + 4) * eps32 * S_t (over 2 delta_t)
+    has the same argmax as the reference; the remaining tokens (near or exact ties) are
+    recomputed as h[rows] @ (W * keep).T + b in float64, first max on ties. Zeroing W's
+    columns instead of h's gives bit-identical emissions (the products are exact zeros).
+    """
+
+    def __init__(self, h: np.ndarray, W: np.ndarray, b: np.ndarray, max_k: int):
+        """h: float (n_tokens, n); W: float (n_tags, n); b: float (n_tags,); max_k: longest removal sequence."""
+        self.h = h
+        self.W64 = np.asarray(W, dtype=np.float64)
+        self.b64 = np.asarray(b, dtype=np.float64)
+        n_tags, n = self.W64.shape
+        self.hT = np.ascontiguousarray(np.asarray(h, dtype=np.float32).T)  # (n, n_tokens)
+        self.W32 = self.W64.astype(np.float32)
+        self.L0 = self.W32 @ self.hT + self.b64.astype(np.float32)[:, None]  # (n_tags, n_tokens)
+        scale = (np.abs(self.W32) @ np.abs(self.hT)).max(axis=0) + np.abs(self.b64).max(initial=0.0)
+        self.tol = (4 * (n + max_k + 4) * _U32 * scale).astype(np.float32)
+        self.index_dtype = np.uint8 if n_tags <= 255 else np.uint16
+        self.weights = np.arange(n_tags, dtype=self.index_dtype)[:, None]
+        self.L = np.empty_like(self.L0)
+        self._tmp = np.empty_like(self.L0)
+        self._ge = np.empty(self.L0.shape, dtype=bool)
+        self.n_fallback = 0
+
+    def reset(self) -> None:
+        """Start a new removal sequence with every unit present."""
+        np.copyto(self.L, self.L0)
+
+    def remove(self, u: int) -> None:
+        """Remove unit u from the current logits."""
+        np.multiply.outer(self.W32[:, u], self.hT[u], out=self._tmp)
+        self.L -= self._tmp
+
+    def decode(self, mask: np.ndarray) -> np.ndarray:
+        """Tag ids (n_tokens,) for the current logits; ``mask`` (n,) bool marks the removed units."""
+        L = self.L
+        top = L.max(axis=0)
+        np.greater_equal(L, top - self.tol, out=self._ge)
+        ge = self._ge.view(np.uint8)
+        count = ge.sum(axis=0, dtype=self.index_dtype)
+        pred = (ge * self.weights).sum(axis=0, dtype=self.index_dtype)
+        rows = np.flatnonzero(count != 1)
+        if rows.size:
+            self.n_fallback += rows.size
+            keep = self.W64 * ~mask
+            exact = np.asarray(self.h[rows], dtype=np.float64) @ keep.T + self.b64
+            pred[rows] = exact.argmax(axis=1)
+        return pred
+
+
+class CrfDecoder:
+    """Viterbi paths of h_masked @ W.T + b (float64), recomputed for every unit set."""
+
+    def __init__(self, h: np.ndarray, W: np.ndarray, b: np.ndarray, sentence_starts: np.ndarray, crf: tuple):
+        """h: (n_tokens, n); W: (n_tags, n); b: (n_tags,); crf: (start, transitions [from, to], end)."""
+        self.h64 = np.asarray(h, dtype=np.float64)
+        self.W64 = np.asarray(W, dtype=np.float64)
+        self.b64 = np.asarray(b, dtype=np.float64)
+        self.crf = crf
+        self.sentence, self.position, self.lengths = pad_positions(sentence_starts, self.h64.shape[0])
+        self.padded = np.zeros((self.lengths.size, int(self.lengths.max(initial=0)), self.W64.shape[0]))
+
+    def reset(self) -> None:
+        """Nothing to reset: every decode recomputes the emissions."""
+
+    def remove(self, u: int) -> None:
+        """Nothing to update: ``decode`` reads the removed units from its mask."""
+
+    def decode(self, mask: np.ndarray) -> np.ndarray:
+        """Tag ids (n_tokens,) for the units not in ``mask`` (n,) bool."""
+        emissions = self.h64 @ (self.W64 * ~mask).T + self.b64
+        self.padded[self.sentence, self.position] = emissions
+        paths = viterbi_numpy(self.padded, self.lengths, *self.crf)
+        return paths[self.sentence, self.position]

@@ -1,0 +1,170 @@
+"""The `nerve` command line: train, evaluate, decode, analyze, plot, export-activations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from nerve.errors import NerveError
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when present")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="nerve", description="Train NER taggers and dissect them neuron by neuron.")
+    ap.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a tagger (resumes from the run folder's checkpoint)")
+    p.add_argument("config", help="TOML config or NCRF++ .config file")
+    p.add_argument("--data", help="corpus folder with train.txt, valid.txt, test.txt")
+    p.add_argument("--out", help="run folder (NCRF++ configs: default model_dir)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--no-progress", action="store_true")
+    _add_device(p)
+
+    p = sub.add_parser("evaluate", help="score a trained run on a split")
+    p.add_argument("run")
+    p.add_argument("--split", default="test", help="dev, test or a CoNLL file path")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    _add_device(p)
+
+    p = sub.add_parser("decode", help="tag a CoNLL file (tag appended as last column) or plain text")
+    p.add_argument("run")
+    p.add_argument("input")
+    p.add_argument("--out", required=True)
+    p.add_argument("--nbest", type=int, default=1, help="also write the N best paths (CRF models)")
+    p.add_argument("--format", choices=["auto", "conll", "text"], default="auto")
+    _add_device(p)
+
+    p = sub.add_parser("analyze", help="neuron analysis of a trained run (Xin, Lin & Yu 2019)")
+    p.add_argument("run")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--bucket", choices=["predicted", "gold"], default="predicted")
+    p.add_argument("--max-k", type=int, default=None, help="largest number of ablated units (default: all)")
+    p.add_argument("--random-draws", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cluster", action="store_true", help="cluster units in the heatmap")
+    p.add_argument("--out", required=True)
+    _add_device(p)
+
+    p = sub.add_parser("export-activations", help="write a run's activations in NeuroX's JSON format")
+    p.add_argument("run")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--out", required=True)
+    _add_device(p)
+
+    p = sub.add_parser("plot", help="figures across runs")
+    psub = p.add_subparsers(dest="plot", required=True)
+    q = psub.add_parser("ablation", help="overlay one tag's ablation curve from several analysed runs")
+    q.add_argument("runs", nargs="+", help="analysis folders (or run folders holding analysis/)")
+    q.add_argument("--tag", required=True)
+    q.add_argument("--labels", default=None, help="comma-separated legend labels")
+    q.add_argument("--out", required=True, help="output file (.png; an .svg is written beside it)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        return COMMANDS[args.command](args) or 0
+    except NerveError as err:
+        print(f"nerve: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nerve: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001
+        if args.debug:
+            raise
+        print(f"nerve: internal error: {type(err).__name__}: {err} (re-run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def cmd_train(args) -> int:
+    from nerve.config import load_config
+    from nerve.run import pick_device
+    from nerve.train import resolve_data, train
+
+    cfg = load_config(args.config, args.overrides)
+    out = args.out or getattr(cfg, "ncrfpp_model_dir", None)
+    if not out:
+        raise NerveError("train: --out RUN_DIR is required")
+    if hasattr(cfg, "ncrfpp_model_dir"):
+        del cfg.ncrfpp_model_dir
+    resolve_data(cfg, args.data)
+    metrics = train(cfg, out, pick_device(args.device), progress=False if args.no_progress else None)
+    print(f"done: best epoch {metrics['best_epoch']}, dev F1 {metrics['dev']['f1']:.4f}, "
+          f"test F1 {metrics['test']['f1']:.4f} -> {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from nerve.evaluate import evaluate_run, format_scores
+
+    scores = evaluate_run(args.run, args.split, args.device or "cpu")
+    print(json.dumps(scores, indent=2) if args.json else format_scores(scores))
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from nerve.decode import decode_file
+
+    n = decode_file(args.run, args.input, args.out, nbest=args.nbest, fmt=args.format, device=args.device or "cpu")
+    print(f"decoded {n} sentences -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from nerve.analysis.capture import analyze_run
+
+    summary = analyze_run(args.run, args.out, split=args.split, bucket=args.bucket, max_k=args.max_k,
+                          random_draws=args.random_draws, seed=args.seed, cluster=args.cluster,
+                          device=args.device or "cpu")
+    print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from nerve.analysis.capture import export_neurox
+
+    n = export_neurox(args.run, args.split, args.out, device=args.device or "cpu")
+    print(f"wrote activations of {n} sentences -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from nerve.report.plots import plot_ablation_overlay
+
+    paths = []
+    for r in args.runs:
+        p = Path(r)
+        cand = [p / "ablation.csv", p / "analysis" / "ablation.csv"]
+        found = next((c for c in cand if c.is_file()), None)
+        if found is None:
+            raise NerveError(f"{r}: no ablation.csv (run `nerve analyze` first)")
+        paths.append(found)
+    labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
+    if len(labels) != len(paths):
+        raise NerveError(f"--labels has {len(labels)} names for {len(paths)} runs")
+    plot_ablation_overlay(paths, labels, args.tag, args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze,
+            "export-activations": cmd_export, "plot": cmd_plot}
+
+if __name__ == "__main__":
+    sys.exit(main())

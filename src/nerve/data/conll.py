@@ -1,0 +1,128 @@
+"""Read and write CoNLL column files: word first, tag last, blank line ends a sentence."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nerve.errors import NerveError
+
+DOCSTART = "-DOCSTART-"
+_DIGITS = re.compile(r"\d")
+
+
+@dataclass
+class Sentence:
+    """One sentence: words, tags (may be empty for unlabelled text), extra columns, source line."""
+
+    words: list[str]
+    tags: list[str] = field(default_factory=list)
+    columns: list[list[str]] = field(default_factory=list)  # every column of every token, as read
+    line: int = 0  # 1-based line number of the first token in the source file
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+
+def normalize_number(word: str) -> str:
+    """Replace every digit with 0, as NCRF++ does with ``number_normalized``."""
+    return _DIGITS.sub("0", word)
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise NerveError(f"{path}:{line}: invalid UTF-8 byte 0x{raw[err.start]:02x}; expected a UTF-8 text file") from None
+
+
+def read_conll(path: str | os.PathLike, labelled: bool = True, min_columns: int = 2) -> list[Sentence]:
+    """Read a CoNLL column file into sentences.
+
+    Columns are separated by any whitespace; the word is the first column and (when ``labelled``) the tag the
+    last. ``-DOCSTART-`` lines are dropped. Every token line of a file must have the same number of columns.
+
+    Raises:
+        NerveError: missing file, invalid UTF-8, or a line whose column count differs (file and line named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NerveError(f"{path}: no such file (expected a CoNLL column file)")
+    text = _decode(path)
+    sentences: list[Sentence] = []
+    rows: list[list[str]] = []
+    start = 0
+    ncols = None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            if rows:
+                sentences.append(_make(rows, start, labelled))
+                rows = []
+            continue
+        if fields[0] == DOCSTART:
+            if rows:
+                sentences.append(_make(rows, start, labelled))
+                rows = []
+            continue
+        if ncols is None:
+            ncols = len(fields)
+            if labelled and ncols < min_columns:
+                raise NerveError(
+                    f"{path}:{lineno}: found {ncols} column; expected at least {min_columns} (word ... tag)"
+                )
+        elif len(fields) != ncols:
+            raise NerveError(f"{path}:{lineno}: found {len(fields)} columns; expected {ncols} like the lines before")
+        if not rows:
+            start = lineno
+        rows.append(fields)
+    if rows:
+        sentences.append(_make(rows, start, labelled))
+    return sentences
+
+
+def _make(rows: list[list[str]], line: int, labelled: bool) -> Sentence:
+    words = [r[0] for r in rows]
+    tags = [r[-1] for r in rows] if labelled else []
+    return Sentence(words=words, tags=tags, columns=rows, line=line)
+
+
+def read_text(path: str | os.PathLike) -> list[Sentence]:
+    """Read plain text, one tokenised sentence per line (an empty line is an empty sentence)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NerveError(f"{path}: no such file (expected a text file, one tokenised sentence per line)")
+    out = []
+    for lineno, line in enumerate(_decode(path).splitlines(), start=1):
+        words = line.split()
+        out.append(Sentence(words=words, columns=[[w] for w in words], line=lineno))
+    return out
+
+
+def looks_like_conll(path: str | os.PathLike) -> bool:
+    """Guess whether a file is a CoNLL column file (several columns, tag-like last column) or plain text."""
+    from nerve.data.schemes import split_tag
+
+    seen = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.split()
+            if not fields or fields[0] == DOCSTART:
+                continue
+            if len(fields) < 2:
+                return False
+            try:
+                split_tag(fields[-1])
+            except ValueError:
+                return False
+            seen += 1
+            if seen >= 20:
+                break
+    return seen > 0
+

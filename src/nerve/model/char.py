@@ -1,0 +1,60 @@
+"""Character-level word representations: CNN with max pooling, or a bidirectional LSTM/GRU."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nerve.model.layers import Dropout
+
+from nerve.model.rnn import reverse_padded
+
+
+class CharCNN(nn.Module):
+    """Char embeddings -> dropout -> Conv1d(kernel 3) -> max over the word's characters (NCRF++ CharCNN)."""
+
+    def __init__(self, n_chars: int, emb_dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.emb = nn.Embedding(n_chars, emb_dim, padding_idx=0)
+        nn.init.uniform_(self.emb.weight, -(3.0 / emb_dim) ** 0.5, (3.0 / emb_dim) ** 0.5)
+        with torch.no_grad():
+            self.emb.weight[0].zero_()
+        self.drop = Dropout(dropout)
+        self.conv = nn.Conv1d(emb_dim, hidden, kernel_size=3, padding=1)
+        self.out_dim = hidden
+
+    def forward(self, chars: torch.Tensor, char_lens: torch.Tensor) -> torch.Tensor:
+        """chars (B, L, C), char_lens (B, L) -> (B, L, hidden); padding characters never win the max."""
+        B, L, C = chars.shape
+        x = self.drop(self.emb(chars.view(B * L, C)))  # shape: (B*L, C, emb)
+        y = self.conv(x.transpose(1, 2))  # shape: (B*L, hidden, C)
+        pad = torch.arange(C, device=chars.device)[None, :] >= char_lens.view(B * L, 1).clamp(min=1)
+        y = y.masked_fill(pad[:, None, :], float("-inf")).amax(dim=2)
+        return y.view(B, L, -1)
+
+
+class CharRNN(nn.Module):
+    """Char embeddings -> dropout -> bidirectional LSTM/GRU; last forward and first backward states (NCRF++)."""
+
+    def __init__(self, n_chars: int, emb_dim: int, hidden: int, dropout: float, cell: str = "lstm"):
+        super().__init__()
+        self.emb = nn.Embedding(n_chars, emb_dim, padding_idx=0)
+        nn.init.uniform_(self.emb.weight, -(3.0 / emb_dim) ** 0.5, (3.0 / emb_dim) ** 0.5)
+        with torch.no_grad():
+            self.emb.weight[0].zero_()
+        self.drop = Dropout(dropout)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        half = max(hidden // 2, 1)
+        self.fwd = rnn(emb_dim, half, batch_first=True)
+        self.bwd = rnn(emb_dim, half, batch_first=True)
+        self.out_dim = 2 * half
+
+    def forward(self, chars: torch.Tensor, char_lens: torch.Tensor) -> torch.Tensor:
+        B, L, C = chars.shape
+        lens = char_lens.view(B * L).clamp(min=1)
+        x = self.drop(self.emb(chars.view(B * L, C)))
+        f, _ = self.fwd(x)
+        last = f[torch.arange(B * L, device=chars.device), lens - 1]
+        r, _ = self.bwd(reverse_padded(x, lens))
+        first = r[torch.arange(B * L, device=chars.device), lens - 1]
+        return torch.cat([last, first], dim=-1).view(B, L, -1)

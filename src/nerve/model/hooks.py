@@ -1,0 +1,65 @@
+"""Named activation sites (identity modules) and context managers that capture or ablate them."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+
+class HookPoint(nn.Module):
+    """An identity module that names an activation site, like TransformerLens' HookPoint."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def hook_point(model: nn.Module, name: str) -> HookPoint:
+    """The HookPoint called ``name`` in ``model`` (ValueError listing the known ones if absent)."""
+    points = {n: m for n, m in model.named_modules() if isinstance(m, HookPoint)}
+    if name not in points:
+        raise ValueError(f"no hook point {name!r}; expected one of {sorted(points)}")
+    return points[name]
+
+
+@contextlib.contextmanager
+def hooks(model: nn.Module, fwd_hooks: Sequence[tuple[str, Callable]]) -> Iterator[None]:
+    """Attach forward hooks ``fn(module, input, output) -> output | None`` to named hook points; always removed."""
+    handles = []
+    try:
+        for name, fn in fwd_hooks:
+            handles.append(hook_point(model, name).register_forward_hook(fn))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, name: str = "encoder_out") -> Iterator[list[torch.Tensor]]:
+    """Record every output of a hook point (detached) into the yielded list."""
+    store: list[torch.Tensor] = []
+
+    def fn(module, inputs, output):
+        store.append(output.detach())
+
+    with hooks(model, [(name, fn)]):
+        yield store
+
+
+@contextlib.contextmanager
+def ablate(model: nn.Module, units: Sequence[int], name: str = "encoder_out") -> Iterator[None]:
+    """Set the given units (last dimension) of a hook point to 0 for every forward pass inside the block."""
+    idx = torch.as_tensor(list(units), dtype=torch.long)
+
+    def fn(module, inputs, output):
+        if idx.numel() == 0:
+            return output
+        out = output.clone()
+        out[..., idx.to(out.device)] = 0.0
+        return out
+
+    with hooks(model, [(name, fn)]):
+        yield

@@ -1,0 +1,152 @@
+"""A run folder: resolved config, vocabularies, model; loading it back and predicting with it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import nerve
+from nerve.config import Config, from_dict, load_config
+from nerve.data.batching import Encoded, Encoder, batches, length_sorted
+from nerve.data.conll import Sentence, read_conll
+from nerve.data.vocab import Vocabs
+from nerve.embeddings import load_pretrained
+from nerve.errors import NerveError
+from nerve.io import atomic_save, atomic_write_json
+from nerve.model.tagger import Tagger
+
+MODEL, CONFIG, VOCAB, METRICS, CHECKPOINT, EPOCHS = (
+    "model.pt", "config.toml", "vocab.json", "metrics.json", "checkpoint.pt", "epochs.jsonl")
+
+
+def pick_device(name: str | None) -> torch.device:
+    """``cpu``, ``cuda``, or None/``auto`` = cuda when present."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise NerveError("--device cuda: no CUDA device is available here (use --device cpu)")
+    if name not in ("cpu", "cuda"):
+        raise NerveError(f"--device {name!r}: expected cpu or cuda")
+    return torch.device(name)
+
+
+def pretrained_for(cfg: Config):
+    """The pretrained table named by the config, or None for random embeddings."""
+    if cfg.embeddings.source == "random":
+        return None
+    return load_pretrained(cfg.embeddings.source, cfg.embeddings.lowercase_fallback)
+
+
+def make_encoder(cfg: Config, vocabs: Vocabs, pretrained) -> Encoder:
+    """An Encoder matching the model's inputs (characters only when the model reads them)."""
+    return Encoder(vocabs, cfg.data.features, cfg.data.number_normalized, pretrained, chars=cfg.model.char != "none")
+
+
+def save_model(path: Path, model: Tagger, word_dim: int) -> None:
+    payload = {"format_version": nerve.FORMAT_VERSION, "nerve_version": nerve.__version__,
+               "config": model.cfg.to_dict(), "word_dim": word_dim, "tags": model.tags,
+               "state_dict": model.state_dict()}
+    atomic_save(path, lambda tmp: torch.save(payload, tmp))
+
+
+def read_checkpoint(path: Path) -> dict:
+    """torch.load with clear errors for missing, truncated, corrupted or incompatible files."""
+    if not path.is_file():
+        raise NerveError(f"{path}: missing (expected a model saved by `nerve train`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a damaged file
+        raise NerveError(f"{path}: cannot be read ({type(err).__name__}); the file is truncated or corrupted — "
+                         "re-run `nerve train`") from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise NerveError(f"{path}: not a nerve checkpoint (no format version)")
+    if payload["format_version"] != nerve.FORMAT_VERSION:
+        raise NerveError(f"{path}: checkpoint format {payload['format_version']} (nerve "
+                         f"{payload.get('nerve_version', '?')}); this nerve {nerve.__version__} reads format "
+                         f"{nerve.FORMAT_VERSION}")
+    return payload
+
+
+@dataclass
+class LoadedRun:
+    """A trained model ready to predict."""
+
+    path: Path
+    cfg: Config
+    vocabs: Vocabs
+    model: Tagger
+    device: torch.device
+
+    def encoder(self) -> Encoder:
+        return make_encoder(self.cfg, self.vocabs, pretrained_for(self.cfg))
+
+
+def load_run(run_dir: str | os.PathLike, device: str | None = "cpu", model_file: str = MODEL) -> LoadedRun:
+    """Load a run folder written by ``nerve train``."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise NerveError(f"{run}: no such run folder")
+    for name in (CONFIG, VOCAB, model_file):
+        if not (run / name).is_file():
+            raise NerveError(f"{run}: missing {name} (is this a finished `nerve train` run folder?)")
+    cfg = load_config(run / CONFIG)
+    try:
+        vocabs = Vocabs.from_dict(json.loads((run / VOCAB).read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError):
+        raise NerveError(f"{run / VOCAB}: corrupted vocabulary file") from None
+    payload = read_checkpoint(run / model_file)
+    saved = from_dict(payload["config"], source=str(run / model_file))
+    if saved.model != cfg.model or payload.get("tags") != vocabs.tags.itos:
+        raise NerveError(f"{run / model_file}: was trained with a different model config or tag set than "
+                         f"{run / CONFIG} describes")
+    model = Tagger(cfg, vocabs, payload["word_dim"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError:
+        raise NerveError(f"{run / model_file}: weights do not fit the model described by {run / CONFIG}") from None
+    dev = pick_device(device)
+    model.to(dev).eval()
+    return LoadedRun(run, cfg, vocabs, model, dev)
+
+
+def predict(model: Tagger, items: list[Encoded], extra: np.ndarray | None, batch_size: int = 256,
+            device: torch.device | str = "cpu", nbest: int = 1):
+    """Predicted tag ids for each encoded sentence (empty arrays for empty sentences), in input order.
+
+    With ``nbest`` > 1 also returns, per sentence, (paths (n, len), scores (n,)).
+    """
+    model.eval()
+    out: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in items]
+    nb: list = [(np.zeros((nbest, 0), dtype=np.int64), np.zeros(nbest)) for _ in items] if nbest > 1 else []
+    ext = None if extra is None else torch.from_numpy(extra).to(device)
+    with torch.no_grad():
+        for idx, batch in batches(items, batch_size, order=length_sorted(items), with_chars=model.char is not None):
+            res = model.decode(batch.to(device), ext, nbest=nbest)
+            best = res[0] if nbest > 1 else res
+            best = best.cpu().numpy()
+            lengths = batch.lengths.numpy()
+            for row, i in enumerate(idx):
+                out[i] = best[row, : lengths[row]]
+                if nbest > 1:
+                    paths, scores = res[1]
+                    nb[i] = (paths[row, :, : lengths[row]].cpu().numpy(), scores[row].cpu().numpy())
+    return (out, nb) if nbest > 1 else out
+
+
+def encode_split(enc: Encoder, sents: list[Sentence], path: str, allow_extra: bool = True) -> list[Encoded]:
+    return [enc.encode(s, labelled=True, allow_extra=allow_extra, path=path) for s in sents]
+
+
+def read_split(run: LoadedRun, split: str) -> tuple[str, list[Sentence]]:
+    """Resolve ``dev``/``test``/a path against the run's config and read it."""
+    path = {"dev": run.cfg.data.dev, "test": run.cfg.data.test, "train": run.cfg.data.train}.get(split, split)
+    return path, read_conll(path)
+
+
+def write_metrics(run_dir: Path, metrics: dict) -> None:
+    atomic_write_json(run_dir / METRICS, metrics)

@@ -1,0 +1,250 @@
+"""Training: NCRF++ optimisation, best-on-dev model, per-epoch checkpoints that resume to the same numbers."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from nerve.config import Config, from_dict
+from nerve.data.batching import Encoder, batches
+from nerve.data.conll import read_conll
+from nerve.data.schemes import convert
+from nerve.data.vocab import build_vocabs
+from nerve.embeddings import init_matrix
+from nerve.errors import NerveError
+from nerve.evaluate import score
+from nerve.io import atomic_save, atomic_write_json, atomic_write_text
+from nerve.model.layers import RowSparseSGD
+from nerve.model.tagger import Tagger
+from nerve.run import (CHECKPOINT, CONFIG, EPOCHS, METRICS, MODEL, VOCAB, encode_split, make_encoder, predict,
+                       pretrained_for, read_checkpoint, save_model)
+from nerve.data.batching import feature_columns
+from nerve.data.vocab import Vocabs
+
+
+def resolve_data(cfg: Config, data_dir: str | None) -> Config:
+    """Make the data paths absolute: names inside ``data_dir`` or paths as given."""
+    for split in ("train", "dev", "test"):
+        name = getattr(cfg.data, split)
+        path = Path(data_dir) / name if data_dir and not Path(name).is_absolute() else Path(name)
+        if not path.is_file():
+            where = f" in {data_dir}" if data_dir else ""
+            raise NerveError(f"data.{split}: {path} not found{where} (a corpus folder holds train.txt, valid.txt, test.txt)")
+        setattr(cfg.data, split, str(path.resolve()))
+    return cfg
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(cfg: Config, model: Tagger) -> torch.optim.Optimizer:
+    """The configured optimiser. Plain SGD (no momentum) updates the word embeddings row-sparsely
+    (same arithmetic as dense SGD with L2, much faster); they are then left out of this optimiser."""
+    t = cfg.train
+    sparse = t.optimizer == "sgd" and t.momentum == 0 and cfg.embeddings.fine_tune
+    if sparse:
+        model.row_sparse = RowSparseSGD(model.word_emb)
+    params = [p for p in model.parameters() if p.requires_grad and not (sparse and p is model.word_emb.weight)]
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.l2, foreach=False, fused=True)
+    if t.optimizer == "adam":
+        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.l2)
+    return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.l2)
+
+
+def epoch_lr(cfg: Config, epoch: int) -> float:
+    """NCRF++ decay ``lr / (1 + decay * epoch)`` (epoch from 0) for SGD; constant otherwise."""
+    if cfg.train.optimizer == "sgd":
+        return cfg.train.lr / (1.0 + cfg.train.lr_decay * epoch)
+    return cfg.train.lr
+
+
+def _prepare(cfg: Config, out: Path, log):
+    """Read the corpus, build or reload the vocabularies, encode every split."""
+    t0 = time.perf_counter()
+    sents = {s: read_conll(getattr(cfg.data, s)) for s in ("train", "dev", "test")}
+    if cfg.data.scheme != "BIO":
+        for s in sents.values():
+            for x in s:
+                x.tags = convert(x.tags, "BIO", cfg.data.scheme)
+    if not sents["train"]:
+        raise NerveError(f"{cfg.data.train}: no sentences (expected CoNLL column lines)")
+    pre = pretrained_for(cfg)
+    if pre is not None and pre.dim != cfg.embeddings.dim:
+        raise NerveError(f"embeddings.dim = {cfg.embeddings.dim} but {pre.source} has {pre.dim}-dimensional vectors "
+                         f"(set embeddings.dim = {pre.dim})")
+    if (out / VOCAB).is_file():
+        vocabs = Vocabs.from_dict(json.loads((out / VOCAB).read_text(encoding="utf-8")))
+    else:
+        norm = Encoder(None, [], cfg.data.number_normalized).norm
+        feats = [[feature_columns(s, cfg.data.features, True, cfg.data.train)[k] for s in sents["train"]]
+                 for k in range(len(cfg.data.features))]
+        vocabs = build_vocabs([[norm(w) for w in s.words] for s in sents["train"]],
+                              [s.tags for s in sents["train"]], feats)
+        atomic_write_json(out / VOCAB, vocabs.to_dict())
+    train_enc = make_encoder(cfg, vocabs, pre)
+    data = {"train": encode_split(train_enc, sents["train"], cfg.data.train, allow_extra=False)}
+    extras = {}
+    for split in ("dev", "test"):
+        enc = make_encoder(cfg, vocabs, pre)
+        data[split] = encode_split(enc, sents[split], getattr(cfg.data, split))
+        extras[split] = enc.extra_vectors()
+    log(f"data: {len(sents['train'])} / {len(sents['dev'])} / {len(sents['test'])} sentences, "
+        f"{len(vocabs.words)} words, {len(vocabs.tags)} tags ({time.perf_counter() - t0:.2f}s)")
+    return sents, vocabs, pre, data, extras
+
+
+def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", progress: bool | None = None,
+          log=None) -> dict:
+    """Train (or resume) a run in ``out_dir``; returns the final metrics dict."""
+    out = Path(out_dir)
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = None
+    if (out / CHECKPOINT).is_file():
+        ckpt = read_checkpoint(out / CHECKPOINT)
+        if from_dict(ckpt["config"]) != cfg:
+            raise NerveError(f"{out}: holds a run of a different config; use another --out (or delete the folder)")
+    elif (out / METRICS).is_file() or (out / MODEL).is_file():
+        raise NerveError(f"{out}: holds files of another run but no checkpoint; use another --out")
+    cfg.save(out / CONFIG)
+    seed_everything(cfg.train.seed)
+    sents, vocabs, pre, data, extras = _prepare(cfg, out, log)
+    rng = np.random.default_rng(cfg.train.seed)
+    matrix, found = init_matrix(vocabs.words.itos, cfg.embeddings.dim, pre, rng)
+    if pre is not None:
+        log(f"embeddings: {found}/{len(vocabs.words) - 2} training words found in {pre.source}")
+    model = Tagger(cfg, vocabs, cfg.embeddings.dim, matrix).to(device)
+    drop_rng = np.random.default_rng([cfg.train.seed, 1])
+    model.seed_dropout(drop_rng)
+    opt = make_optimizer(cfg, model)
+    history, best, start = [], {"f1": -1.0, "epoch": -1}, 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        history, best, start = ckpt["epochs"], ckpt["best"], ckpt["epoch"] + 1
+        torch.set_rng_state(ckpt["torch_rng"])
+        drop_rng.bit_generator.state = ckpt["dropout_rng"]
+        if start < cfg.train.epochs:
+            log(f"resuming from the checkpoint of epoch {start}")
+    with_chars = model.char is not None
+    for epoch in range(start, cfg.train.epochs):
+        lr = epoch_lr(cfg, epoch)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss, secs = _train_epoch(cfg, model, opt, data["train"], epoch, device, with_chars, progress)
+        t0 = time.perf_counter()
+        record = {"epoch": epoch + 1, "lr": lr, "loss": loss, "train_seconds": round(secs, 3),
+                  "sentences_per_second": round(len(data["train"]) / secs, 1)}
+        for split in ("dev", "test"):
+            pred = predict(model, data[split], extras[split], cfg.train.eval_batch_size, device)
+            record[split] = score([s.tags for s in sents[split]], _names(pred, vocabs), vocabs.tags.itos)
+        record["eval_seconds"] = round(time.perf_counter() - t0, 3)
+        history.append(record)
+        print(json.dumps(_brief(record)), flush=True)
+        if record["dev"]["f1"] > best["f1"]:
+            best = {"f1": record["dev"]["f1"], "epoch": epoch + 1}
+            save_model(out / MODEL, model, cfg.embeddings.dim)
+        _save_checkpoint(out, cfg, model, opt, epoch, history, best, drop_rng)
+    return _finish(out, cfg, history, best)
+
+
+def _names(pred: list[np.ndarray], vocabs) -> list[list[str]]:
+    itos = vocabs.tags.itos
+    return [[itos[i] for i in p] for p in pred]
+
+
+def _brief(record: dict) -> dict:
+    keep = ("f1", "precision", "recall", "accuracy")
+    return {**{k: v for k, v in record.items() if k not in ("dev", "test")},
+            **{f"{s}_{k}": round(record[s][k], 4) for s in ("dev", "test") for k in keep}}
+
+
+def epoch_order(cfg: Config, items, epoch: int) -> np.ndarray:
+    """Sentence order of an epoch (seeded by seed and epoch). ``bucket`` batching sorts by length with random
+    tie-breaks, cuts batches, and shuffles the batches."""
+    rng = np.random.default_rng([cfg.train.seed, epoch])
+    if cfg.train.batching == "random":
+        return rng.permutation(len(items))
+    lengths = np.array([len(e.words) for e in items])
+    order = np.lexsort((rng.random(len(items)), lengths))
+    bs = cfg.train.batch_size
+    chunks = [order[s: s + bs] for s in range(0, len(order), bs)]
+    return np.concatenate([chunks[i] for i in rng.permutation(len(chunks))])
+
+
+def _train_epoch(cfg, model, opt, items, epoch, device, with_chars, progress) -> tuple[float, float]:
+    model.train()
+    order = epoch_order(cfg, items, epoch)
+    total, n_done, t0 = 0.0, 0, time.perf_counter()
+    params = [p for g in opt.param_groups for p in g["params"]]
+    bar = tqdm(total=len(items), desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="sent", disable=progress is False
+               if progress is not None else None, leave=False, file=sys.stderr)
+    for step, (idx, batch) in enumerate(batches(items, cfg.train.batch_size, order, with_chars)):
+        loss = model.loss(batch.to(device))
+        if cfg.train.ave_batch_loss:
+            loss = loss / len(idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.clip > 0:
+            _clip(params, model.row_sparse, cfg.train.clip)
+        opt.step()
+        if model.row_sparse is not None:
+            model.row_sparse.step(opt.param_groups[0]["lr"], cfg.train.l2)
+        total += float(loss.detach())
+        n_done += len(idx)
+        bar.update(len(idx))
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{total / max(n_done, 1):.3f}",
+                            speed=f"{n_done / (time.perf_counter() - t0):.0f}/s")
+    bar.close()
+    return total, time.perf_counter() - t0
+
+
+def _clip(params, row_sparse, max_norm: float) -> None:
+    """Clip the total gradient norm (embedding rows included) to ``max_norm``, like clip_grad_norm_."""
+    grads = [p.grad for p in params if p.grad is not None]
+    sq = sum((g.pow(2).sum() for g in grads), torch.zeros(()))
+    if row_sparse is not None:
+        sq = sq + row_sparse.grad_norm_sq()
+    coef = max_norm / (float(sq.sqrt()) + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            g.mul_(coef)
+        if row_sparse is not None:
+            row_sparse.scale_grad(coef)
+
+
+def _save_checkpoint(out: Path, cfg, model, opt, epoch, history, best, drop_rng) -> None:
+    import nerve
+
+    payload = {"format_version": nerve.FORMAT_VERSION, "nerve_version": nerve.__version__, "config": cfg.to_dict(),
+               "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+               "torch_rng": torch.get_rng_state(), "dropout_rng": drop_rng.bit_generator.state, "epochs": history, "best": best}
+    atomic_save(out / CHECKPOINT, lambda tmp: torch.save(payload, tmp))
+    write_progress(out, history, best, complete=False)
+
+
+def write_progress(out: Path, history, best, complete: bool) -> dict:
+    atomic_write_text(out / EPOCHS, "".join(json.dumps(r) + "\n" for r in history))
+    b = history[best["epoch"] - 1] if best["epoch"] > 0 else {}
+    metrics = {"complete": complete, "best_epoch": best["epoch"], "dev": b.get("dev"), "test": b.get("test"),
+               "train_seconds": round(sum(r["train_seconds"] for r in history), 3), "epochs": history}
+    atomic_write_json(out / METRICS, metrics)
+    return metrics
+
+
+def _finish(out: Path, cfg, history, best) -> dict:
+    if not history:
+        raise NerveError("train.epochs = 0: nothing to train")
+    return write_progress(out, history, best, complete=True)
