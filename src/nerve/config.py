@@ -226,7 +226,20 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
             raise NerveError(f"{path}: not a valid TOML file: {err}") from None
         cfg = from_dict(data, source=str(path))
     apply_overrides(cfg, overrides or [])
+    _resolve_embeddings(cfg, path.parent)
     return cfg
+
+
+def _resolve_embeddings(cfg: Config, base: Path) -> None:
+    """Make a relative embedding-file path absolute (relative to the working directory, else the config's folder)."""
+    src = cfg.embeddings.source
+    if src in ("random", "glove-6b-50d") or Path(src).is_absolute():
+        return
+    for cand in (Path(src), base / src):
+        if cand.exists():
+            cfg.embeddings.source = str(cand.resolve())
+            return
+    raise NerveError(f"embeddings.source: {src} not found (expected glove-6b-50d, random, or a vector file)")
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -170,6 +172,10 @@ def _brief(record: dict) -> dict:
             **{f"{s}_{k}": round(record[s][k], 4) for s in ("dev", "test") for k in keep}}
 
 
+# Test hook: NERVE_KILL_AT=E*1000000+S kills the process (SIGKILL) after step S of epoch E (from 0).
+_KILL_AT = int(os.environ["NERVE_KILL_AT"]) if os.environ.get("NERVE_KILL_AT") else None
+
+
 def epoch_order(cfg: Config, items, epoch: int) -> np.ndarray:
     """Sentence order of an epoch (seeded by seed and epoch). ``bucket`` batching sorts by length with random
     tie-breaks, cuts batches, and shuffles the batches."""
@@ -201,6 +207,8 @@ def _train_epoch(cfg, model, opt, items, epoch, device, with_chars, progress) ->
         opt.step()
         if model.row_sparse is not None:
             model.row_sparse.step(opt.param_groups[0]["lr"], cfg.train.l2)
+        if _KILL_AT is not None and epoch * 10**6 + step >= _KILL_AT:
+            os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the kill-and-resume test
         total += float(loss.detach())
         n_done += len(idx)
         bar.update(len(idx))

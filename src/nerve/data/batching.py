@@ -30,11 +30,15 @@ def cap_class(word: str) -> int:
     return CAP_MIXED
 
 
+CONLL_COLUMNS = {"[POS]": 1, "[CHUNK]": 2}
+
+
 def feature_columns(sent: Sentence, features: list[str], labelled: bool, path: str = "") -> list[list[str]]:
     """Values of each configured feature column for one sentence.
 
     A feature is a column index (``"1"`` = the column after the word) or an NCRF++ name (``"[POS]"``, matched
-    against values written ``[POS]NN``).
+    against values written ``[POS]NN``; in files without such values ``[POS]`` and ``[CHUNK]`` name CoNLL-2003's
+    columns 1 and 2).
     """
     out = []
     last = len(sent.columns[0]) - (1 if labelled else 0) if sent.columns else 0
@@ -44,6 +48,10 @@ def feature_columns(sent: Sentence, features: list[str], labelled: bool, path: s
             for k in range(1, last):
                 if sent.columns[0][k].startswith(feat):
                     col = k
+            if col is None and feat.upper() in CONLL_COLUMNS and CONLL_COLUMNS[feat.upper()] < last:
+                col = CONLL_COLUMNS[feat.upper()]  # plain CoNLL-2003 layout: word POS chunk tag
+                out.append([row[col] for row in sent.columns])
+                continue
             if col is None:
                 raise NerveError(f"{path}:{sent.line}: no column holds feature {feat} (expected values like {feat}X)")
             out.append([row[col][len(feat):] for row in sent.columns])

@@ -44,10 +44,10 @@ def tag_order(tags: Sequence[str]) -> list[int]:
     return sorted(range(len(tags)), key=key)
 
 
-def tag_filenames(tags: Sequence[str]) -> dict[str, str]:
-    """A distinct filesystem-safe stem for every tag (runs of other characters become "_")."""
+def tag_filenames(tags: Sequence[str], reserved: Sequence[str] = ()) -> dict[str, str]:
+    """A distinct filesystem-safe stem for every tag (runs of other characters become "_"), none in ``reserved``."""
     out: dict[str, str] = {}
-    used: set[str] = set()
+    used: set[str] = set(reserved)
     for tag in tags:
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(tag)).strip("_") or "tag"
         base, i = stem, 1
@@ -59,12 +59,19 @@ def tag_filenames(tags: Sequence[str]) -> dict[str, str]:
 
 
 def save_figure(fig: Figure, base: str | os.PathLike) -> list[Path]:
-    """Save ``fig`` as ``base``.png (dpi 150) and ``base``.svg, each atomically; return both paths."""
+    """Save ``fig`` as ``base``.png (dpi 150) and ``base``.svg, each atomically; return both paths.
+
+    The saved area is the tight bounding box of every artist, so long rotated labels are never cut off.
+    """
     paths = []
     for fmt in ("png", "svg"):
         path = Path(f"{os.fspath(base)}.{fmt}")
-        meta = {"Date": None} if fmt == "svg" else None
-        atomic_save(path, lambda tmp, fmt=fmt, meta=meta: fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta))
+
+        def save(tmp: Path, fmt: str = fmt) -> None:
+            meta = {"Date": None} if fmt == "svg" else None  # reproducible SVG
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta, bbox_inches="tight", pad_inches=0.15)
+
+        atomic_save(path, save)
         paths.append(path)
     return paths
 
@@ -95,9 +102,7 @@ def _sym_norm(values: np.ndarray) -> TwoSlopeNorm:
 def _cmap():
     from matplotlib import colormaps
 
-    cmap = colormaps["RdBu_r"].copy()
-    cmap.set_bad("#d9d9d9")
-    return cmap
+    return colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
 
 
 def plot_sensitivity_heatmap(s: np.ndarray, tags: Sequence[str], neurons: Sequence[str],
@@ -206,7 +211,8 @@ def _colours(tags: Sequence[str]) -> dict[str, tuple]:
     from matplotlib import colormaps
 
     types = sorted({_split(t)[1] for t in tags if _split(t)[0]})
-    pal = list(colormaps["tab10"].colors) + list(colormaps["tab20b"].colors)
+    tab10 = colormaps["tab10"].colors
+    pal = [c for i, c in enumerate(tab10) if i != 7] + list(colormaps["tab20b"].colors)  # no grey: that is O
     hue = {t: pal[i % len(pal)] for i, t in enumerate(types)}
     return {t: hue.get(_split(t)[1], (0.45, 0.45, 0.45)) if _split(t)[0] else (0.45, 0.45, 0.45) for t in tags}
 

@@ -1,0 +1,90 @@
+"""Synthetic activations archives and brute-force references shared by the analysis tests."""
+
+import numpy as np
+import pytest
+
+from nerve.analysis.ablation import ablation_sweep
+from nerve.analysis.ranking import rank_units
+from nerve.analysis.sensitivity import sensitivity
+from nerve.metrics import entity_scores
+
+TAGS5 = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
+
+
+def make_arrays(n_tokens=200, n=8, tags=TAGS5, n_sentences=12, seed=0, decoder="softmax"):
+    """A small archive: h = tanh(normal), W, b normal, gold = model output with 25% random tags."""
+    rng = np.random.default_rng(seed)
+    h = np.tanh(rng.normal(scale=1.5, size=(n_tokens, n))).astype(np.float32)
+    W = rng.normal(size=(len(tags), n)).astype(np.float32)
+    b = rng.normal(scale=0.3, size=len(tags)).astype(np.float32)
+    pred = (h.astype(np.float64) @ W.T.astype(np.float64) + b).argmax(axis=1)
+    gold = np.where(rng.random(n_tokens) < 0.25, rng.integers(0, len(tags), n_tokens), pred)
+    cuts = np.sort(rng.choice(np.arange(1, n_tokens), n_sentences - 1, replace=False))
+    arrays = {
+        "h": h, "gold": gold.astype(np.int64), "pred": pred.astype(np.int64), "tags": np.array(tags),
+        "W": W, "b": b, "neurons": np.array([f"u{i}" for i in range(n)]),
+        "sentence_starts": np.concatenate([[0], cuts]).astype(np.int64), "decoder": np.array(decoder),
+    }
+    if decoder == "crf":
+        T = len(tags)
+        arrays["crf_start"] = rng.normal(size=T).astype(np.float32)
+        arrays["crf_transitions"] = rng.normal(size=(T, T)).astype(np.float32)
+        arrays["crf_end"] = rng.normal(size=T).astype(np.float32)
+    return arrays
+
+
+def viterbi_loop(em, start, trans, end):
+    """Plain per-sentence Viterbi (em: (L, T)), first max on ties."""
+    score = start + em[0]
+    back = []
+    for t in range(1, len(em)):
+        cand = score[:, None] + trans  # [from, to]
+        back.append(cand.argmax(axis=0))
+        score = cand.max(axis=0) + em[t]
+    path = [int((score + end).argmax())]
+    for bp in reversed(back):
+        path.append(int(bp[path[-1]]))
+    return path[::-1]
+
+
+def brute_force(arrays, units, crf=False):
+    """Scores after zeroing ``units`` in h: {eval tag: accuracy} with ALL and F1, by direct recomputation."""
+    tags = [str(t) for t in arrays["tags"]]
+    hm = arrays["h"].astype(np.float64)
+    hm[:, list(units)] = 0.0
+    logits = hm @ arrays["W"].astype(np.float64).T + arrays["b"].astype(np.float64)
+    starts = list(arrays["sentence_starts"]) + [len(hm)]
+    if crf:
+        params = [arrays[k].astype(np.float64) for k in ("crf_start", "crf_transitions", "crf_end")]
+        pred = np.concatenate([viterbi_loop(logits[a:z], *params) for a, z in zip(starts[:-1], starts[1:])])
+    else:
+        pred = logits.argmax(axis=1)
+    gold = arrays["gold"]
+    out = {t: float(np.mean(pred[gold == j] == j)) if np.any(gold == j) else float("nan") for j, t in enumerate(tags)}
+    out["ALL"] = float(np.mean(pred == gold))
+    sents = [(gold[a:z], pred[a:z]) for a, z in zip(starts[:-1], starts[1:])]
+    out["F1"] = entity_scores([[tags[i] for i in g] for g, _ in sents], [[tags[i] for i in p] for _, p in sents])["f1"]
+    return out
+
+
+def sweep(a, max_k=None, draws=3, seed=0, crf=None):
+    rankings = rank_units(sensitivity(a["h"], a["W"], a["pred"]))
+    n = a["h"].shape[1]
+    rows = ablation_sweep(a["h"], a["W"], a["b"], a["gold"], a["sentence_starts"], list(a["tags"]), rankings,
+                          n if max_k is None else max_k, random_draws=draws, seed=seed, crf=crf, progress=False)
+    return rows, rankings
+
+
+def as_table(rows):
+    """{(target, selection, k, draw): {eval_tag: accuracy}}."""
+    out = {}
+    for r in rows:
+        out.setdefault((str(r["target_tag"]), str(r["selection"]), int(r["k"]), int(r["draw"])), {})[
+            str(r["eval_tag"])] = float(r["accuracy"])
+    return out
+
+
+def assert_scores_equal(got, want):
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-12, nan_ok=True), key

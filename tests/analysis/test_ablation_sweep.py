@@ -1,0 +1,127 @@
+"""Tests for nerve.analysis.ablation: every sweep row against brute-force recomputation, draws, summaries."""
+
+import numpy as np
+import pytest
+from analysis_synthetic import as_table, assert_scores_equal, brute_force, make_arrays, sweep
+
+from nerve.analysis.ablation import (
+    ablation_csv,
+    ablation_sweep,
+    per_tag_accuracy_arrays,
+    random_orders,
+    read_ablation_csv,
+    summarise_ablation,
+    write_ablation_csv,
+)
+
+
+def test_top_and_bottom_rows_equal_brute_force(arrays):
+    rows, rankings = sweep(arrays)
+    table = as_table(rows)
+    for j, tag in enumerate(arrays["tags"]):
+        for k in range(arrays["h"].shape[1] + 1):
+            assert_scores_equal(table[(str(tag), "top", k, 0)], brute_force(arrays, rankings[j, :k]))
+            assert_scores_equal(table[(str(tag), "bottom", k, 0)], brute_force(arrays, rankings[j, ::-1][:k]))
+
+
+def test_random_rows_equal_brute_force_on_permutation_prefixes(arrays):
+    rows, _ = sweep(arrays, draws=3, seed=7)
+    table = as_table(rows)
+    for r, order in enumerate(random_orders(arrays["h"].shape[1], 3, 7)):
+        for k in (0, 1, 4, 8):
+            assert_scores_equal(table[("O", "random", k, r)], brute_force(arrays, order[:k]))
+
+
+def test_random_draws_are_sets_of_k_distinct_units():
+    orders = random_orders(8, 5, seed=1)
+    assert orders.shape == (5, 8)
+    assert all(sorted(o.tolist()) == list(range(8)) for o in orders)
+
+
+def test_random_draws_reproducible_with_same_seed_and_differ_with_another():
+    assert np.array_equal(random_orders(20, 4, seed=3), random_orders(20, 4, seed=3))
+    assert not np.array_equal(random_orders(20, 4, seed=3), random_orders(20, 4, seed=4))
+
+
+def test_random_rows_are_shared_by_every_target(arrays):
+    rows, _ = sweep(arrays, max_k=4, draws=2)
+    rnd = rows[rows["selection"] == "random"]
+    per_target = [rnd[rnd["target_tag"] == t]["accuracy"] for t in arrays["tags"]]
+    assert all(np.array_equal(p, per_target[0], equal_nan=True) for p in per_target)
+
+
+def test_rows_have_expected_count_and_order(arrays):
+    rows, _ = sweep(arrays, max_k=3, draws=2)
+    n_tags, n_eval = 5, 7
+    assert rows.size == n_tags * (2 + 2) * 4 * n_eval
+    assert rows[:n_eval]["eval_tag"].tolist() == [*arrays["tags"].tolist(), "ALL", "F1"]
+    first = rows[rows["target_tag"] == "B-LOC"]
+    assert list(dict.fromkeys(first["selection"].tolist())) == ["top", "bottom", "random"]
+    rnd = first[first["selection"] == "random"]
+    assert rnd["k"][::n_eval].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert rnd["draw"][::n_eval].tolist() == [0, 1] * 4
+
+
+def test_exact_ties_decode_to_the_first_tag():
+    a = make_arrays(n_tokens=60, n=4, seed=2)
+    a["W"][3] = a["W"][1]  # I-PER duplicates B-PER
+    a["b"][:] = 0.5
+    rows, rankings = sweep(a, draws=1)
+    table = as_table(rows)
+    for k in range(5):
+        assert_scores_equal(table[("O", "top", k, 0)], brute_force(a, rankings[4, :k]))
+    assert table[("O", "top", 4, 0)]["B-LOC"] == 1.0  # everything ablated: all logits tie, tag 0 wins
+
+
+def test_max_k_larger_than_units_raises(arrays):
+    with pytest.raises(ValueError, match=r"max_k: expected an integer in 0\.\.8"):
+        sweep(arrays, max_k=9)
+
+
+def test_rankings_that_are_not_permutations_raise(arrays):
+    with pytest.raises(ValueError, match="permutation"):
+        ablation_sweep(arrays["h"], arrays["W"], arrays["b"], arrays["gold"], arrays["sentence_starts"],
+                       list(arrays["tags"]), np.zeros((5, 8), int), 2, progress=False)
+
+
+def test_per_tag_accuracy_arrays_gives_nan_for_tag_without_gold_tokens():
+    per_tag, overall = per_tag_accuracy_arrays(np.array([0, 0, 2, 2]), np.array([0, 1, 2, 0]), 3)
+    np.testing.assert_array_equal(per_tag, [0.5, np.nan, 0.5])
+    assert overall == 0.5
+
+
+def test_per_tag_accuracy_arrays_accepts_a_batch():
+    per_tag, overall = per_tag_accuracy_arrays(np.array([0, 1]), np.array([[0, 1], [1, 1]]), 2)
+    np.testing.assert_array_equal(per_tag, [[1.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(overall, [1.0, 0.5])
+
+
+def test_summary_drop_compares_top_with_random_draws(arrays):
+    rows, _ = sweep(arrays, max_k=4, draws=3)
+    summary = {r["target_tag"]: r for r in summarise_ablation(rows, 2)}
+    own = rows[(rows["target_tag"] == "B-PER") & (rows["eval_tag"] == "B-PER")]
+    acc = {(s, k, d): a for s, k, d, a in zip(own["selection"], own["k"], own["draw"], own["accuracy"])}
+    rnd = [acc[("random", 0, d)] - acc[("random", 2, d)] for d in range(3)]
+    got = summary["B-PER"]
+    assert got["top_drop"] == pytest.approx(acc[("top", 0, 0)] - acc[("top", 2, 0)])
+    assert got["bottom_drop"] == pytest.approx(acc[("bottom", 0, 0)] - acc[("bottom", 2, 0)])
+    assert got["random_mean_drop"] == pytest.approx(np.mean(rnd))
+    assert got["random_p2_5_drop"] == pytest.approx(np.percentile(rnd, 2.5))
+    assert got["random_p97_5_drop"] == pytest.approx(np.percentile(rnd, 97.5))
+    assert got["n_draws"] == 3
+
+
+def test_summary_rejects_k_not_swept(arrays):
+    rows, _ = sweep(arrays, max_k=2, draws=1)
+    with pytest.raises(ValueError, match="k: expected one of"):
+        summarise_ablation(rows, 5)
+
+
+def test_csv_round_trip_keeps_rows(arrays, tmp_path):
+    rows, _ = sweep(arrays, max_k=2, draws=2)
+    write_ablation_csv(tmp_path / "ablation.csv", rows)
+    assert ablation_csv(rows).startswith("target_tag,selection,k,draw,eval_tag,accuracy\n")
+    back = read_ablation_csv(tmp_path / "ablation.csv")
+    for f in ("target_tag", "selection", "k", "draw", "eval_tag"):
+        assert back[f].tolist() == rows[f].tolist()
+    np.testing.assert_array_equal(back["accuracy"], rows["accuracy"])

@@ -1,0 +1,40 @@
+"""Shared fixtures: the tiny corpus, its config, a trained run, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY = FIXTURES / "tiny"
+TINY_CFG = FIXTURES / "tiny.toml"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def run_cli(*args: str, check: bool = False, cwd: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m nerve.cli ARGS`` in a fresh process."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run([sys.executable, "-m", "nerve.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nerve {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run trained for 2 epochs on the tiny corpus (softmax, uni LSTM)."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", "--device", "cpu", check=True)
+    return out
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED / "conll2003" / "train.txt").is_file():
+        pytest.skip("../shared/data is not present")
+    return SHARED

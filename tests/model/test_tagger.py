@@ -1,0 +1,124 @@
+"""Tagger: every encoder/char/decoder combination is padding-invariant; hooks capture and ablate exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nerve.config import Config, validate
+from nerve.data.batching import Encoded, make_batch
+from nerve.data.vocab import Vocab, Vocabs
+from nerve.model.hooks import ablate, capture, hook_point, hooks
+from nerve.model.tagger import Tagger
+
+TAGS = ["B-LOC", "I-LOC", "B-PER", "I-PER", "O"]
+VARIANTS = [
+    dict(encoder="lstm", bidirectional=False),
+    dict(encoder="lstm", bidirectional=True, layers=2),
+    dict(encoder="gru", bidirectional=True),
+    dict(encoder="gru", bidirectional=False, char="lstm"),
+    dict(encoder="cnn", layers=2, char="cnn"),
+    dict(encoder="lstm", bidirectional=True, char="gru", cap_feature=True, decoder="crf"),
+    dict(encoder="cnn", decoder="crf"),
+]
+
+
+def make_model(**model_kw) -> Tagger:
+    cfg = Config()
+    cfg.model.hidden = 12
+    for k, v in model_kw.items():
+        setattr(cfg.model, k, v)
+    validate(cfg)
+    vocabs = Vocabs(Vocab([f"w{i}" for i in range(30)]), Vocab(list("abcdefgh")), Vocab(TAGS, specials=False),
+                    [Vocab(["NN", "VB"])])
+    torch.manual_seed(0)
+    model = Tagger(cfg, vocabs, word_dim=6).eval()
+    with torch.no_grad():
+        if model.crf is not None:
+            model.crf.transitions.normal_()
+    return model
+
+
+def random_items(n: int, seed: int = 0) -> list[Encoded]:
+    rng = np.random.default_rng(seed)
+    items = []
+    for _ in range(n):
+        L = int(rng.integers(1, 9))
+        chars = [rng.integers(1, 10, size=int(rng.integers(1, 6))) for _ in range(L)]
+        items.append(Encoded(rng.integers(1, 32, size=L), chars, rng.integers(1, 6, size=L),
+                             [rng.integers(1, 4, size=L)], rng.integers(0, len(TAGS), size=L)))
+    return items
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(f"{k}={x}" for k, x in v.items()))
+def test_batched_emissions_and_decode_equal_unbatched(variant):
+    model = make_model(**variant)
+    items = random_items(6)
+    batch = make_batch(items)
+    em = model.emissions(batch)
+    dec = model.decode(batch)
+    for i, item in enumerate(items):
+        one = make_batch([item])
+        L = len(item.words)
+        torch.testing.assert_close(em[i, :L], model.emissions(one)[0], rtol=1e-5, atol=1e-5)
+        assert torch.equal(dec[i, :L], model.decode(one)[0])
+
+
+@pytest.mark.parametrize("variant", VARIANTS[:3], ids=["uni", "bi2", "gru"])
+def test_loss_is_finite_and_differentiable(variant):
+    model = make_model(**variant).train()
+    loss = model.loss(make_batch(random_items(4)))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.hidden2tag.weight.grad is not None
+
+
+def test_unit_names_forward_then_backward_for_bidirectional():
+    names = make_model(encoder="lstm", bidirectional=True).unit_names()
+    assert names[:2] == ["f0", "f1"] and names[6:8] == ["b0", "b1"] and len(names) == 12
+
+
+def test_unit_names_are_indices_for_unidirectional_and_cnn():
+    assert make_model(encoder="lstm").unit_names() == [str(i) for i in range(12)]
+    assert make_model(encoder="cnn").unit_names()[-1] == "11"
+
+
+def test_capture_records_the_input_of_the_tag_layer():
+    model = make_model(encoder="lstm", bidirectional=True)
+    batch = make_batch(random_items(3))
+    with capture(model) as store:
+        em = model.emissions(batch)
+    assert len(store) == 1
+    torch.testing.assert_close(model.hidden2tag(store[0]), em)
+
+
+def test_ablate_equals_zeroing_units_by_hand():
+    model = make_model(encoder="lstm")
+    batch = make_batch(random_items(3))
+    with capture(model) as store:
+        model.emissions(batch)
+    h = store[0].clone()
+    h[..., [1, 5, 7]] = 0.0
+    with ablate(model, [1, 5, 7]):
+        em = model.emissions(batch)
+    torch.testing.assert_close(em, model.hidden2tag(h))
+
+
+def test_hooks_are_removed_even_when_the_block_raises():
+    model = make_model()
+    with pytest.raises(RuntimeError):
+        with ablate(model, [0]):
+            raise RuntimeError("boom")
+    assert not hook_point(model, "encoder_out")._forward_hooks
+
+
+def test_unknown_hook_point_is_a_value_error():
+    with pytest.raises(ValueError, match="no hook point"):
+        with hooks(make_model(), [("nope", lambda *a: None)]):
+            pass
+
+
+def test_nbest_requires_crf():
+    with pytest.raises(ValueError, match="CRF"):
+        make_model().decode(make_batch(random_items(2)), nbest=3)

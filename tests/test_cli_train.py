@@ -1,0 +1,104 @@
+"""End to end through the CLI on the tiny corpus: train, save, load in a fresh process, evaluate, decode."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import FIXTURES, TINY, TINY_CFG, run_cli
+
+
+def test_train_writes_the_run_folder(tiny_run):
+    for name in ("config.toml", "model.pt", "vocab.json", "metrics.json", "epochs.jsonl", "checkpoint.pt"):
+        assert (tiny_run / name).is_file(), name
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    assert m["complete"] and len(m["epochs"]) == 2
+    for split in ("dev", "test"):
+        for key in ("f1", "precision", "recall", "accuracy"):
+            assert 0.0 <= m[split][key] <= 1.0
+        assert set(m[split]["per_tag_accuracy"]) >= {"B-PER", "I-PER", "O"}
+
+
+def test_evaluate_json_matches_training_metrics(tiny_run):
+    proc = run_cli("evaluate", tiny_run, "--split", "test", "--json", check=True)
+    scores = json.loads(proc.stdout)
+    best = json.loads((tiny_run / "metrics.json").read_text())["test"]
+    assert abs(scores["f1"] - best["f1"]) < 1e-12 and abs(scores["accuracy"] - best["accuracy"]) < 1e-12
+
+
+def test_decode_plain_text_with_empty_and_unknown_lines(tiny_run, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("John Smith visited Paris .\n\nZorblax Quxxor Flimflam\n   \nberlin\n")
+    out = tmp_path / "out.txt"
+    run_cli("decode", tiny_run, src, "--out", out, check=True)
+    lines = out.read_text().split("\n")[:-1]
+    assert len(lines) == 5
+    assert lines[1] == "" and lines[3] == ""
+    assert [t.rsplit("/", 1)[0] for t in lines[2].split()] == ["Zorblax", "Quxxor", "Flimflam"]
+    assert all(t.rsplit("/", 1)[1] in {"B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC", "O"}
+               for t in lines[0].split())
+
+
+def test_decode_conll_appends_the_tag_column(tiny_run, tmp_path):
+    out = tmp_path / "out.conll"
+    run_cli("decode", tiny_run, TINY / "test.txt", "--out", out, check=True)
+    rows = [line.split() for line in out.read_text().splitlines() if line.strip()]
+    src = [line.split() for line in (TINY / "test.txt").read_text().splitlines()
+           if line.strip() and not line.startswith("-DOCSTART-")]
+    assert len(rows) == len(src) and all(r[:-1] == s for r, s in zip(rows, src))
+
+
+def test_training_twice_with_one_seed_gives_identical_metrics(tiny_run, tmp_path):
+    out = tmp_path / "again"
+    run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", check=True)
+    a = _strip_timings(json.loads((tiny_run / "metrics.json").read_text()))
+    b = _strip_timings(json.loads((out / "metrics.json").read_text()))
+    assert a == b
+
+
+def test_rerun_of_a_complete_run_resumes_without_training(tiny_run):
+    before = (tiny_run / "metrics.json").read_text()
+    proc = run_cli("train", TINY_CFG, "--data", TINY, "--out", tiny_run, "--no-progress", check=True)
+    assert '"epoch"' not in proc.stdout
+    assert json.loads((tiny_run / "metrics.json").read_text())["epochs"] == json.loads(before)["epochs"]
+
+
+def _strip_timings(metrics: dict) -> dict:
+    metrics.pop("train_seconds", None)
+    for e in metrics["epochs"]:
+        for k in ("train_seconds", "eval_seconds", "sentences_per_second"):
+            e.pop(k)
+    return metrics
+
+
+def test_kill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    args = ["train", TINY_CFG, "--data", TINY, "--set", "train.epochs=3", "--no-progress"]
+    run_cli(*args, "--out", full, check=True)
+    env = dict(os.environ, NERVE_KILL_AT=str(1 * 10**6 + 5))  # SIGKILL after step 5 of epoch 2
+    proc = subprocess.run([sys.executable, "-m", "nerve.cli", *map(str, args), "--out", str(killed)], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9
+    assert not json.loads((killed / "metrics.json").read_text())["complete"]
+    run_cli(*args, "--out", killed, check=True)
+    a = _strip_timings(json.loads((full / "metrics.json").read_text()))
+    b = _strip_timings(json.loads((killed / "metrics.json").read_text()))
+    assert a == b
+
+
+def test_ncrfpp_config_file_trains(tmp_path):
+    from tests.test_config import write_ncrfpp
+
+    cfg = write_ncrfpp(tmp_path, FIXTURES / "tiny")
+    run_cli("train", cfg, "--no-progress", check=True)
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["complete"] and len(m["epochs"]) == 2
+
+
+def test_bad_config_key_is_one_line_without_traceback(tmp_path):
+    proc = run_cli("train", TINY_CFG, "--data", TINY, "--out", tmp_path / "x", "--set", "train.epoch=3")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "did you mean 'epochs'" in proc.stderr
