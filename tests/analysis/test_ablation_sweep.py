@@ -125,3 +125,16 @@ def test_csv_round_trip_keeps_rows(arrays, tmp_path):
     for f in ("target_tag", "selection", "k", "draw", "eval_tag"):
         assert back[f].tolist() == rows[f].tolist()
     np.testing.assert_array_equal(back["accuracy"], rows["accuracy"])
+
+
+def test_integer_valued_inputs_full_of_ties_equal_brute_force():
+    a = make_arrays(n_tokens=150, n=6, seed=4)
+    rng = np.random.default_rng(4)
+    a["h"] = rng.integers(-1, 2, a["h"].shape).astype(np.float32)  # logits are small integers: ties everywhere
+    a["W"] = rng.integers(-2, 3, a["W"].shape).astype(np.float32)
+    a["b"] = rng.integers(0, 2, a["b"].shape).astype(np.float32)
+    rows, rankings = sweep(a, draws=2)
+    table = as_table(rows)
+    for j, tag in enumerate(a["tags"]):
+        for k in range(7):
+            assert_scores_equal(table[(str(tag), "top", k, 0)], brute_force(a, rankings[j, :k]))

@@ -36,7 +36,7 @@ def test_no_temporary_files_left_behind(analysed):
 
 def test_sensitivity_csv_has_neuron_then_tags_header_and_a_row_per_unit(analysed):
     out, _ = analysed
-    rows = list(csv.reader(open(out / "sensitivity.csv")))
+    rows = list(csv.reader((out / "sensitivity.csv").read_text().splitlines()))
     assert rows[0] == ["neuron", "B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
     assert [r[0] for r in rows[1:]] == [f"u{i}" for i in range(6)]
     np.testing.assert_allclose(np.array(rows[1:])[:, 1:].astype(float), np.load(out / "sensitivity.npy"), rtol=1e-8)
@@ -44,8 +44,8 @@ def test_sensitivity_csv_has_neuron_then_tags_header_and_a_row_per_unit(analysed
 
 def test_ablation_csv_header_and_summary_at_k_capped_by_max_k(analysed):
     out, summary = analysed
-    assert open(out / "ablation.csv").readline() == "target_tag,selection,k,draw,eval_tag,accuracy\n"
-    rows = list(csv.DictReader(open(out / "ablation_summary.csv")))
+    assert (out / "ablation.csv").read_text().startswith("target_tag,selection,k,draw,eval_tag,accuracy\n")
+    rows = list(csv.DictReader((out / "ablation_summary.csv").read_text().splitlines()))
     assert [r["target_tag"] for r in rows] == ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
     assert {r["k"] for r in rows} == {"4"} and summary["summary_k"] == 4
 
@@ -58,7 +58,7 @@ def test_per_tag_accuracy_json_has_tags_all_and_entity_scores(analysed):
 
 
 def test_crf_archive_loaded_from_npz_is_analysed(tmp_path):
-    np.savez(tmp_path / "activations.npz", **make_arrays(n_tokens=60, n=4, decoder="crf"))
+    np.savez(tmp_path / "activations.npz", **make_arrays(n_tokens=60, n=4, tags=["B-PER", "I-PER", "O"], decoder="crf"))
     summary = analyze_arrays(load_activations(tmp_path / "activations.npz"), tmp_path / "out", max_k=2,
                              random_draws=2, progress=False)
     assert summary["decoder"] == "crf" and (tmp_path / "out" / "ablation.csv").is_file()

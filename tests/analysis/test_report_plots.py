@@ -1,11 +1,9 @@
 """Tests for nerve.report.plots: tag order, file names, and non-empty PNG + SVG figures at 5 and 25 tags."""
 
-import numpy as np
 import pytest
 from analysis_synthetic import make_arrays, sweep
 
 from nerve.analysis.ablation import write_ablation_csv
-from nerve.analysis.ranking import rank_units
 from nerve.analysis.sensitivity import sensitivity
 from nerve.report import plots
 

@@ -48,12 +48,12 @@ class _TagCounter:
         return np.stack([np.count_nonzero(correct[:, b[j]:b[j + 1]], axis=1) for j in range(b.size - 1)], axis=1)
 
 
-def per_tag_accuracy_arrays(gold: np.ndarray, preds: np.ndarray, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
+def per_tag_accuracy_arrays(gold: np.ndarray, pred: np.ndarray, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-tag accuracy (share of gold-j tokens predicted j) and token accuracy.
 
     Args:
         gold: int (n_tokens,) gold tag ids.
-        preds: int (n_tokens,) or (m, n_tokens) predicted tag ids.
+        pred: int (n_tokens,) or (m, n_tokens) predicted tag ids (one or m predictions).
         n_tags: number of tags.
 
     Returns:
@@ -63,9 +63,9 @@ def per_tag_accuracy_arrays(gold: np.ndarray, preds: np.ndarray, n_tags: int) ->
     if np.ndim(gold) != 1:
         raise AnalysisInputError(f"gold: expected shape (n_tokens,), got {np.shape(gold)}")
     gold = labels_array(gold, "gold", len(gold), n_tags)
-    p = np.asarray(preds)
+    p = np.asarray(pred)
     if p.ndim not in (1, 2) or p.shape[-1] != gold.size:
-        raise AnalysisInputError(f"preds: expected shape ({gold.size},) or (m, {gold.size}), got {p.shape}")
+        raise AnalysisInputError(f"pred: expected shape ({gold.size},) or (m, {gold.size}), got {p.shape}")
     p2 = p.reshape(-1, gold.size)
     counter = _TagCounter(gold, n_tags)
     right = counter(p2)
@@ -103,7 +103,8 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
     reversed) and ``random`` (first k of each of ``random_draws`` seeded permutations,
     shared by every target, so random rows repeat across targets). Each distinct unit set
     is decoded once. Eval tags: every tag (accuracy on its gold tokens), ``ALL`` (token
-    accuracy) and ``F1`` (conlleval entity F1 as a fraction, via ``ChunkScorer``).
+    accuracy) and ``F1`` (conlleval entity F1 as a fraction, via ``ChunkScorer``). The k = 0
+    rows re-decode too, so they can differ from the archived float32 ``pred`` on near-ties.
 
     Args:
         h: float (n_tokens, n) unit values, sentences concatenated.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nerve.model.layers import Dropout
@@ -27,9 +28,13 @@ class CharCNN(nn.Module):
         """chars (B, L, C), char_lens (B, L) -> (B, L, hidden); padding characters never win the max."""
         B, L, C = chars.shape
         x = self.drop(self.emb(chars.view(B * L, C)))  # shape: (B*L, C, emb)
-        y = self.conv(x.transpose(1, 2))  # shape: (B*L, hidden, C)
+        # The convolution as one matmul over 3-character windows: much faster than Conv1d for short words on CPU.
+        xp = F.pad(x, (0, 0, 1, 1))  # shape: (B*L, C+2, emb)
+        windows = torch.cat([xp[:, :-2], xp[:, 1:-1], xp[:, 2:]], dim=-1)  # shape: (B*L, C, 3*emb)
+        w = self.conv.weight.permute(2, 1, 0).reshape(-1, self.conv.out_channels)  # shape: (3*emb, hidden)
+        y = torch.addmm(self.conv.bias, windows.reshape(-1, windows.shape[-1]), w).view(B * L, C, -1)
         pad = torch.arange(C, device=chars.device)[None, :] >= char_lens.view(B * L, 1).clamp(min=1)
-        y = y.masked_fill(pad[:, None, :], float("-inf")).amax(dim=2)
+        y = y.masked_fill(pad[:, :, None], float("-inf")).amax(dim=1)
         return y.view(B, L, -1)
 
 

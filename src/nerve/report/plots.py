@@ -276,6 +276,8 @@ def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike) -> list[Pa
         if i >= len(targets):
             ax.set_axis_off()
             continue
+        if i + ncol >= len(targets):  # lowest panel of its column: show the k labels
+            ax.tick_params(labelbottom=True)
         t = targets[i]
         ks = _ks(rows[rows["target_tag"] == t])
         top, bottom = _curves(rows, t, "top", t), _curves(rows, t, "bottom", t)

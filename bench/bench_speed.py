@@ -1,0 +1,106 @@
+"""Training / decoding / start-up speed of a preset on CoNLL-2003, one pinned core.
+
+Run:  taskset -c 0 python bench/bench_speed.py configs/xin2019.toml [--data ../shared/data/conll2003]
+Prints the machine, then sentences/s for one full training epoch, decoding dev, and the start-up time of
+`nerve train` to its first training step (measured by killing the process right after step 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+
+from nerve.config import load_config  # noqa: E402
+from nerve.model.tagger import Tagger  # noqa: E402
+from nerve.run import predict  # noqa: E402
+from nerve.train import _prepare, epoch_order, make_optimizer, resolve_data  # noqa: E402
+from nerve.data.batching import batches  # noqa: E402
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    aff = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    return (f"{cpu}; {os.cpu_count()} cores, pinned to {aff}; torch {torch.__version__} threads "
+            f"{torch.get_num_threads()}; numpy {np.__version__}; Python {platform.python_version()}")
+
+
+def train_speed(cfg, data) -> float:
+    sents, vocabs, pre, enc, extras = data
+    torch.manual_seed(cfg.train.seed)
+    model = Tagger(cfg, vocabs, cfg.embeddings.dim).train()
+    model.seed_dropout(np.random.default_rng(0))
+    opt = make_optimizer(cfg, model)
+    items = enc["train"]
+    order = epoch_order(cfg, items, 0)
+    params = [p for g in opt.param_groups for p in g["params"]]
+    t0 = time.perf_counter()
+    for idx, batch in batches(items, cfg.train.batch_size, order, model.char is not None):
+        loss = model.loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.train.clip)
+        opt.step()
+        if model.row_sparse is not None:
+            model.row_sparse.step(cfg.train.lr, cfg.train.l2)
+    return len(items) / (time.perf_counter() - t0)
+
+
+def decode_speed(cfg, data, repeats: int = 3) -> float:
+    sents, vocabs, pre, enc, extras = data
+    model = Tagger(cfg, vocabs, cfg.embeddings.dim).eval()
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        predict(model, enc["dev"], extras["dev"], cfg.train.eval_batch_size)
+        best = max(best, len(enc["dev"]) / (time.perf_counter() - t0))
+    return best
+
+
+def startup(config: str, data_dir: str) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, NERVE_KILL_AT="0")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nerve.cli", "--threads", "1", "train", config, "--data", data_dir,
+                        "--out", str(Path(tmp) / "run"), "--no-progress"], env=env, capture_output=True)
+        return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("config")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"))
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    args = ap.parse_args()
+    cfg = resolve_data(load_config(args.config, args.overrides), args.data)
+    print(f"machine: {machine()}")
+    print(f"config: {args.config} {' '.join(args.overrides)} (batching={cfg.train.batching}, "
+          f"batch_size={cfg.train.batch_size})")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _prepare(cfg, Path(tmp), lambda m: None)
+    print(f"train: {train_speed(cfg, data):,.0f} sentences/s (one epoch, {len(data[3]['train']):,} sentences)")
+    print(f"decode dev: {decode_speed(cfg, data):,.0f} sentences/s ({len(data[3]['dev']):,} sentences, "
+          f"batch {cfg.train.eval_batch_size})")
+    print(f"start-up to first training step: {startup(args.config, args.data):.2f} s (process start included)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Capture a trained run's analysis-site activations on a split, then analyse or export them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nerve.errors import NerveError
+from nerve.io import atomic_save, atomic_write_text
+
+ACTIVATIONS = "activations.npz"
+
+
+def capture_activations(run, sents, path: str) -> tuple[dict, list]:
+    """Run the model (eval mode) over ``sents`` and collect the analysis-site units of every real token.
+
+    Returns:
+        (arrays, words): arrays as stored in ``activations.npz`` — h float32 (n_tokens, n), gold/pred int64
+        (n_tokens,), tags (n_tags,), W float32 (n_tags, n), b float32 (n_tags,), neurons (n,), sentence_starts
+        int64 (n_sentences,), decoder, and crf_start/crf_transitions/crf_end for CRF models — and the words of
+        each non-empty sentence.
+    """
+    from nerve.data.batching import batches, length_sorted
+    from nerve.model.hooks import capture
+    from nerve.run import encode_split
+
+    model = run.model.eval()
+    enc = run.encoder()
+    items = encode_split(enc, sents, path)
+    keep = [i for i, it in enumerate(items) if len(it.words)]
+    if not keep:
+        raise NerveError(f"{path}: no tokens to analyse")
+    extra = enc.extra_vectors()
+    ext = None if extra is None else torch.from_numpy(extra).to(run.device)
+    n = model.n_units
+    h_sent: dict[int, np.ndarray] = {}
+    p_sent: dict[int, np.ndarray] = {}
+    with torch.no_grad(), capture(model) as store:
+        for idx, batch in batches(items, run.cfg.train.eval_batch_size, order=length_sorted(items),
+                                  with_chars=model.char is not None):
+            store.clear()
+            pred = model.decode(batch.to(run.device), ext).cpu().numpy()
+            h = store[0].cpu().numpy()
+            for row, i in enumerate(idx):
+                L = len(items[i].words)
+                h_sent[i], p_sent[i] = h[row, :L], pred[row, :L]
+    lengths = np.array([len(items[i].words) for i in keep])
+    arrays = {
+        "h": np.concatenate([h_sent[i] for i in keep]).astype(np.float32).reshape(-1, n),
+        "gold": np.concatenate([items[i].tags for i in keep]).astype(np.int64),
+        "pred": np.concatenate([p_sent[i] for i in keep]).astype(np.int64),
+        "tags": np.array(run.vocabs.tags.itos),
+        "W": model.hidden2tag.weight.detach().cpu().numpy().astype(np.float32),
+        "b": model.hidden2tag.bias.detach().cpu().numpy().astype(np.float32),
+        "neurons": np.array(model.unit_names()),
+        "sentence_starts": np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
+        "decoder": np.array("crf" if model.crf is not None else "softmax"),
+    }
+    if model.crf is not None:
+        start, trans, end = (t.detach().cpu().numpy().astype(np.float32) for t in model.crf.effective_transitions())
+        arrays.update(crf_start=start, crf_transitions=trans, crf_end=end)
+    return arrays, [sents[i].words for i in keep]
+
+
+def _read(run, split: str):
+    from nerve.data.schemes import convert
+    from nerve.run import read_split
+
+    path, sents = read_split(run, split)
+    if run.cfg.data.scheme != "BIO":
+        for s in sents:
+            s.tags = convert(s.tags, "BIO", run.cfg.data.scheme)
+    return str(path), sents
+
+
+def save_activations(path: str | os.PathLike, arrays: dict) -> None:
+    atomic_save(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
+
+
+def analyze_run(run_dir: str, out_dir: str, split: str = "dev", bucket: str = "predicted", max_k: int | None = None,
+                random_draws: int = 20, seed: int = 0, cluster: bool = False, device: str = "cpu",
+                progress: bool = True) -> dict:
+    """``nerve analyze``: capture activations of ``split``, write activations.npz, and run the full analysis."""
+    from nerve.analysis.pipeline import analyze_arrays
+    from nerve.run import load_run
+
+    t0 = time.perf_counter()
+    run = load_run(run_dir, device)
+    n = run.model.n_units
+    if max_k is not None and not 0 <= max_k <= n:
+        raise NerveError(f"--max-k {max_k}: the model has {n} units; expected 0..{n}")
+    if random_draws < 0:
+        raise NerveError(f"--random-draws {random_draws}: expected a number >= 0")
+    path, sents = _read(run, split)
+    arrays, _ = capture_activations(run, sents, path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_activations(out / ACTIVATIONS, arrays)
+    summary = analyze_arrays(arrays, out, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,
+                             cluster=cluster, progress=progress)
+    summary["seconds"] = time.perf_counter() - t0
+    summary["run"] = str(run_dir)
+    summary["split"] = path
+    atomic_write_text(out / "analysis.json", json.dumps({k: v for k, v in summary.items() if k != "files"},
+                                                        indent=2, default=str) + "\n")
+    return summary
+
+
+def export_neurox(run_dir: str, split: str, out_path: str, device: str = "cpu") -> int:
+    """Write activations in NeuroX's JSON format: one line per sentence,
+    ``{"linex_index": i, "features": [{"token": w, "layers": [{"index": 0, "values": [...]}]}, ...]}``,
+    plus ``OUT.tokens.txt`` (words) and ``OUT.labels.txt`` (gold tags), one sentence per line, as NeuroX's
+    ``load_data`` reads them."""
+    from nerve.run import load_run
+
+    run = load_run(run_dir, device)
+    path, sents = _read(run, split)
+    arrays, words = capture_activations(run, sents, path)
+    starts = list(arrays["sentence_starts"]) + [len(arrays["h"])]
+    tags = arrays["tags"]
+    lines, labels = [], []
+    for i, ws in enumerate(words):
+        h = arrays["h"][starts[i]: starts[i + 1]]
+        feats = [{"token": w, "layers": [{"index": 0, "values": [round(float(x), 6) for x in v]}]}
+                 for w, v in zip(ws, h)]
+        lines.append(json.dumps({"linex_index": i, "features": feats}))
+        labels.append(" ".join(tags[g] for g in arrays["gold"][starts[i]: starts[i + 1]]))
+    atomic_write_text(out_path, "\n".join(lines) + "\n")
+    atomic_write_text(f"{out_path}.tokens.txt", "\n".join(" ".join(ws) for ws in words) + "\n")
+    atomic_write_text(f"{out_path}.labels.txt", "\n".join(labels) + "\n")
+    return len(words)
