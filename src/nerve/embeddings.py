@@ -21,9 +21,8 @@ class Pretrained:
 
     def __init__(self, words: list[str], vectors: np.ndarray, source: str, lowercase_fallback: bool = True):
         self.vectors = vectors  # shape: (n_words, dim), may be a read-only memory map
-        self.index = {}
-        for i, w in enumerate(words):
-            self.index.setdefault(w, i)  # first occurrence wins
+        n = len(words)
+        self.index = dict(zip(reversed(words), range(n - 1, -1, -1)))  # the first occurrence of a word wins
         self.source = source
         self.lowercase_fallback = lowercase_fallback
 
@@ -61,6 +60,13 @@ def glove_root() -> Path:
 @lru_cache(maxsize=4)
 def load_pretrained(source: str, lowercase_fallback: bool = True) -> Pretrained:
     """Load a pretrained table by name (``glove-6b-50d``) or path (.txt, .gz, .zip)."""
+    from nerve.io import gc_paused
+
+    with gc_paused():
+        return _load(source, lowercase_fallback)
+
+
+def _load(source: str, lowercase_fallback: bool) -> Pretrained:
     if source == GLOVE_50D:
         import pyarrow.parquet as pq
 

@@ -47,3 +47,17 @@ def atomic_save(path: str | os.PathLike, save: Callable[[Path], None], suffix: s
     """Call ``save(tmp_path)`` and rename the result onto ``path``."""
     with atomic_path(path, suffix=suffix) as tmp:
         save(tmp)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small objects (reading corpora: ~2x faster)."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -22,8 +22,9 @@ from nerve.data.vocab import build_vocabs
 from nerve.embeddings import init_matrix
 from nerve.errors import NerveError
 from nerve.evaluate import score
-from nerve.io import atomic_save, atomic_write_json, atomic_write_text
+from nerve.io import atomic_save, atomic_write_json, atomic_write_text, gc_paused
 from nerve.model.layers import RowSparseSGD
+from nerve.optim import SGD
 from nerve.model.tagger import Tagger
 from nerve.run import (CHECKPOINT, CONFIG, EPOCHS, METRICS, MODEL, VOCAB, encode_split, make_encoder, predict,
                        pretrained_for, read_checkpoint, save_model)
@@ -58,7 +59,7 @@ def make_optimizer(cfg: Config, model: Tagger) -> torch.optim.Optimizer:
         model.row_sparse = RowSparseSGD(model.word_emb)
     params = [p for p in model.parameters() if p.requires_grad and not (sparse and p is model.word_emb.weight)]
     if t.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.l2, foreach=False, fused=True)
+        return SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.l2)
     if t.optimizer == "adam":
         return torch.optim.Adam(params, lr=t.lr, weight_decay=t.l2)
     return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.l2)
@@ -73,6 +74,11 @@ def epoch_lr(cfg: Config, epoch: int) -> float:
 
 def _prepare(cfg: Config, out: Path, log):
     """Read the corpus, build or reload the vocabularies, encode every split."""
+    with gc_paused():
+        return _prepare_data(cfg, out, log)
+
+
+def _prepare_data(cfg: Config, out: Path, log):
     t0 = time.perf_counter()
     sents = {s: read_conll(getattr(cfg.data, s)) for s in ("train", "dev", "test")}
     if cfg.data.scheme != "BIO":

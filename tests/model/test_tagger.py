@@ -122,3 +122,42 @@ def test_unknown_hook_point_is_a_value_error():
 def test_nbest_requires_crf():
     with pytest.raises(ValueError, match="CRF"):
         make_model().decode(make_batch(random_items(2)), nbest=3)
+
+
+def test_own_sgd_matches_torch_sgd_with_momentum_and_l2():
+    from nerve.optim import SGD
+
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    ours = SGD(a, lr=0.1, momentum=0.9, weight_decay=0.01)
+    ref = torch.optim.SGD(b, lr=0.1, momentum=0.9, weight_decay=0.01)
+    for _ in range(4):
+        grads = [torch.randn_like(p) for p in a]
+        for p, q, g in zip(a, b, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        ours.step()
+        ref.step()
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q)
+
+
+@pytest.mark.parametrize("lr,l2", [(0.5, 0.01), (0.015, 1e-8)])
+def test_row_sparse_sgd_matches_dense_torch_sgd(lr, l2):
+    from nerve.model.layers import RowSparseSGD
+
+    torch.manual_seed(0)
+    dense = torch.nn.Embedding(20, 5, padding_idx=0)
+    sparse = torch.nn.Embedding(20, 5, padding_idx=0)
+    sparse.weight.data.copy_(dense.weight.data)
+    ref = torch.optim.SGD(dense.parameters(), lr=lr, weight_decay=l2)
+    rs = RowSparseSGD(sparse)
+    for step in range(3):
+        ids = torch.randint(0, 20, (4, 6))
+        target = torch.randn(4, 6, 5)
+        ref.zero_grad()
+        ((dense(ids) - target) ** 2).sum().backward()
+        ref.step()
+        ((rs.lookup(ids) - target) ** 2).sum().backward()
+        rs.step(lr, l2)
+    torch.testing.assert_close(sparse.weight, dense.weight)

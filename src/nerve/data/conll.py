@@ -54,7 +54,13 @@ def read_conll(path: str | os.PathLike, labelled: bool = True, min_columns: int 
     path = Path(path)
     if not path.is_file():
         raise NerveError(f"{path}: no such file (expected a CoNLL column file)")
-    text = _decode(path)
+    from nerve.io import gc_paused
+
+    with gc_paused():
+        return _parse(path, _decode(path), labelled, min_columns)
+
+
+def _parse(path: Path, text: str, labelled: bool, min_columns: int) -> list[Sentence]:
     sentences: list[Sentence] = []
     rows: list[list[str]] = []
     start = 0
