@@ -26,8 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="corpus folder with train.txt, valid.txt, test.txt")
     p.add_argument("--out", help="run folder (NCRF++ configs: default model_dir)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--repair-bio", action="store_true", help="turn invalid I-x (after O) into B-x")
     p.add_argument("--no-progress", action="store_true")
     _add_device(p)
+
+    p = sub.add_parser("study", help="train and analyse several seeds/configs, compare them, write report.html")
+    p.add_argument("config", nargs="?", default="xin2019", help="TOML config or preset name (default: xin2019)")
+    p.add_argument("--data", default="conll2003", help="corpus folder or registered name (default: conll2003)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--out", default=None, help="study folder (default: studies/<config name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2")
+    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("evaluate", help="score a trained run on a split")
     p.add_argument("run")
@@ -95,18 +108,56 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_train(args) -> int:
     from nerve.config import load_config
     from nerve.run import pick_device
-    from nerve.train import resolve_data, train
+    from nerve.train import resolve_data as resolve_data_paths
+    from nerve.train import train
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(resolve_config(args.config), args.overrides + (["data.repair_bio=true"] if args.repair_bio
+                                                                      else []))
     out = args.out or getattr(cfg, "ncrfpp_model_dir", None)
     if not out:
         raise NerveError("train: --out RUN_DIR is required")
     if hasattr(cfg, "ncrfpp_model_dir"):
         del cfg.ncrfpp_model_dir
-    resolve_data(cfg, args.data)
+    resolve_data_paths(cfg, resolve_data(args.data))
     metrics = train(cfg, out, pick_device(args.device), progress=False if args.no_progress else None)
     print(f"done: best epoch {metrics['best_epoch']}, dev F1 {metrics['dev']['f1']:.4f}, "
           f"test F1 {metrics['test']['f1']:.4f} -> {out}", file=sys.stderr)
+    return 0
+
+
+PRESETS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def resolve_config(name: str) -> str:
+    """A config path, or a preset name from configs/ (``xin2019`` -> configs/xin2019.toml)."""
+    if Path(name).is_file():
+        return name
+    cand = PRESETS / f"{name}.toml"
+    if cand.is_file():
+        return str(cand)
+    presets = sorted(p.stem for p in PRESETS.glob("*.toml")) if PRESETS.is_dir() else []
+    raise NerveError(f"{name}: no such config file or preset (presets: {', '.join(presets) or 'none found'})")
+
+
+def resolve_data(value: str | None) -> str | None:
+    """A corpus folder, or a registered corpus name resolved through the corpus registry."""
+    if value is None or Path(value).is_dir():
+        return value
+    try:
+        from nerve.data.registry import resolve_corpus
+    except ImportError:
+        raise NerveError(f"--data {value}: no such folder") from None
+    return str(resolve_corpus(value))
+
+
+def cmd_study(args) -> int:
+    from nerve.study import study
+
+    config = resolve_config(args.config)
+    out = args.out or str(Path("studies") / Path(config).stem)
+    report = study(config, resolve_data(args.data), args.seeds, out, args.overrides, args.grid, args.engine,
+                   args.workers, args.address, progress=not args.no_progress)
+    print(f"report: {report}", file=sys.stderr)
     return 0
 
 
@@ -163,7 +214,7 @@ def cmd_plot(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze,
+COMMANDS = {"study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze,
             "export-activations": cmd_export, "plot": cmd_plot}
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ class DataConfig:
     dev: str = "valid.txt"
     test: str = "test.txt"
     scheme: str = "BIO"  # tag scheme used for training: BIO or BIOES (entities are always scored)
+    input_scheme: str = "auto"  # scheme of the files: auto (BIOES if E-/S- tags occur, else BIO), BIO, IOB1, BIOES
+    repair_bio: bool = False  # turn an I-x after O / another type into B-x instead of refusing the file
     number_normalized: bool = True  # digits -> 0, as NCRF++
     features: list[str] = field(default_factory=list)  # extra input columns: "1", "2" (column index) or "[POS]"
 
@@ -88,6 +90,7 @@ class Config:
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
 _CHOICES = {
     ("data", "scheme"): ("BIO", "BIOES"),
+    ("data", "input_scheme"): ("AUTO", "BIO", "IOB1", "BIOES"),
     ("model", "char"): ("none", "lstm", "gru", "cnn"),
     ("model", "encoder"): ("lstm", "gru", "cnn"),
     ("model", "decoder"): ("softmax", "crf"),
@@ -178,7 +181,7 @@ def validate(cfg: Config, source: str = "config") -> Config:
     """Check choices and ranges; raise NerveError naming the key."""
     for (section, key), choices in _CHOICES.items():
         val = getattr(getattr(cfg, section), key)
-        norm = val.upper() if key == "scheme" else val.lower()
+        norm = val.upper() if key in ("scheme", "input_scheme") else val.lower()
         if norm not in choices:
             raise NerveError(f"{source}: {section}.{key} = {val!r}; expected one of {', '.join(choices)}")
         setattr(getattr(cfg, section), key, norm)

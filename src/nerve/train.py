@@ -17,7 +17,7 @@ from tqdm import tqdm
 from nerve.config import Config, from_dict
 from nerve.data.batching import Encoder, batches
 from nerve.data.conll import read_conll
-from nerve.data.schemes import convert
+from nerve.data.schemes import check_and_convert
 from nerve.data.vocab import build_vocabs
 from nerve.embeddings import init_matrix
 from nerve.errors import NerveError
@@ -81,12 +81,11 @@ def _prepare(cfg: Config, out: Path, log):
 def _prepare_data(cfg: Config, out: Path, log):
     t0 = time.perf_counter()
     sents = {s: read_conll(getattr(cfg.data, s)) for s in ("train", "dev", "test")}
-    if cfg.data.scheme != "BIO":
-        for s in sents.values():
-            for x in s:
-                x.tags = convert(x.tags, "BIO", cfg.data.scheme)
-    if not sents["train"]:
-        raise NerveError(f"{cfg.data.train}: no sentences (expected CoNLL column lines)")
+    for split, ss in sents.items():
+        path = getattr(cfg.data, split)
+        if not ss:
+            raise NerveError(f"{path}: no sentences (expected CoNLL column lines: word ... tag)")
+        check_and_convert(ss, path, cfg.data.input_scheme, cfg.data.scheme, cfg.data.repair_bio)
     pre = pretrained_for(cfg)
     if pre is not None and pre.dim != cfg.embeddings.dim:
         raise NerveError(f"embeddings.dim = {cfg.embeddings.dim} but {pre.source} has {pre.dim}-dimensional vectors "

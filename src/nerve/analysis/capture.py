@@ -68,13 +68,11 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
 
 
 def _read(run, split: str):
-    from nerve.data.schemes import convert
+    from nerve.data.schemes import check_and_convert
     from nerve.run import read_split
 
     path, sents = read_split(run, split)
-    if run.cfg.data.scheme != "BIO":
-        for s in sents:
-            s.tags = convert(s.tags, "BIO", run.cfg.data.scheme)
+    check_and_convert(sents, path, run.cfg.data.input_scheme, run.cfg.data.scheme, run.cfg.data.repair_bio)
     return str(path), sents
 
 

@@ -200,3 +200,43 @@ def repair_bio(tags: Sequence[str]) -> list[str]:
     for i, _ in bio_errors(tags):
         out[i] = "B-" + out[i][2:]
     return out
+
+
+def check_and_convert(sentences, path, input_scheme: str, scheme: str, repair: bool = False) -> str:
+    """Check every tag of ``sentences`` (in place) and convert them from ``input_scheme`` to ``scheme``.
+
+    ``input_scheme`` "AUTO" means BIOES when any E-/S- tag occurs, else BIO. In BIO input an I-x after O, at a
+    sentence start or after another type is an error unless ``repair`` (then it becomes B-x).
+
+    Returns:
+        The input scheme used.
+
+    Raises:
+        NerveError: naming file and line of the first bad tag.
+    """
+    from nerve.errors import NerveError
+
+    for s in sentences:
+        for i, tag in enumerate(s.tags):
+            try:
+                split_tag(tag)
+            except ValueError:
+                raise NerveError(f"{path}:{s.line + i}: tag {tag!r} is not O or B-/I-/E-/S-TYPE "
+                                 "(expected a BIO, IOB1 or BIOES tag)") from None
+    if input_scheme.upper() == "AUTO":
+        input_scheme = detect_scheme({t for s in sentences for t in s.tags})
+    input_scheme = input_scheme.upper()
+    for s in sentences:
+        if input_scheme == "BIO":
+            errors = bio_errors(s.tags)
+            if errors and not repair:
+                i, msg = errors[0]
+                raise NerveError(f"{path}:{s.line + i}: {msg} (invalid BIO; fix the file or pass --repair-bio)")
+            if errors:
+                s.tags = repair_bio(s.tags)
+        if input_scheme != scheme.upper():
+            try:
+                s.tags = convert(s.tags, input_scheme, scheme.upper())
+            except ValueError as err:
+                raise NerveError(f"{path}:{s.line}: {err} (the file's tags are not {input_scheme})") from None
+    return input_scheme

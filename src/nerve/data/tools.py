@@ -1,0 +1,415 @@
+"""Corpus tools: statistics, tag-scheme and column-layout conversion, and a validator that lists every problem."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from pathlib import Path
+from typing import NamedTuple
+
+from nerve.data.conll import DOCSTART, Sentence, _decode, read_conll
+from nerve.data.registry import SPLITS
+from nerve.data.schemes import SCHEMES, convert, detect_scheme, spans, split_tag
+from nerve.errors import NerveError
+
+PERCENTILES = (50, 90, 99)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def split_paths(path: str | os.PathLike) -> dict[str, Path]:
+    """The split files of a corpus: {"train": ..., "valid": ..., "test": ...} for a folder (those present),
+    or {stem: path} for one file.
+
+    Raises:
+        NerveError: no such file or folder, or a folder without any split file.
+    """
+    path = Path(path)
+    if path.is_file():
+        return {path.stem: path}
+    if not path.is_dir():
+        raise NerveError(f"{path}: no such corpus file or folder")
+    found = {Path(f).stem: path / f for f in SPLITS if (path / f).is_file()}
+    if not found:
+        raise NerveError(f"{path}: no split files; expected {', '.join(SPLITS)}")
+    return found
+
+
+def _sentence_spans(sent: Sentence, scheme: str, path: Path) -> list[tuple[str, int, int]]:
+    try:
+        return spans(sent.tags, scheme)
+    except ValueError as err:
+        raise NerveError(f"{path}:{sent.line + _bad_index(sent.tags, scheme)}: {err} "
+                         f"(run `nerve data validate` to list every problem)") from None
+
+
+def _bad_index(tags: list[str], scheme: str) -> int:
+    """Index of the first tag that ``scheme`` rejects (0 if none is found)."""
+    for i, tag in enumerate(tags):
+        try:
+            spans([tag], scheme)
+        except ValueError:
+            return i
+    return 0
+
+
+def _scheme_of(sentences: dict[Path, list[Sentence]]) -> str:
+    for path, sents in sentences.items():
+        for sent in sents:
+            i = _bad_index(sent.tags, "BIOES")
+            try:
+                split_tag(sent.tags[i])
+            except ValueError as err:
+                raise NerveError(f"{path}:{sent.line + i}: {err}") from None
+    return detect_scheme(t for sents in sentences.values() for s in sents for t in s.tags)
+
+
+def percentile_lengths(lengths: list[int]) -> dict[str, int]:
+    """Nearest-rank percentiles 50/90/99 and the maximum of sentence lengths (all 0 for no sentences)."""
+    ordered = sorted(lengths)
+    if not ordered:
+        return {**{f"p{p}": 0 for p in PERCENTILES}, "max": 0}
+    out = {f"p{p}": ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] for p in PERCENTILES}
+    out["max"] = ordered[-1]
+    return out
+
+
+def _coverage(words: Counter, pretrained) -> dict[str, float | int]:
+    found = {w for w in words if pretrained.row(w) is not None}
+    tokens = sum(words.values())
+    hit = sum(words[w] for w in found)
+    return {"tokens": hit / tokens if tokens else 0.0, "types": len(found) / len(words) if words else 0.0,
+            "tokens_found": hit, "types_found": len(found), "types_total": len(words)}
+
+
+def _documents(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.startswith(DOCSTART.encode()))
+
+
+def _split_stats(path: Path, sents: list[Sentence], scheme: str, pretrained) -> dict:
+    entities: Counter = Counter()
+    tags: Counter = Counter()
+    words: Counter = Counter()
+    for sent in sents:
+        entities.update(t for t, _, _ in _sentence_spans(sent, scheme, path))
+        tags.update(sent.tags)
+        words.update(sent.words)
+    out = {"file": str(path), "sentences": len(sents), "documents": _documents(path),
+           "tokens": sum(len(s) for s in sents), "entities": dict(sorted(entities.items())),
+           "entities_total": sum(entities.values()), "tags": dict(sorted(tags.items(), key=_tag_key)),
+           "length": percentile_lengths([len(s) for s in sents])}
+    if pretrained is not None:
+        out["coverage"] = _coverage(words, pretrained)
+    return out
+
+
+def _tag_key(item: tuple[str, int]) -> tuple:
+    prefix, type_ = split_tag(item[0])
+    return (prefix != "O", type_, "SBIE".index(prefix) if prefix != "O" else 0)
+
+
+def corpus_stats(corpus_dir: str | os.PathLike, pretrained=None) -> dict:
+    """Statistics of each split of a corpus.
+
+    Args:
+        corpus_dir: a corpus folder (train.txt, valid.txt, test.txt; those present are used) or one file.
+        pretrained: an embedding table with ``.row(word)`` (exact, then lower-case lookup; digits are not
+            normalised) for vocabulary coverage, or None to skip coverage.
+
+    Returns:
+        {"corpus", "scheme", "embeddings", "splits": {split: {"file", "sentences", "documents", "tokens",
+        "entities": {type: n}, "entities_total", "tags": {tag: n}, "length": {"p50", "p90", "p99", "max"},
+        "coverage": {"tokens", "types" (shares in [0, 1]), "tokens_found", "types_found", "types_total"}}}};
+        entities are read by conlleval rules; "coverage" only with ``pretrained``.
+
+    Raises:
+        NerveError: unreadable file, wrong column count or an invalid tag (file and line named).
+    """
+    paths = split_paths(corpus_dir)
+    sentences = {p: read_conll(p) for p in paths.values()}
+    scheme = _scheme_of(sentences)
+    splits = {split: _split_stats(p, sentences[p], scheme, pretrained) for split, p in paths.items()}
+    return {"corpus": str(corpus_dir), "scheme": scheme,
+            "embeddings": getattr(pretrained, "source", "given") if pretrained is not None else None,
+            "splits": splits}
+
+
+def _fmt(value) -> str:
+    return f"{value:.1%}" if isinstance(value, float) else f"{value:,}"
+
+
+def _stat_rows(stats: dict) -> list[tuple[str, list]]:
+    splits = list(stats["splits"].values())
+    rows = [(key, [s[key] for s in splits]) for key in ("sentences", "documents", "tokens")]
+    rows.append(("entities", [s["entities_total"] for s in splits]))
+    types = sorted({t for s in splits for t in s["entities"]})
+    rows += [(f"  {t}", [s["entities"].get(t, 0) for s in splits]) for t in types]
+    rows += [(f"length {k}", [s["length"][k] for s in splits]) for k in (*[f"p{p}" for p in PERCENTILES], "max")]
+    if all("coverage" in s for s in splits):
+        rows += [(f"in embeddings ({k})", [s["coverage"][k] for s in splits]) for k in ("tokens", "types")]
+    tags = sorted({t for s in splits for t in s["tags"]}, key=lambda t: _tag_key((t, 0)))
+    rows.append(("tags", [""] * len(splits)))
+    rows += [(f"  {t}", [s["tags"].get(t, 0) for s in splits]) for t in tags]
+    return rows
+
+
+def format_stats(stats: dict) -> str:
+    """Format :func:`corpus_stats` output as a plain-text table, one column per split."""
+    rows = _stat_rows(stats)
+    names = list(stats["splits"])
+    cells = [[_fmt(v) if v != "" else "" for v in values] for _, values in rows]
+    label_w = max(len(label) for label, _ in rows)
+    widths = [max(len(names[j]), *(len(c[j]) for c in cells)) for j in range(len(names))]
+    emb = f"; coverage by {stats['embeddings']}" if stats.get("embeddings") else ""
+    lines = [f"corpus {stats['corpus']} (scheme {stats['scheme']}{emb})",
+             " " * label_w + "".join(f"  {n:>{w}}" for n, w in zip(names, widths))]
+    for (label, _), row in zip(rows, cells):
+        lines.append(f"{label:<{label_w}}" + "".join(f"  {c:>{w}}" for c, w in zip(row, widths)))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- conversion
+
+
+def _scheme_name(name: str, what: str) -> str:
+    upper = name.upper()
+    if upper not in SCHEMES:
+        raise NerveError(f"{what} {name!r}: expected one of {', '.join(s.lower() for s in SCHEMES)}")
+    return upper
+
+
+def parse_columns(columns: str | list[str] | None) -> list[str] | None:
+    """Parse a ``--columns`` layout such as ``tag,word`` or ``word,pos,chunk,tag`` (None: word first, tag last).
+
+    Raises:
+        NerveError: if the layout does not name ``word`` and ``tag`` exactly once each.
+    """
+    if columns is None:
+        return None
+    names = [c.strip().lower() for c in (columns.split(",") if isinstance(columns, str) else columns)]
+    if names.count("word") != 1 or names.count("tag") != 1 or "" in names:
+        raise NerveError(f"--columns {','.join(names)}: expected comma-separated names with 'word' and 'tag' "
+                         f"once each, e.g. word,tag or tag,word or word,pos,chunk,tag")
+    return names
+
+
+def _reorder(fields: list[str], names: list[str] | None) -> list[str]:
+    """Put the word first and the tag last, other columns between them in their input order."""
+    if names is None:
+        return fields
+    rest = [f for f, n in zip(fields, names) if n not in ("word", "tag")]
+    return [fields[names.index("word")], *rest, fields[names.index("tag")]]
+
+
+class _Block(NamedTuple):
+    """A run of input lines: token rows of one sentence (``rows``) or lines copied verbatim (``raw``)."""
+
+    rows: list[list[str]]
+    lines: list[int]
+    raw: str | None = None
+
+
+def _read_blocks(path: Path, names: list[str] | None) -> list[_Block]:
+    """Split a CoNLL file into sentences (fields reordered to word-first, tag-last) and verbatim lines."""
+    blocks: list[_Block] = []
+    cur = _Block([], [])
+    ncols = len(names) if names else None
+    for lineno, line in enumerate(_decode(path).splitlines(), start=1):
+        fields = line.split()
+        if fields and fields[0 if names is None else names.index("word")] != DOCSTART:
+            ncols = _check_row(path, lineno, fields, ncols, names)
+            cur.rows.append(_reorder(fields, names))
+            cur.lines.append(lineno)
+            continue
+        if cur.rows:
+            blocks.append(cur)
+            cur = _Block([], [])
+        blocks.append(_Block([], [lineno], " ".join(_reorder(fields, names)) if fields else ""))
+    if cur.rows:
+        blocks.append(cur)
+    return blocks
+
+
+def _check_row(path: Path, lineno: int, fields: list[str], ncols: int | None, names: list[str] | None) -> int:
+    if ncols is None:
+        ncols = len(fields)
+    if len(fields) != ncols or ncols < 2:
+        layout = f"--columns {','.join(names)}" if names else "the lines before"
+        raise NerveError(f"{path}:{lineno}: found {len(fields)} columns; expected {max(ncols, 2)} like {layout}")
+    tag = fields[-1] if names is None else fields[names.index("tag")]
+    try:
+        split_tag(tag)
+    except ValueError as err:
+        raise NerveError(f"{path}:{lineno}: {err}") from None
+    return ncols
+
+
+def _convert_block(path: Path, block: _Block, src: str, dst: str) -> list[str]:
+    tags = [r[-1] for r in block.rows]
+    try:
+        new = convert(tags, src, dst)
+    except ValueError as err:
+        line = block.lines[_bad_index(tags, src)]
+        raise NerveError(f"{path}:{line}: {err} (use --from to name the source scheme)") from None
+    return [" ".join([*r[:-1], t]) for r, t in zip(block.rows, new)]
+
+
+def convert_file(in_path: str | os.PathLike, out_path: str | os.PathLike, to: str, src: str | None = None,
+                 columns: str | list[str] | None = None) -> dict:
+    """Rewrite a CoNLL file in another tag scheme and the word-first, tag-last column layout.
+
+    Spans are kept exactly (read by conlleval rules, written canonically). ``-DOCSTART-`` lines and sentence
+    breaks are kept; fields are written separated by one space. The output is written atomically.
+
+    Args:
+        in_path: CoNLL file to read.
+        out_path: file to write (may equal ``in_path``).
+        to: target scheme: bio, bioes or iob1 (any case).
+        src: source scheme; None detects it (BIOES if any E-/S- tag occurs, else BIO, which reads IOB1 too).
+        columns: input layout by names, e.g. ``tag,word`` (MIT Movie's originals); None: word first, tag last.
+
+    Returns:
+        {"sentences", "tokens", "from", "to"}.
+
+    Raises:
+        NerveError: unknown scheme or layout, wrong column count or invalid tag (file and line named).
+    """
+    from nerve.io import atomic_write_text
+
+    in_path = Path(in_path)
+    if not in_path.is_file():
+        raise NerveError(f"{in_path}: no such file (expected a CoNLL column file)")
+    dst = _scheme_name(to, "--to")
+    blocks = _read_blocks(in_path, parse_columns(columns))
+    sents = [b for b in blocks if b.raw is None]
+    src = _scheme_name(src, "--from") if src else detect_scheme(r[-1] for b in sents for r in b.rows)
+    out: list[str] = []
+    for block in blocks:
+        out += [block.raw] if block.raw is not None else _convert_block(in_path, block, src, dst)
+    atomic_write_text(out_path, "\n".join(out) + "\n" if out else "")
+    return {"sentences": len(sents), "tokens": sum(len(b.rows) for b in sents), "from": src, "to": dst}
+
+
+# ---------------------------------------------------------------- validation
+
+
+class Problem(NamedTuple):
+    """One problem in a corpus file; ``line`` is 1-based (0: about the whole file)."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+
+
+def _read_text(path: Path, problems: list[Problem]) -> str:
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        problems.append(Problem(str(path), line, f"invalid UTF-8 byte 0x{raw[err.start]:02x} (and maybe more)"))
+        return raw.decode("utf-8", errors="replace")
+
+
+def _empty_token(line: str) -> str | None:
+    """Describe an empty token on a line, or None: a whitespace-only line or an empty tab-separated field."""
+    if not line.strip():
+        return "line holds only whitespace; expected an empty line (sentence break) or 'word ... tag'"
+    if "\t" in line:
+        cols = line.split("\t")
+        for k, col in enumerate(cols, start=1):
+            if not col.strip():
+                return f"empty token in column {k} of {len(cols)} (tab-separated)"
+    return None
+
+
+def _tag_problem(tag: str, prev: tuple[str, str] | None, prev_tag: str) -> tuple[str | None, tuple | None]:
+    """Check one tag against the previous one (None at a sentence start; ("?", "") after an unknown tag).
+
+    Returns:
+        (message or None, the state to pass as ``prev`` for the next token).
+    """
+    try:
+        prefix, type_ = split_tag(tag)
+    except ValueError:
+        return (f"tag {tag!r}: unknown scheme; expected O or B-, I-, E-, S- followed by a type "
+                f"(e.g. B-PER)"), ("?", "")
+    cur = (prefix, type_)
+    if prefix not in "IE" or prev == ("?", ""):
+        return None, cur
+    if prev is None:
+        return f"{tag} starts a sentence; expected B-{type_}", cur
+    if prev[0] == "O":
+        return f"{tag} follows O; expected B-{type_}", cur
+    if prev[1] != type_:
+        return f"{tag} follows {prev_tag} of another type; expected B-{type_}", cur
+    if prev[0] in "ES":
+        return f"{tag} follows {prev_tag}, which ends its entity; expected B-{type_}", cur
+    return None, cur
+
+
+def validate_file(path: str | os.PathLike) -> list[Problem]:
+    """List every problem of one CoNLL file (see :func:`validate_corpus`)."""
+    path = Path(path)
+    problems: list[Problem] = []
+    ncols = first = None
+    prev, prev_tag = None, ""
+    for lineno, line in enumerate(_read_text(path, problems).splitlines(), start=1):
+        where = str(path)
+        if line == "" or (line.split() and line.split()[0] == DOCSTART):
+            prev = None
+            continue
+        empty = _empty_token(line)
+        if empty:
+            problems.append(Problem(where, lineno, empty))
+        fields = line.split()
+        if not fields:
+            prev = None
+            continue
+        if ncols is None:
+            ncols, first = len(fields), lineno
+        if len(fields) < 2:
+            problems.append(Problem(where, lineno, f"found {len(fields)} column; expected at least 2 (word ... tag)"))
+            prev = ("?", "")
+            continue
+        if len(fields) != ncols:
+            problems.append(Problem(where, lineno, f"found {len(fields)} columns; expected {ncols} like line {first}"))
+        message, prev = _tag_problem(fields[-1], prev, prev_tag)
+        prev_tag = fields[-1]
+        if message:
+            problems.append(Problem(where, lineno, message))
+    return problems
+
+
+def validate_corpus(path_or_dir: str | os.PathLike) -> list[Problem]:
+    """List every problem of a corpus file or folder, without stopping at the first.
+
+    Checks: invalid UTF-8, column counts (at least 2, the same on every token line of a file), empty tokens
+    (whitespace-only lines, empty tab-separated fields), tags that are not O or B-/I-/E-/S-TYPE ("unknown
+    scheme", e.g. B_PER, X-PER, PER), and an I-x or E-x at a sentence start, after O, after another type or
+    after an entity's end. A folder's missing split files are problems too.
+
+    Args:
+        path_or_dir: one CoNLL file, or a folder with train.txt, valid.txt, test.txt.
+
+    Returns:
+        problems in file and line order; empty when the corpus is clean.
+
+    Raises:
+        NerveError: no such file or folder, or a folder without any split file.
+    """
+    path = Path(path_or_dir)
+    files = split_paths(path)
+    problems = [Problem(str(path / f), 0, f"missing split file (a corpus folder holds {', '.join(SPLITS)})")
+                for f in SPLITS if path.is_dir() and not (path / f).is_file()]
+    for file in files.values():
+        problems += validate_file(file)
+    return problems

@@ -1,0 +1,135 @@
+"""The study report: one self-contained HTML file (figures embedded as base64 PNG)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+
+from nerve.io import atomic_write_text
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
+color:#222;line-height:1.4;padding:0 1em}
+h1,h2,h3{font-weight:600} table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right} th{background:#f3f3f3}
+td.l,th.l{text-align:left} .yes{color:#1a7f37;font-weight:600} .no{color:#b42318;font-weight:600}
+.na{color:#888} figure{display:inline-block;margin:0.5em;vertical-align:top} figcaption{font-size:0.85em;color:#555}
+img{max-width:100%;height:auto;border:1px solid #eee} details{margin:0.5em 0} summary{cursor:pointer;font-weight:600}
+"""
+
+# Marks the page once every image has loaded (data-images-ok / data-images-failed): the headless browser test reads it.
+SCRIPT = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
+  document.body.setAttribute('data-images-ok', String(imgs.length - bad.length));
+  document.body.setAttribute('data-images-failed', String(bad.length));
+});
+"""
+
+
+def _img(path: Path, caption: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    cap = html.escape(caption)
+    return f'<figure><img alt="{cap}" src="data:image/png;base64,{data}"><figcaption>{cap}</figcaption></figure>'
+
+
+def _fmt(x, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return html.escape(str(x))
+
+
+def _table(header: list[str], rows: list[list], left: int = 1) -> str:
+    th = "".join(f'<th class="{"l" if i < left else ""}">{html.escape(h)}</th>' for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
+                   + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _run_table(runs: list[dict]) -> str:
+    tags = list(runs[0]["per_tag_accuracy"]) if runs else []
+    header = ["variant", "seed", "best epoch", "dev F1", "test F1", "test acc.", *tags, "train s"]
+    rows = [[html.escape(r["variant"]), r["seed"], r["best_epoch"], _fmt(r["dev_f1"]), _fmt(r["test_f1"]),
+             _fmt(r["test_accuracy"]), *[_fmt(r["per_tag_accuracy"].get(t), 3) for t in tags],
+             _fmt(r["train_seconds"], 1)] for r in runs]
+    return _table(header, rows, left=1)
+
+
+def _mean_std(xs: list[float]) -> str:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{statistics.mean(xs):.4f} ± {sd:.4f}"
+
+
+def _grid_table(variants: dict) -> str:
+    tags = []
+    for v in variants.values():
+        tags = list(v["runs"][0]["per_tag_accuracy"])
+        break
+    header = ["variant", "runs", "dev F1", "test F1", *tags]
+    rows = []
+    for name, v in variants.items():
+        runs = v["runs"]
+        rows.append([html.escape(name), len(runs), _mean_std([r["dev_f1"] for r in runs]),
+                     _mean_std([r["test_f1"] for r in runs]),
+                     *[_fmt(statistics.mean([r["per_tag_accuracy"].get(t) or 0.0 for r in runs]), 3) for t in tags]])
+    return _table(header, rows, left=1)
+
+
+def _verdict(f: dict) -> str:
+    app, holds = f.get("applicable_runs", 0), f.get("holds_runs", 0)
+    if not app:
+        return '<span class="na">not applicable</span>'
+    cls = "yes" if holds == app else ("no" if holds == 0 else "")
+    return f'<span class="{cls}">{holds} / {app}</span>'
+
+
+def _findings_table(findings: list[dict]) -> str:
+    rows = []
+    for f in findings:
+        p = f.get("sign_test_p")
+        rows.append([html.escape(str(f.get("id", ""))), html.escape(str(f.get("description", ""))), _verdict(f),
+                     _fmt(p, 3) if p is not None else "–", html.escape(str(f.get("evidence_summary", "")))])
+    return _table(["#", "finding", "holds in runs", "sign test p", "evidence"], rows, left=2)
+
+
+def _figures(folder: Path, title: str, open_: bool = False) -> str:
+    pngs = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    if not pngs:
+        return ""
+    imgs = "".join(_img(p, p.stem.replace("_", " ")) for p in pngs)
+    return f"<details{' open' if open_ else ''}><summary>{html.escape(title)}</summary>{imgs}</details>"
+
+
+def write_report(out: Path, summary: dict, grid=None) -> Path:
+    """Write ``out/report.html`` from a study summary (see ``nerve.study.summarise``)."""
+    variants = summary["variants"]
+    all_runs = [r for v in variants.values() for r in v["runs"]]
+    parts = [f"<h1>nerve study report</h1><p>{html.escape(str(out))} — "
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, {len(all_runs)} runs, "
+             f"{len(variants)} config variant(s)</p>", "<h2>Runs</h2>", _run_table(all_runs)]
+    if grid:
+        parts += ["<h2>Grid</h2>", _grid_table(variants)]
+    for name, v in variants.items():
+        parts.append(f"<h2>Findings — {html.escape(name)}</h2>")
+        parts.append(_findings_table(v["findings"]))
+        parts.append(f"<h2>Comparison across seeds — {html.escape(name)}</h2>")
+        parts.append(_figures(Path(v["compare_dir"]), "tag × tag matrices (mean over runs, and per run)", True))
+        parts.append(f"<h2>Per-run analysis — {html.escape(name)}</h2>")
+        for i, r in enumerate(v["runs"]):
+            parts.append(_figures(Path(r["run_dir"]) / "analysis", f"seed {r['seed']}: sensitivity, ranking, "
+                                  "ablation sweeps, per-tag accuracy", open_=(i == 0)))
+    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>nerve study</title>"
+            f"<style>{CSS}</style><script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>")
+    path = out / "report.html"
+    atomic_write_text(path, page)
+    return path

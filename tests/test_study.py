@@ -1,0 +1,108 @@
+"""`nerve study`: local and Ray engines agree, interrupted studies finish only the missing runs, the report
+opens in headless Chromium with every image loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+ARGS = ["--seeds", "2", "--set", "train.epochs=1", "--no-progress"]
+
+
+def _slice(src: Path, dst: Path, n: int) -> None:
+    """The first n sentences of a CoNLL file."""
+    out, count = [], 0
+    for line in src.read_text(encoding="utf-8").splitlines():
+        out.append(line)
+        if not line.strip():
+            count += 1
+            if count > n:
+                break
+    dst.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "conll2003"
+    if not (shared / "train.txt").is_file():
+        pytest.skip("../shared/data is not present")
+    out = tmp_path_factory.mktemp("slice")
+    _slice(shared / "train.txt", out / "train.txt", 500)
+    _slice(shared / "valid.txt", out / "valid.txt", 150)
+    _slice(shared / "test.txt", out / "test.txt", 150)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_study(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("study") / "local"
+    run_cli("study", "configs/xin2019.toml", "--data", corpus, "--out", out, "--engine", "local", *ARGS, check=True)
+    return out
+
+
+def _findings(study: Path) -> list:
+    return json.loads((study / "compare" / "base" / "findings.json").read_text())
+
+
+def test_local_study_writes_runs_findings_and_report(local_study):
+    for seed in (42, 43):
+        run = local_study / "runs" / "base" / f"seed{seed}"
+        assert json.loads((run / "metrics.json").read_text())["complete"]
+        assert (run / "analysis" / "analysis.json").is_file()
+    assert _findings(local_study)
+    assert (local_study / "report.html").stat().st_size > 10_000
+
+
+def test_ray_engine_gives_the_same_findings_as_local(local_study, corpus, tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    run_cli("study", "configs/xin2019.toml", "--data", corpus, "--out", out, "--engine", "ray", *ARGS, check=True)
+    assert _findings(out) == _findings(local_study)
+
+
+def test_killed_study_reruns_only_the_missing_runs(corpus, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "nerve.cli", "study", "configs/xin2019.toml", "--data", str(corpus), "--out",
+           str(out), "--workers", "1", *ARGS]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = out / "runs" / "base" / "seed42"
+    deadline = time.time() + 300
+    while not (first / "analysis" / "analysis.json").is_file():
+        assert time.time() < deadline and proc.poll() is None, "the first run never finished"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stamp = (first / "metrics.json").stat().st_mtime_ns
+    second = out / "runs" / "base" / "seed43"
+    assert not (second / "analysis" / "analysis.json").is_file()
+    run_cli(*cmd[3:], check=True)
+    assert (first / "metrics.json").stat().st_mtime_ns == stamp
+    assert (second / "analysis" / "analysis.json").is_file() and (out / "report.html").is_file()
+
+
+def test_report_opens_in_headless_chromium_without_errors(local_study, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=10000", "--dump-dom", (local_study / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    assert 'data-images-failed="0"' in proc.stdout
+    n_ok = int(proc.stdout.split('data-images-ok="')[1].split('"')[0])
+    assert n_ok >= 10
