@@ -29,7 +29,7 @@ def evaluate_run(run_dir: str, split: str = "test", device: str = "cpu") -> dict
     path, sents = read_split(run, split)
     check_and_convert(sents, path, run.cfg.data.input_scheme, run.cfg.data.scheme, run.cfg.data.repair_bio)
     enc = run.encoder()
-    items = encode_split(enc, sents, path)
+    items = encode_split(enc, sents, path, gold_ids=False)
     pred = predict(run.model, items, enc.extra_vectors(), run.cfg.train.eval_batch_size, run.device)
     itos = run.vocabs.tags.itos
     result = score([s.tags for s in sents], [[itos[i] for i in p] for p in pred], itos)

@@ -138,8 +138,10 @@ def predict(model: Tagger, items: list[Encoded], extra: np.ndarray | None, batch
     return (out, nb) if nbest > 1 else out
 
 
-def encode_split(enc: Encoder, sents: list[Sentence], path: str, allow_extra: bool = True) -> list[Encoded]:
-    return [enc.encode(s, labelled=True, allow_extra=allow_extra, path=path) for s in sents]
+def encode_split(enc: Encoder, sents: list[Sentence], path: str, allow_extra: bool = True,
+                 gold_ids: bool = True) -> list[Encoded]:
+    """Encode a labelled split; ``gold_ids`` False skips tag ids (gold tags the model never saw are then fine)."""
+    return [enc.encode(s, labelled=gold_ids, allow_extra=allow_extra, path=path, tag_column=True) for s in sents]
 
 
 def read_split(run: LoadedRun, split: str) -> tuple[str, list[Sentence]]:

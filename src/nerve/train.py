@@ -104,7 +104,7 @@ def _prepare_data(cfg: Config, out: Path, log):
     extras = {}
     for split in ("dev", "test"):
         enc = make_encoder(cfg, vocabs, pre)
-        data[split] = encode_split(enc, sents[split], getattr(cfg.data, split))
+        data[split] = encode_split(enc, sents[split], getattr(cfg.data, split), gold_ids=False)
         extras[split] = enc.extra_vectors()
     log(f"data: {len(sents['train'])} / {len(sents['dev'])} / {len(sents['test'])} sentences, "
         f"{len(vocabs.words)} words, {len(vocabs.tags)} tags ({time.perf_counter() - t0:.2f}s)")

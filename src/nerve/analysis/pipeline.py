@@ -141,8 +141,7 @@ def _figures(out: Path, s, rankings, tags, neurons, rows, accuracy: dict, cluste
     paths = plots.plot_sensitivity_heatmap(s, tags, neurons, out / "sensitivity_heatmap", cluster=cluster)
     paths += plots.plot_ranking_table(s, rankings, tags, neurons, out / "ranking_table")
     stems = plots.tag_filenames(tags, reserved=("grid",))
-    for tag in tags:
-        paths += plots.plot_ablation_target(rows, tag, out / f"ablation_{stems[tag]}")
+    paths += plots.plot_ablation_targets(rows, tags, [out / f"ablation_{stems[tag]}" for tag in tags])
     paths += plots.plot_ablation_grid(rows, out / "ablation_grid")
     bars = {**accuracy["per_tag"], "ALL": accuracy["ALL"], "F1": accuracy["F1"]}
     paths += plots.plot_per_tag_accuracy(bars, out / "per_tag_accuracy")

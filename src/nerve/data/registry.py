@@ -217,11 +217,18 @@ def fetch(name: str, url: str | None = None, cache_dir: str | os.PathLike | None
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".part", dir=cache))
     try:
         for file, expected in info.sha256.items():
-            _download(file_url(name, file, url), tmp / file, expected, timeout, progress)
+            _download(file_url(name, file, url), tmp / file, expected, f"fetch: {name}/{file}", timeout, progress)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private
         _install(tmp, target, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _install(tmp: Path, target: Path, name: str) -> None:
@@ -242,24 +249,28 @@ def _install(tmp: Path, target: Path, name: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _download(url: str, dest: Path, expected: str, timeout: float, progress: bool | None) -> None:
-    """Stream ``url`` into ``dest``, checking the length against Content-Length and the SHA-256."""
-    file = dest.name
+def _download(url: str, dest: Path, expected: str, label: str, timeout: float, progress: bool | None) -> None:
+    """Stream ``url`` into ``dest``, checking the length against Content-Length and the SHA-256.
+
+    Raises:
+        NerveError: starting with ``label``, for an HTTP error, no connection, a short body or a wrong checksum.
+    """
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
-            got, digest = _stream(resp, dest, int(length) if length and length.isdigit() else None, progress)
+            length = int(length) if length and length.isdigit() else None
+            got, digest = _stream(resp, dest, length, progress)
     except urllib.error.HTTPError as err:
-        raise NerveError(f"fetch: {file}: HTTP {err.code} {err.reason} from {url}") from None
+        raise NerveError(f"{label}: HTTP {err.code} {err.reason} from {url}") from None
     except urllib.error.URLError as err:
-        raise NerveError(f"fetch: {file}: cannot reach {url}: {err.reason} "
+        raise NerveError(f"{label}: cannot reach {url}: {err.reason} "
                          f"(set NERVE_MIRROR or pass --url to a mirror serving NAME/FILE)") from None
     except (http.client.HTTPException, OSError) as err:
-        raise NerveError(f"fetch: {file}: download from {url} failed: {type(err).__name__}: {err}") from None
-    if length and length.isdigit() and got != int(length):
-        raise NerveError(f"fetch: {file}: truncated download from {url}: got {got} of {length} bytes")
+        raise NerveError(f"{label}: download from {url} failed: {type(err).__name__}: {err}") from None
+    if length is not None and got != length:
+        raise NerveError(f"{label}: truncated download from {url}: got {got:,} of {length:,} bytes")
     if digest != expected:
-        raise NerveError(f"fetch: {file}: SHA-256 {digest[:12]}... does not match the registry's "
+        raise NerveError(f"{label}: SHA-256 {digest[:12]}... does not match the registry's "
                          f"{expected[:12]}... (corrupt or changed file at {url})")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Sequence
 
 SCHEMES = ("BIO", "IOB1", "BIOES")
@@ -231,6 +233,7 @@ def check_and_convert(sentences, path, input_scheme: str, scheme: str, repair: b
             errors = bio_errors(s.tags)
             if errors and not repair:
                 i, msg = errors[0]
+                msg = re.sub(r" at \d+", "", msg)
                 raise NerveError(f"{path}:{s.line + i}: {msg} (invalid BIO; fix the file or pass --repair-bio)")
             if errors:
                 s.tags = repair_bio(s.tags)

@@ -12,6 +12,7 @@ from nerve.data.conll import DOCSTART, Sentence, _decode, read_conll
 from nerve.data.registry import SPLITS
 from nerve.data.schemes import SCHEMES, convert, detect_scheme, spans, split_tag
 from nerve.errors import NerveError
+from nerve.io import atomic_write_text, gc_paused
 
 PERCENTILES = (50, 90, 99)
 
@@ -56,14 +57,16 @@ def _bad_index(tags: list[str], scheme: str) -> int:
 
 
 def _scheme_of(sentences: dict[Path, list[Sentence]]) -> str:
-    for path, sents in sentences.items():
+    """Detect the scheme of all tags; the first invalid tag is reported with its file and line."""
+    tags = {t for sents in sentences.values() for s in sents for t in s.tags}
+    bad = {t for t in tags if not _is_tag(t)}
+    for path, sents in sentences.items() if bad else ():
         for sent in sents:
-            i = _bad_index(sent.tags, "BIOES")
-            try:
-                split_tag(sent.tags[i])
-            except ValueError as err:
-                raise NerveError(f"{path}:{sent.line + i}: {err}") from None
-    return detect_scheme(t for sents in sentences.values() for s in sents for t in s.tags)
+            for i, tag in enumerate(sent.tags):
+                if tag in bad:
+                    raise NerveError(f"{path}:{sent.line + i}: tag {tag!r}: expected O or B-, I-, E-, S- followed "
+                                     f"by a type (run `nerve data validate` to list every problem)")
+    return detect_scheme(tags)
 
 
 def percentile_lengths(lengths: list[int]) -> dict[str, int]:
@@ -143,7 +146,8 @@ def _fmt(value) -> str:
 
 def _stat_rows(stats: dict) -> list[tuple[str, list]]:
     splits = list(stats["splits"].values())
-    rows = [(key, [s[key] for s in splits]) for key in ("sentences", "documents", "tokens")]
+    keys = ("sentences", "documents", "tokens") if any(s["documents"] for s in splits) else ("sentences", "tokens")
+    rows = [(key, [s[key] for s in splits]) for key in keys]
     rows.append(("entities", [s["entities_total"] for s in splits]))
     types = sorted({t for s in splits for t in s["entities"]})
     rows += [(f"  {t}", [s["entities"].get(t, 0) for s in splits]) for t in types]
@@ -212,39 +216,65 @@ class _Block(NamedTuple):
     raw: str | None = None
 
 
+def _is_docstart(fields: list[str], names: list[str] | None) -> bool:
+    word = 0 if names is None else names.index("word")
+    return DOCSTART in fields and len(fields) > word and fields[word] == DOCSTART
+
+
 def _read_blocks(path: Path, names: list[str] | None) -> list[_Block]:
     """Split a CoNLL file into sentences (fields reordered to word-first, tag-last) and verbatim lines."""
     blocks: list[_Block] = []
     cur = _Block([], [])
     ncols = len(names) if names else None
+    tag_at = -1 if names is None else names.index("tag")
+    known: set[str] = set()  # tags already checked
     for lineno, line in enumerate(_decode(path).splitlines(), start=1):
         fields = line.split()
-        if fields and fields[0 if names is None else names.index("word")] != DOCSTART:
-            ncols = _check_row(path, lineno, fields, ncols, names)
-            cur.rows.append(_reorder(fields, names))
+        if fields and not _is_docstart(fields, names):
+            if len(fields) != ncols or ncols < 2:
+                ncols = _check_count(path, lineno, len(fields), ncols, names)
+            if fields[tag_at] not in known:
+                known.add(_check_tag(path, lineno, fields, tag_at))
+            cur.rows.append(_reorder(fields, names) if names else fields)
             cur.lines.append(lineno)
             continue
         if cur.rows:
             blocks.append(cur)
             cur = _Block([], [])
-        blocks.append(_Block([], [lineno], " ".join(_reorder(fields, names)) if fields else ""))
+        keep = _reorder(fields, names) if fields and names and len(fields) == len(names) else fields
+        blocks.append(_Block([], [lineno], " ".join(keep)))
     if cur.rows:
         blocks.append(cur)
     return blocks
 
 
-def _check_row(path: Path, lineno: int, fields: list[str], ncols: int | None, names: list[str] | None) -> int:
+def _check_count(path: Path, lineno: int, n: int, ncols: int | None, names: list[str] | None) -> int:
+    """The file's column count (the first token line's); raise for a line that differs or has one column."""
     if ncols is None:
-        ncols = len(fields)
-    if len(fields) != ncols or ncols < 2:
+        ncols = n
+    if n != ncols or n < 2:
         layout = f"--columns {','.join(names)}" if names else "the lines before"
-        raise NerveError(f"{path}:{lineno}: found {len(fields)} columns; expected {max(ncols, 2)} like {layout}")
-    tag = fields[-1] if names is None else fields[names.index("tag")]
-    try:
-        split_tag(tag)
-    except ValueError as err:
-        raise NerveError(f"{path}:{lineno}: {err}") from None
+        found = f"found {n} column{'s' * (n != 1)}"
+        raise NerveError(f"{path}:{lineno}: {found}; expected {max(ncols, 2)} like {layout}")
     return ncols
+
+
+def _check_tag(path: Path, lineno: int, fields: list[str], tag_at: int) -> str:
+    """Return the tag of a row; raise (with a --columns hint when the tag seems first) if it is invalid."""
+    try:
+        split_tag(fields[tag_at])
+    except ValueError as err:
+        hint = " (the tag looks like the first column: pass --columns tag,word)" if _is_tag(fields[0]) else ""
+        raise NerveError(f"{path}:{lineno}: {err}{hint}") from None
+    return fields[tag_at]
+
+
+def _is_tag(text: str) -> bool:
+    try:
+        split_tag(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _convert_block(path: Path, block: _Block, src: str, dst: str) -> list[str]:
@@ -277,18 +307,17 @@ def convert_file(in_path: str | os.PathLike, out_path: str | os.PathLike, to: st
     Raises:
         NerveError: unknown scheme or layout, wrong column count or invalid tag (file and line named).
     """
-    from nerve.io import atomic_write_text
-
     in_path = Path(in_path)
     if not in_path.is_file():
         raise NerveError(f"{in_path}: no such file (expected a CoNLL column file)")
     dst = _scheme_name(to, "--to")
-    blocks = _read_blocks(in_path, parse_columns(columns))
-    sents = [b for b in blocks if b.raw is None]
-    src = _scheme_name(src, "--from") if src else detect_scheme(r[-1] for b in sents for r in b.rows)
-    out: list[str] = []
-    for block in blocks:
-        out += [block.raw] if block.raw is not None else _convert_block(in_path, block, src, dst)
+    with gc_paused():
+        blocks = _read_blocks(in_path, parse_columns(columns))
+        sents = [b for b in blocks if b.raw is None]
+        src = _scheme_name(src, "--from") if src else detect_scheme({r[-1] for b in sents for r in b.rows})
+        out: list[str] = []
+        for block in blocks:
+            out += [block.raw] if block.raw is not None else _convert_block(in_path, block, src, dst)
     atomic_write_text(out_path, "\n".join(out) + "\n" if out else "")
     return {"sentences": len(sents), "tokens": sum(len(b.rows) for b in sents), "from": src, "to": dst}
 
@@ -319,9 +348,9 @@ def _read_text(path: Path, problems: list[Problem]) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-def _empty_token(line: str) -> str | None:
+def _empty_token(line: str, fields: list[str]) -> str | None:
     """Describe an empty token on a line, or None: a whitespace-only line or an empty tab-separated field."""
-    if not line.strip():
+    if not fields:
         return "line holds only whitespace; expected an empty line (sentence break) or 'word ... tag'"
     if "\t" in line:
         cols = line.split("\t")
@@ -356,36 +385,49 @@ def _tag_problem(tag: str, prev: tuple[str, str] | None, prev_tag: str) -> tuple
     return None, cur
 
 
+class _State:
+    """What validation carries from line to line: the file's column count and the previous tag."""
+
+    def __init__(self) -> None:
+        self.ncols: tuple[int, int] | None = None  # (columns, line where first seen)
+        self.prev: tuple[str, str] | None = None  # None at a sentence start
+        self.prev_tag = ""
+
+
+def _line_problems(line: str, fields: list[str], lineno: int, state: _State) -> list[str]:
+    """Problems of one non-blank, non-DOCSTART line."""
+    empty = _empty_token(line, fields) if not fields or "\t" in line else None
+    out = [empty] if empty else []
+    if not fields:
+        state.prev = None
+        return out
+    if state.ncols is None:
+        state.ncols = (len(fields), lineno)
+    ncols, first = state.ncols
+    if len(fields) < 2:
+        state.prev = ("?", "")
+        return out or [f"found {len(fields)} column; expected at least 2 (word ... tag)"]
+    if len(fields) != ncols and not empty:  # an empty token already explains a missing column
+        out.append(f"found {len(fields)} columns; expected {ncols} like line {first}")
+    message, state.prev = _tag_problem(fields[-1], state.prev, state.prev_tag)
+    state.prev_tag = fields[-1]
+    return out + [message] if message else out
+
+
 def validate_file(path: str | os.PathLike) -> list[Problem]:
     """List every problem of one CoNLL file (see :func:`validate_corpus`)."""
     path = Path(path)
     problems: list[Problem] = []
-    ncols = first = None
-    prev, prev_tag = None, ""
+    state = _State()
     for lineno, line in enumerate(_read_text(path, problems).splitlines(), start=1):
-        where = str(path)
-        if line == "" or (line.split() and line.split()[0] == DOCSTART):
-            prev = None
-            continue
-        empty = _empty_token(line)
-        if empty:
-            problems.append(Problem(where, lineno, empty))
         fields = line.split()
-        if not fields:
-            prev = None
+        if not line or (fields and fields[0] == DOCSTART):
+            state.prev = None
             continue
-        if ncols is None:
-            ncols, first = len(fields), lineno
-        if len(fields) < 2:
-            problems.append(Problem(where, lineno, f"found {len(fields)} column; expected at least 2 (word ... tag)"))
-            prev = ("?", "")
+        if fields and fields[-1] == "O" and state.ncols and len(fields) == state.ncols[0] > 1 and "\t" not in line:
+            state.prev, state.prev_tag = ("O", ""), "O"  # fast path: the commonest, always valid line
             continue
-        if len(fields) != ncols:
-            problems.append(Problem(where, lineno, f"found {len(fields)} columns; expected {ncols} like line {first}"))
-        message, prev = _tag_problem(fields[-1], prev, prev_tag)
-        prev_tag = fields[-1]
-        if message:
-            problems.append(Problem(where, lineno, message))
+        problems += [Problem(str(path), lineno, m) for m in _line_problems(line, fields, lineno, state)]
     return problems
 
 
@@ -395,7 +437,8 @@ def validate_corpus(path_or_dir: str | os.PathLike) -> list[Problem]:
     Checks: invalid UTF-8, column counts (at least 2, the same on every token line of a file), empty tokens
     (whitespace-only lines, empty tab-separated fields), tags that are not O or B-/I-/E-/S-TYPE ("unknown
     scheme", e.g. B_PER, X-PER, PER), and an I-x or E-x at a sentence start, after O, after another type or
-    after an entity's end. A folder's missing split files are problems too.
+    after an entity's end (BIO and BIOES rules: an IOB1 file's entity-initial I-x is reported too). A folder's
+    missing split files are problems too.
 
     Args:
         path_or_dir: one CoNLL file, or a folder with train.txt, valid.txt, test.txt.
@@ -410,6 +453,7 @@ def validate_corpus(path_or_dir: str | os.PathLike) -> list[Problem]:
     files = split_paths(path)
     problems = [Problem(str(path / f), 0, f"missing split file (a corpus folder holds {', '.join(SPLITS)})")
                 for f in SPLITS if path.is_dir() and not (path / f).is_file()]
-    for file in files.values():
-        problems += validate_file(file)
+    with gc_paused():
+        for file in files.values():
+            problems += validate_file(file)
     return problems

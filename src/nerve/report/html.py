@@ -97,7 +97,8 @@ def _findings_table(findings: list[dict]) -> str:
     rows = []
     for f in findings:
         p = f.get("sign_test_p")
-        rows.append([html.escape(str(f.get("id", ""))), html.escape(str(f.get("description", ""))), _verdict(f),
+        rows.append([html.escape(str(f.get("number", f.get("id", "")))), html.escape(str(f.get("description", ""))),
+                     _verdict(f),
                      _fmt(p, 3) if p is not None else "–", html.escape(str(f.get("evidence_summary", "")))])
     return _table(["#", "finding", "holds in runs", "sign test p", "evidence"], rows, left=2)
 

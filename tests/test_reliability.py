@@ -1,0 +1,93 @@
+"""Bad input never prints a traceback: each case of docs/RELIABILITY.md through the CLI; atomic writes; fuzzing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nerve.config import from_dict
+from nerve.data.conll import read_conll
+from nerve.errors import NerveError
+from nerve.io import atomic_write_text
+from tests.conftest import TINY, TINY_CFG, run_cli
+from tests.reliability_cases import CASES, run_case
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_case(case, tmp_path):
+    proc = run_case(case, tmp_path)
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == case.code, proc.stderr[-1500:]
+    if case.expect:
+        assert case.expect in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_same_seed_gives_identical_sensitivity(tiny_run, tmp_path):
+    out = tmp_path / "again"
+    run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", check=True)
+    a = run_cli("analyze", tiny_run, "--out", tmp_path / "a1", "--random-draws", "2", check=True)
+    b = run_cli("analyze", out, "--out", tmp_path / "a2", "--random-draws", "2", check=True)
+    assert a.returncode == b.returncode == 0
+    assert (tmp_path / "a1" / "sensitivity.csv").read_text() == (tmp_path / "a2" / "sensitivity.csv").read_text()
+    assert (tmp_path / "a1" / "ablation.csv").read_text() == (tmp_path / "a2" / "ablation.csv").read_text()
+
+
+def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
+    from nerve.io import atomic_save
+
+    def boom(path):
+        path.write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        atomic_save(tmp_path / "metrics.json", boom)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_an_old_file_whole(tmp_path):
+    atomic_write_text(tmp_path / "a.txt", "old")
+    atomic_write_text(tmp_path / "a.txt", "new")
+    assert (tmp_path / "a.txt").read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_reader_fuzz_bytes_give_sentences_or_a_clear_error(tmp_path, data):
+    p = tmp_path / "f.txt"
+    p.write_bytes(data)
+    try:
+        sents = read_conll(p)
+    except NerveError as err:
+        assert str(p) in str(err)
+    else:
+        assert all(len(s.words) == len(s.tags) for s in sents)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["a", "b", " ", "\t", "\n", "B-PER", "I-PER", "O", "-DOCSTART-", "\r\n"]),
+                max_size=60).map("".join))
+def test_reader_fuzz_text_gives_sentences_or_a_clear_error(tmp_path, text):
+    p = tmp_path / "f.txt"
+    p.write_text(text, encoding="utf-8")
+    try:
+        read_conll(p)
+    except NerveError:
+        pass
+
+
+values = st.one_of(st.integers(-5, 5), st.floats(allow_nan=False), st.booleans(), st.text(max_size=5),
+                   st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["data", "model", "train", "embeddings", "modle"]),
+                       st.dictionaries(st.sampled_from(["hidden", "dropout", "epochs", "scheme", "decoder", "lr",
+                                                        "features", "source", "bidirectional", "typo"]), values,
+                                       max_size=3), max_size=3))
+def test_config_fuzz_gives_a_config_or_a_clear_error(data):
+    try:
+        from_dict(data)
+    except NerveError:
+        pass
