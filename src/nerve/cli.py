@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     _add_device(p)
 
+    from nerve.data.cli import add_data_parser
+
+    add_data_parser(sub)
+
     p = sub.add_parser("plot", help="figures across runs")
     psub = p.add_subparsers(dest="plot", required=True)
     q = psub.add_parser("ablation", help="overlay one tag's ablation curve from several analysed runs")
@@ -214,7 +218,13 @@ def cmd_plot(args) -> int:
     return 0
 
 
-COMMANDS = {"study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze,
+def cmd_data(args) -> int:
+    from nerve.data.cli import cmd_data as run
+
+    return run(args)
+
+
+COMMANDS = {"data": cmd_data, "study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze,
             "export-activations": cmd_export, "plot": cmd_plot}
 
 if __name__ == "__main__":

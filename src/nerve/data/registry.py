@@ -235,8 +235,8 @@ def _install(tmp: Path, target: Path, name: str) -> None:
     """Move the verified folder onto ``target``; an old, unverified folder there is replaced."""
     old = None
     if target.exists():
-        old = target.with_name(f".{name}.old.{os.getpid()}")
-        os.replace(target, old)
+        old = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=target.parent))
+        os.replace(target, old)  # renaming a folder onto an empty one is allowed
     try:
         os.replace(tmp, target)
     except OSError as err:

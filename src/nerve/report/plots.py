@@ -21,7 +21,6 @@ from matplotlib import rc_context, rcParams
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import nonsingular
 
 from nerve.analysis.ablation import read_ablation_csv
 from nerve.analysis.checks import AnalysisInputError
@@ -158,7 +157,10 @@ def _limits(values: Sequence[np.ndarray], margin: float = 0.05) -> tuple[float, 
     finite = [v for v in finite if v.size]
     lo = min((float(v.min()) for v in finite), default=np.nan)
     hi = max((float(v.max()) for v in finite), default=np.nan)
-    lo, hi = nonsingular(lo, hi, expander=0.05)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        lo, hi = -0.05, 0.05
+    elif hi - lo < 1e-12 * max(1.0, abs(lo), abs(hi)):
+        lo, hi = lo - (0.05 * abs(lo) or 0.05), hi + (0.05 * abs(hi) or 0.05)
     pad = margin * (hi - lo)
     return lo - pad, hi + pad
 
