@@ -38,7 +38,7 @@ def machine() -> str:
     except OSError:
         pass
     aff = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    return (f"{cpu}; {os.cpu_count()} cores, pinned to {aff}; torch {torch.__version__} threads "
+    return (f"{cpu}; {os.cpu_count()} cores, pinned to cores {aff}; torch {torch.__version__} threads "
             f"{torch.get_num_threads()}; numpy {np.__version__}; Python {platform.python_version()}")
 
 

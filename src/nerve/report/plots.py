@@ -3,8 +3,9 @@
 Speed: every figure is laid out explicitly, in inches, from the measured size of its labels. Nothing is saved
 with ``bbox_inches="tight"`` (that lays a figure out twice) or constrained layout, and axis labels and titles
 sit at fixed offsets (automatic placement measures every tick label again on each draw). Figures are written as
-PNG (dpi 150) and SVG with text kept as text. The per-target ablation charts of one analysis share one figure,
-updated and redrawn for each target.
+PNG (dpi 150, written by a small encoder) and SVG with text kept as text. The per-target ablation charts of one
+analysis share one figure, size and y range: only their curves, title and legend change, and only those are
+redrawn for each PNG.
 """
 
 from __future__ import annotations
@@ -78,18 +79,49 @@ def save_figure(fig: Figure, base: str | os.PathLike, tight: bool = False) -> li
     saves the tight bounding box of every artist instead (for other figures; lays the figure out twice).
     """
     extra = {"bbox_inches": "tight", "pad_inches": 0.15} if tight else {}
-    paths = []
+    png, svg = Path(f"{os.fspath(base)}.png"), Path(f"{os.fspath(base)}.svg")
     with rc_context(_SAVE_RC):
-        for fmt in ("png", "svg"):
-            path = Path(f"{os.fspath(base)}.{fmt}")
+        if tight or fig.dpi != DPI or fig.get_facecolor()[3] < 1:  # _png writes opaque images only
+            atomic_save(png, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, **extra))
+        else:
+            atomic_save(png, lambda tmp: _save_png(fig, tmp))
+        atomic_save(svg, lambda tmp: fig.savefig(tmp, format="svg", dpi=DPI, metadata={"Date": None}, **extra))
+    return [png, svg]
 
-            def save(tmp: Path, fmt: str = fmt) -> None:
-                meta = {"Date": None} if fmt == "svg" else None  # reproducible SVG
-                fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta, **extra)
 
-            atomic_save(path, save)
-            paths.append(path)
-    return paths
+def _save_png(fig: Figure, path: Path) -> None:
+    """Draw ``fig`` on an Agg canvas and write it with ``_png``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # Reusing the figure's own Agg canvas reuses its renderer (and text-size cache) when the size is unchanged.
+    canvas = fig.canvas if type(fig.canvas) is FigureCanvasAgg else FigureCanvasAgg(fig)
+    canvas.draw()
+    Path(path).write_bytes(_png(np.asarray(canvas.buffer_rgba()), DPI))
+
+
+def _png(rgba: np.ndarray, dpi: float) -> bytes:
+    """An 8-bit RGB PNG of an opaque (h, w, 4) uint8 image: no row filters, zlib level 3.
+
+    About 3x faster than Pillow's encoder (adaptive filters) and no larger for figures, which are mostly flat.
+    """
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    h, w = rgba.shape[:2]
+    rgb = np.frombuffer(Image.fromarray(rgba, "RGBA").convert("RGB").tobytes(), dtype=np.uint8)  # fast in C
+    raw = np.empty((h, 1 + 3 * w), dtype=np.uint8)  # each row: filter type 0, then R G B per pixel
+    raw[:, 0] = 0
+    raw[:, 1:] = rgb.reshape(h, 3 * w)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ppm = round(dpi / 0.0254)
+    return b"".join((b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)),
+                     chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)),
+                     chunk(b"IDAT", zlib.compress(raw.tobytes(), 3)), chunk(b"IEND", b"")))
 
 
 # --- layout helpers: sizes in inches -------------------------------------------------------------------------
@@ -143,9 +175,9 @@ def _place(ax, fig: Figure, left: float, bottom: float, width: float, height: fl
 
 
 def _label_axes(ax, ax_w: float, ax_h: float, xlabel_at: float | None, ylabel_at: float | None) -> None:
-    """Fix the axis labels at ``xlabel_at`` inches below / ``ylabel_at`` inches left of the axes (None: no label).
+    """Fix the axis labels ``xlabel_at`` inches below and ``ylabel_at`` inches left of the axes (None: unlabelled).
 
-    Fixed label positions also spare matplotlib measuring every tick label a second time per draw.
+    Fixed positions also spare matplotlib measuring every tick label a second time on each draw.
     """
     ax.xaxis.set_label_coords(0.5, -(xlabel_at or 0.0) / ax_h)
     ax.yaxis.set_label_coords(-(ylabel_at or 0.0) / ax_w, 0.5)
@@ -165,13 +197,59 @@ def _limits(values: Sequence[np.ndarray], margin: float = 0.05) -> tuple[float, 
     return lo - pad, hi + pad
 
 
-def _legend_width(labels: Sequence[str], size: float, ncol: int = 1) -> float:
-    """Width of a frameless legend of ``labels`` in ``ncol`` columns (matplotlib's default spacing), inches."""
-    em = size * _PT
-    cols = [c for c in np.array_split(np.asarray(labels, dtype=object), max(1, ncol)) if len(c)]
-    text = sum(_widest(list(c), size) for c in cols)
-    return (2 * rcParams["legend.borderpad"] + len(cols) * (rcParams["legend.handlelength"]
-            + rcParams["legend.handletextpad"]) + (len(cols) - 1) * rcParams["legend.columnspacing"]) * em + text
+_HANDLE_EM, _HANDLE_PAD_EM, _ROW_EM, _COLUMN_GAP_EM = 2.0, 0.8, 1.45, 2.0  # legend geometry, in font sizes
+
+
+def _columns(n: int, ncol: int) -> list[range]:
+    """Indices of ``n`` legend entries per column, filled column by column like matplotlib's legend."""
+    ncol = max(1, min(ncol, n))
+    edges = np.cumsum([0] + [n // ncol + (c < n % ncol) for c in range(ncol)])
+    return [range(edges[c], edges[c + 1]) for c in range(ncol)]
+
+
+def _legend_size(labels: Sequence[str], size: float, ncol: int = 1) -> tuple[float, float]:
+    """(width, height) in inches of a ``_legend`` of ``labels`` in ``ncol`` columns at ``size`` points."""
+    em, cols = size * _PT, _columns(len(labels), ncol)
+    width = sum((_HANDLE_EM + _HANDLE_PAD_EM) * em + _widest([labels[i] for i in c], size) for c in cols)
+    return width + (len(cols) - 1) * _COLUMN_GAP_EM * em, max(map(len, cols), default=0) * _ROW_EM * em
+
+
+def _style(artist) -> dict:
+    """How to draw the legend handle of a plotted line (dict of Line2D properties) or filled band ("patch")."""
+    from matplotlib.lines import Line2D
+
+    if isinstance(artist, Line2D):
+        return {"color": artist.get_color(), "ls": artist.get_linestyle(), "lw": artist.get_linewidth(),
+                "alpha": artist.get_alpha()}
+    return {"patch": True, "color": artist.get_facecolor()[0], "alpha": artist.get_alpha()}
+
+
+def _legend(fig: Figure, entries: Sequence[tuple[str, dict]], x: float, y: float, size: float,
+            ncol: int = 1) -> list:
+    """Draw a frameless legend of ``entries`` (label, ``_style``) with its upper left corner at (x, y) inches.
+
+    Plain lines and texts in figure inches; matplotlib's Legend re-measures its nested boxes several
+    times per draw, which made it most of the cost of a line chart. Returns the artists (to remove).
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+    from matplotlib.text import Text
+
+    em, tr, artists = size * _PT, fig.dpi_scale_trans, []
+    for col in _columns(len(entries), ncol):
+        for row, i in enumerate(col):
+            label, style = entries[i]
+            yc = y - (row + 0.5) * _ROW_EM * em
+            if style.get("patch"):
+                handle = Rectangle((x, yc - 0.35 * em), _HANDLE_EM * em, 0.7 * em, transform=tr, lw=0,
+                                   facecolor=style["color"], alpha=style.get("alpha"))
+            else:
+                handle = Line2D([x, x + _HANDLE_EM * em], [yc, yc], transform=tr, **style)
+            text = Text(x + (_HANDLE_EM + _HANDLE_PAD_EM) * em, yc, label, fontsize=size, ha="left",
+                        va="center_baseline", transform=tr)
+            artists += [fig.add_artist(handle), fig.add_artist(text)]
+        x += ((_HANDLE_EM + _HANDLE_PAD_EM + _COLUMN_GAP_EM) * em + _widest([entries[i][0] for i in col], size))
+    return artists
 
 
 def _centre_room(left: float, right: float, width: float, title_w: float) -> tuple[float, float]:
@@ -236,20 +314,17 @@ def plot_sensitivity_heatmap(s: np.ndarray, tags: Sequence[str], neurons: Sequen
 
     fig = Figure(figsize=(8.0, height), dpi=DPI)
     ax = fig.add_axes((0, 0, 1, 1))
-    dendro = 0.0
-    if cluster:
-        dendro = 1.2
-        if n >= 2:
-            from scipy.cluster.hierarchy import dendrogram, linkage
+    dendro = 1.2 if cluster and n >= 2 else 0.0  # width of the dendrogram and its gap
+    if dendro:
+        from scipy.cluster.hierarchy import dendrogram, linkage
 
-            link = linkage(np.nan_to_num(data), method="average", metric="euclidean")
-            dax = fig.add_axes((0, 0, 1, 1))
-            tree = dendrogram(link, orientation="left", no_labels=True, ax=dax, color_threshold=0,
-                              above_threshold_color="#555555")
-            rows = np.asarray(tree["leaves"])[::-1]  # leaf 0 is at the bottom of the dendrogram
-            dax.set_axis_off()
-            _place(dax, fig, _EDGE, bottom, dendro - 0.2, ax_h)
-    img = ax.imshow(data[rows], aspect="auto", cmap=_cmap(), norm=_sym_norm(data), interpolation="nearest")
+        link = linkage(np.nan_to_num(data), method="average", metric="euclidean")
+        dax = fig.add_axes((0, 0, 1, 1))
+        tree = dendrogram(link, orientation="left", no_labels=True, ax=dax, color_threshold=0,
+                          above_threshold_color="#555555")
+        rows = np.asarray(tree["leaves"])[::-1]  # leaf 0 is at the bottom of the dendrogram
+        dax.set_axis_off()
+    img = ax.imshow(data[rows], aspect="auto", cmap=_cmap(), norm=_sym_norm(data), interpolation="none")
     yt = _ticks(n, ax_h, yfont)
     yl = [str(neurons[i]) for i in rows[yt]]
     ax.set_yticks(yt, yl, fontsize=yfont)
@@ -275,7 +350,7 @@ def plot_sensitivity_heatmap(s: np.ndarray, tags: Sequence[str], neurons: Sequen
     fig.set_size_inches(left + ax_w + right, height)
     _place(ax, fig, left, bottom, ax_w, ax_h)
     _place(cax, fig, left + ax_w + cbar_gap, bottom, cbar_w, ax_h)
-    if cluster and n >= 2:
+    if dendro:
         _place(dax, fig, _EDGE, bottom, dendro - 0.2, ax_h)
     _label_axes(ax, ax_w, ax_h, xlabel_at, ylabel_at)
     return save_figure(fig, out_base)
@@ -310,7 +385,7 @@ def plot_ranking_table(s: np.ndarray, rankings: np.ndarray, tags: Sequence[str],
     fig = Figure(figsize=(width, height), dpi=DPI)
     ax = fig.add_axes((left / width, _EDGE / height, ax_w / width, ax_h / height))
     norm = _sym_norm(vals)
-    ax.imshow(vals, aspect="auto", cmap=_cmap(), norm=norm, interpolation="nearest")
+    ax.imshow(vals, aspect="auto", cmap=_cmap(), norm=norm, interpolation="none")
     font = 7.0 if max((len(str(x)) for x in neurons), default=1) <= 9 else 6.0
     with np.errstate(invalid="ignore"):
         dark = np.isfinite(vals) & (np.abs(np.ma.filled(norm(vals), 0.5) - 0.5) > 0.35)
@@ -342,9 +417,61 @@ def _ks(rows: np.ndarray) -> np.ndarray:
     return np.unique(rows["k"])
 
 
+def _groups(rows: np.ndarray, field: str) -> dict[str, np.ndarray]:
+    """``rows`` grouped by the value of ``field`` (groups in order of first appearance, rows in their order).
+
+    A sweep writes its rows grouped by target tag, then selection, so the groups are the runs of equal
+    values, found in one vectorised comparison; other orders fall back to one comparison per value.
+    """
+    col = rows[field]
+    if not col.size:
+        return {}
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    if starts.size > 4096:
+        names, first = np.unique(col, return_index=True)
+        return {str(name): rows[col == name] for name in names[np.argsort(first)]}
+    parts: dict[str, list[np.ndarray]] = {}
+    for a, b in zip(starts.tolist(), np.r_[starts[1:], col.size].tolist()):
+        parts.setdefault(str(col[a]), []).append(rows[a:b])
+    return {name: p[0] if len(p) == 1 else np.concatenate(p) for name, p in parts.items()}
+
+
+def _cube(rows: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(ks, eval tags, accuracy (n_k, n_draws, n_evals), k ascending) of the rows of one target and selection."""
+    k, draw = rows["k"].astype(np.int64), rows["draw"].astype(np.int64)
+    key = k * (int(draw.max() - draw.min()) + 1) + (draw - draw.min())
+    if np.any(key[1:] < key[:-1]):
+        order = np.argsort(key, kind="stable")
+        rows, k, key = rows[order], k[order], key[order]
+    ks = np.unique(k)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # one block of eval tags per (k, draw)
+    blocks, width = starts.size, rows.size // starts.size
+    evals = rows["eval_tag"][:width]
+    if (rows.size == blocks * width and blocks % ks.size == 0 and np.all(np.diff(starts) == width)
+            and np.array_equal(k[starts], np.repeat(ks, blocks // ks.size))  # as many draws at every k
+            and len(set(evals.tolist())) == width
+            and np.array_equal(rows["eval_tag"].reshape(blocks, width), np.broadcast_to(evals, (blocks, width)))):
+        return ks, [str(e) for e in evals], rows["accuracy"].reshape(ks.size, -1, width)
+    groups = _groups(rows, "eval_tag")  # irregular order: sorted by (k, draw) within each eval tag
+    return ks, list(groups), np.stack([g["accuracy"].reshape(ks.size, -1) for g in groups.values()], axis=-1)
+
+
+def _selections(rows: np.ndarray) -> dict[str, tuple[np.ndarray, list[str], np.ndarray]]:
+    """``_cube`` of each selection (top, bottom, random) of one target's rows."""
+    return {sel: _cube(r) for sel, r in _groups(rows, "selection").items()}
+
+
+def _own(cubes: Mapping, selection: str, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ks, accuracy (n_k, n_draws)) of ``tag`` under one selection; empty if absent."""
+    if selection not in cubes or tag not in cubes[selection][1]:
+        return np.empty(0), np.empty((0, 0))
+    ks, evals, acc = cubes[selection]
+    return ks, acc[:, :, evals.index(tag)]
+
+
 def _check_target(rows: np.ndarray, target: str, where: str = "rows") -> None:
-    targets = list(dict.fromkeys(rows["target_tag"].tolist()))
-    if target not in targets:
+    if not np.any(rows["target_tag"] == target):
+        targets = list(_groups(rows, "target_tag"))
         raise AnalysisInputError(f"{where}: no ablation rows for target tag {target!r}; expected one of {targets}")
 
 
@@ -377,11 +504,16 @@ def _random_band(ax, ks: np.ndarray, rnd: np.ndarray, base: float, label: bool =
 
 
 class _TargetChart:
-    """The figure of ``plot_ablation_target``, drawn once and updated for every target with the same curves."""
+    """The figure of ``plot_ablation_target``, laid out once and redrawn for each target with the same curves.
 
-    def __init__(self, ks: np.ndarray, names: list[str], with_random: bool):
-        self.key = (tuple(ks.tolist()), tuple(names), with_random)
-        self.ks, self.names = ks, names
+    All targets share one size and one y range (margins and limits fit every one of them), so the charts of
+    one analysis compare at a glance and only the curves, title and legend change between them: the PNG
+    redraws just those over a saved image of the rest (Agg blitting); the SVG is drawn in full.
+    """
+
+    def __init__(self, ks: np.ndarray, names: list[str], rks: np.ndarray | None):
+        """``ks``: k of the curves of ``names`` (eval tags in display order); ``rks``: k of the random band."""
+        self.rks = rks
         tags = [t for t in names if t not in ("ALL", "F1")]
         colours = _colours(tags)
         self.fig = Figure(figsize=(8.5, 4.8), dpi=DPI)
@@ -391,57 +523,99 @@ class _TargetChart:
             colour, ls = {"ALL": ("black", "--"), "F1": ("black", "-.")}.get(
                 name, (colours.get(name), _STYLES.get(_split(name)[0], "-")))
             self.lines[name], = ax.plot(ks, np.zeros(len(ks)), color=colour, ls=ls)
-        self.band = None
-        self.mean = ax.plot(ks, np.zeros(len(ks)), color="black", ls=":", lw=1.6, label="random mean")[0] \
-            if with_random else None
-        ax.axhline(0, color="0.3", lw=0.6)
-        ax.set_xlim(*_limits([ks]))
+        self.band, self.legend, self.background = None, [], None
+        self.mean = None if rks is None else ax.plot(rks, np.zeros(len(rks)), color="black", ls=":", lw=1.6)[0]
+        ax.axhline(0, color="0.3", lw=0.6, zorder=0.9)  # under the band: drawn the same way when blitting
+        ax.set_xlim(*_limits([ks] + ([] if rks is None else [rks])))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("number of ablated units k (top of the target's ranking)", fontsize=9)
         ax.set_ylabel("accuracy change vs k = 0", fontsize=9)
         self.title = ax.set_title("", fontsize=11, y=1.0)
-        self.n_entries = len(names) + (2 if with_random else 0)
+        self.n_entries = len(names) + (0 if rks is None else 2)
         self.ncol = max(1, math.ceil(self.n_entries / 18))
         self.legend_font = _font(self.n_entries, 8, 6, 30)
 
-    def draw(self, target: str, curves: Mapping[str, np.ndarray], rnd: np.ndarray) -> Figure:
-        """Update the figure for ``target``: ``curves`` (name -> accuracy per k), ``rnd`` (n_k, n_draws)."""
-        ax, data, labels = self.ax, [np.zeros(1)], []
-        for name, line in self.lines.items():
-            acc = curves[name]
-            change = acc - acc[0]
-            bold = name == target
-            line.set(ydata=change, lw=3.0 if bold else 1.0, alpha=1.0 if bold else 0.75, zorder=5 if bold else 2)
-            labels.append(f"{name} (target)" if bold else name)
-            data.append(change)
-        handles = list(self.lines.values())
-        if self.band is not None:
-            self.band.remove()
+    def content(self, target: str, curves: Mapping[str, np.ndarray], rnd: np.ndarray) -> dict:
+        """What to draw for ``target``: ``curves`` (eval tag -> accuracy per k), ``rnd`` (random: n_k, n_draws)."""
+        changes = {name: curves[name] - curves[name][0] for name in self.lines}
+        labels = [f"{name} (target)" if name == target else name for name in self.lines]
+        band = None
         if self.mean is not None:
             own = curves.get(target)
-            lo, hi, mean = _band(rnd, own[0] if own is not None and own.size else 0.0)
-            self.band = ax.fill_between(self.ks, lo, hi, color="0.6", alpha=0.3, lw=0)
-            self.mean.set_ydata(mean)
-            handles += [self.band, self.mean]
+            band = _band(rnd, own[0] if own is not None and own.size else 0.0)
             labels += ["random 95% band", "random mean"]
-            data += [lo, hi, mean]
-        ax.set_ylim(*_limits(data))
-        self.title.set_text(f"Ablating the top units of {target}")
+        return {"target": target, "changes": changes, "band": band, "labels": labels}
 
-        ax_w, ax_h = 5.9, 3.75
+    def layout(self, contents: Sequence[dict]) -> None:
+        """Size the figure, set the y range and place the axes, labels and legend to fit all ``contents``."""
+        ax, ax_w, ax_h = self.ax, 5.9, 3.75
+        ax.set_ylim(*_limits([np.zeros(1)] + [y for c in contents for y in (*c["changes"].values(),
+                                                                              *(c["band"] or ()))]))
+        self.fig.set_size_inches(8.5, 4.8)
+        _place(ax, self.fig, 1.0, 1.0, ax_w, ax_h)  # final height: the y ticks depend on it
+        legend_w = max(_legend_size(c["labels"], self.legend_font, self.ncol)[0] for c in contents)
         ylabel_at = _tick_gap("y") + _widest(_tick_labels(ax.yaxis), _points("y")) + rcParams["axes.labelpad"] * _PT
         xlabel_at = _tick_gap() + _lines(_points()) + rcParams["axes.labelpad"] * _PT
         left = _EDGE + _lines(9) + ylabel_at
         bottom = _EDGE + _lines(9) + xlabel_at
-        legend_w = _legend_width(labels, self.legend_font, self.ncol)
-        right = 0.01 * ax_w + rcParams["legend.borderaxespad"] * self.legend_font * _PT + legend_w + _EDGE
+        right = 0.15 + legend_w + _EDGE
         top = _EDGE + _lines(11) + rcParams["axes.titlepad"] * _PT
         self.fig.set_size_inches(left + ax_w + right, bottom + ax_h + top)
         _place(ax, self.fig, left, bottom, ax_w, ax_h)
         _label_axes(ax, ax_w, ax_h, xlabel_at, ylabel_at)
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=self.legend_font,
-                  ncol=self.ncol, frameon=False)
+        self.legend_at = (left + ax_w + 0.15, bottom + ax_h - 0.03)
+        self.background = None
+
+    def draw(self, c: dict) -> Figure:
+        """Show ``c`` (from ``content``) in the figure laid out by ``layout``."""
+        ax, target = self.ax, c["target"]
+        for name, line in self.lines.items():
+            bold = name == target
+            line.set(ydata=c["changes"][name], lw=3.0 if bold else 1.0, alpha=1.0 if bold else 0.75,
+                     zorder=5 if bold else 2)
+        handles = list(self.lines.values())
+        for artist in self.legend:
+            artist.remove()
+        if self.band is not None:
+            self.band.remove()
+        if self.mean is not None:
+            lo, hi, mean = c["band"]
+            self.band = ax.fill_between(self.rks, lo, hi, color="0.6", alpha=0.3, lw=0)
+            self.mean.set_ydata(mean)
+            handles += [self.band, self.mean]
+        self.title.set_text(f"Ablating the top units of {target}")
+        self.legend = _legend(self.fig, list(zip(c["labels"], map(_style, handles))), *self.legend_at,
+                              self.legend_font, self.ncol)
         return self.fig
+
+    def save(self, c: dict, base: str | os.PathLike) -> list[Path]:
+        """Draw ``c`` and write it as ``base``.png and ``base``.svg (like ``save_figure``)."""
+        self.draw(c)
+        png, svg = Path(f"{os.fspath(base)}.png"), Path(f"{os.fspath(base)}.svg")
+        with rc_context(_SAVE_RC):
+            atomic_save(png, lambda tmp: Path(tmp).write_bytes(self._png()))
+            atomic_save(svg, lambda tmp: self.fig.savefig(tmp, format="svg", dpi=DPI, metadata={"Date": None}))
+        return [png, svg]
+
+    def _png(self) -> bytes:
+        """The PNG of the figure: the parts that change per target drawn over the saved rest."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        changing = [*self.lines.values(), *(a for a in (self.band, self.mean) if a is not None), self.title,
+                    *self.legend]
+        if self.background is None:
+            self.canvas = FigureCanvasAgg(self.fig)
+            for artist in changing:
+                artist.set_visible(False)
+            self.canvas.draw()
+            self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+            for artist in changing:
+                artist.set_visible(True)
+        self.canvas.restore_region(self.background)
+        renderer = self.canvas.get_renderer()
+        for artist in sorted(changing, key=lambda a: a.get_zorder()):  # stable: the order of a full draw
+            artist.draw(renderer)
+        return _png(np.asarray(self.canvas.buffer_rgba()), DPI)
 
 
 def plot_ablation_targets(rows: np.ndarray, targets: Sequence[str],
@@ -449,26 +623,34 @@ def plot_ablation_targets(rows: np.ndarray, targets: Sequence[str],
     """``plot_ablation_target`` for each of ``targets`` (written to the matching ``out_bases``), in one figure.
 
     Raises:
-        ValueError: if lengths differ or a target has no rows.
+        ValueError: if lengths differ, or a target has no rows or no top-k rows.
     """
     if len(targets) != len(out_bases):
         raise AnalysisInputError(f"expected one output path per target, got {len(out_bases)} for {len(targets)}")
+    by_target = _groups(rows, "target_tag")
     for target in targets:
-        _check_target(rows, target)
-    chart, paths = None, []
+        if target not in by_target:
+            _check_target(rows, target)
+    charts: dict[tuple, tuple[_TargetChart, list]] = {}  # one chart per set of curves (normally one in all)
     for target, base in zip(targets, out_bases):
-        sub = rows[rows["target_tag"] == target]
-        ks = _ks(sub)
-        evals = list(dict.fromkeys(sub["eval_tag"].tolist()))
+        cubes = _selections(by_target[target])
+        if "top" not in cubes:
+            raise AnalysisInputError(f"rows: no top-k ablation rows for target tag {target!r}")
+        ks, evals, top = cubes["top"]
         tags = [t for t in evals if t not in ("ALL", "F1")]
         names = [tags[i] for i in tag_order(tags)] + [e for e in ("ALL", "F1") if e in evals]
-        top = sub[sub["selection"] == "top"]
-        curves = {name: _curves(top, target, "top", name)[:, 0] for name in names}
-        rnd = _curves(sub, target, "random", target)
-        if chart is None or chart.key != (tuple(ks.tolist()), tuple(names), bool(rnd.size)):
-            chart = _TargetChart(ks, names, bool(rnd.size))
-        paths += save_figure(chart.draw(target, curves, rnd), base)
-    return paths
+        rks, rnd = _own(cubes, "random", target)
+        key = (tuple(ks.tolist()), tuple(names), tuple(rks.tolist()) if rnd.size else None)
+        if key not in charts:
+            charts[key] = (_TargetChart(ks, names, rks if rnd.size else None), [])
+        chart, jobs = charts[key]
+        jobs.append((chart.content(target, {e: top[:, 0, j] for j, e in enumerate(evals)}, rnd), base))
+    written: dict[str, list[Path]] = {}
+    for chart, jobs in charts.values():
+        chart.layout([c for c, _ in jobs])
+        for c, base in jobs:
+            written[os.fspath(base)] = chart.save(c, base)
+    return [p for base in out_bases for p in written[os.fspath(base)]]
 
 
 def plot_ablation_target(rows: np.ndarray, target: str, out_base: str | os.PathLike) -> list[Path]:
@@ -486,35 +668,34 @@ def plot_ablation_target(rows: np.ndarray, target: str, out_base: str | os.PathL
 
 def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike) -> list[Path]:
     """Small multiples, one panel per target tag: its own accuracy change for top, bottom and random selections."""
-    targets = list(dict.fromkeys(rows["target_tag"].tolist()))
+    by_target = _groups(rows, "target_tag")
+    targets = list(by_target)
     targets = [targets[i] for i in tag_order(targets)]
     ncol = max(1, math.ceil(math.sqrt(len(targets) * 1.4)))
     nrow = max(1, math.ceil(len(targets) / ncol))
-    own = rows[rows["target_tag"] == rows["eval_tag"]]
     panel_w, panel_h, hgap = 2.2, 1.55, 0.18
     tfont, gap = 7.0, _tick_gap()
     title_h = _lines(9) + 4 * _PT
     vgap = title_h + gap + _lines(tfont) + 0.08
     bottom = _EDGE + _lines(9) + 0.08 + _lines(tfont) + gap
-    top = _EDGE + _lines(8) + 0.15 + title_h
+    top = _EDGE + _ROW_EM * 8 * _PT + 0.12 + title_h
     height = bottom + nrow * panel_h + (nrow - 1) * vgap + top
     fig = Figure(figsize=(8.0, height), dpi=DPI)
     axes, xdata, ydata = [], [], [np.zeros(1)]
     for i, t in enumerate(targets):
         ax = fig.add_axes((0, 0, 1, 1))
         axes.append(ax)
-        sub = own[own["target_tag"] == t]
-        ks = _ks(sub)
-        top_c, bottom_c = _curves(sub, t, "top", t), _curves(sub, t, "bottom", t)
+        cubes = _selections(by_target[t])
+        (ks, top_c), (bks, bottom_c), (rks, rnd) = (_own(cubes, sel, t) for sel in ("top", "bottom", "random"))
         base = top_c[0, 0] if top_c.size else 0.0
-        xdata.append(ks)
+        xdata += [ks, bks, rks]
         if top_c.size:
             ax.plot(ks, top_c[:, 0] - base, color="tab:red", lw=2.0, label="top")
             ydata.append(top_c[:, 0] - base)
         if bottom_c.size:
-            ax.plot(ks, bottom_c[:, 0] - base, color="tab:blue", lw=1.2, ls="--", label="bottom")
+            ax.plot(bks, bottom_c[:, 0] - base, color="tab:blue", lw=1.2, ls="--", label="bottom")
             ydata.append(bottom_c[:, 0] - base)
-        ydata += _random_band(ax, ks, _curves(sub, t, "random", t), base, label=True)
+        ydata += _random_band(ax, rks, rnd, base, label=True)
         ax.axhline(0, color="0.3", lw=0.5)
         ax.set_title(t, fontsize=9, y=1.0, pad=4)
         ax.tick_params(labelsize=tfont, labelleft=i % ncol == 0, labelbottom=i + ncol >= len(targets))
@@ -535,8 +716,9 @@ def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike) -> list[Pa
         _place(ax, fig, left + c * (panel_w + hgap), bottom + (nrow - 1 - r) * (panel_h + vgap), panel_w, panel_h)
     if axes:
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=((left + grid_w / 2) / width, 1.0),
-                   ncol=4, fontsize=8, frameon=False)
+        legend_w = _legend_size(labels, 8, len(labels))[0]
+        _legend(fig, list(zip(labels, map(_style, handles))), left + (grid_w - legend_w) / 2, height - _EDGE, 8,
+                len(labels))
     grid_h = height - bottom - top
     fig.text((left + grid_w / 2) / width, _EDGE / height, "number of ablated units k", ha="center", va="bottom",
              fontsize=9)
@@ -597,7 +779,8 @@ def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequen
         ValueError: if lengths differ or a file has no rows for ``tag``.
     """
     if len(csv_paths) != len(labels) or not csv_paths:
-        raise AnalysisInputError(f"expected one label per ablation.csv, got {len(labels)} labels for {len(csv_paths)} files")
+        raise AnalysisInputError(
+            f"expected one label per ablation.csv, got {len(labels)} labels for {len(csv_paths)} files")
     ax_w, ax_h = 4.8, 3.5
     fig = Figure(figsize=(8.0, 4.6), dpi=DPI)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -634,11 +817,11 @@ def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequen
     fig.set_size_inches(8.0, height)
     _place(ax, fig, 1.0, bottom, ax_w, ax_h)  # final height: the y ticks depend on it
     ylabel_at = _tick_gap("y") + _widest(_tick_labels(ax.yaxis), _points("y")) + rcParams["axes.labelpad"] * _PT
-    right = 0.01 * ax_w + rcParams["legend.borderaxespad"] * 8 * _PT + _legend_width(names, 8, ncol) + _EDGE
+    right = 0.15 + _legend_size(names, 8, ncol)[0] + _EDGE
     left, right = _centre_room(_EDGE + _lines(9) + ylabel_at, right, ax_w, _widest([title], 11))
     fig.set_size_inches(left + ax_w + right, height)
     _place(ax, fig, left, bottom, ax_w, ax_h)
     _label_axes(ax, ax_w, ax_h, xlabel_at, ylabel_at)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, ncol=ncol, frameon=False)
+    _legend(fig, list(zip(names, map(_style, ax.get_lines()))), left + ax_w + 0.15, bottom + ax_h - 0.03, 8, ncol)
     p = Path(out_path)
     return save_figure(fig, p.with_suffix("") if p.suffix.lower() in (".png", ".svg") else p)
