@@ -27,11 +27,11 @@ def test_evaluate_json_matches_training_metrics(tiny_run):
 
 def test_decode_plain_text_with_empty_and_unknown_lines(tiny_run, tmp_path):
     src = tmp_path / "in.txt"
-    src.write_text("John Smith visited Paris .\n\nZorblax Quxxor Flimflam\n   \nberlin\n")
+    src.write_text("John Smith visited Paris .\n\nZorblax Quxxor Flimflam\n   \nberlin\n" + "Paris " * 5000 + "\n")
     out = tmp_path / "out.txt"
     run_cli("decode", tiny_run, src, "--out", out, check=True)
     lines = out.read_text().split("\n")[:-1]
-    assert len(lines) == 5
+    assert len(lines) == 6 and len(lines[5].split()) == 5000
     assert lines[1] == "" and lines[3] == ""
     assert [t.rsplit("/", 1)[0] for t in lines[2].split()] == ["Zorblax", "Quxxor", "Flimflam"]
     assert all(t.rsplit("/", 1)[1] in {"B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC", "O"}

@@ -106,3 +106,20 @@ def test_report_opens_in_headless_chromium_without_errors(local_study, tmp_path)
     assert 'data-images-failed="0"' in proc.stdout
     n_ok = int(proc.stdout.split('data-images-ok="')[1].split('"')[0])
     assert n_ok >= 10
+
+
+def test_grid_study_trains_each_variant_and_reports_a_grid_table(tmp_path):
+    out = tmp_path / "grid"
+    run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
+            "--grid", "model.hidden=8,12", "--workers", "2", "--no-progress", check=True)
+    for variant in ("hidden=8", "hidden=12"):
+        run = out / "runs" / variant / "seed1"
+        assert json.loads((run / "metrics.json").read_text())["complete"]
+    report = (out / "report.html").read_text()
+    assert "<h2>Grid</h2>" in report and "hidden=8" in report and "hidden=12" in report
+
+
+def test_grid_with_an_unknown_key_is_a_one_line_error(tmp_path):
+    proc = run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", tmp_path / "g",
+                   "--grid", "model.hiden=8,12")
+    assert proc.returncode == 2 and "did you mean 'hidden'" in proc.stderr and "Traceback" not in proc.stderr

@@ -71,7 +71,7 @@ def _load(source: str, lowercase_fallback: bool) -> Pretrained:
         import pyarrow.parquet as pq
 
         root = glove_root()
-        words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+        words = pq.ParquetFile(root / "glove_6B_index.parquet").read().column(0).to_pylist()
         vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
         return Pretrained(words, vectors, source, lowercase_fallback)
     return _load_text(Path(source), lowercase_fallback)

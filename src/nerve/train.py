@@ -100,15 +100,39 @@ def _prepare_data(cfg: Config, out: Path, log):
                               [s.tags for s in sents["train"]], feats)
         atomic_write_json(out / VOCAB, vocabs.to_dict())
     train_enc = make_encoder(cfg, vocabs, pre)
-    data = {"train": encode_split(train_enc, sents["train"], cfg.data.train, allow_extra=False)}
-    extras = {}
-    for split in ("dev", "test"):
-        enc = make_encoder(cfg, vocabs, pre)
-        data[split] = encode_split(enc, sents[split], getattr(cfg.data, split), gold_ids=False)
-        extras[split] = enc.extra_vectors()
+    data = _EvalSplits(cfg, vocabs, pre, sents)
+    data["train"] = encode_split(train_enc, sents["train"], cfg.data.train, allow_extra=False)
+    extras = data.extras
     log(f"data: {len(sents['train'])} / {len(sents['dev'])} / {len(sents['test'])} sentences, "
         f"{len(vocabs.words)} words, {len(vocabs.tags)} tags ({time.perf_counter() - t0:.2f}s)")
     return sents, vocabs, pre, data, extras
+
+
+class _EvalSplits(dict):
+    """Encoded splits; dev and test are encoded on first use, so training starts without waiting for them."""
+
+    def __init__(self, cfg: Config, vocabs, pre, sents):
+        super().__init__()
+        self._args = (cfg, vocabs, pre, sents)
+        self.extras = _Extras(self)
+
+    def __missing__(self, split: str):
+        cfg, vocabs, pre, sents = self._args
+        with gc_paused():
+            enc = make_encoder(cfg, vocabs, pre)
+            self[split] = encode_split(enc, sents[split], getattr(cfg.data, split), gold_ids=False)
+        self.extras[split] = enc.extra_vectors()
+        return self[split]
+
+
+class _Extras(dict):
+    def __init__(self, splits: _EvalSplits):
+        super().__init__()
+        self._splits = splits
+
+    def __missing__(self, split: str):
+        self._splits[split]  # encodes the split, which stores its extra vectors here
+        return self[split]
 
 
 def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", progress: bool | None = None,
