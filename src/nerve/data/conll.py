@@ -31,15 +31,23 @@ def normalize_number(word: str) -> str:
     return _DIGITS.sub("0", word)
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
+def decode_utf8(raw: bytes) -> tuple[str, tuple[int, int] | None]:
+    """Text of ``raw`` without a BOM, and (line, byte) of the first invalid UTF-8 byte (None if valid;
+    invalid bytes are then replaced)."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8"), None
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise NerveError(f"{path}:{line}: invalid UTF-8 byte 0x{raw[err.start]:02x}; expected a UTF-8 text file") from None
+        bad = (raw[: err.start].count(b"\n") + 1, raw[err.start])
+        return raw.decode("utf-8", errors="replace"), bad
+
+
+def _decode(path: Path) -> str:
+    text, bad = decode_utf8(path.read_bytes())
+    if bad is not None:
+        raise NerveError(f"{path}:{bad[0]}: invalid UTF-8 byte 0x{bad[1]:02x}; expected a UTF-8 text file")
+    return text
 
 
 def read_conll(path: str | os.PathLike, labelled: bool = True, min_columns: int = 2) -> list[Sentence]:

@@ -337,15 +337,12 @@ class Problem(NamedTuple):
 
 
 def _read_text(path: Path, problems: list[Problem]) -> str:
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        problems.append(Problem(str(path), line, f"invalid UTF-8 byte 0x{raw[err.start]:02x} (and maybe more)"))
-        return raw.decode("utf-8", errors="replace")
+    from nerve.data.conll import decode_utf8
+
+    text, bad = decode_utf8(path.read_bytes())
+    if bad is not None:
+        problems.append(Problem(str(path), bad[0], f"invalid UTF-8 byte 0x{bad[1]:02x} (and maybe more)"))
+    return text
 
 
 def _empty_token(line: str, fields: list[str]) -> str | None:

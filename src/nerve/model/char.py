@@ -11,15 +11,21 @@ from nerve.model.layers import Dropout
 from nerve.model.rnn import reverse_padded
 
 
+def char_embedding(n_chars: int, emb_dim: int) -> nn.Embedding:
+    """Character embeddings, uniform(±sqrt(3/dim)) as NCRF++, padding row 0 zero."""
+    emb = nn.Embedding(n_chars, emb_dim, padding_idx=0)
+    nn.init.uniform_(emb.weight, -(3.0 / emb_dim) ** 0.5, (3.0 / emb_dim) ** 0.5)
+    with torch.no_grad():
+        emb.weight[0].zero_()
+    return emb
+
+
 class CharCNN(nn.Module):
     """Char embeddings -> dropout -> Conv1d(kernel 3) -> max over the word's characters (NCRF++ CharCNN)."""
 
     def __init__(self, n_chars: int, emb_dim: int, hidden: int, dropout: float):
         super().__init__()
-        self.emb = nn.Embedding(n_chars, emb_dim, padding_idx=0)
-        nn.init.uniform_(self.emb.weight, -(3.0 / emb_dim) ** 0.5, (3.0 / emb_dim) ** 0.5)
-        with torch.no_grad():
-            self.emb.weight[0].zero_()
+        self.emb = char_embedding(n_chars, emb_dim)
         self.drop = Dropout(dropout)
         self.conv = nn.Conv1d(emb_dim, hidden, kernel_size=3, padding=1)
         self.out_dim = hidden
@@ -43,10 +49,7 @@ class CharRNN(nn.Module):
 
     def __init__(self, n_chars: int, emb_dim: int, hidden: int, dropout: float, cell: str = "lstm"):
         super().__init__()
-        self.emb = nn.Embedding(n_chars, emb_dim, padding_idx=0)
-        nn.init.uniform_(self.emb.weight, -(3.0 / emb_dim) ** 0.5, (3.0 / emb_dim) ** 0.5)
-        with torch.no_grad():
-            self.emb.weight[0].zero_()
+        self.emb = char_embedding(n_chars, emb_dim)
         self.drop = Dropout(dropout)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         half = max(hidden // 2, 1)
