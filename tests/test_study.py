@@ -123,3 +123,19 @@ def test_grid_with_an_unknown_key_is_a_one_line_error(tmp_path):
     proc = run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", tmp_path / "g",
                    "--grid", "model.hiden=8,12")
     assert proc.returncode == 2 and "did you mean 'hidden'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_compare_command_analyses_on_the_fly_and_writes_matrices_and_findings(tmp_path):
+    runs = []
+    for seed in (1, 2):
+        run = tmp_path / f"run{seed}"
+        run_cli("train", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", run, "--set",
+                f"train.seed={seed}", "--set", "train.epochs=1", "--no-progress", check=True)
+        runs.append(run)
+    out = tmp_path / "cmp"
+    proc = run_cli("compare", *runs, "--out", out, check=True)
+    assert (runs[0] / "analysis" / "sensitivity.csv").is_file()
+    for name in ("corr_run1.csv", "similarity_run2.csv", "overlap_run1.csv", "corr_mean.csv", "corr_std.csv",
+                 "consistency.csv", "unit_matching.csv", "findings.json"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "findings.json").read_text()) and "corr" in proc.stdout.lower()

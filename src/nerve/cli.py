@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     _add_device(p)
 
+    p = sub.add_parser("compare", help="tag correlations, weight similarity, top-k overlap and findings across runs")
+    p.add_argument("runs", nargs="+", help="run folders (analysed on the fly when they have no analysis/)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--k", type=int, default=10, help="top-k for the overlap matrix (default 10)")
+    _add_device(p)
+
     p = sub.add_parser("export-activations", help="write a run's activations in NeuroX's JSON format")
     p.add_argument("run")
     p.add_argument("--split", default="dev")
@@ -191,6 +197,30 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from nerve.analysis.capture import analyze_run
+    from nerve.analysis.compare import compare_runs, load_run_analysis
+    from nerve.analysis.findings import evaluate_findings, findings_table, write_findings
+
+    dirs = []
+    for r in args.runs:
+        run = Path(r)
+        analysis = run if (run / "sensitivity.csv").is_file() else run / "analysis"
+        if not (analysis / "sensitivity.csv").is_file():
+            print(f"analysing {run} ...", file=sys.stderr)
+            analyze_run(str(run), str(analysis), device=args.device or "cpu", progress=False)
+        dirs.append(analysis)
+    try:
+        compare_runs(dirs, args.out, k=args.k)
+        results = evaluate_findings([load_run_analysis(d) for d in dirs])
+    except ValueError as err:
+        raise NerveError(str(err)) from None
+    write_findings(Path(args.out) / "findings.json", results)
+    print(findings_table(results))
+    print(f"comparison written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args) -> int:
     from nerve.analysis.capture import export_neurox
 
@@ -224,7 +254,7 @@ def cmd_data(args) -> int:
     return run(args)
 
 
-COMMANDS = {"data": cmd_data, "study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze,
+COMMANDS = {"compare": cmd_compare, "data": cmd_data, "study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze,
             "export-activations": cmd_export, "plot": cmd_plot}
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,6 +10,19 @@ from torch import nn
 from nerve.model.layers import Dropout
 
 from nerve.model.rnn import reverse_padded
+
+
+def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the first occurrence of each distinct row of ``x`` (N, C), and each row's group (N,)."""
+    if x.device.type != "cpu":
+        uniq, inv = torch.unique(x, dim=0, return_inverse=True)
+        first = torch.full((len(uniq),), len(x), dtype=torch.long, device=x.device)
+        first.scatter_reduce_(0, inv, torch.arange(len(x), device=x.device), reduce="amin")
+        return first, inv
+    a = np.ascontiguousarray(x.numpy())
+    keys = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+    _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    return torch.from_numpy(first), torch.from_numpy(inv.reshape(-1))
 
 
 def char_embedding(n_chars: int, emb_dim: int) -> nn.Embedding:
@@ -31,17 +45,30 @@ class CharCNN(nn.Module):
         self.out_dim = hidden
 
     def forward(self, chars: torch.Tensor, char_lens: torch.Tensor) -> torch.Tensor:
-        """chars (B, L, C), char_lens (B, L) -> (B, L, hidden); padding characters never win the max."""
+        """chars (B, L, C), char_lens (B, L) -> (B, L, hidden); padding characters never win the max.
+
+        In eval mode each distinct word is encoded once (its representation does not depend on context).
+        """
         B, L, C = chars.shape
-        x = self.drop(self.emb(chars.view(B * L, C)))  # shape: (B*L, C, emb)
-        # The convolution as one matmul over 3-character windows: much faster than Conv1d for short words on CPU.
-        xp = F.pad(x, (0, 0, 1, 1))  # shape: (B*L, C+2, emb)
-        windows = torch.cat([xp[:, :-2], xp[:, 1:-1], xp[:, 2:]], dim=-1)  # shape: (B*L, C, 3*emb)
-        w = self.conv.weight.permute(2, 1, 0).reshape(-1, self.conv.out_channels)  # shape: (3*emb, hidden)
-        y = torch.addmm(self.conv.bias, windows.reshape(-1, windows.shape[-1]), w).view(B * L, C, -1)
-        pad = torch.arange(C, device=chars.device)[None, :] >= char_lens.view(B * L, 1).clamp(min=1)
-        y = y.masked_fill(pad[:, :, None], float("-inf")).amax(dim=1)
-        return y.view(B, L, -1)
+        flat, lens = chars.reshape(B * L, C), char_lens.reshape(B * L)
+        if not self.training:
+            first, inv = unique_rows(flat)
+            return self._encode(flat[first], lens[first])[inv].view(B, L, -1)
+        return self._encode(flat, lens).view(B, L, -1)
+
+    def _encode(self, chars: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        """chars (N, C), lens (N,) -> (N, hidden)."""
+        N, C = chars.shape
+        x = self.drop(self.emb(chars))  # shape: (N, C, emb)
+        # The kernel-3 convolution as three matmuls over shifted views (zero padding at both ends): much faster
+        # than Conv1d for short words on CPU.
+        xp = F.pad(x, (0, 0, 1, 1))  # shape: (N, C+2, emb)
+        w = self.conv.weight  # shape: (hidden, emb, 3)
+        y = torch.matmul(xp[:, :-2], w[:, :, 0].t())
+        y = y + torch.matmul(xp[:, 1:-1], w[:, :, 1].t())
+        y = y + torch.matmul(xp[:, 2:], w[:, :, 2].t()) + self.conv.bias  # shape: (N, C, hidden)
+        pad = torch.arange(C, device=chars.device)[None, :] >= lens.view(N, 1).clamp(min=1)
+        return y.masked_fill(pad[:, :, None], float("-inf")).amax(dim=1)
 
 
 class CharRNN(nn.Module):
