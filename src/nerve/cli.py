@@ -197,6 +197,11 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def analysis_dir(path: Path) -> Path:
+    """An analysis folder given itself or the run folder that holds it in ``analysis/``."""
+    return path if (path / "sensitivity.csv").is_file() else path / "analysis"
+
+
 def cmd_compare(args) -> int:
     from nerve.analysis.capture import analyze_run
     from nerve.analysis.compare import compare_runs, load_run_analysis
@@ -205,7 +210,7 @@ def cmd_compare(args) -> int:
     dirs = []
     for r in args.runs:
         run = Path(r)
-        analysis = run if (run / "sensitivity.csv").is_file() else run / "analysis"
+        analysis = analysis_dir(run)
         if not (analysis / "sensitivity.csv").is_file():
             print(f"analysing {run} ...", file=sys.stderr)
             analyze_run(str(run), str(analysis), device=args.device or "cpu", progress=False)
@@ -234,12 +239,10 @@ def cmd_plot(args) -> int:
 
     paths = []
     for r in args.runs:
-        p = Path(r)
-        cand = [p / "ablation.csv", p / "analysis" / "ablation.csv"]
-        found = next((c for c in cand if c.is_file()), None)
-        if found is None:
+        analysis = analysis_dir(Path(r))
+        if not (analysis / "ablation.csv").is_file():
             raise NerveError(f"{r}: no ablation.csv (run `nerve analyze` first)")
-        paths.append(found)
+        paths.append(analysis / "ablation.csv")
     labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
     if len(labels) != len(paths):
         raise NerveError(f"--labels has {len(labels)} names for {len(paths)} runs")

@@ -144,3 +144,16 @@ def test_split_with_unseen_tags_is_a_one_line_error(tiny_run, tmp_path):
     proc = run_cli("analyze", tiny_run, "--split", bad, "--out", tmp_path / "a")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "bad.txt:1" in proc.stderr and "B-CITY" in proc.stderr
+
+
+def test_plot_ablation_overlays_runs_given_run_or_analysis_folders(tiny_run, tmp_path):
+    out = _analyze(tiny_run, tmp_path / "a")
+    fig = tmp_path / "overlay.png"
+    run_cli("plot", "ablation", out, tiny_run / "analysis" if (tiny_run / "analysis").is_dir() else out,
+            "--tag", "B-PER", "--labels", "one,two", "--out", fig, check=True)
+    assert fig.stat().st_size > 1000 and fig.with_suffix(".svg").is_file()
+
+
+def test_plot_ablation_without_analysis_is_a_one_line_error(tmp_path):
+    proc = run_cli("plot", "ablation", tmp_path, "--tag", "B-PER", "--out", tmp_path / "x.png")
+    assert proc.returncode == 2 and "no ablation.csv" in proc.stderr and "Traceback" not in proc.stderr
