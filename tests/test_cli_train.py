@@ -102,3 +102,13 @@ def test_bad_config_key_is_one_line_without_traceback(tmp_path):
     proc = run_cli("train", TINY_CFG, "--data", TINY, "--out", tmp_path / "x", "--set", "train.epoch=3")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "did you mean 'epochs'" in proc.stderr
+
+
+def test_train_finds_a_registered_corpus_by_name_through_nerve_data(tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(TINY, tmp_path / "data" / "conll2003")
+    monkeypatch.setenv("NERVE_DATA", str(tmp_path / "data"))
+    run_cli("train", TINY_CFG, "--data", "conll2003", "--out", tmp_path / "run", "--set", "train.epochs=1",
+            "--no-progress", check=True)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["complete"]
