@@ -112,3 +112,27 @@ def test_train_finds_a_registered_corpus_by_name_through_nerve_data(tmp_path, mo
     run_cli("train", TINY_CFG, "--data", "conll2003", "--out", tmp_path / "run", "--set", "train.epochs=1",
             "--no-progress", check=True)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["complete"]
+
+
+def test_decode_nbest_writes_scored_alternatives_best_first(tmp_path):
+    run = tmp_path / "crf"
+    run_cli("train", TINY_CFG, "--data", TINY, "--out", run, "--set", "model.decoder=crf", "--set", "train.epochs=1",
+            "--no-progress", check=True)
+    src = tmp_path / "in.txt"
+    src.write_text("John Smith visited Paris .\n\nberlin\n")
+    out = tmp_path / "out.txt"
+    run_cli("decode", run, src, "--out", out, "--nbest", "3", check=True)
+    rows = [json.loads(line) for line in (tmp_path / "out.txt.nbest.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and rows[1]["nbest"] == []
+    first = rows[0]["nbest"]
+    assert len(first) == 3 and [a["rank"] for a in first] == [1, 2, 3]
+    assert first[0]["score"] >= first[1]["score"] >= first[2]["score"]
+    best = [t.rsplit("/", 1)[1] for t in out.read_text().splitlines()[0].split()]
+    assert first[0]["tags"] == best
+
+
+def test_decode_nbest_on_a_softmax_model_is_a_one_line_error(tiny_run, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("John\n")
+    proc = run_cli("decode", tiny_run, src, "--out", tmp_path / "o.txt", "--nbest", "2")
+    assert proc.returncode == 2 and "CRF" in proc.stderr and "Traceback" not in proc.stderr

@@ -13,6 +13,7 @@ from nerve.io import atomic_write_text
 def decode_file(run_dir: str, input_path: str, out_path: str, nbest: int = 1, fmt: str = "auto",
                 device: str = "cpu") -> int:
     """Tag ``input_path`` and write ``out_path`` (with ``nbest`` > 1 also ``out_path``.nbest.jsonl)."""
+    from nerve.model.crf import FORBIDDEN
     from nerve.run import load_run, predict
 
     if nbest < 1:
@@ -38,8 +39,9 @@ def decode_file(run_dir: str, input_path: str, out_path: str, nbest: int = 1, fm
     if nb is not None:
         lines = []
         for i, (paths, scores) in enumerate(nb):
-            alts = [{"rank": r + 1, "score": float(sc), "tags": [itos[t] for t in path]}
-                    for r, (path, sc) in enumerate(zip(paths, scores)) if sc != float("-inf")]
+            alts = [] if not sents[i].words else [  # an empty sentence has no alternatives
+                {"rank": r + 1, "score": float(sc), "tags": [itos[t] for t in path]}
+                for r, (path, sc) in enumerate(zip(paths, scores)) if sc > FORBIDDEN / 2]  # legal paths only
             lines.append(json.dumps({"sentence": i, "words": sents[i].words, "nbest": alts}))
         atomic_write_text(str(out_path) + ".nbest.jsonl", "\n".join(lines) + "\n")
     return len(sents)
