@@ -43,12 +43,11 @@ def machine() -> str:
 
 
 def train_speed(cfg, data) -> float:
-    sents, vocabs, pre, enc, extras = data
+    sents, vocabs, pre, items, evaluation = data
     torch.manual_seed(cfg.train.seed)
     model = Tagger(cfg, vocabs, cfg.embeddings.dim).train()
     model.seed_dropout(np.random.default_rng(0))
     opt = make_optimizer(cfg, model)
-    items = enc["train"]
     order = epoch_order(cfg, items, 0)
     params = [p for g in opt.param_groups for p in g["params"]]
     t0 = time.perf_counter()
@@ -65,13 +64,14 @@ def train_speed(cfg, data) -> float:
 
 
 def decode_speed(cfg, data, repeats: int = 3) -> float:
-    sents, vocabs, pre, enc, extras = data
+    sents, vocabs, pre, items, evaluation = data
+    dev, extra = evaluation("dev")
     model = Tagger(cfg, vocabs, cfg.embeddings.dim).eval()
     best = 0.0
     for _ in range(repeats):
         t0 = time.perf_counter()
-        predict(model, enc["dev"], extras["dev"], cfg.train.eval_batch_size)
-        best = max(best, len(enc["dev"]) / (time.perf_counter() - t0))
+        predict(model, dev, extra, cfg.train.eval_batch_size)
+        best = max(best, len(dev) / (time.perf_counter() - t0))
     return best
 
 
@@ -96,8 +96,8 @@ def main() -> None:
           f"batch_size={cfg.train.batch_size})")
     with tempfile.TemporaryDirectory() as tmp:
         data = _prepare(cfg, Path(tmp), lambda m: None)
-    print(f"train: {train_speed(cfg, data):,.0f} sentences/s (one epoch, {len(data[3]['train']):,} sentences)")
-    print(f"decode dev: {decode_speed(cfg, data):,.0f} sentences/s ({len(data[3]['dev']):,} sentences, "
+    print(f"train: {train_speed(cfg, data):,.0f} sentences/s (one epoch, {len(data[3]):,} sentences)")
+    print(f"decode dev: {decode_speed(cfg, data):,.0f} sentences/s ({len(data[0]['dev']):,} sentences, "
           f"batch {cfg.train.eval_batch_size})")
     print(f"start-up to first training step: {startup(args.config, args.data):.2f} s (process start included)")
 

@@ -131,35 +131,27 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
         raise NerveError(f"{where}: expected true or false, got {value!r}")
-    if typ is int:
-        if isinstance(value, bool):
-            raise NerveError(f"{where}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise NerveError(f"{where}: expected an integer, got {value!r}")
-    if typ is float:
-        if isinstance(value, bool):
-            raise NerveError(f"{where}: expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise NerveError(f"{where}: expected a number, got {value!r}")
+    if typ in (int, float):
+        return _number(value, typ, where)
     if typ is str:
         if isinstance(value, (dict, list)):
             raise NerveError(f"{where}: expected a string, got {value!r}")
         return str(value)
     raise NerveError(f"{where}: unsupported type")
+
+
+def _number(value: Any, typ: type, where: str) -> int | float:
+    """``value`` as an int or float (integral floats and numeric strings accepted; booleans refused)."""
+    what = "an integer" if typ is int else "a number"
+    if not isinstance(value, bool):
+        if isinstance(value, (int, float)) and (typ is float or float(value).is_integer()):
+            return typ(value)
+        if isinstance(value, str):
+            try:
+                return typ(value)
+            except ValueError:
+                pass
+    raise NerveError(f"{where}: expected {what}, got {value!r}")
 
 
 def set_value(cfg: Config, dotted: str, value: Any, source: str = "--set") -> None:

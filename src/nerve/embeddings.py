@@ -140,11 +140,3 @@ def init_matrix(words: list[str], dim: int, pretrained: Pretrained | None, rng: 
         matrix[n_specials:][mask] = vecs[mask]
         found = int(mask.sum())
     return matrix, found
-
-
-def resolve_dim(source: str, dim: int, lowercase_fallback: bool = True) -> tuple[Pretrained | None, int]:
-    """Load the source (None for random) and return it with the dimension to use."""
-    if source == "random":
-        return None, dim
-    pre = load_pretrained(source if source == GLOVE_50D else os.path.abspath(source), lowercase_fallback)
-    return pre, pre.dim

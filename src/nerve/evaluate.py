@@ -22,12 +22,10 @@ def score(gold: list[list[str]], pred: list[list[str]], tags: list[str] | None =
 
 def evaluate_run(run_dir: str, split: str = "test", device: str = "cpu") -> dict:
     """Load a run folder and score it on ``dev``, ``test`` or a CoNLL file path."""
-    from nerve.data.schemes import check_and_convert
     from nerve.run import encode_split, load_run, predict, read_split
 
     run = load_run(run_dir, device)
     path, sents = read_split(run, split)
-    check_and_convert(sents, path, run.cfg.data.input_scheme, run.cfg.data.scheme, run.cfg.data.repair_bio)
     enc = run.encoder()
     items = encode_split(enc, sents, path, gold_ids=False)
     pred = predict(run.model, items, enc.extra_vectors(), run.cfg.train.eval_batch_size, run.device)

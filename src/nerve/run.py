@@ -17,7 +17,7 @@ from nerve.data.conll import Sentence, read_conll
 from nerve.data.vocab import Vocabs
 from nerve.embeddings import load_pretrained
 from nerve.errors import NerveError
-from nerve.io import atomic_save, atomic_write_json
+from nerve.io import atomic_save
 from nerve.model.tagger import Tagger
 
 MODEL, CONFIG, VOCAB, METRICS, CHECKPOINT, EPOCHS = (
@@ -145,10 +145,12 @@ def encode_split(enc: Encoder, sents: list[Sentence], path: str, allow_extra: bo
 
 
 def read_split(run: LoadedRun, split: str) -> tuple[str, list[Sentence]]:
-    """Resolve ``dev``/``test``/a path against the run's config and read it."""
+    """Resolve ``dev``/``test``/a path against the run's config, read it, and check and convert its tags to the
+    model's scheme as training did."""
+    from nerve.data.schemes import check_and_convert
+
     path = {"dev": run.cfg.data.dev, "test": run.cfg.data.test, "train": run.cfg.data.train}.get(split, split)
-    return path, read_conll(path)
-
-
-def write_metrics(run_dir: Path, metrics: dict) -> None:
-    atomic_write_json(run_dir / METRICS, metrics)
+    sents = read_conll(path)
+    d = run.cfg.data
+    check_and_convert(sents, path, d.input_scheme, d.scheme, d.repair_bio)
+    return str(path), sents

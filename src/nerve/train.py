@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -15,21 +16,19 @@ import torch
 from tqdm import tqdm
 
 from nerve.config import Config, from_dict
-from nerve.data.batching import Encoder, batches
-from nerve.data.conll import read_conll
+from nerve.data.batching import batches, feature_columns
+from nerve.data.conll import normalize_number, read_conll
 from nerve.data.schemes import check_and_convert
-from nerve.data.vocab import build_vocabs
+from nerve.data.vocab import Vocabs, build_vocabs
 from nerve.embeddings import init_matrix
 from nerve.errors import NerveError
 from nerve.evaluate import score
 from nerve.io import atomic_save, atomic_write_json, atomic_write_text, gc_paused
 from nerve.model.layers import RowSparseSGD
-from nerve.optim import SGD
 from nerve.model.tagger import Tagger
+from nerve.optim import SGD
 from nerve.run import (CHECKPOINT, CONFIG, EPOCHS, METRICS, MODEL, VOCAB, encode_split, make_encoder, predict,
                        pretrained_for, read_checkpoint, save_model)
-from nerve.data.batching import feature_columns
-from nerve.data.vocab import Vocabs
 
 
 def resolve_data(cfg: Config, data_dir: str | None) -> Config:
@@ -93,46 +92,26 @@ def _prepare_data(cfg: Config, out: Path, log):
     if (out / VOCAB).is_file():
         vocabs = Vocabs.from_dict(json.loads((out / VOCAB).read_text(encoding="utf-8")))
     else:
-        norm = Encoder(None, [], cfg.data.number_normalized).norm
+        norm = normalize_number if cfg.data.number_normalized else str
         feats = [[feature_columns(s, cfg.data.features, True, cfg.data.train)[k] for s in sents["train"]]
                  for k in range(len(cfg.data.features))]
         vocabs = build_vocabs([[norm(w) for w in s.words] for s in sents["train"]],
                               [s.tags for s in sents["train"]], feats)
         atomic_write_json(out / VOCAB, vocabs.to_dict())
     train_enc = make_encoder(cfg, vocabs, pre)
-    data = _EvalSplits(cfg, vocabs, pre, sents)
-    data["train"] = encode_split(train_enc, sents["train"], cfg.data.train, allow_extra=False)
-    extras = data.extras
+    train_items = encode_split(train_enc, sents["train"], cfg.data.train, allow_extra=False)
     log(f"data: {len(sents['train'])} / {len(sents['dev'])} / {len(sents['test'])} sentences, "
         f"{len(vocabs.words)} words, {len(vocabs.tags)} tags ({time.perf_counter() - t0:.2f}s)")
-    return sents, vocabs, pre, data, extras
 
-
-class _EvalSplits(dict):
-    """Encoded splits; dev and test are encoded on first use, so training starts without waiting for them."""
-
-    def __init__(self, cfg: Config, vocabs, pre, sents):
-        super().__init__()
-        self._args = (cfg, vocabs, pre, sents)
-        self.extras = _Extras(self)
-
-    def __missing__(self, split: str):
-        cfg, vocabs, pre, sents = self._args
+    @functools.cache
+    def evaluation(split: str):
+        """(encoded sentences, extra vectors) of dev or test, encoded on first use so training starts sooner."""
+        enc = make_encoder(cfg, vocabs, pre)
         with gc_paused():
-            enc = make_encoder(cfg, vocabs, pre)
-            self[split] = encode_split(enc, sents[split], getattr(cfg.data, split), gold_ids=False)
-        self.extras[split] = enc.extra_vectors()
-        return self[split]
+            items = encode_split(enc, sents[split], getattr(cfg.data, split), gold_ids=False)
+        return items, enc.extra_vectors()
 
-
-class _Extras(dict):
-    def __init__(self, splits: _EvalSplits):
-        super().__init__()
-        self._splits = splits
-
-    def __missing__(self, split: str):
-        self._splits[split]  # encodes the split, which stores its extra vectors here
-        return self[split]
+    return sents, vocabs, pre, train_items, evaluation
 
 
 def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", progress: bool | None = None,
@@ -150,7 +129,7 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
         raise NerveError(f"{out}: holds files of another run but no checkpoint; use another --out")
     cfg.save(out / CONFIG)
     seed_everything(cfg.train.seed)
-    sents, vocabs, pre, data, extras = _prepare(cfg, out, log)
+    sents, vocabs, pre, train_items, evaluation = _prepare(cfg, out, log)
     rng = np.random.default_rng(cfg.train.seed)
     matrix, found = init_matrix(vocabs.words.itos, cfg.embeddings.dim, pre, rng)
     if pre is not None:
@@ -173,12 +152,12 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
         lr = epoch_lr(cfg, epoch)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss, secs = _train_epoch(cfg, model, opt, data["train"], epoch, device, with_chars, progress)
+        loss, secs = _train_epoch(cfg, model, opt, train_items, epoch, device, with_chars, progress)
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, "lr": lr, "loss": loss, "train_seconds": round(secs, 3),
-                  "sentences_per_second": round(len(data["train"]) / secs, 1)}
+                  "sentences_per_second": round(len(train_items) / secs, 1)}
         for split in ("dev", "test"):
-            pred = predict(model, data[split], extras[split], cfg.train.eval_batch_size, device)
+            pred = predict(model, *evaluation(split), cfg.train.eval_batch_size, device)
             record[split] = score([s.tags for s in sents[split]], _names(pred, vocabs), vocabs.tags.itos)
         record["eval_seconds"] = round(time.perf_counter() - t0, 3)
         history.append(record)

@@ -67,15 +67,6 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     return arrays, [sents[i].words for i in keep]
 
 
-def _read(run, split: str):
-    from nerve.data.schemes import check_and_convert
-    from nerve.run import read_split
-
-    path, sents = read_split(run, split)
-    check_and_convert(sents, path, run.cfg.data.input_scheme, run.cfg.data.scheme, run.cfg.data.repair_bio)
-    return str(path), sents
-
-
 def save_activations(path: str | os.PathLike, arrays: dict) -> None:
     atomic_save(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
 
@@ -85,7 +76,7 @@ def analyze_run(run_dir: str, out_dir: str, split: str = "dev", bucket: str = "p
                 progress: bool = True) -> dict:
     """``nerve analyze``: capture activations of ``split``, write activations.npz, and run the full analysis."""
     from nerve.analysis.pipeline import analyze_arrays
-    from nerve.run import load_run
+    from nerve.run import load_run, read_split
 
     t0 = time.perf_counter()
     run = load_run(run_dir, device)
@@ -94,7 +85,7 @@ def analyze_run(run_dir: str, out_dir: str, split: str = "dev", bucket: str = "p
         raise NerveError(f"--max-k {max_k}: the model has {n} units; expected 0..{n}")
     if random_draws < 0:
         raise NerveError(f"--random-draws {random_draws}: expected a number >= 0")
-    path, sents = _read(run, split)
+    path, sents = read_split(run, split)
     arrays, _ = capture_activations(run, sents, path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,10 +105,10 @@ def export_neurox(run_dir: str, split: str, out_path: str, device: str = "cpu") 
     ``{"linex_index": i, "features": [{"token": w, "layers": [{"index": 0, "values": [...]}]}, ...]}``,
     plus ``OUT.tokens.txt`` (words) and ``OUT.labels.txt`` (gold tags), one sentence per line, as NeuroX's
     ``load_data`` reads them."""
-    from nerve.run import load_run
+    from nerve.run import load_run, read_split
 
     run = load_run(run_dir, device)
-    path, sents = _read(run, split)
+    path, sents = read_split(run, split)
     arrays, words = capture_activations(run, sents, path)
     starts = list(arrays["sentence_starts"]) + [len(arrays["h"])]
     tags = arrays["tags"]
