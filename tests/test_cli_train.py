@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import FIXTURES, TINY, TINY_CFG, run_cli
 
 
@@ -70,13 +72,15 @@ def _strip_timings(metrics: dict) -> dict:
     return metrics
 
 
-def test_kill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("extra", [(), ("--set", "train.momentum=0.9", "--set", "train.word_dropout=0.5")],
+                         ids=["plain-sgd", "momentum-and-word-dropout"])
+def test_kill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path, extra):
     import os
     import subprocess
     import sys
 
     full, killed = tmp_path / "full", tmp_path / "killed"
-    args = ["train", TINY_CFG, "--data", TINY, "--set", "train.epochs=3", "--no-progress"]
+    args = ["train", TINY_CFG, "--data", TINY, "--set", "train.epochs=3", "--no-progress", *extra]
     run_cli(*args, "--out", full, check=True)
     env = dict(os.environ, NERVE_KILL_AT=str(1 * 10**6 + 5))  # SIGKILL after step 5 of epoch 2
     proc = subprocess.run([sys.executable, "-m", "nerve.cli", *map(str, args), "--out", str(killed)], env=env,

@@ -49,7 +49,8 @@ def test_wrong_type_is_rejected():
 
 
 @pytest.mark.parametrize("item,msg", [("model.dropout=-0.1", "dropout"), ("model.hidden=0", "hidden"),
-                                      ("model.encoder=transformer", "expected one of")])
+                                      ("model.encoder=transformer", "expected one of"),
+                                      ("train.word_dropout=1.0", "word_dropout")])
 def test_out_of_range_values_are_rejected(item, msg):
     with pytest.raises(NerveError, match=msg):
         apply_overrides(Config(), [item])

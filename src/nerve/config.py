@@ -66,6 +66,7 @@ class TrainConfig:
     l2: float = 1e-8
     clip: float = 0.0  # gradient-norm clipping; 0 = off
     ave_batch_loss: bool = False
+    word_dropout: float = 0.0  # chance that a word seen once in train is read as <unk> (Lample et al. 2016)
     batching: str = "random"  # random (NCRF++) | bucket (similar lengths together, shuffled; faster)
     eval_batch_size: int = 256
     nbest: int = 1
@@ -185,6 +186,8 @@ def validate(cfg: Config, source: str = "config") -> Config:
             raise NerveError(f"{source}: {section}.{key} must be >= 0, got {getattr(getattr(cfg, section), key)}")
     if not 0.0 <= cfg.model.dropout < 1.0:
         raise NerveError(f"{source}: model.dropout must be in [0, 1), got {cfg.model.dropout}")
+    if not 0.0 <= cfg.train.word_dropout < 1.0:
+        raise NerveError(f"{source}: train.word_dropout must be in [0, 1), got {cfg.train.word_dropout}")
     if cfg.model.bidirectional and cfg.model.encoder != "cnn" and cfg.model.hidden % 2:
         raise NerveError(f"{source}: model.hidden must be even for a bidirectional encoder, got {cfg.model.hidden}")
     return cfg

@@ -24,7 +24,7 @@ from nerve.embeddings import init_matrix
 from nerve.errors import NerveError
 from nerve.evaluate import score
 from nerve.io import atomic_save, atomic_write_json, atomic_write_text, gc_paused
-from nerve.model.layers import RowSparseSGD
+from nerve.model.layers import RowSparseSGD, sparse_momentum_ok
 from nerve.model.tagger import Tagger
 from nerve.optim import SGD
 from nerve.run import (CHECKPOINT, CONFIG, EPOCHS, METRICS, MODEL, VOCAB, encode_split, make_encoder, predict,
@@ -50,12 +50,13 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(cfg: Config, model: Tagger) -> torch.optim.Optimizer:
-    """The configured optimiser. Plain SGD (no momentum) updates the word embeddings row-sparsely
-    (same arithmetic as dense SGD with L2, much faster); they are then left out of this optimiser."""
+    """The configured optimiser. SGD updates the word embeddings row-sparsely (same arithmetic as dense SGD
+    with L2 and momentum up to float rounding, much faster); they are then left out of this optimiser."""
     t = cfg.train
-    sparse = t.optimizer == "sgd" and t.momentum == 0 and cfg.embeddings.fine_tune
+    sparse = (t.optimizer == "sgd" and cfg.embeddings.fine_tune
+              and (t.momentum == 0 or sparse_momentum_ok(t.lr, t.l2, t.momentum)))
     if sparse:
-        model.row_sparse = RowSparseSGD(model.word_emb)
+        model.row_sparse = RowSparseSGD(model.word_emb, t.momentum)
     params = [p for p in model.parameters() if p.requires_grad and not (sparse and p is model.word_emb.weight)]
     if t.optimizer == "sgd":
         return SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.l2)
@@ -142,6 +143,8 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
+        if model.row_sparse is not None and ckpt.get("row_sparse") is not None:
+            model.row_sparse.load_state_dict(ckpt["row_sparse"])
         history, best, start = ckpt["epochs"], ckpt["best"], ckpt["epoch"] + 1
         torch.set_rng_state(ckpt["torch_rng"])
         drop_rng.bit_generator.state = ckpt["dropout_rng"]
@@ -197,14 +200,35 @@ def epoch_order(cfg: Config, items, epoch: int) -> np.ndarray:
     return np.concatenate([chunks[i] for i in rng.permutation(len(chunks))])
 
 
+def singleton_ids(items, n_words: int) -> np.ndarray:
+    """Boolean mask over word ids, shape (n_words,): the words seen exactly once in the training sentences."""
+    counts = np.bincount(np.concatenate([e.words for e in items]) if items else np.zeros(0, np.int64),
+                         minlength=n_words)
+    once = counts == 1
+    once[:2] = False  # padding and <unk>
+    return once
+
+
+def drop_words(words: torch.Tensor, once: np.ndarray, p: float, rng: np.random.Generator) -> torch.Tensor:
+    """Replace each singleton word id by <unk> (id 1) with chance ``p``; ``words`` shape (batch, max_len)."""
+    ids = words.numpy()
+    hit = once[ids] & (rng.random(ids.shape) < p)
+    return torch.from_numpy(np.where(hit, 1, ids)) if hit.any() else words
+
+
 def _train_epoch(cfg, model, opt, items, epoch, device, with_chars, progress) -> tuple[float, float]:
     model.train()
     order = epoch_order(cfg, items, epoch)
+    p_drop = cfg.train.word_dropout
+    once = singleton_ids(items, model.word_emb.num_embeddings) if p_drop > 0 else None
+    word_rng = np.random.default_rng([cfg.train.seed, epoch, 2])
     total, n_done, t0 = 0.0, 0, time.perf_counter()
     params = [p for g in opt.param_groups for p in g["params"]]
     bar = tqdm(total=len(items), desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="sent", disable=progress is False
                if progress is not None else None, leave=False, file=sys.stderr)
     for step, (idx, batch) in enumerate(batches(items, cfg.train.batch_size, order, with_chars)):
+        if once is not None:
+            batch.words = drop_words(batch.words, once, p_drop, word_rng)
         loss = model.loss(batch.to(device))
         if cfg.train.ave_batch_loss:
             loss = loss / len(idx)
@@ -223,6 +247,8 @@ def _train_epoch(cfg, model, opt, items, epoch, device, with_chars, progress) ->
         if step % 50 == 0:
             bar.set_postfix(loss=f"{total / max(n_done, 1):.3f}",
                             speed=f"{n_done / (time.perf_counter() - t0):.0f}/s")
+    if model.row_sparse is not None:
+        model.row_sparse.flush()
     bar.close()
     return total, time.perf_counter() - t0
 
@@ -246,6 +272,7 @@ def _save_checkpoint(out: Path, cfg, model, opt, epoch, history, best, drop_rng)
 
     payload = {"format_version": nerve.FORMAT_VERSION, "nerve_version": nerve.__version__, "config": cfg.to_dict(),
                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+               "row_sparse": None if model.row_sparse is None else model.row_sparse.state_dict(),
                "torch_rng": torch.get_rng_state(), "dropout_rng": drop_rng.bit_generator.state, "epochs": history, "best": best}
     atomic_save(out / CHECKPOINT, lambda tmp: torch.save(payload, tmp))
     write_progress(out, history, best, complete=False)

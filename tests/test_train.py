@@ -1,0 +1,35 @@
+"""Training helpers: word dropout of singletons, epoch orders."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nerve.data.batching import Encoded
+from nerve.train import drop_words, singleton_ids
+
+
+def _item(ids):
+    ids = np.array(ids, dtype=np.int64)
+    return Encoded(ids, [], np.zeros_like(ids), [], np.zeros_like(ids))
+
+
+def test_singletons_are_words_seen_once_and_never_padding_or_unk():
+    once = singleton_ids([_item([1, 2, 3, 3]), _item([4, 5, 4])], n_words=7)
+    assert once.tolist() == [False, False, True, False, False, True, False]
+
+
+def test_word_dropout_replaces_only_singletons_by_unk():
+    once = np.array([False, False, True, False, True])
+    words = torch.tensor([[2, 3, 4, 3, 2] * 40])
+    out = drop_words(words, once, 0.5, np.random.default_rng(0)).numpy()[0]
+    src = words.numpy()[0]
+    assert set(out[src == 3]) == {3}
+    assert set(out[np.isin(src, [2, 4])]) == {1, 2, 4}
+    assert 0.3 < np.mean(out[np.isin(src, [2, 4])] == 1) < 0.7
+
+
+def test_word_dropout_zero_leaves_the_batch_alone():
+    once = np.array([False, False, True])
+    words = torch.tensor([[2, 2, 0]])
+    assert drop_words(words, once, 0.0, np.random.default_rng(0)) is words
