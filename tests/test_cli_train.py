@@ -72,8 +72,9 @@ def _strip_timings(metrics: dict) -> dict:
     return metrics
 
 
-@pytest.mark.parametrize("extra", [(), ("--set", "train.momentum=0.9", "--set", "train.word_dropout=0.5")],
-                         ids=["plain-sgd", "momentum-and-word-dropout"])
+@pytest.mark.parametrize("extra", [(), ("--set", "train.momentum=0.9", "--set", "train.word_dropout=0.5",
+                                        "--set", "train.average_from=1")],
+                         ids=["plain-sgd", "momentum-word-dropout-averaging"])
 def test_kill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path, extra):
     import os
     import subprocess

@@ -1,4 +1,4 @@
-"""Training helpers: word dropout of singletons, epoch orders."""
+"""Training helpers: word dropout of singletons, weight averaging."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from nerve.data.batching import Encoded
-from nerve.train import drop_words, singleton_ids
+from nerve.train import WeightAverage, drop_words, singleton_ids
 
 
 def _item(ids):
@@ -33,3 +33,20 @@ def test_word_dropout_zero_leaves_the_batch_alone():
     once = np.array([False, False, True])
     words = torch.tensor([[2, 2, 0]])
     assert drop_words(words, once, 0.0, np.random.default_rng(0)) is words
+
+
+def test_weight_average_is_the_mean_and_swapping_restores_the_trained_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    snaps = []
+    avg = WeightAverage()
+    for _ in range(3):
+        with torch.no_grad():
+            model.weight.add_(torch.randn(2, 3))
+        snaps.append(model.weight.detach().clone())
+        avg.add(model)
+    trained = model.weight.detach().clone()
+    with avg.swapped_in(model):
+        torch.testing.assert_close(model.weight.detach(), torch.stack(snaps).mean(0))
+    torch.testing.assert_close(model.weight.detach(), trained)
+    assert avg.n == 3

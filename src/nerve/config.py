@@ -67,6 +67,7 @@ class TrainConfig:
     clip: float = 0.0  # gradient-norm clipping; 0 = off
     ave_batch_loss: bool = False
     word_dropout: float = 0.0  # chance that a word seen once in train is read as <unk> (Lample et al. 2016)
+    average_from: int = 0  # from this epoch on, evaluate/save the mean of the epoch-end weights (SWA); 0 = off
     batching: str = "random"  # random (NCRF++) | bucket (similar lengths together, shuffled; faster)
     eval_batch_size: int = 256
     nbest: int = 1
@@ -101,7 +102,7 @@ _CHOICES = {
 _POSITIVE = {("model", k) for k in ("char_emb_dim", "char_hidden", "cap_emb_dim", "feature_emb_dim", "layers",
                                     "hidden", "cnn_kernel")} | {("train", k) for k in ("batch_size", "eval_batch_size",
                                                                                         "nbest")} | {("embeddings", "dim")}
-_NON_NEGATIVE = {("train", k) for k in ("epochs", "lr", "lr_decay", "momentum", "l2", "clip")}
+_NON_NEGATIVE = {("train", k) for k in ("epochs", "lr", "lr_decay", "momentum", "l2", "clip", "average_from")}
 
 
 def _section_class(name: str) -> type:

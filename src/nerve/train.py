@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -150,6 +151,7 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
         drop_rng.bit_generator.state = ckpt["dropout_rng"]
         if start < cfg.train.epochs:
             log(f"resuming from the checkpoint of epoch {start}")
+    average = WeightAverage(ckpt.get("average") if ckpt is not None else None)
     with_chars = model.char is not None
     for epoch in range(start, cfg.train.epochs):
         lr = epoch_lr(cfg, epoch)
@@ -159,17 +161,53 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, "lr": lr, "loss": loss, "train_seconds": round(secs, 3),
                   "sentences_per_second": round(len(train_items) / secs, 1)}
-        for split in ("dev", "test"):
-            pred = predict(model, *evaluation(split), cfg.train.eval_batch_size, device)
-            record[split] = score([s.tags for s in sents[split]], _names(pred, vocabs), vocabs.tags.itos)
+        averaging = 0 < cfg.train.average_from <= epoch + 1
+        if averaging:
+            average.add(model)
+            record["averaged_epochs"] = average.n
+        with average.swapped_in(model) if averaging else contextlib.nullcontext():
+            for split in ("dev", "test"):
+                pred = predict(model, *evaluation(split), cfg.train.eval_batch_size, device)
+                record[split] = score([s.tags for s in sents[split]], _names(pred, vocabs), vocabs.tags.itos)
+            if record["dev"]["f1"] > best["f1"]:
+                best = {"f1": record["dev"]["f1"], "epoch": epoch + 1}
+                save_model(out / MODEL, model, cfg.embeddings.dim)
         record["eval_seconds"] = round(time.perf_counter() - t0, 3)
         history.append(record)
         print(json.dumps(_brief(record)), flush=True)
-        if record["dev"]["f1"] > best["f1"]:
-            best = {"f1": record["dev"]["f1"], "epoch": epoch + 1}
-            save_model(out / MODEL, model, cfg.embeddings.dim)
-        _save_checkpoint(out, cfg, model, opt, epoch, history, best, drop_rng)
+        _save_checkpoint(out, cfg, model, opt, epoch, history, best, drop_rng, average)
     return _finish(out, cfg, history, best)
+
+
+class WeightAverage:
+    """Running mean of the epoch-end weights (stochastic weight averaging, Izmailov et al. 2018)."""
+
+    def __init__(self, state: dict | None = None):
+        self.n = 0 if state is None else int(state["n"])
+        self.mean: dict[str, torch.Tensor] | None = None if state is None else state["mean"]
+
+    @torch.no_grad()
+    def add(self, model: Tagger) -> None:
+        weights = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+        self.n += 1
+        if self.mean is None:
+            self.mean = {k: v.detach().clone() for k, v in weights.items()}
+            return
+        for k, v in weights.items():
+            self.mean[k].add_(v - self.mean[k], alpha=1.0 / self.n)
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: Tagger):
+        """Load the mean weights into ``model`` for the block, then restore the trained ones."""
+        own = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict({**own, **self.mean})
+        try:
+            yield model
+        finally:
+            model.load_state_dict(own)
+
+    def state_dict(self) -> dict | None:
+        return None if self.mean is None else {"n": self.n, "mean": self.mean}
 
 
 def _names(pred: list[np.ndarray], vocabs) -> list[list[str]]:
@@ -267,12 +305,13 @@ def _clip(params, row_sparse, max_norm: float) -> None:
             row_sparse.scale_grad(coef)
 
 
-def _save_checkpoint(out: Path, cfg, model, opt, epoch, history, best, drop_rng) -> None:
+def _save_checkpoint(out: Path, cfg, model, opt, epoch, history, best, drop_rng, average) -> None:
     import nerve
 
     payload = {"format_version": nerve.FORMAT_VERSION, "nerve_version": nerve.__version__, "config": cfg.to_dict(),
                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                "row_sparse": None if model.row_sparse is None else model.row_sparse.state_dict(),
+               "average": average.state_dict(),
                "torch_rng": torch.get_rng_state(), "dropout_rng": drop_rng.bit_generator.state, "epochs": history, "best": best}
     atomic_save(out / CHECKPOINT, lambda tmp: torch.save(payload, tmp))
     write_progress(out, history, best, complete=False)
