@@ -24,8 +24,7 @@ torch.set_num_threads(1)
 from nerve.config import load_config  # noqa: E402
 from nerve.model.tagger import Tagger  # noqa: E402
 from nerve.run import predict  # noqa: E402
-from nerve.train import _prepare, epoch_order, make_optimizer, resolve_data  # noqa: E402
-from nerve.data.batching import batches  # noqa: E402
+from nerve.train import _prepare, _train_epoch, make_optimizer, resolve_data  # noqa: E402
 
 
 def machine() -> str:
@@ -43,24 +42,16 @@ def machine() -> str:
 
 
 def train_speed(cfg, data) -> float:
+    """One full epoch through the trainer's own loop (batching, word dropout, clipping, optimiser steps)."""
     sents, vocabs, pre, items, evaluation = data
     torch.manual_seed(cfg.train.seed)
     model = Tagger(cfg, vocabs, cfg.embeddings.dim).train()
     model.seed_dropout(np.random.default_rng(0))
     opt = make_optimizer(cfg, model)
-    order = epoch_order(cfg, items, 0)
-    params = [p for g in opt.param_groups for p in g["params"]]
-    t0 = time.perf_counter()
-    for idx, batch in batches(items, cfg.train.batch_size, order, model.char is not None):
-        loss = model.loss(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.train.clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.train.clip)
-        opt.step()
-        if model.row_sparse is not None:
-            model.row_sparse.step(cfg.train.lr, cfg.train.l2)
-    return len(items) / (time.perf_counter() - t0)
+    for g in opt.param_groups:
+        g["lr"] = cfg.train.lr
+    _, secs = _train_epoch(cfg, model, opt, items, 0, "cpu", model.char is not None, progress=False)
+    return len(items) / secs
 
 
 def decode_speed(cfg, data, repeats: int = 3) -> float:

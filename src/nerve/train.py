@@ -94,7 +94,7 @@ def _prepare_data(cfg: Config, out: Path, log):
     if (out / VOCAB).is_file():
         vocabs = Vocabs.from_dict(json.loads((out / VOCAB).read_text(encoding="utf-8")))
     else:
-        norm = normalize_number if cfg.data.number_normalized else str
+        norm = functools.cache(normalize_number) if cfg.data.number_normalized else str
         feats = [[feature_columns(s, cfg.data.features, True, cfg.data.train)[k] for s in sents["train"]]
                  for k in range(len(cfg.data.features))]
         vocabs = build_vocabs([[norm(w) for w in s.words] for s in sents["train"]],

@@ -120,3 +120,12 @@ def test_bad_scheme_and_prefix():
         convert(["O"], "BIO", "IOE")
     with pytest.raises(ValueError, match="S-PER"):
         bio_errors(["S-PER"])
+
+
+def test_bioes_tags_in_a_file_declared_bio_are_a_one_line_error():
+    from nerve.data.conll import Sentence
+    from nerve.data.schemes import check_and_convert
+    from nerve.errors import NerveError
+
+    with pytest.raises(NerveError, match=r"f:7: .*S-Y.*not BIO"):
+        check_and_convert([Sentence(words=["a", "b"], tags=["B-X", "S-Y"], line=7)], "f", "BIO", "BIO")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Sequence
+from itertools import chain
 
 SCHEMES = ("BIO", "IOB1", "BIOES")
 PREFIXES = {"BIO": frozenset("BI"), "IOB1": frozenset("BI"), "BIOES": frozenset("BIES")}
@@ -204,6 +204,24 @@ def repair_bio(tags: Sequence[str]) -> list[str]:
     return out
 
 
+def _well_formed(tag: str) -> bool:
+    try:
+        split_tag(tag)
+    except ValueError:
+        return False
+    return True
+
+
+def _bio_clean(sentences, distinct: set[str]) -> bool:
+    """True when all tags are O/B-/I- and no sentence has an I-x after O, at its start or after another type."""
+    if any(t[0] not in "OBI" for t in distinct):
+        return False
+    pairs: set[tuple[str, str]] = set()
+    for s in sentences:
+        pairs.update(zip(chain(("O",), s.tags), s.tags))
+    return not any(cur[0] == "I" and (prev == "O" or prev[2:] != cur[2:]) for prev, cur in pairs)
+
+
 def check_and_convert(sentences, path, input_scheme: str, scheme: str, repair: bool = False) -> str:
     """Check every tag of ``sentences`` (in place) and convert them from ``input_scheme`` to ``scheme``.
 
@@ -218,19 +236,24 @@ def check_and_convert(sentences, path, input_scheme: str, scheme: str, repair: b
     """
     from nerve.errors import NerveError
 
-    for s in sentences:
-        for i, tag in enumerate(s.tags):
-            try:
-                split_tag(tag)
-            except ValueError:
-                raise NerveError(f"{path}:{s.line + i}: tag {tag!r} is not O or B-/I-/E-/S-TYPE "
-                                 "(expected a BIO, IOB1 or BIOES tag)") from None
+    distinct = set(chain.from_iterable(s.tags for s in sentences))
+    if not all(_well_formed(t) for t in distinct):  # find the first bad one only when there is one
+        for s in sentences:
+            for i, tag in enumerate(s.tags):
+                if not _well_formed(tag):
+                    raise NerveError(f"{path}:{s.line + i}: tag {tag!r} is not O or B-/I-/E-/S-TYPE "
+                                     "(expected a BIO, IOB1 or BIOES tag)")
     if input_scheme.upper() == "AUTO":
-        input_scheme = detect_scheme({t for s in sentences for t in s.tags})
+        input_scheme = detect_scheme(distinct)
     input_scheme = input_scheme.upper()
+    if input_scheme == scheme.upper() and (input_scheme != "BIO" or _bio_clean(sentences, distinct)):
+        return input_scheme  # nothing to repair or convert
     for s in sentences:
         if input_scheme == "BIO":
-            errors = bio_errors(s.tags)
+            try:
+                errors = bio_errors(s.tags)
+            except ValueError as err:
+                raise NerveError(f"{path}:{s.line}: {err} (the file's tags are not {input_scheme})") from None
             if errors and not repair:
                 i, msg = errors[0]
                 msg = re.sub(r" at \d+", "", msg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -84,12 +85,22 @@ def tag_sort_key(tag: str) -> tuple:
     return (0, typ, "BIES".find(prefix) if prefix in "BIES" else 9)
 
 
+def _by_count(counts: Counter[str]) -> list[str]:
+    """Items by descending count, ties alphabetically (a stable sort keeps the alphabetical order of ties)."""
+    items = sorted(counts)
+    items.sort(key=counts.__getitem__, reverse=True)
+    return items
+
+
 def build_vocabs(words: list[list[str]], tags: list[list[str]], features: list[list[list[str]]]) -> Vocabs:
     """Build vocabularies from training sentences (``features[k][s]`` is column k of sentence s)."""
-    counts = Counter(w for sent in words for w in sent)
-    word_vocab = Vocab(sorted(counts, key=lambda w: (-counts[w], w)))
-    chars = Counter(c for sent in words for w in sent for c in w)
-    char_vocab = Vocab(sorted(chars, key=lambda c: (-chars[c], c)))
+    counts = Counter(chain.from_iterable(words))
+    word_vocab = Vocab(_by_count(counts))
+    chars: Counter[str] = Counter()
+    for w, n in counts.items():  # each distinct word once, weighted by its count: same counts, ~10x faster
+        for c in w:
+            chars[c] += n
+    char_vocab = Vocab(_by_count(chars))
     tag_set = sorted({t for sent in tags for t in sent}, key=tag_sort_key)
     tag_vocab = Vocab(tag_set, specials=False)
     feat_vocabs = [Vocab(sorted({v for sent in col for v in sent})) for col in features]
