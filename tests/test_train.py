@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from nerve.data.batching import Encoded
@@ -50,3 +51,33 @@ def test_weight_average_is_the_mean_and_swapping_restores_the_trained_weights():
         torch.testing.assert_close(model.weight.detach(), torch.stack(snaps).mean(0))
     torch.testing.assert_close(model.weight.detach(), trained)
     assert avg.n == 3
+
+
+def _cfg(batching):
+    from nerve.config import Config
+
+    cfg = Config()
+    cfg.train.batching, cfg.train.batch_size = batching, 4
+    return cfg
+
+
+@pytest.mark.parametrize("batching", ["random", "bucket", "pool"])
+def test_epoch_order_is_a_permutation(batching):
+    from nerve.train import epoch_order
+
+    items = [_item([2] * n) for n in np.random.default_rng(0).integers(1, 30, 1000)]
+    order = epoch_order(_cfg(batching), items, 0)
+    assert sorted(order.tolist()) == list(range(1000))
+
+
+def test_pool_batching_pads_less_than_random_and_more_than_bucket():
+    from nerve.train import epoch_order
+
+    items = [_item([2] * n) for n in np.random.default_rng(0).integers(1, 30, 1000)]
+    lengths = np.array([len(e.words) for e in items])
+
+    def padded(batching):
+        order = epoch_order(_cfg(batching), items, 0)
+        return sum(lengths[order[s: s + 4]].max() * len(order[s: s + 4]) for s in range(0, 1000, 4))
+
+    assert padded("bucket") < padded("pool") < padded("random")

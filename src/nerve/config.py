@@ -68,7 +68,8 @@ class TrainConfig:
     ave_batch_loss: bool = False
     word_dropout: float = 0.0  # chance that a word seen once in train is read as <unk> (Lample et al. 2016)
     average_from: int = 0  # from this epoch on, evaluate/save the mean of the epoch-end weights (SWA); 0 = off
-    batching: str = "random"  # random (NCRF++) | bucket (similar lengths together, shuffled; faster)
+    # random (NCRF++) | bucket (similar lengths together, shuffled; faster) | pool (sorted within random pools)
+    batching: str = "random"
     eval_batch_size: int = 256
     nbest: int = 1
 
@@ -97,7 +98,7 @@ _CHOICES = {
     ("model", "encoder"): ("lstm", "gru", "cnn"),
     ("model", "decoder"): ("softmax", "crf"),
     ("train", "optimizer"): ("sgd", "adam", "adamw"),
-    ("train", "batching"): ("random", "bucket"),
+    ("train", "batching"): ("random", "bucket", "pool"),
 }
 _POSITIVE = {("model", k) for k in ("char_emb_dim", "char_hidden", "cap_emb_dim", "feature_emb_dim", "layers",
                                     "hidden", "cnn_kernel")} | {("train", k) for k in ("batch_size", "eval_batch_size",

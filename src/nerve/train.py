@@ -227,15 +227,27 @@ _KILL_AT = int(os.environ["NERVE_KILL_AT"]) if os.environ.get("NERVE_KILL_AT") e
 
 def epoch_order(cfg: Config, items, epoch: int) -> np.ndarray:
     """Sentence order of an epoch (seeded by seed and epoch). ``bucket`` batching sorts by length with random
-    tie-breaks, cuts batches, and shuffles the batches."""
+    tie-breaks, cuts batches, and shuffles the batches; ``pool`` does the same within random pools of
+    ``POOL_BATCHES`` batches (like torchtext's BucketIterator), so batches mix lengths less than ``random`` but
+    more than ``bucket``."""
     rng = np.random.default_rng([cfg.train.seed, epoch])
     if cfg.train.batching == "random":
         return rng.permutation(len(items))
     lengths = np.array([len(e.words) for e in items])
-    order = np.lexsort((rng.random(len(items)), lengths))
     bs = cfg.train.batch_size
-    chunks = [order[s: s + bs] for s in range(0, len(order), bs)]
+    if cfg.train.batching == "pool":
+        perm = rng.permutation(len(items))
+        pools = [perm[s: s + POOL_BATCHES * bs] for s in range(0, len(perm), POOL_BATCHES * bs)]
+        order = np.concatenate([p[np.argsort(lengths[p], kind="stable")] for p in pools])
+        chunks = [c for p in np.split(order, np.cumsum([len(p) for p in pools])[:-1])
+                  for c in (p[s: s + bs] for s in range(0, len(p), bs))]
+    else:
+        order = np.lexsort((rng.random(len(items)), lengths))
+        chunks = [order[s: s + bs] for s in range(0, len(order), bs)]
     return np.concatenate([chunks[i] for i in rng.permutation(len(chunks))])
+
+
+POOL_BATCHES = 50  # "pool" batching sorts by length within random pools of this many batches
 
 
 def singleton_ids(items, n_words: int) -> np.ndarray:
