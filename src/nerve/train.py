@@ -236,11 +236,11 @@ def epoch_order(cfg: Config, items, epoch: int) -> np.ndarray:
     lengths = np.array([len(e.words) for e in items])
     bs = cfg.train.batch_size
     if cfg.train.batching == "pool":
-        perm = rng.permutation(len(items))
-        pools = [perm[s: s + POOL_BATCHES * bs] for s in range(0, len(perm), POOL_BATCHES * bs)]
-        order = np.concatenate([p[np.argsort(lengths[p], kind="stable")] for p in pools])
-        chunks = [c for p in np.split(order, np.cumsum([len(p) for p in pools])[:-1])
-                  for c in (p[s: s + bs] for s in range(0, len(p), bs))]
+        perm, chunks = rng.permutation(len(items)), []
+        for s in range(0, len(perm), POOL_BATCHES * bs):
+            pool = perm[s: s + POOL_BATCHES * bs]
+            pool = pool[np.argsort(lengths[pool], kind="stable")]
+            chunks += [pool[i: i + bs] for i in range(0, len(pool), bs)]
     else:
         order = np.lexsort((rng.random(len(items)), lengths))
         chunks = [order[s: s + bs] for s in range(0, len(order), bs)]
