@@ -141,3 +141,16 @@ def test_decode_nbest_on_a_softmax_model_is_a_one_line_error(tiny_run, tmp_path)
     src.write_text("John\n")
     proc = run_cli("decode", tiny_run, src, "--out", tmp_path / "o.txt", "--nbest", "2")
     assert proc.returncode == 2 and "CRF" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_checkpoint_without_momentum_state_is_a_one_line_error(tmp_path):
+    import torch
+
+    out = tmp_path / "run"
+    args = ("train", TINY_CFG, "--data", TINY, "--set", "train.momentum=0.9", "--no-progress", "--out", out)
+    run_cli(*args, "--set", "train.epochs=1", check=True)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    ckpt["row_sparse"] = None  # as written by nerve before row-sparse momentum
+    torch.save(ckpt, out / "checkpoint.pt")
+    proc = run_cli(*args, "--set", "train.epochs=1")
+    assert proc.returncode == 2 and "optimiser state does not fit" in proc.stderr and "Traceback" not in proc.stderr

@@ -143,9 +143,13 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
     history, best, start = [], {"f1": -1.0, "epoch": -1}, 0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if model.row_sparse is not None and ckpt.get("row_sparse") is not None:
-            model.row_sparse.load_state_dict(ckpt["row_sparse"])
+        try:
+            opt.load_state_dict(ckpt["optimizer"])
+            if model.row_sparse is not None and model.row_sparse.momentum:
+                model.row_sparse.load_state_dict(ckpt.get("row_sparse") or {})
+        except (ValueError, KeyError):
+            raise NerveError(f"{out / CHECKPOINT}: its optimiser state does not fit this version of nerve; "
+                             "delete checkpoint.pt to train from scratch, or use another --out") from None
         history, best, start = ckpt["epochs"], ckpt["best"], ckpt["epoch"] + 1
         torch.set_rng_state(ckpt["torch_rng"])
         drop_rng.bit_generator.state = ckpt["dropout_rng"]

@@ -144,7 +144,7 @@ class RowSparseSGD:
         return {"buf": self.buf, "t": self.t, "lr": self.lr}
 
     def load_state_dict(self, state: dict) -> None:
-        if (state.get("buf") is None) != (self.buf is None):
+        if "t" not in state or (state.get("buf") is None) != (self.buf is None):
             raise ValueError("row-sparse optimizer state does not match the momentum setting")
         if self.buf is not None:
             self.buf.copy_(state["buf"])
