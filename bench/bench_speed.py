@@ -2,7 +2,8 @@
 
 Run:  taskset -c 0 python bench/bench_speed.py configs/xin2019.toml [--data ../shared/data/conll2003]
 Prints the machine, then sentences/s for one full training epoch, decoding dev, and the start-up time of
-`nerve train` to its first training step (measured by killing the process right after step 0).
+`nerve train` to its first training step (measured by killing the process right after step 0; median of
+--startup-runs runs, with a bare `import torch` timed beside it).
 """
 
 from __future__ import annotations
@@ -75,11 +76,19 @@ def startup(config: str, data_dir: str) -> float:
         return time.perf_counter() - t0
 
 
+def torch_import() -> float:
+    """Wall time of a fresh ``python -c 'import torch'`` (this VM's speed drifts; it puts start-up in context)."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], capture_output=True)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("config")
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"))
     ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--startup-runs", type=int, default=3)
     args = ap.parse_args()
     cfg = resolve_data(load_config(args.config, args.overrides), args.data)
     print(f"machine: {machine()}")
@@ -90,7 +99,10 @@ def main() -> None:
     print(f"train: {train_speed(cfg, data):,.0f} sentences/s (one epoch, {len(data[3]):,} sentences)")
     print(f"decode dev: {decode_speed(cfg, data):,.0f} sentences/s ({len(data[0]['dev']):,} sentences, "
           f"batch {cfg.train.eval_batch_size})")
-    print(f"start-up to first training step: {startup(args.config, args.data):.2f} s (process start included)")
+    times = sorted(startup(args.config, args.data) for _ in range(args.startup_runs))
+    print(f"start-up to first training step: median {times[len(times) // 2]:.2f} s of {args.startup_runs} "
+          f"({', '.join(f'{t:.2f}' for t in times)}; process start included; `import torch` alone: "
+          f"{torch_import():.2f} s)")
 
 
 if __name__ == "__main__":
