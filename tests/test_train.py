@@ -81,3 +81,15 @@ def test_pool_batching_pads_less_than_random_and_more_than_bucket():
         return sum(lengths[order[s: s + 4]].max() * len(order[s: s + 4]) for s in range(0, 1000, 4))
 
     assert padded("bucket") < padded("pool") < padded("random")
+
+
+@pytest.mark.parametrize("l2,sparse", [(1e-8, True), (1e-3, False)])
+def test_momentum_sgd_updates_embeddings_row_sparsely_only_when_l2_rounds_away(l2, sparse):
+    from nerve.train import make_optimizer
+    from tests.model.test_tagger import make_model
+
+    model = make_model()
+    cfg = model.cfg
+    cfg.train.momentum, cfg.train.l2 = 0.9, l2
+    make_optimizer(cfg, model)
+    assert (model.row_sparse is not None) == sparse
