@@ -154,3 +154,20 @@ def test_checkpoint_without_momentum_state_is_a_one_line_error(tmp_path):
     torch.save(ckpt, out / "checkpoint.pt")
     proc = run_cli(*args, "--set", "train.epochs=1")
     assert proc.returncode == 2 and "optimiser state does not fit" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_extending_a_finished_run_equals_training_longer_from_scratch(tmp_path):
+    longer, extended = tmp_path / "longer", tmp_path / "extended"
+    args = ["train", TINY_CFG, "--data", TINY, "--no-progress", "--set", "train.momentum=0.9"]
+    run_cli(*args, "--set", "train.epochs=3", "--out", longer, check=True)
+    run_cli(*args, "--set", "train.epochs=2", "--out", extended, check=True)
+    proc = run_cli(*args, "--set", "train.epochs=3", "--out", extended, check=True)
+    assert "extending the run from 2 to 3 epochs" in proc.stderr
+    a = _strip_timings(json.loads((longer / "metrics.json").read_text()))
+    b = _strip_timings(json.loads((extended / "metrics.json").read_text()))
+    assert a == b
+
+
+def test_fewer_epochs_than_a_run_already_has_is_a_one_line_error(tiny_run):
+    proc = run_cli("train", TINY_CFG, "--data", TINY, "--no-progress", "--set", "train.epochs=1", "--out", tiny_run)
+    assert proc.returncode == 2 and "only train.epochs may grow" in proc.stderr and "Traceback" not in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
 import os
@@ -125,8 +126,7 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
     ckpt = None
     if (out / CHECKPOINT).is_file():
         ckpt = read_checkpoint(out / CHECKPOINT)
-        if from_dict(ckpt["config"]) != cfg:
-            raise NerveError(f"{out}: holds a run of a different config; use another --out (or delete the folder)")
+        _check_resumable(out, from_dict(ckpt["config"]), cfg, log)
     elif (out / METRICS).is_file() or (out / MODEL).is_file():
         raise NerveError(f"{out}: holds files of another run but no checkpoint; use another --out")
     cfg.save(out / CONFIG)
@@ -212,6 +212,19 @@ class WeightAverage:
 
     def state_dict(self) -> dict | None:
         return None if self.mean is None else {"n": self.n, "mean": self.mean}
+
+
+def _check_resumable(out: Path, saved: Config, cfg: Config, log) -> None:
+    """A checkpoint resumes under the same config, or one that only asks for more epochs: the learning-rate
+    schedule, batch orders and dropout draws depend on the epoch index alone, so extending a run gives what a
+    longer run from scratch gives."""
+    more = copy.deepcopy(saved)
+    more.train.epochs = cfg.train.epochs
+    if more != cfg or cfg.train.epochs < saved.train.epochs:
+        raise NerveError(f"{out}: holds a run of a different config; use another --out (or delete the folder); "
+                         "only train.epochs may grow between runs in one folder")
+    if cfg.train.epochs > saved.train.epochs:
+        log(f"extending the run from {saved.train.epochs} to {cfg.train.epochs} epochs")
 
 
 def _names(pred: list[np.ndarray], vocabs) -> list[list[str]]:
