@@ -45,7 +45,8 @@ def atomic_save(path: str | os.PathLike, save: Callable[[Path], None], suffix: s
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small objects (reading corpora: ~2x faster)."""
+    """Pause the cyclic garbage collector while building many small objects (reading corpora: ~2x faster), then
+    move them to the collector's permanent generation (``gc.freeze``; they are still freed by reference counts)."""
     import gc
 
     was = gc.isenabled()
@@ -53,5 +54,6 @@ def gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.freeze()  # what was built is long-lived: later collections need not walk it again
         if was:
             gc.enable()

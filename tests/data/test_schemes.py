@@ -9,6 +9,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 from nerve.data.schemes import (
     bio_errors,
+    clean_bio_to_bioes,
     convert,
     detect_scheme,
     repair_bio,
@@ -75,6 +76,13 @@ def test_repair_keeps_spans_and_fixes_errors(tags):
     assert spans(fixed) == spans(tags)
     assert bio_errors(fixed) == []
     assert fixed == convert(tags, "BIO", "BIO")
+
+
+@FAST
+@given(BIO_TAGS)
+def test_fast_bio_to_bioes_equals_convert_on_valid_bio(tags):
+    valid = repair_bio(tags)
+    assert clean_bio_to_bioes(valid) == convert(valid, "BIO", "BIOES")
 
 
 def test_hand_examples():

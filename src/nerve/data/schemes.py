@@ -222,6 +222,18 @@ def _bio_clean(sentences, distinct: set[str]) -> bool:
     return not any(cur[0] == "I" and (prev == "O" or prev[2:] != cur[2:]) for prev, cur in pairs)
 
 
+def clean_bio_to_bioes(tags: Sequence[str]) -> list[str]:
+    """``convert(tags, "BIO", "BIOES")`` for valid BIO (no I-x after O, at the start or after another type),
+    by looking one tag ahead: a chunk goes on exactly where the next tag is I- of the same type."""
+    out = []
+    for tag, nxt in zip(tags, [*tags[1:], "O"]):
+        if tag == "O" or (nxt[0] == "I" and nxt[2:] == tag[2:]):
+            out.append(tag)
+        else:
+            out.append(("S-" if tag[0] == "B" else "E-") + tag[2:])
+    return out
+
+
 def check_and_convert(sentences, path, input_scheme: str, scheme: str, repair: bool = False) -> str:
     """Check every tag of ``sentences`` (in place) and convert them from ``input_scheme`` to ``scheme``.
 
@@ -245,11 +257,13 @@ def check_and_convert(sentences, path, input_scheme: str, scheme: str, repair: b
                                      "(expected a BIO, IOB1 or BIOES tag)")
     if input_scheme.upper() == "AUTO":
         input_scheme = detect_scheme(distinct)
-    input_scheme = input_scheme.upper()
-    if input_scheme == scheme.upper() and (input_scheme != "BIO" or _bio_clean(sentences, distinct)):
+    input_scheme, target = input_scheme.upper(), scheme.upper()
+    clean = input_scheme != "BIO" or _bio_clean(sentences, distinct)
+    if input_scheme == target and clean:
         return input_scheme  # nothing to repair or convert
+    converted: dict[tuple[str, ...], list[str]] = {}  # many sentences share a tag sequence (all O, say)
     for s in sentences:
-        if input_scheme == "BIO":
+        if not clean:
             try:
                 errors = bio_errors(s.tags)
             except ValueError as err:
@@ -260,9 +274,13 @@ def check_and_convert(sentences, path, input_scheme: str, scheme: str, repair: b
                 raise NerveError(f"{path}:{s.line + i}: {msg} (invalid BIO; fix the file or pass --repair-bio)")
             if errors:
                 s.tags = repair_bio(s.tags)
-        if input_scheme != scheme.upper():
-            try:
-                s.tags = convert(s.tags, input_scheme, scheme.upper())
-            except ValueError as err:
-                raise NerveError(f"{path}:{s.line}: {err} (the file's tags are not {input_scheme})") from None
+        if input_scheme != target:
+            key = tuple(s.tags)
+            if key not in converted:
+                try:
+                    fast = clean and input_scheme == "BIO" and target == "BIOES"
+                    converted[key] = clean_bio_to_bioes(s.tags) if fast else convert(s.tags, input_scheme, target)
+                except ValueError as err:
+                    raise NerveError(f"{path}:{s.line}: {err} (the file's tags are not {input_scheme})") from None
+            s.tags = list(converted[key])
     return input_scheme
