@@ -25,7 +25,7 @@ torch.set_num_threads(1)
 from nerve.config import load_config  # noqa: E402
 from nerve.model.tagger import Tagger  # noqa: E402
 from nerve.run import predict  # noqa: E402
-from nerve.train import _prepare, _train_epoch, make_optimizer, resolve_data  # noqa: E402
+from nerve.train import _prepare, _train_epoch, epoch_lr, make_optimizer, resolve_data  # noqa: E402
 
 
 def machine() -> str:
@@ -50,7 +50,7 @@ def train_speed(cfg, data) -> float:
     model.seed_dropout(np.random.default_rng(0))
     opt = make_optimizer(cfg, model)
     for g in opt.param_groups:
-        g["lr"] = cfg.train.lr
+        g["lr"] = epoch_lr(cfg, 0)
     _, secs = _train_epoch(cfg, model, opt, items, 0, "cpu", model.char is not None, progress=False)
     return len(items) / secs
 

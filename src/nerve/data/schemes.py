@@ -204,7 +204,8 @@ def repair_bio(tags: Sequence[str]) -> list[str]:
     return out
 
 
-def _well_formed(tag: str) -> bool:
+def is_tag(tag: str) -> bool:
+    """True for "O" or a "<P>-<TYPE>" tag that ``split_tag`` accepts."""
     try:
         split_tag(tag)
     except ValueError:
@@ -249,10 +250,10 @@ def check_and_convert(sentences, path, input_scheme: str, scheme: str, repair: b
     from nerve.errors import NerveError
 
     distinct = set(chain.from_iterable(s.tags for s in sentences))
-    if not all(_well_formed(t) for t in distinct):  # find the first bad one only when there is one
+    if not all(is_tag(t) for t in distinct):  # find the first bad one only when there is one
         for s in sentences:
             for i, tag in enumerate(s.tags):
-                if not _well_formed(tag):
+                if not is_tag(tag):
                     raise NerveError(f"{path}:{s.line + i}: tag {tag!r} is not O or B-/I-/E-/S-TYPE "
                                      "(expected a BIO, IOB1 or BIOES tag)")
     if input_scheme.upper() == "AUTO":

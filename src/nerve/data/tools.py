@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from nerve.data.conll import DOCSTART, Sentence, _decode, read_conll
 from nerve.data.registry import SPLITS
-from nerve.data.schemes import SCHEMES, convert, detect_scheme, spans, split_tag
+from nerve.data.schemes import SCHEMES, convert, detect_scheme, is_tag, spans, split_tag
 from nerve.errors import NerveError
 from nerve.io import atomic_write_text, gc_paused
 
@@ -59,7 +59,7 @@ def _bad_index(tags: list[str], scheme: str) -> int:
 def _scheme_of(sentences: dict[Path, list[Sentence]]) -> str:
     """Detect the scheme of all tags; the first invalid tag is reported with its file and line."""
     tags = {t for sents in sentences.values() for s in sents for t in s.tags}
-    bad = {t for t in tags if not _is_tag(t)}
+    bad = {t for t in tags if not is_tag(t)}
     for path, sents in sentences.items() if bad else ():
         for sent in sents:
             for i, tag in enumerate(sent.tags):
@@ -264,17 +264,9 @@ def _check_tag(path: Path, lineno: int, fields: list[str], tag_at: int) -> str:
     try:
         split_tag(fields[tag_at])
     except ValueError as err:
-        hint = " (the tag looks like the first column: pass --columns tag,word)" if _is_tag(fields[0]) else ""
+        hint = " (the tag looks like the first column: pass --columns tag,word)" if is_tag(fields[0]) else ""
         raise NerveError(f"{path}:{lineno}: {err}{hint}") from None
     return fields[tag_at]
-
-
-def _is_tag(text: str) -> bool:
-    try:
-        split_tag(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _convert_block(path: Path, block: _Block, src: str, dst: str) -> list[str]:

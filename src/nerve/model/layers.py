@@ -93,11 +93,17 @@ class RowSparseSGD:
     def step(self, lr: float, l2: float) -> None:
         if self.rows is None:
             return
-        if self.buf is not None:
-            self._momentum_step(lr, l2)
-            return
-        w = self.emb.weight
         grad = self.rows.grad
+        if grad is not None and self.emb.padding_idx is not None:
+            grad[self.index == self.emb.padding_idx] = 0.0
+        if self.buf is not None:
+            self._momentum_step(lr, l2, torch.zeros_like(self.rows) if grad is None else grad)
+        else:
+            self._plain_step(lr, l2, grad)
+        self.rows = self.index = None
+
+    def _plain_step(self, lr: float, l2: float, grad: torch.Tensor | None) -> None:
+        w = self.emb.weight
         if grad is not None and l2:
             if lr * l2 < 2.0 ** -25:
                 # float32 SGD leaves rows without gradient unchanged: p - lr*l2*p rounds to p. Only the
@@ -106,20 +112,13 @@ class RowSparseSGD:
             else:
                 w.mul_(1.0 - lr * l2)
         if grad is not None:
-            if self.emb.padding_idx is not None:
-                grad[self.index == self.emb.padding_idx] = 0.0
             w.index_add_(0, self.index, grad, alpha=-lr)
-        self.rows = self.index = None
 
-    def _momentum_step(self, lr: float, l2: float) -> None:
+    def _momentum_step(self, lr: float, l2: float, grad: torch.Tensor) -> None:
         if self.lr is not None and lr != self.lr:
             self.flush()  # the pending steps were taken at the old rate
         self.lr = lr
-        w, index, grad = self.emb.weight, self.index, self.rows.grad
-        if grad is None:
-            grad = torch.zeros_like(self.rows)
-        if self.emb.padding_idx is not None:
-            grad[index == self.emb.padding_idx] = 0.0
+        w, index = self.emb.weight, self.index
         if l2:
             grad = grad + l2 * w[index]
         b = self.buf[index].mul_(self.momentum).add_(grad)
@@ -127,7 +126,6 @@ class RowSparseSGD:
         w.index_add_(0, index, b, alpha=-lr)
         self.t += 1
         self.done[index.cpu().numpy()] = self.t
-        self.rows = self.index = None
 
     def grad_norm_sq(self) -> torch.Tensor:
         """Squared norm of the pending row gradient (for clipping)."""
