@@ -93,3 +93,29 @@ def test_momentum_sgd_updates_embeddings_row_sparsely_only_when_l2_rounds_away(l
     cfg.train.momentum, cfg.train.l2 = 0.9, l2
     make_optimizer(cfg, model)
     assert (model.row_sparse is not None) == sparse
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clipping_matches_clip_grad_norm_with_the_embedding_rows_counted(max_norm):
+    from nerve.model.layers import RowSparseSGD
+    from nerve.train import _clip
+
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(6, 3)
+    lin = torch.nn.Linear(3, 2)
+    ids = torch.tensor([[1, 4, 4, 2]])
+
+    def loss(words):
+        return lin(words).pow(2).sum()
+
+    rs = RowSparseSGD(emb)
+    loss(rs.lookup(ids)).backward()
+    _clip(list(lin.parameters()), rs, max_norm)
+    ours = [p.grad.clone() for p in lin.parameters()] + [rs.rows.grad.clone()]
+
+    lin.zero_grad()
+    loss(emb(ids)).backward()
+    torch.nn.utils.clip_grad_norm_(list(lin.parameters()) + [emb.weight], max_norm)
+    ref = [p.grad for p in lin.parameters()] + [emb.weight.grad[rs.index]]
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b)

@@ -23,18 +23,23 @@ class SGD:
     def step(self) -> None:
         g = self.param_groups[0]
         lr, mom, wd = g["lr"], g["momentum"], g["weight_decay"]
-        for i, p in enumerate(g["params"]):
-            if p.grad is None:
-                continue
-            d = p.grad if wd == 0 else p.grad.add(p, alpha=wd)
-            if mom != 0:
-                buf = self.buffers[i]
-                if buf is None:
-                    buf = self.buffers[i] = d.detach().clone()
-                else:
-                    buf.mul_(mom).add_(d)
-                d = buf
-            p.add_(d, alpha=-lr)
+        live = [i for i, p in enumerate(g["params"]) if p.grad is not None]
+        if not live:
+            return
+        params = [g["params"][i] for i in live]
+        grads = [p.grad for p in params]
+        steps = grads if wd == 0 else torch._foreach_add(grads, params, alpha=wd)  # one C++ loop, same arithmetic
+        if mom != 0:
+            old = [k for k, i in enumerate(live) if self.buffers[i] is not None]
+            if old:
+                bufs = [self.buffers[live[k]] for k in old]
+                torch._foreach_mul_(bufs, mom)
+                torch._foreach_add_(bufs, [steps[k] for k in old])
+            for k, i in enumerate(live):
+                if self.buffers[i] is None:
+                    self.buffers[i] = steps[k].detach().clone()
+            steps = [self.buffers[i] for i in live]
+        torch._foreach_add_(params, steps, alpha=-lr)
 
     def state_dict(self) -> dict:
         g = self.param_groups[0]

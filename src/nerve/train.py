@@ -323,13 +323,15 @@ def _train_epoch(cfg, model, opt, items, epoch, device, with_chars, progress) ->
 def _clip(params, row_sparse, max_norm: float) -> None:
     """Clip the total gradient norm (embedding rows included) to ``max_norm``, like clip_grad_norm_."""
     grads = [p.grad for p in params if p.grad is not None]
-    sq = sum((g.pow(2).sum() for g in grads), torch.zeros(()))
+    norms = list(torch._foreach_norm(grads)) if grads else []
     if row_sparse is not None:
-        sq = sq + row_sparse.grad_norm_sq()
-    coef = max_norm / (float(sq.sqrt()) + 1e-6)
+        norms.append(row_sparse.grad_norm_sq().sqrt())
+    if not norms:
+        return
+    coef = max_norm / (float(torch.stack(norms).norm()) + 1e-6)
     if coef < 1.0:
-        for g in grads:
-            g.mul_(coef)
+        if grads:
+            torch._foreach_mul_(grads, coef)
         if row_sparse is not None:
             row_sparse.scale_grad(coef)
 

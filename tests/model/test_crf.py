@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nerve.model.crf import CRF, FORBIDDEN, transition_constraints
+from nerve.model.forward_backward import NoLegalPath, log_partition
 
 SEEDS = [0, 1, 2]
 SIZES = [(num_tags, seq_len) for num_tags in (3, 4, 5) for seq_len in (1, 2, 3, 4)]
@@ -518,3 +519,37 @@ def test_gradient_matches_finite_differences():
             down = crf.neg_log_likelihood(emissions, tags, mask).item()
             flat[j] = old
             assert abs((up - down) / (2 * eps) - param.grad.view(-1)[j].item()) < 1e-6
+
+
+# ---------------------------------------------------------------------------- CPU forward-backward fast path
+
+
+def test_fast_log_partition_and_gradients_equal_log_space_autograd_in_float32():
+    torch.manual_seed(0)
+    crf = CRF(5, *transition_constraints(BIO_TAGS, "BIO"))
+    mask = lengths_mask([6, 3, 1, 5], 6)
+    results = []
+    for fn in (CRF._log_partition, CRF._log_partition_logspace):
+        crf.zero_grad()
+        emissions = (3 * torch.randn(4, 6, 5, generator=torch.Generator().manual_seed(1))).requires_grad_(True)
+        start, trans, end = crf.effective_transitions()
+        weights = torch.tensor([1.0, -2.0, 0.5, 3.0])  # a different upstream gradient per item
+        log_z = fn(crf._clean(emissions, mask)[0], mask, start, trans, end)
+        (log_z * weights).sum().backward()
+        results.append([log_z.detach(), emissions.grad, crf.start_transitions.grad, crf.transitions.grad,
+                        crf.end_transitions.grad])
+    for fast, ref in zip(*results):
+        torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_log_likelihood_falls_back_to_log_space_when_every_path_is_forbidden():
+    # tag 0 is the only legal start and may go nowhere: every path of length 2 carries a -10000 penalty
+    allowed = torch.tensor([[False, False], [True, True]])
+    crf = make_crf(2, 0, (allowed, torch.tensor([True, False]), None))
+    emissions = random_emissions(1, 2, 2, 0)
+    tags = torch.tensor([[0, 1]])
+    with pytest.raises(NoLegalPath):
+        log_partition(emissions, full_mask(1, 2), *crf.effective_transitions())
+    paths, scores = brute_force(crf, emissions[0])
+    expected = crf.score(emissions, tags, full_mask(1, 2)) - torch.logsumexp(scores, dim=0)
+    torch.testing.assert_close(crf.log_likelihood(emissions, tags, full_mask(1, 2)), expected)

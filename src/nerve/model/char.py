@@ -60,13 +60,12 @@ class CharCNN(nn.Module):
         """chars (N, C), lens (N,) -> (N, hidden)."""
         N, C = chars.shape
         x = self.drop(self.emb(chars))  # shape: (N, C, emb)
-        # The kernel-3 convolution as three matmuls over shifted views (zero padding at both ends): much faster
-        # than Conv1d for short words on CPU.
+        # The kernel-3 convolution as one matmul over the three shifted views side by side (zero padding at both
+        # ends): much faster than Conv1d for short words on CPU.
         xp = F.pad(x, (0, 0, 1, 1))  # shape: (N, C+2, emb)
-        w = self.conv.weight  # shape: (hidden, emb, 3)
-        y = torch.matmul(xp[:, :-2], w[:, :, 0].t())
-        y = y + torch.matmul(xp[:, 1:-1], w[:, :, 1].t())
-        y = y + torch.matmul(xp[:, 2:], w[:, :, 2].t()) + self.conv.bias  # shape: (N, C, hidden)
+        windows = torch.cat([xp[:, :-2], xp[:, 1:-1], xp[:, 2:]], dim=2)  # shape: (N, C, 3*emb)
+        w = self.conv.weight.permute(2, 1, 0).reshape(-1, self.conv.out_channels)  # shape: (3*emb, hidden)
+        y = torch.addmm(self.conv.bias, windows.reshape(N * C, -1), w).view(N, C, -1)  # shape: (N, C, hidden)
         pad = torch.arange(C, device=chars.device)[None, :] >= lens.view(N, 1).clamp(min=1)
         return y.masked_fill(pad[:, :, None], float("-inf")).amax(dim=1)
 

@@ -5,6 +5,8 @@ import numbers
 import torch
 from torch import Tensor, nn
 
+from nerve.model.forward_backward import NoLegalPath, log_partition
+
 #: Constant added to the score of a forbidden transition (start, end or tag-to-tag), as in NCRF++.
 FORBIDDEN = -10000.0
 
@@ -428,6 +430,19 @@ class CRF(nn.Module):
 
     @staticmethod
     def _log_partition(
+        emissions: Tensor, mask: Tensor, start: Tensor, trans: Tensor, end: Tensor
+    ) -> Tensor:
+        # on CPU: scaled forward-backward in float64 with analytic gradients (several times faster to train);
+        # the log-space recursion below is the reference, and the fallback when some item has no legal path
+        if emissions.device.type == "cpu" and emissions.size(0):
+            try:
+                return log_partition(emissions, mask, start, trans, end)
+            except NoLegalPath:
+                pass
+        return CRF._log_partition_logspace(emissions, mask, start, trans, end)
+
+    @staticmethod
+    def _log_partition_logspace(
         emissions: Tensor, mask: Tensor, start: Tensor, trans: Tensor, end: Tensor
     ) -> Tensor:
         # forward algorithm; emissions: (batch_size, seq_len, num_tags), zero at padding
