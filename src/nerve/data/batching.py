@@ -80,15 +80,19 @@ class Encoder:
     pretrained table get extra ids beyond the training vocabulary (their pretrained vectors are used)."""
 
     def __init__(self, vocabs: Vocabs, features: list[str], number_normalized: bool, pretrained=None,
-                 chars: bool = True):
+                 chars: bool = True, caps: bool = True):
         self.vocabs = vocabs
         self.features = features
         self.number_normalized = number_normalized
         self.pretrained = pretrained
         self.chars = chars
+        self.caps = caps  # False: capitalisation classes are left 0 (the model has no capitalisation feature)
         self.extra_words: dict[str, int] = {}
         self.extra_rows: list[int] = []
-        self._cache: dict[tuple[str, bool], tuple[int, np.ndarray, int]] = {}
+        # per allow_extra: word -> id, word -> char ids, word -> capitalisation class
+        self._ids: dict[bool, dict[str, int]] = {False: {}, True: {}}
+        self._chars: dict[str, np.ndarray] = {}
+        self._caps: dict[str, int] = {}
 
     def norm(self, word: str) -> str:
         return normalize_number(word) if self.number_normalized else word
@@ -116,25 +120,27 @@ class Encoder:
             return None
         return np.asarray(self.pretrained.vectors[np.array(self.extra_rows)], dtype=np.float32)
 
-    def _word(self, word: str, allow_extra: bool) -> tuple[int, np.ndarray, int]:
-        key = (word, allow_extra)
-        hit = self._cache.get(key)
-        if hit is None:
+    def _add(self, word: str, allow_extra: bool) -> None:
+        self._ids[allow_extra][word] = self.word_id(word, allow_extra)
+        if word not in self._chars:
             chars = self.vocabs.chars
-            cids = np.array([chars.get(c) for c in self.norm(word)], dtype=np.int64) if self.chars else _NO_CHARS
-            hit = (self.word_id(word, allow_extra), cids, cap_class(word))
-            self._cache[key] = hit
-        return hit
+            self._chars[word] = (np.array([chars.get(c) for c in self.norm(word)], dtype=np.int64) if self.chars
+                                 else _NO_CHARS)
+            self._caps[word] = cap_class(word) if self.caps else 0
 
     def encode(self, sent: Sentence, labelled: bool, allow_extra: bool, path: str = "",
                tag_column: bool | None = None) -> Encoded:
         """Ids of one sentence; ``tag_column`` says whether the last column is a tag (default: ``labelled``)."""
         v = self.vocabs
         tag_column = labelled if tag_column is None else tag_column
-        info = [self._word(w, allow_extra) for w in sent.words]
-        words = np.array([x[0] for x in info], dtype=np.int64)
-        chars = [x[1] for x in info]
-        caps = np.array([x[2] for x in info], dtype=np.int64)
+        ws = sent.words
+        ids = self._ids[allow_extra]
+        for w in ws:
+            if w not in ids:
+                self._add(w, allow_extra)
+        words = np.fromiter(map(ids.__getitem__, ws), dtype=np.int64, count=len(ws))
+        chars = list(map(self._chars.__getitem__, ws))
+        caps = np.fromiter(map(self._caps.__getitem__, ws), dtype=np.int64, count=len(ws))
         cols = feature_columns(sent, self.features, tag_column, path) if self.features and sent.words else []
         feats = [np.array([fv.get(x) for x in col], dtype=np.int64) for fv, col in zip(v.features, cols)]
         if len(feats) < len(v.features):
@@ -142,7 +148,7 @@ class Encoder:
         tags = None
         if labelled and sent.tags:
             try:
-                tags = np.array([v.tags.stoi[t] for t in sent.tags], dtype=np.int64)
+                tags = np.fromiter(map(v.tags.stoi.__getitem__, sent.tags), dtype=np.int64, count=len(sent.tags))
             except KeyError as err:
                 raise NerveError(f"{path}:{sent.line}: tag {err.args[0]!r} was never seen in training "
                                  f"(the model knows {', '.join(v.tags.itos)})") from None
