@@ -17,26 +17,14 @@ GLOVE_50D = "glove-6b-50d"
 
 
 class Pretrained:
-    """A word -> vector table with exact, then lower-case, lookup.
+    """A word -> vector table with exact, then lower-case, lookup."""
 
-    ``words`` is a list of strings or a pyarrow string array; with an array, :meth:`lookup` finds many words at
-    once in C++ and the Python dict behind :meth:`row` is built only when first needed.
-    """
-
-    def __init__(self, words, vectors: np.ndarray, source: str, lowercase_fallback: bool = True):
+    def __init__(self, words: list[str], vectors: np.ndarray, source: str, lowercase_fallback: bool = True):
         self.vectors = vectors  # shape: (n_words, dim), may be a read-only memory map
-        self._words = words
-        self._index: dict[str, int] | None = None
+        n = len(words)
+        self.index = dict(zip(reversed(words), range(n - 1, -1, -1)))  # the first occurrence of a word wins
         self.source = source
         self.lowercase_fallback = lowercase_fallback
-
-    @property
-    def index(self) -> dict[str, int]:
-        """word -> row; the first occurrence of a word wins."""
-        if self._index is None:
-            words = self._words if isinstance(self._words, list) else self._words.to_pylist()
-            self._index = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
-        return self._index
 
     @property
     def dim(self) -> int:
@@ -49,23 +37,9 @@ class Pretrained:
             i = self.index.get(word.lower())
         return i
 
-    def rows(self, words: list[str]) -> list[int | None]:
-        """:meth:`row` of each word."""
-        if self._index is not None or isinstance(self._words, list):
-            return [self.row(w) for w in words]
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        queries = list(words) + ([w.lower() for w in words] if self.lowercase_fallback else [])
-        found = pc.index_in(pa.array(queries, type=self._words.type), value_set=self._words).to_pylist()
-        n = len(words)
-        if not self.lowercase_fallback:
-            return found
-        return [exact if exact is not None else lower for exact, lower in zip(found[:n], found[n:])]
-
     def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors for ``words``: (found mask (n,), matrix (n, dim) with zeros where not found)."""
-        rows = self.rows(words)
+        rows = [self.row(w) for w in words]
         found = np.array([r is not None for r in rows], dtype=bool)
         out = np.zeros((len(words), self.dim), dtype=np.float32)
         if found.any():
@@ -97,8 +71,7 @@ def _load(source: str, lowercase_fallback: bool) -> Pretrained:
         import pyarrow.parquet as pq
 
         root = glove_root()
-        column = pq.ParquetFile(root / "glove_6B_index.parquet").read().column(0)
-        words = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        words = pq.ParquetFile(root / "glove_6B_index.parquet").read().column(0).to_pylist()
         vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
         return Pretrained(words, vectors, source, lowercase_fallback)
     return _load_text(Path(source), lowercase_fallback)
