@@ -1,8 +1,8 @@
 """Training / decoding / start-up speed of a preset on CoNLL-2003, one pinned core.
 
 Run:  taskset -c 0 python bench/bench_speed.py configs/xin2019.toml [--data ../shared/data/conll2003]
-Prints the machine, then sentences/s for one full training epoch, decoding dev, and the start-up time of
-`nerve train` to its first training step (measured by killing the process right after step 0; median of
+Prints the machine, then sentences/s of full training epochs (median of --train-epochs), decoding dev, and the
+start-up time of `nerve train` to its first training step (measured by killing the process right after step 0; median of
 --startup-runs runs, with a bare `import torch` timed beside it).
 """
 
@@ -42,17 +42,21 @@ def machine() -> str:
             f"{torch.get_num_threads()}; numpy {np.__version__}; Python {platform.python_version()}")
 
 
-def train_speed(cfg, data) -> float:
-    """One full epoch through the trainer's own loop (batching, word dropout, clipping, optimiser steps)."""
+def train_speed(cfg, data, epochs: int) -> list[float]:
+    """Sentences/s of each of ``epochs`` full epochs through the trainer's own loop (batching, word dropout,
+    clipping, optimiser steps, the learning rate of each epoch), on one model."""
     sents, vocabs, pre, items, evaluation = data
     torch.manual_seed(cfg.train.seed)
     model = Tagger(cfg, vocabs, cfg.embeddings.dim).train()
     model.seed_dropout(np.random.default_rng(0))
     opt = make_optimizer(cfg, model)
-    for g in opt.param_groups:
-        g["lr"] = epoch_lr(cfg, 0)
-    _, secs = _train_epoch(cfg, model, opt, items, 0, "cpu", model.char is not None, progress=False)
-    return len(items) / secs
+    speeds = []
+    for epoch in range(epochs):
+        for g in opt.param_groups:
+            g["lr"] = epoch_lr(cfg, epoch)
+        _, secs = _train_epoch(cfg, model, opt, items, epoch, "cpu", model.char is not None, progress=False)
+        speeds.append(len(items) / secs)
+    return speeds
 
 
 def decode_speed(cfg, data, repeats: int = 3) -> float:
@@ -89,6 +93,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"))
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--startup-runs", type=int, default=3)
+    ap.add_argument("--train-epochs", type=int, default=3, help="epochs timed (the median is reported)")
     args = ap.parse_args()
     cfg = resolve_data(load_config(args.config, args.overrides), args.data)
     print(f"machine: {machine()}")
@@ -96,7 +101,9 @@ def main() -> None:
           f"batch_size={cfg.train.batch_size})")
     with tempfile.TemporaryDirectory() as tmp:
         data = _prepare(cfg, Path(tmp), lambda m: None)
-    print(f"train: {train_speed(cfg, data):,.0f} sentences/s (one epoch, {len(data[3]):,} sentences)")
+    speeds = train_speed(cfg, data, args.train_epochs)
+    print(f"train: median {sorted(speeds)[len(speeds) // 2]:,.0f} sentences/s over {len(speeds)} epochs "
+          f"({', '.join(f'{v:,.0f}' for v in speeds)}; {len(data[3]):,} sentences each)")
     print(f"decode dev: {decode_speed(cfg, data):,.0f} sentences/s ({len(data[0]['dev']):,} sentences, "
           f"batch {cfg.train.eval_batch_size})")
     times = sorted(startup(args.config, args.data) for _ in range(args.startup_runs))
