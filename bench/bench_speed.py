@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -102,12 +103,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = _prepare(cfg, Path(tmp), lambda m: None)
     speeds = train_speed(cfg, data, args.train_epochs)
-    print(f"train: median {sorted(speeds)[len(speeds) // 2]:,.0f} sentences/s over {len(speeds)} epochs "
+    print(f"train: median {statistics.median_high(speeds):,.0f} sentences/s over {len(speeds)} epochs "
           f"({', '.join(f'{v:,.0f}' for v in speeds)}; {len(data[3]):,} sentences each)")
     print(f"decode dev: {decode_speed(cfg, data):,.0f} sentences/s ({len(data[0]['dev']):,} sentences, "
           f"batch {cfg.train.eval_batch_size})")
     times = sorted(startup(args.config, args.data) for _ in range(args.startup_runs))
-    print(f"start-up to first training step: median {times[len(times) // 2]:.2f} s of {args.startup_runs} "
+    print(f"start-up to first training step: median {statistics.median_high(times):.2f} s of {args.startup_runs} "
           f"({', '.join(f'{t:.2f}' for t in times)}; process start included; `import torch` alone: "
           f"{torch_import():.2f} s)")
 

@@ -30,15 +30,13 @@ class SGD:
         grads = [p.grad for p in params]
         steps = grads if wd == 0 else torch._foreach_add(grads, params, alpha=wd)  # one C++ loop, same arithmetic
         if mom != 0:
-            old = [k for k, i in enumerate(live) if self.buffers[i] is not None]
-            if old:
-                bufs = [self.buffers[live[k]] for k in old]
-                torch._foreach_mul_(bufs, mom)
-                torch._foreach_add_(bufs, [steps[k] for k in old])
             for k, i in enumerate(live):
                 if self.buffers[i] is None:
-                    self.buffers[i] = steps[k].detach().clone()
-            steps = [self.buffers[i] for i in live]
+                    self.buffers[i] = torch.zeros_like(params[k])  # 0 * mom + d: the first step is d itself
+            bufs = [self.buffers[i] for i in live]
+            torch._foreach_mul_(bufs, mom)
+            torch._foreach_add_(bufs, steps)
+            steps = bufs
         torch._foreach_add_(params, steps, alpha=-lr)
 
     def state_dict(self) -> dict:
