@@ -122,6 +122,14 @@ def test_ncrfpp_config_maps_its_keys(tmp_path):
     assert cfg.data.features == ["[POS]"] and m.feature_emb_dim == 6 and cfg.embeddings.dim == 8
 
 
+def test_ncrfpp_norm_word_emb_sets_embeddings_normalize(tmp_path):
+    path = tmp_path / "norm.config"
+    path.write_text("norm_word_emb=True\n")
+    assert load_config(path).embeddings.normalize is True
+    path.write_text("norm_word_emb=False\n")
+    assert load_config(path).embeddings.normalize is False
+
+
 def test_ncrfpp_unknown_key_names_file_and_line(tmp_path):
     path = tmp_path / "bad.config"
     path.write_text("iteration=2\nlearning_rat=0.1\n")

@@ -8,7 +8,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from nerve.embeddings import GLOVE_50D, Pretrained, init_matrix, load_pretrained
+from nerve.data.batching import Encoder
+from nerve.data.conll import Sentence
+from nerve.data.vocab import build_vocabs
+from nerve.embeddings import GLOVE_50D, Pretrained, init_matrix, load_pretrained, unit_length
 from nerve.errors import NerveError
 
 TEXT = "the 0.1 0.2 0.3\nGermany 1 2 3\ngermany 4 5 6\nthe 9 9 9\n"
@@ -65,6 +68,29 @@ def test_init_matrix_uses_pretrained_rows_and_zero_padding():
     assert found == 1
     np.testing.assert_array_equal(matrix[2], vectors[4])
     assert not matrix[0].any() and matrix[3].any()
+
+
+def test_init_matrix_normalize_scales_pretrained_rows_to_unit_length_only():
+    words, vectors = _words_and_vectors()
+    table = Pretrained(words, vectors, "t")
+    plain, _ = init_matrix(["<pad>", "<unk>", "Paris", "zzz"], 3, table, np.random.default_rng(0))
+    unit, found = init_matrix(["<pad>", "<unk>", "Paris", "zzz"], 3, table, np.random.default_rng(0), normalize=True)
+    assert found == 1
+    np.testing.assert_allclose(unit[2], vectors[4] / np.linalg.norm(vectors[4]), rtol=1e-6)
+    np.testing.assert_array_equal(unit[[0, 1, 3]], plain[[0, 1, 3]])  # padding and random rows are not scaled
+
+
+def test_unit_length_keeps_all_zero_rows_zero():
+    out = unit_length(np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32))
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_encoder_extra_vectors_follow_normalize():
+    words, vectors = _words_and_vectors()
+    vocabs = build_vocabs([["the"]], [["O"]], [])
+    enc = Encoder(vocabs, [], False, Pretrained(words, vectors, "t"), chars=False, normalize=True)
+    enc.encode(Sentence(["the", "Paris"]), labelled=False, allow_extra=True)
+    np.testing.assert_allclose(enc.extra_vectors(), [vectors[4] / np.linalg.norm(vectors[4])], rtol=1e-6)
 
 
 def test_glove_6b_50d_package_loads_with_case_fallback():

@@ -34,6 +34,7 @@ class EmbeddingsConfig:
     dim: int = 50  # inferred from a file; used for "random"
     fine_tune: bool = True
     lowercase_fallback: bool = True
+    normalize: bool = False  # scale every pretrained vector to unit length (NCRF++'s norm_word_emb)
 
 
 @dataclass

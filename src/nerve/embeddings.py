@@ -37,8 +37,9 @@ class Pretrained:
             i = self.index.get(word.lower())
         return i
 
-    def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors for ``words``: (found mask (n,), matrix (n, dim) with zeros where not found)."""
+    def lookup(self, words: list[str], normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors for ``words``: (found mask (n,), matrix (n, dim) with zeros where not found); ``normalize``
+        scales each found vector to unit length."""
         rows = [self.row(w) for w in words]
         found = np.array([r is not None for r in rows], dtype=bool)
         out = np.zeros((len(words), self.dim), dtype=np.float32)
@@ -46,7 +47,20 @@ class Pretrained:
             idx = np.array([r for r in rows if r is not None], dtype=np.int64)
             order = np.argsort(idx)  # sorted reads are faster on a memory map
             out[np.flatnonzero(found)[order]] = np.asarray(self.vectors[idx[order]], dtype=np.float32)
+        if normalize:
+            out = unit_length(out)
         return found, out
+
+    def rows(self, rows: list[int] | np.ndarray, normalize: bool = False) -> np.ndarray:
+        """Vectors of table rows ``rows``, shape (len(rows), dim) float32, optionally scaled to unit length."""
+        out = np.asarray(self.vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+        return unit_length(out) if normalize else out
+
+
+def unit_length(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (n, dim) scaled to unit L2 norm per row, as NCRF++'s ``norm2one``; all-zero rows stay zero."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0).astype(vectors.dtype)
 
 
 def glove_root() -> Path:
@@ -122,8 +136,9 @@ def _load_text(path: Path, lowercase_fallback: bool) -> Pretrained:
 
 
 def init_matrix(words: list[str], dim: int, pretrained: Pretrained | None, rng: np.random.Generator,
-                n_specials: int = 2) -> tuple[np.ndarray, int]:
-    """Embedding matrix for a vocabulary: pretrained rows where found, uniform(±sqrt(3/dim)) elsewhere.
+                n_specials: int = 2, normalize: bool = False) -> tuple[np.ndarray, int]:
+    """Embedding matrix for a vocabulary: pretrained rows (unit length with ``normalize``) where found,
+    uniform(±sqrt(3/dim)) elsewhere, as NCRF++'s ``build_pretrain_embedding``.
 
     Returns (matrix (n_words, dim) float32, number of words found). Row 0 (padding) is zero.
     """
@@ -136,7 +151,7 @@ def init_matrix(words: list[str], dim: int, pretrained: Pretrained | None, rng: 
             raise NerveError(
                 f"embeddings.dim = {dim} but {pretrained.source} has {pretrained.dim}-dimensional vectors"
             )
-        mask, vecs = pretrained.lookup(words[n_specials:])
+        mask, vecs = pretrained.lookup(words[n_specials:], normalize)
         matrix[n_specials:][mask] = vecs[mask]
         found = int(mask.sum())
     return matrix, found

@@ -29,11 +29,12 @@ _DIRECT = {
     "momentum": "train.momentum",
     "l2": "train.l2",
     "clip": "train.clip",
+    "norm_word_emb": "embeddings.normalize",
 }
 _SPECIAL = {"word_emb_dir", "use_crf", "use_char", "word_seq_feature", "char_seq_feature", "feature", "optimizer",
             "cnn_layer", "lstm_layer", "model_dir", "seg", "gpu"}
 # Keys NCRF++ knows that do not change training here (decoding paths, normalisation switches, ...).
-_IGNORED = {"status", "raw_dir", "decode_dir", "dset_dir", "load_model_dir", "norm_word_emb", "norm_char_emb",
+_IGNORED = {"status", "raw_dir", "decode_dir", "dset_dir", "load_model_dir", "norm_char_emb",
             "char_emb_dir", "MAX_SENTENCE_LENGTH", "MAX_WORD_LENGTH", "sentence_classification"}
 
 
@@ -63,7 +64,7 @@ def read_ncrfpp_config(path: str | Path) -> Config:
         if key in _DIRECT:
             if key == "clip" and value.lower() in ("none", ""):
                 continue
-            if key == "bilstm" or key == "number_normalized" or key == "ave_batch_loss":
+            if key in ("bilstm", "number_normalized", "ave_batch_loss", "norm_word_emb"):
                 value = _bool(value, where)
             set_value(cfg, _DIRECT[key], value, source=where)
         elif key == "word_emb_dir":

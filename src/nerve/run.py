@@ -45,7 +45,7 @@ def pretrained_for(cfg: Config):
 def make_encoder(cfg: Config, vocabs: Vocabs, pretrained) -> Encoder:
     """An Encoder matching the model's inputs (characters only when the model reads them)."""
     return Encoder(vocabs, cfg.data.features, cfg.data.number_normalized, pretrained, chars=cfg.model.char != "none",
-                   caps=cfg.model.cap_feature)
+                   caps=cfg.model.cap_feature, normalize=cfg.embeddings.normalize)
 
 
 def save_model(path: Path, model: Tagger, word_dim: int) -> None:

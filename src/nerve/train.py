@@ -133,7 +133,8 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
     seed_everything(cfg.train.seed)
     sents, vocabs, pre, train_items, evaluation = _prepare(cfg, out, log)
     rng = np.random.default_rng(cfg.train.seed)
-    matrix, found = init_matrix(vocabs.words.itos, cfg.embeddings.dim, pre, rng)
+    matrix, found = init_matrix(vocabs.words.itos, cfg.embeddings.dim, pre, rng,
+                                normalize=cfg.embeddings.normalize)
     if pre is not None:
         log(f"embeddings: {found}/{len(vocabs.words) - 2} training words found in {pre.source}")
     model = Tagger(cfg, vocabs, cfg.embeddings.dim, matrix).to(device)

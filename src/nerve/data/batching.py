@@ -80,11 +80,12 @@ class Encoder:
     pretrained table get extra ids beyond the training vocabulary (their pretrained vectors are used)."""
 
     def __init__(self, vocabs: Vocabs, features: list[str], number_normalized: bool, pretrained=None,
-                 chars: bool = True, caps: bool = True):
+                 chars: bool = True, caps: bool = True, normalize: bool = False):
         self.vocabs = vocabs
         self.features = features
         self.number_normalized = number_normalized
         self.pretrained = pretrained
+        self.normalize = normalize  # extra vectors scaled to unit length, like the training vocabulary's
         self.chars = chars
         self.caps = caps  # False: capitalisation classes are left 0 (the model has no capitalisation feature)
         self.extra_words: dict[str, int] = {}
@@ -118,7 +119,7 @@ class Encoder:
         """Pretrained vectors of the extra ids, in id order (None when there are none)."""
         if not self.extra_rows:
             return None
-        return np.asarray(self.pretrained.vectors[np.array(self.extra_rows)], dtype=np.float32)
+        return self.pretrained.rows(self.extra_rows, self.normalize)
 
     def _add(self, word: str, allow_extra: bool) -> None:
         self._ids[allow_extra][word] = self.word_id(word, allow_extra)
