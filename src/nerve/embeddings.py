@@ -44,16 +44,15 @@ class Pretrained:
         found = np.array([r is not None for r in rows], dtype=bool)
         out = np.zeros((len(words), self.dim), dtype=np.float32)
         if found.any():
-            idx = np.array([r for r in rows if r is not None], dtype=np.int64)
-            order = np.argsort(idx)  # sorted reads are faster on a memory map
-            out[np.flatnonzero(found)[order]] = np.asarray(self.vectors[idx[order]], dtype=np.float32)
-        if normalize:
-            out = unit_length(out)
+            out[found] = self.rows([r for r in rows if r is not None], normalize)
         return found, out
 
     def rows(self, rows: list[int] | np.ndarray, normalize: bool = False) -> np.ndarray:
         """Vectors of table rows ``rows``, shape (len(rows), dim) float32, optionally scaled to unit length."""
-        out = np.asarray(self.vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+        idx = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(idx)  # sorted reads are faster on a memory map
+        out = np.empty((len(idx), self.dim), dtype=np.float32)
+        out[order] = np.asarray(self.vectors[idx[order]], dtype=np.float32)
         return unit_length(out) if normalize else out
 
 

@@ -64,8 +64,6 @@ def read_ncrfpp_config(path: str | Path) -> Config:
         if key in _DIRECT:
             if key == "clip" and value.lower() in ("none", ""):
                 continue
-            if key in ("bilstm", "number_normalized", "ave_batch_loss", "norm_word_emb"):
-                value = _bool(value, where)
             set_value(cfg, _DIRECT[key], value, source=where)
         elif key == "word_emb_dir":
             cfg.embeddings.source = value if value and value.lower() != "none" else "random"
