@@ -9,17 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import cli
+
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "tiny"
 TINY_CFG = FIXTURES / "tiny.toml"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def run_cli(*args: str, check: bool = False, cwd: str | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m nerve.cli ARGS`` in a fresh process."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.run([sys.executable, "-m", "nerve.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=600)
+def run_cli(*args: str, check: bool = False, cwd: str | None = None, fresh: bool = False):
+    """Run ``nerve ARGS``: in this process (``tests.helpers.cli``), or with ``fresh`` in a new Python process
+    (where the process boundary is what is tested: imports, environment, signals)."""
+    if fresh:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        proc = subprocess.run([sys.executable, "-m", "nerve.cli", *map(str, args)], capture_output=True,
+                              text=True, env=env, cwd=cwd, timeout=600)
+    else:
+        proc = cli(*args, cwd=cwd)
     if check and proc.returncode != 0:
         raise AssertionError(f"nerve {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
     return proc

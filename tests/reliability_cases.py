@@ -1,19 +1,27 @@
-"""Every bad-input case of docs/RELIABILITY.md: how to set it up, the command, and what the user must see.
+"""Every bad-input and fault case of docs/RELIABILITY.md: how to set it up, the command, and what the user sees.
 
 `python tests/reliability_cases.py` runs each case through the CLI and rewrites docs/RELIABILITY.md with the
-messages actually printed; tests/test_reliability.py runs the same cases as tests.
+messages actually printed; tests/test_reliability.py runs the same cases as tests. Cases run the CLI in this
+process (``nerve.cli.main``), except where another process is what is being tested.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script
+    sys.path.insert(0, str(ROOT))
+
+from tests.helpers import Result, cli  # noqa: E402
 FIX = ROOT / "tests" / "fixtures"
 TINY, CFG = FIX / "tiny", FIX / "tiny.toml"
 GOOD = "EU NNP I-NP B-ORG\nrejects VBZ I-VP O\nGerman JJ I-NP B-MISC\n\nPeter NNP I-NP B-PER\n"
@@ -27,6 +35,8 @@ class Case:
     setup: Callable[[Path], list[str]]  # writes files under tmp, returns the CLI arguments
     expect: str  # substring of stderr (exit 2), or "" when the input must be read correctly (exit 0)
     code: int = 2
+    check: Callable[[Path], None] | None = None  # further assertions on what the command left in tmp
+    root: bool = False  # needs root (mounts a small tmpfs)
 
 
 def corpus(train: bytes | str) -> Callable[[Path], list[str]]:
@@ -42,33 +52,50 @@ def corpus(train: bytes | str) -> Callable[[Path], list[str]]:
     return setup
 
 
+def train_args(tmp: Path, *sets: str, out: str = "run", cfg: Path = CFG) -> list[str]:
+    args = ["train", str(cfg), "--data", str(TINY), "--out", str(tmp / out), "--no-progress", "--set",
+            "train.epochs=1"]
+    for s in sets:
+        args += ["--set", s]
+    return args
+
+
 def train_with(*sets: str, cfg: Path = CFG) -> Callable[[Path], list[str]]:
+    return lambda tmp: train_args(tmp, *sets, cfg=cfg)
+
+
+def embeddings(text: str | bytes, name: str = "emb.txt") -> Callable[[Path], list[str]]:
     def setup(tmp: Path) -> list[str]:
-        args = ["train", str(cfg), "--data", str(TINY), "--out", str(tmp / "run"), "--no-progress",
-                "--set", "train.epochs=1"]
-        for s in sets:
-            args += ["--set", s]
-        return args
+        p = tmp / name
+        p.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return train_with(f'embeddings.source="{p}"', "embeddings.dim=3")(tmp)
     return setup
 
 
-def embeddings(text: str) -> Callable[[Path], list[str]]:
-    def setup(tmp: Path) -> list[str]:
-        (tmp / "emb.txt").write_text(text)
-        return train_with(f'embeddings.source="{tmp / "emb.txt"}"', "embeddings.dim=3")(tmp)
-    return setup
+def _train(tmp: Path, *sets: str, out: str = "run") -> Path:
+    res = cli(*train_args(tmp, *sets, out=out))
+    assert res.returncode == 0, res.stderr
+    return tmp / out
 
 
 def trained(mutate: Callable[[Path], None], command: str = "evaluate") -> Callable[[Path], list[str]]:
     """Train a tiny run, damage it with ``mutate``, then run ``command`` on it."""
     def setup(tmp: Path) -> list[str]:
-        run = tmp / "run"
-        subprocess.run([sys.executable, "-m", "nerve.cli", *train_with()(tmp)], check=True,
-                       capture_output=True)
+        run = _train(tmp)
         mutate(run)
         if command == "evaluate":
             return ["evaluate", str(run), "--split", "test"]
         return ["analyze", str(run), "--out", str(tmp / "analysis"), "--random-draws", "2"]
+    return setup
+
+
+def analysed(mutate: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+    """Train and analyse a tiny run, then let ``mutate`` damage it and return the command to run."""
+    def setup(tmp: Path) -> list[str]:
+        run = _train(tmp)
+        res = cli("analyze", run, "--out", run / "analysis", "--random-draws", "2")
+        assert res.returncode == 0, res.stderr
+        return mutate(run)
     return setup
 
 
@@ -102,7 +129,239 @@ def _missing_config(tmp: Path) -> list[str]:
     return ["train", str(tmp / "nope.toml"), "--data", str(TINY), "--out", str(tmp / "run")]
 
 
+# ----------------------------------------------------------------------------- run identity and writers
+
+
+def _study_args(tmp: Path, *sets: str) -> list[str]:
+    args = ["study", str(CFG), "--data", str(TINY), "--out", str(tmp / "study"), "--seeds", "1", "--workers", "1",
+            "--no-progress", "--set", "train.epochs=1"]
+    for s in sets:
+        args += ["--set", s]
+    return args
+
+
+def _study_changed(tmp: Path) -> list[str]:
+    res = cli(*_study_args(tmp))
+    assert res.returncode == 0, res.stderr
+    return _study_args(tmp, "model.hidden=12")
+
+
+def _study_rerun_changed(tmp: Path) -> list[str]:
+    return _study_changed(tmp) + ["--rerun-changed"]
+
+
+def _check_retrained(tmp: Path) -> None:
+    import tomllib
+
+    cfg = tomllib.loads((tmp / "study" / "runs" / "base" / "seed1" / "config.toml").read_text())
+    assert cfg["model"]["hidden"] == 12
+
+
+def hold_lock(folder: Path, command: str = "nerve train") -> subprocess.Popen:
+    """Another process that holds ``folder``'s writer lock until it is killed."""
+    code = ("import sys, time; from nerve.folder import writer_lock\n"
+            f"with writer_lock({str(folder)!r}, {command!r}):\n    print('locked', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+_HOLDERS: list[subprocess.Popen] = []
+
+
+def _second_writer(tmp: Path) -> list[str]:
+    _HOLDERS.append(hold_lock(tmp / "run"))
+    return train_args(tmp)
+
+
+def _second_analysis(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    _HOLDERS.append(hold_lock(run / "analysis", "nerve analyze"))
+    return ["analyze", str(run), "--out", str(run / "analysis"), "--random-draws", "2"]
+
+
+def _no_partial_run(tmp: Path) -> None:
+    assert not (tmp / "run" / "model.pt").exists() and not (tmp / "run" / "complete.json").exists()
+
+
+def _interrupted_analysis(folder: bool) -> Callable[[Path], list[str]]:
+    def mutate(run: Path) -> list[str]:  # what kill -9 after sensitivity.csv leaves: no ablation, no marker
+        (run / "analysis" / "complete.json").unlink()
+        (run / "analysis" / "ablation.csv").unlink()
+        return ["compare", run / "analysis" if folder else run, "--out", run.parent / "cmp"]
+    return mutate
+
+
+def _check_reanalysed(tmp: Path) -> None:
+    assert (tmp / "run" / "analysis" / "ablation.csv").is_file()
+    assert (tmp / "run" / "analysis" / "complete.json").is_file()
+
+
+def _copied_activations(tmp: Path) -> list[str]:
+    a, b = _train(tmp, out="a"), _train(tmp, "train.seed=2", out="b")
+    for run in (a, b):
+        assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2").returncode == 0
+    shutil.copy(b / "analysis" / "activations.npz", a / "analysis" / "activations.npz")
+    return ["compare", a / "analysis", b / "analysis", "--out", tmp / "cmp"]
+
+
+def _retrained_after_analysis(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2").returncode == 0
+    assert cli(*train_args(tmp, "train.epochs=2")).returncode == 0  # extended: a new model.pt
+    return ["plot", "ablation", run, "--tag", "B-PER", "--out", tmp / "fig.png"]
+
+
+def _nan_loss(tmp: Path) -> list[str]:
+    return train_args(tmp, "train.lr=1e30")
+
+
+# ----------------------------------------------------------------------------- lines
+
+
+def _sentences(n: int, token: str = "Peter") -> str:
+    return "".join(f"{token} NNP I-NP B-PER\nsaid VBD I-VP O\n\n" for _ in range(n))
+
+
+def _evaluate_file(text: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        run = _train(tmp)
+        (tmp / "split.txt").write_text(text, encoding="utf-8")
+        return ["evaluate", str(run), "--split", str(tmp / "split.txt"), "--json"]
+    return setup
+
+
+def _check_300(tmp: Path) -> None:
+    import json
+
+    scores = json.loads(_LAST["stdout"])
+    assert scores["sentences"] == 300, scores.get("sentences")
+
+
+_LAST: dict[str, str] = {}
+
+
+def _decode_text(text: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        run = _train(tmp)
+        (tmp / "in.txt").write_text(text, encoding="utf-8")
+        return ["decode", str(run), str(tmp / "in.txt"), "--out", str(tmp / "out.txt")]
+    return setup
+
+
+def _check_two_lines(tmp: Path) -> None:
+    lines = (tmp / "out.txt").read_text(encoding="utf-8").split("\n")
+    assert len(lines) == 3 and lines[2] == "", lines  # two lines, each ended by \n
+
+
+# ----------------------------------------------------------------------------- paths and file systems
+
+
+def _out_is_file(command: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        (tmp / "taken").write_text("x")
+        if command == "train":
+            return train_args(tmp, out="taken")
+        run = _train(tmp)
+        if command == "analyze":
+            return ["analyze", str(run), "--out", str(tmp / "taken")]
+        return ["compare", str(run), "--out", str(tmp / "taken")]
+    return setup
+
+
+def _decode_to_folder(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    (tmp / "in.txt").write_text("Peter said\n")
+    (tmp / "outdir").mkdir()
+    return ["decode", str(run), str(tmp / "in.txt"), "--out", str(tmp / "outdir")]
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str = "4m", options: str = ""):
+    """A small tmpfs mounted at ``path`` for the block (root only)."""
+    path.mkdir(parents=True, exist_ok=True)
+    opts = f"size={size}" + (f",{options}" if options else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+
+
+_MOUNTS: list[contextlib.ExitStack] = []
+
+
+def _mounted(tmp: Path, size: str, options: str = "") -> Path:
+    stack = contextlib.ExitStack()
+    mnt = stack.enter_context(tmpfs(tmp / "mnt", size, options))
+    _MOUNTS.append(stack)
+    return mnt
+
+
+def _read_only(tmp: Path) -> list[str]:
+    return train_args(tmp, out=str(_mounted(tmp, "1m", "ro") / "run"))
+
+
+def _full_disk(tmp: Path) -> list[str]:
+    mnt = _mounted(tmp, "40k")
+    return train_args(tmp, out=str(mnt / "run"))
+
+
+def _check_nothing_half_written(tmp: Path) -> None:
+    run = tmp / "mnt" / "run"
+    left = [p.name for p in run.iterdir()] if run.is_dir() else []
+    assert not [n for n in left if n.endswith(".tmp")], left
+    assert "complete.json" not in left, left
+
+
+# ----------------------------------------------------------------------------- unchecked values and bounds
+
+
+def _ncrfpp(lines: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        cfg = tmp / "x.config"
+        cfg.write_text(f"train_dir={TINY / 'train.txt'}\ndev_dir={TINY / 'valid.txt'}\n"
+                       f"test_dir={TINY / 'test.txt'}\nword_emb_dir={FIX / 'tiny_emb.txt'}\nword_emb_dim=8\n"
+                       f"iteration=1\nhidden_dim=16\n{lines}")
+        return ["train", str(cfg), "--out", str(tmp / "run"), "--no-progress"]
+    return setup
+
+
+def _npz_compare(damage: Callable[[Path], None]) -> Callable[[Path], list[str]]:
+    def mutate(run: Path) -> list[str]:
+        damage(run / "analysis" / "activations.npz")
+        return ["compare", run / "analysis", "--out", run.parent / "cmp"]
+    return mutate
+
+
+def _long_token(tmp: Path) -> list[str]:
+    run = _train(tmp, "model.char=cnn", out="charrun")
+    (tmp / "in.txt").write_text("Peter " + "x" * 100_000 + " said\n")
+    return ["decode", str(run), str(tmp / "in.txt"), "--out", str(tmp / "out.txt")]
+
+
+def _decode_nbest(n: int) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        run = _train(tmp, "model.decoder=crf")
+        (tmp / "in.txt").write_text("Peter said\n")
+        return ["decode", str(run), str(tmp / "in.txt"), "--out", str(tmp / "out.txt"), "--nbest", str(n)]
+    return setup
+
+
+def _analyze_with(*extra: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        run = _train(tmp)
+        return ["analyze", str(run), "--out", str(tmp / "analysis"), *extra]
+    return setup
+
+
+def _evaluate_broken_pipe(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    return ["evaluate", str(run), "--json"]
+
+
 CASES = [
+    # corpus files
     Case("empty-file", "corpus", "empty train file", corpus(""), "no sentences"),
     Case("blank-lines", "corpus", "only blank lines", corpus("\n\n  \n\n"), "no sentences"),
     Case("columns", "corpus", "a line with the wrong number of columns", corpus(GOOD + "Smith NNP B-PER\n"),
@@ -124,15 +383,50 @@ CASES = [
     Case("long-sentence", "corpus", "a 10,000-token sentence",
          corpus(GOOD + "\n" + "".join(f"w{i % 50} NN I-NP O\n" for i in range(10_000))), "", 0),
     Case("one-char", "corpus", "a 1-character corpus", corpus("a"), "found 1 column; expected at least 2"),
+    # line handling
+    Case("form-feed", "lines", "a form feed inside a token", corpus(GOOD.replace("rejects", "rej\x0cects")),
+         "train.txt:2: control character U+000C"),
+    Case("u2028", "lines", "U+2028 (line separator) inside a token", corpus(GOOD.replace("German", "Ger\u2028man")),
+         "train.txt:3: control character U+2028"),
+    Case("nel", "lines", "U+0085 (next line) inside a token", corpus(GOOD.replace("Peter", "Pe\x85ter")),
+         "train.txt:5: control character U+0085"),
+    Case("lone-cr", "lines", "a carriage return inside a line", corpus(GOOD.replace("EU NNP", "EU\rNNP")),
+         "train.txt:1: a carriage return not followed by a line feed"),
+    Case("nbsp-kept", "lines", "a non-breaking space inside a token (kept: 300 sentences stay 300)",
+         _evaluate_file(_sentences(299) + _sentences(1, "Pe\u00a0ter")), "", 0, check=_check_300),
+    Case("decode-u2028", "lines", "decode: U+2028 in a plain-text line",
+         _decode_text("Peter said\nAngela\u2028Merkel\n"), "in.txt:2: control character U+2028"),
+    Case("decode-two-lines", "lines", "decode: two text lines give two output lines",
+         _decode_text("Peter said\nAngela\u00a0Merkel spoke\n"), "", 0, check=_check_two_lines),
+    # config values
     Case("unknown-key", "config", "unknown key", train_with("train.epoch=2"), "did you mean 'epochs'"),
     Case("wrong-type", "config", "wrong type", train_with("train.batch_size=ten"),
          "train.batch_size: expected an integer"),
     Case("negative-dropout", "config", "negative dropout", train_with("model.dropout=-0.5"),
          "model.dropout must be in [0, 1)"),
     Case("hidden-zero", "config", "hidden size 0", train_with("model.hidden=0"), "model.hidden must be > 0"),
+    Case("lr-nan", "config", "train.lr = nan", train_with("train.lr=nan"), "train.lr: expected a finite number"),
+    Case("lr-inf", "config", "train.lr = inf", train_with("train.lr=inf"), "train.lr: expected a finite number"),
+    Case("l2-inf", "config", "train.l2 = inf", train_with("train.l2=inf"), "train.l2: expected a finite number"),
+    Case("lr-string-nan", "config", "train.lr = \"NaN\" (a string)", train_with('train.lr="NaN"'),
+         "train.lr: expected a finite number"),
+    Case("seed-negative", "config", "train.seed = -1", train_with("train.seed=-1"), "train.seed must be >= 0"),
+    Case("seed-huge", "config", "train.seed = 2**40", train_with(f"train.seed={2**40}"),
+         "train.seed must be <= 4,294,967,295"),
+    Case("features-abc", "config", "data.features = \"abc\"", train_with('data.features="abc"'),
+         "data.features entry 'abc': expected a column number"),
+    Case("threads-negative", "config", "--threads -1", lambda tmp: ["--threads", "-1", *train_args(tmp)],
+         "--threads -1: expected a number in 1..1024"),
+    Case("seeds-zero", "config", "study --seeds 0", lambda tmp: _study_args(tmp)[:6] + ["--seeds", "0"],
+         "--seeds 0: expected a number in 1..1000"),
     Case("emb-dim", "config", "embedding dimension that disagrees with the file", train_with("embeddings.dim=50"),
          "embeddings.dim = 50 but"),
     Case("missing-config", "config", "missing config file", _missing_config, "no such config file"),
+    Case("ncrfpp-layers", "config", "NCRF++ lstm_layer=two", _ncrfpp("lstm_layer=two\n"),
+         "x.config:8: lstm_layer: expected a whole number >= 1, got 'two'"),
+    Case("ncrfpp-feature", "config", "NCRF++ empty feature=", _ncrfpp("feature=\n"),
+         "x.config:8: expected feature=[NAME] emb_size=N, got ''"),
+    # embedding files
     Case("emb-lengths", "embeddings", "inconsistent vector lengths", embeddings("eu 1 2 3\npeter 1 2\n"),
          "emb.txt:2: vector of 'peter' has 2 values; expected 3"),
     Case("emb-header", "embeddings", "a word2vec header line", embeddings("2 3\neu 1 2 3\npeter 1 2 3\n"), "", 0),
@@ -140,6 +434,15 @@ CASES = [
          "emb.txt:1: non-numeric value"),
     Case("emb-duplicates", "embeddings", "duplicate words (the first vector is used)",
          embeddings("eu 1 2 3\neu 4 5 6\n"), "", 0),
+    Case("emb-nan", "embeddings", "NaN in a vector", embeddings("eu 1 2 3\npeter 1 nan 3\n"),
+         "emb.txt:2: the vector of 'peter' holds NaN or inf"),
+    Case("emb-inf", "embeddings", "inf (or 1e999) in a vector", embeddings("eu 1 2 1e999\n"),
+         "emb.txt:1: the vector of 'eu' holds NaN or inf"),
+    Case("emb-not-gzip", "embeddings", "a .gz file that is not gzip", embeddings("eu 1 2 3\n", "emb.txt.gz"),
+         "emb.txt.gz: cannot be read as a gzip file"),
+    Case("emb-not-zip", "embeddings", "a .zip file that is not a zip archive", embeddings("eu 1 2 3\n", "emb.zip"),
+         "emb.zip: cannot be read as a zip archive"),
+    # run folders, identity and writers
     Case("ckpt-truncated", "run folder", "truncated checkpoint", trained(_truncate), "truncated or corrupted"),
     Case("ckpt-garbage", "run folder", "corrupted checkpoint", trained(_garbage), "truncated or corrupted"),
     Case("ckpt-config", "run folder", "checkpoint from a different config", trained(_other_config),
@@ -148,31 +451,141 @@ CASES = [
          "checkpoint format 0"),
     Case("run-missing", "run folder", "run folder missing files", trained(_missing_vocab, "analyze"),
          "missing vocab.json"),
+    Case("train-other-config", "identity", "train into a folder holding a run of another config",
+         lambda tmp: (_train(tmp), train_args(tmp, "model.hidden=12"))[1],
+         "holds a run of another config or corpus (config.model.hidden: 16 -> 12)"),
+    Case("study-changed-config", "identity", "study re-run into its folder with another --set",
+         _study_changed, "hold runs of another config or corpus"),
+    Case("study-rerun-changed", "identity", "the same with --rerun-changed (retrains the changed run)",
+         _study_rerun_changed, "", 0, check=_check_retrained),
+    Case("second-train", "writers", "a second `nerve train` into a folder another one is writing",
+         _second_writer, "nerve train (pid", check=_no_partial_run),
+    Case("second-analyze", "writers", "a second `nerve analyze` into a folder being analysed",
+         _second_analysis, "nerve analyze (pid"),
+    Case("analysis-killed", "identity", "compare an analysis folder left by kill -9 (no ablation.csv)",
+         analysed(_interrupted_analysis(folder=True)), "analysis is incomplete"),
+    Case("analysis-killed-run", "identity", "compare a run whose analysis was killed (re-analysed first)",
+         analysed(_interrupted_analysis(folder=False)), "", 0, check=_check_reanalysed),
+    Case("activations-copied", "identity", "an activations.npz copied in from another run",
+         _copied_activations, "activations.npz: differs from the file the analysis wrote"),
+    Case("analysis-stale", "identity", "plot the analysis of a run retrained since", _retrained_after_analysis,
+         "analyses an earlier model"),
+    Case("loss-not-finite", "numbers", "a loss that overflows (train.lr = 1e30)", _nan_loss,
+         "the training loss is", check=_no_partial_run),
+    Case("npz-truncated", "run folder", "a truncated activations.npz",
+         analysed(_npz_compare(lambda p: p.write_bytes(p.read_bytes()[:100]))), "activations.npz: differs"),
+    Case("npz-empty", "run folder", "an empty activations.npz", analysed(_npz_compare(lambda p: p.write_bytes(b""))),
+         "activations.npz: differs"),
+    # paths and file systems
+    Case("train-out-file", "paths", "train --out is an existing file", _out_is_file("train"),
+         "taken: is a file; expected a folder"),
+    Case("analyze-out-file", "paths", "analyze --out is an existing file", _out_is_file("analyze"),
+         "taken: is a file; expected a folder"),
+    Case("compare-out-file", "paths", "compare --out is an existing file", _out_is_file("compare"),
+         "taken: is a file; expected a folder"),
+    Case("decode-out-folder", "paths", "decode --out is a folder", _decode_to_folder,
+         "outdir: is a folder; expected a file path"),
+    Case("read-only", "paths", "train into a read-only file system", _read_only,
+         "cannot write (Read-only file system)", root=True),
+    Case("disk-full", "paths", "train onto a full disk", _full_disk, "the disk is full", root=True,
+         check=_check_nothing_half_written),
+    # bounds
+    Case("long-token", "bounds", "decode a 100,000-character token with a char CNN (reads its first 200 chars)",
+         _long_token, "", 0),
+    Case("nbest-huge", "bounds", "decode --nbest 100000", _decode_nbest(100_000),
+         "--nbest 100000: expected a number in 1..100"),
+    Case("draws-huge", "bounds", "analyze --random-draws 100000000", _analyze_with("--random-draws", "100000000"),
+         "--random-draws 100000000: expected a number in 0..1,000"),
+    Case("analyze-seed-negative", "bounds", "analyze --seed -1", _analyze_with("--seed", "-1"),
+         "--seed -1: expected a number >= 0"),
 ]
 
 
-def run_case(case: Case, tmp: Path) -> subprocess.CompletedProcess:
-    args = case.setup(tmp)
-    return subprocess.run([sys.executable, "-m", "nerve.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=600)
+def run_case(case: Case, tmp: Path) -> Result:
+    """Set the case up under ``tmp``, run its command, and undo what the setup started."""
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        args = case.setup(tmp)
+        res = cli(*args)
+        _LAST["stdout"] = res.stdout
+        if case.check is not None and res.returncode == case.code:
+            case.check(tmp)
+        return res
+    finally:
+        os.chdir(cwd)
+        while _HOLDERS:
+            p = _HOLDERS.pop()
+            p.kill()
+            p.wait()
+        while _MOUNTS:
+            _MOUNTS.pop().close()
+
+
+def can_mount() -> bool:
+    """Whether this process may mount a tmpfs (root, in a namespace that allows it)."""
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            with tmpfs(Path(d) / "m", "1m"):
+                return True
+        except (subprocess.CalledProcessError, OSError):
+            return False
 
 
 def write_doc() -> None:
     import tempfile
 
-    lines = ["# Reliability: bad input and what the user sees", "",
+    lines = ["# Reliability: bad input, faults and what the user sees", "",
              "Generated by `python tests/reliability_cases.py`; each row is a test in "
-             "`tests/test_reliability.py::test_case[<id>]`, which checks the exit code, the message and that no "
-             "traceback is printed. Exit code 2 = bad input; 0 = the input is read correctly.", "",
+             "`tests/test_reliability.py::test_case[<id>]`, which runs the command through the CLI (`nerve.cli.main`) "
+             "and checks the exit code, the message, that it is one line without a traceback or \"internal error\", "
+             "and, where stated, what the command left behind. Exit code 2 = bad input or a fault; 0 = the input is "
+             "read correctly.", "", RULES, "",
              "| group | case | exit | what the user sees (stderr, last line) | test id |", "|---|---|---|---|---|"]
+    mount = can_mount()
     for case in CASES:
+        if case.root and not mount:
+            print(case.id, "skipped (needs root and tmpfs)", file=sys.stderr)
+            continue
         with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
             proc = run_case(case, Path(tmp))
         last = (proc.stderr.strip().splitlines() or [""])[-1].replace(tmp, "…").replace("|", "\\|")
+        last = last.replace(str(ROOT), ".")
         lines.append(f"| {case.group} | {case.what} | {proc.returncode} | `{last}` | `{case.id}` |")
-        print(case.id, proc.returncode, last, file=sys.stderr)
+        print(case.id, proc.returncode, f"{time.perf_counter() - t0:.1f}s", last, file=sys.stderr)
     (ROOT / "docs" / "RELIABILITY.md").write_text("\n".join(lines) + "\n" + EXTRA)
 
+
+RULES = """## Rules
+
+- **Run identity.** A run folder records `identity.json` (fingerprint of the resolved config without data paths,
+  the SHA-256 of each split file and of the embedding file, the nerve and checkpoint versions) before any other
+  file, and `complete.json` (the same fingerprint and the SHA-256 of config, vocab, model and metrics) as its last
+  write. An analysis folder records `complete.json` last with the SHA-256 of the run's model, vocab and config,
+  of the split file, the analysis options, and of every file it wrote. Results are reused only when
+  `complete.json` holds the expected fingerprint; `compare` and `plot` check every file they read against it.
+  `nerve study` stops when a run folder holds a run of another config or corpus (`--rerun-changed` retrains it);
+  stale or incomplete analyses (derived data) are redone without asking.
+- **One writer per folder.** `train`, `analyze`, `compare` and `study` hold an OS lock (`flock` on
+  `.nerve.lock`) on the folder they write; a second writer gets an error at once. The OS releases the lock
+  when the holder dies, even by `kill -9`. Study workers die with the study (Linux `PR_SET_PDEATHSIG`, and a
+  watchdog thread).
+- **Numbers.** Config numbers must be finite; embedding vectors must be finite float32 values; a non-finite
+  training loss (or weights) stops training with the epoch and batch, keeps the last finished epoch's
+  checkpoint and model, and exits 2.
+- **Lines.** Every reader splits lines at `\\n` only (`\\r\\n` accepted) and columns at spaces and tabs only.
+  Any other control character (C0/C1 controls, a lone `\\r`, U+2028, U+2029) is refused with its file and line;
+  every other character, non-breaking spaces included, is part of its token.
+- **Faults.** A full disk, a read-only file system or a missing permission is one line naming the path and the
+  cause. Every file is written to a temporary file and renamed, so nothing is half-written; files get the mode
+  the umask gives. A re-run after the fault resumes.
+- **Bounds.** Character encoders read the first 200 characters of a word; `--nbest` and `train.nbest` ≤ 100;
+  `--random-draws` ≤ 1,000; `train.seed` in 0..2³²−1; `--seeds` ≤ 1,000; `--threads` in 1..1024; layers ≤ 64."""
 
 EXTRA = """
 ## Other guarantees and their tests
@@ -180,12 +593,18 @@ EXTRA = """
 | guarantee | test |
 |---|---|
 | `kill -9` mid-epoch, re-run the same command: resumes from the last epoch checkpoint and ends with the same metrics as an uninterrupted run | `tests/test_cli_train.py::test_kill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run` |
+| full disk during `train` and during `analyze` (tmpfs, root only): a one-line error, nothing half-written; after space is freed the same command resumes and ends with the metrics of an uninterrupted run | `tests/test_faults.py::test_full_disk_train_fails_cleanly_then_resumes_to_the_same_metrics`, `test_full_disk_analyze_fails_cleanly_then_finishes` |
+| `kill -9` of `nerve study`: no worker outlives it by more than 5 s | `tests/test_faults.py::test_killed_study_leaves_no_worker_alive` |
+| two `nerve train` into one folder at once: one trains, the other stops at once; the folder holds one consistent run | `tests/test_faults.py::test_two_trains_into_one_folder_leave_one_consistent_run` |
+| a non-finite loss in epoch 2 keeps epoch 1's model and checkpoint and exits 2 | `tests/test_faults.py::test_non_finite_loss_keeps_the_last_good_epoch` |
+| outputs honour the umask (0644 under 022, 0664 under 002) | `tests/test_faults.py::test_outputs_honour_the_umask` |
+| a training folder whose first epoch never finished starts over, even after the corpus is fixed | `tests/test_faults.py::test_a_run_that_never_finished_an_epoch_starts_over` |
 | same seed, same `metrics.json` | `tests/test_cli_train.py::test_training_twice_with_one_seed_gives_identical_metrics` |
 | same seed, same `sensitivity.csv` | `tests/test_reliability.py::test_same_seed_gives_identical_sensitivity` |
 | a killed study re-runs only the missing runs | `tests/test_study.py::test_killed_study_reruns_only_the_missing_runs` |
 | every output is written through a temporary file and a rename; a failing writer leaves no file | `tests/test_reliability.py::test_atomic_write_leaves_nothing_when_the_writer_fails` |
 | decode: empty and whitespace-only lines, unknown words, output line count = input line count | `tests/test_cli_train.py::test_decode_plain_text_with_empty_and_unknown_lines` |
-| fuzzing: the corpus reader, the config parser and the scheme converters raise only clear errors | `tests/test_reliability.py::test_reader_fuzz*`, `test_config_fuzz*`, `tests/data/test_schemes.py` |
+| fuzzing: the corpus reader, the config parser and the scheme converters raise only clear errors and keep their properties | `tests/test_reliability.py::test_reader_fuzz*`, `test_config_fuzz*`, `tests/data/test_schemes.py` |
 """
 
 if __name__ == "__main__":

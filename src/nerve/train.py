@@ -6,6 +6,7 @@ import contextlib
 import copy
 import functools
 import json
+import math
 import os
 import random
 import signal
@@ -25,12 +26,14 @@ from nerve.data.vocab import Vocabs, build_vocabs
 from nerve.embeddings import init_matrix
 from nerve.errors import NerveError
 from nerve.evaluate import score
+from nerve.folder import (IDENTITY, clear_complete, differences, mark_complete, read_marker, write_identity,
+                          writer_lock)
 from nerve.io import atomic_save, atomic_write_json, atomic_write_text, gc_paused
 from nerve.model.layers import RowSparseSGD, sparse_momentum_ok
 from nerve.model.tagger import Tagger
 from nerve.optim import SGD
 from nerve.run import (CHECKPOINT, CONFIG, EPOCHS, METRICS, MODEL, VOCAB, encode_split, make_encoder, predict,
-                       pretrained_for, read_checkpoint, save_model)
+                       pretrained_for, read_checkpoint, run_identity, save_model)
 
 
 def resolve_data(cfg: Config, data_dir: str | None) -> Config:
@@ -119,16 +122,70 @@ def _prepare_data(cfg: Config, out: Path, log):
 
 def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", progress: bool | None = None,
           log=None) -> dict:
-    """Train (or resume) a run in ``out_dir``; returns the final metrics dict."""
+    """Train (or resume) a run in ``out_dir``; returns the final metrics dict.
+
+    The folder is locked for the whole run (one writer), records what produced it in identity.json before any
+    other file, and gets complete.json (the run's fingerprint) only after metrics.json, as the last write.
+    """
     out = Path(out_dir)
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    out.mkdir(parents=True, exist_ok=True)
+    with writer_lock(out, "nerve train"):
+        try:
+            return _train(cfg, out, device, progress, log)
+        except NonFiniteLoss as err:
+            raise NerveError(f"{out}: {err}") from None
+
+
+class NonFiniteLoss(NerveError):
+    """The training loss or the weights became NaN or infinite."""
+
+
+RUN_FILES = (CONFIG, VOCAB, MODEL, METRICS, EPOCHS)
+
+
+def _claim(out: Path, cfg: Config) -> dict:
+    """Check that ``out`` is new or holds this run, then record the run's identity (before any other write).
+
+    A folder with a checkpoint resumes only under the same identity (only train.epochs may grow); one whose
+    first epoch never finished starts over, whatever it held.
+    """
+    ident = run_identity(cfg)
+    old = read_marker(out, IDENTITY)
+    started = (out / CHECKPOINT).is_file()
+    if old is None and (started or any((out / f).exists() for f in RUN_FILES)):
+        raise NerveError(f"{out}: holds files of another run but no {IDENTITY} (an older nerve or another "
+                         "program wrote them); use another --out")
+    if started:
+        changed = resume_conflicts(old.get("components", {}), ident)
+        if changed:
+            raise NerveError(f"{out}: holds a run of another config or corpus ({'; '.join(changed[:4])}); use "
+                             "another --out (or delete the folder); only train.epochs may grow between runs in "
+                             "one folder")
+    clear_complete(out)
+    if not started:  # nothing of a finished epoch: start over
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    write_identity(out, ident)
+    return ident
+
+
+def resume_conflicts(old: dict, new: dict) -> list[str]:
+    """What stops a run of identity ``old`` from resuming as identity ``new`` (``key: old -> new`` strings):
+    any difference but a larger train.epochs."""
+    was, now = copy.deepcopy(old), copy.deepcopy(new)
+    e_was, e_now = (c.get("config", {}).get("train", {}).pop("epochs", None) for c in (was, now))
+    changed = differences(was, now)
+    if isinstance(e_was, int) and isinstance(e_now, int) and e_now < e_was:
+        changed.append(f"config.train.epochs: {e_was} -> {e_now} (may only grow)")
+    return changed
+
+
+def _train(cfg: Config, out: Path, device, progress, log) -> dict:
+    ident = _claim(out, cfg)
     ckpt = None
     if (out / CHECKPOINT).is_file():
         ckpt = read_checkpoint(out / CHECKPOINT)
         _check_resumable(out, from_dict(ckpt["config"]), cfg, log)
-    elif (out / METRICS).is_file() or (out / MODEL).is_file():
-        raise NerveError(f"{out}: holds files of another run but no checkpoint; use another --out")
     cfg.save(out / CONFIG)
     seed_everything(cfg.train.seed)
     sents, vocabs, pre, train_items, evaluation = _prepare(cfg, out, log)
@@ -163,6 +220,7 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
         for g in opt.param_groups:
             g["lr"] = lr
         loss, secs = _train_epoch(cfg, model, opt, train_items, epoch, device, with_chars, progress)
+        _check_weights(model, epoch)
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, "lr": lr, "loss": loss, "train_seconds": round(secs, 3),
                   "sentences_per_second": round(len(train_items) / secs, 1)}
@@ -181,7 +239,21 @@ def train(cfg: Config, out_dir: str | Path, device: torch.device | str = "cpu", 
         history.append(record)
         print(json.dumps(_brief(record)), flush=True)
         _save_checkpoint(out, cfg, model, opt, epoch, history, best, drop_rng, average)
-    return _finish(out, cfg, history, best)
+    metrics = _finish(out, cfg, history, best)
+    mark_complete(out, ident, [CONFIG, VOCAB, MODEL, METRICS], best_epoch=best["epoch"])
+    return metrics
+
+
+def _check_weights(model: Tagger, epoch: int) -> None:
+    """Stop before evaluating or saving weights that hold NaN or inf."""
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise NonFiniteLoss(f"the weights {name} hold NaN or inf after epoch {epoch + 1}; {_stopped(epoch)}")
+
+
+def _stopped(epoch: int) -> str:
+    kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no epoch had finished, so no model was saved"
+    return f"training stopped ({kept}); lower train.lr or check the inputs for NaN/inf"
 
 
 class WeightAverage:
@@ -221,6 +293,7 @@ def _check_resumable(out: Path, saved: Config, cfg: Config, log) -> None:
     longer run from scratch gives."""
     more = copy.deepcopy(saved)
     more.train.epochs = cfg.train.epochs
+    more.data.train, more.data.dev, more.data.test = cfg.data.train, cfg.data.dev, cfg.data.test  # by checksum
     if more != cfg or cfg.train.epochs < saved.train.epochs:
         raise NerveError(f"{out}: holds a run of a different config; use another --out (or delete the folder); "
                          "only train.epochs may grow between runs in one folder")
@@ -309,7 +382,11 @@ def _train_epoch(cfg, model, opt, items, epoch, device, with_chars, progress) ->
             model.row_sparse.step(opt.param_groups[0]["lr"], cfg.train.l2)
         if _KILL_AT is not None and epoch * 10**6 + step >= _KILL_AT:
             os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the kill-and-resume test
-        total += float(loss.detach())
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"the training loss is {value} at epoch {epoch + 1}, batch {step + 1}; "
+                                f"{_stopped(epoch)}")
+        total += value
         n_done += len(idx)
         bar.update(len(idx))
         if step % 50 == 0:

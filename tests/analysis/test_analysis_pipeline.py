@@ -26,7 +26,7 @@ def test_pipeline_writes_every_file(analysed):
     out, summary = analysed
     for name in TABLES + [f"{f}.{ext}" for f in FIGURES for ext in ("png", "svg")]:
         assert (out / name).stat().st_size > 0, name
-    assert sorted(summary["files"]) == sorted(p.name for p in out.iterdir())
+    assert sorted(summary["files"] + ["complete.json"]) == sorted(p.name for p in out.iterdir())
 
 
 def test_no_temporary_files_left_behind(analysed):

@@ -16,6 +16,7 @@ from nerve.analysis.compare import (
     read_matrix_csv,
     similarity_matrix,
 )
+from nerve.folder import mark_complete
 from nerve.report.plots import tag_order
 
 TAGS = ["B-LOC", "I-LOC", "B-PER", "I-PER", "B-MISC", "I-MISC", "O"]
@@ -39,6 +40,7 @@ def write_run(root, name, s, W, tags, neurons):
         for r, u in enumerate(np.argsort(-s[:, j], kind="stable"), start=1):
             lines.append(f"{t}\t{r}\t{neurons[u]}\t{s[u, j]!r}")
     (d / "ranking.tsv").write_text("\n".join(lines) + "\n")
+    mark_complete(d, {"kind": "analysis", "test": name}, ["sensitivity.csv", "activations.npz", "ranking.tsv"])
     return d
 
 

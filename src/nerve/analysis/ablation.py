@@ -84,6 +84,9 @@ def _check_rankings(rankings, n_tags: int, n: int) -> np.ndarray:
     return r.astype(np.intp)
 
 
+MAX_RANDOM_DRAWS = 1000  # the sweep holds n_tags * (2 + draws) * (max_k + 1) * (n_tags + 2) rows in memory
+
+
 def random_orders(n: int, draws: int, seed: int) -> np.ndarray:
     """R seeded unit permutations (R, n); the first k of a row is a uniform random k-subset.
 
@@ -137,8 +140,11 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
     rankings = _check_rankings(rankings, n_tags, n)
     if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or not 0 <= max_k <= n:
         raise AnalysisInputError(f"max_k: expected an integer in 0..{n} (number of units), got {max_k!r}")
-    if isinstance(random_draws, bool) or not isinstance(random_draws, (int, np.integer)) or random_draws < 0:
-        raise AnalysisInputError(f"random_draws: expected an integer >= 0, got {random_draws!r}")
+    if (isinstance(random_draws, bool) or not isinstance(random_draws, (int, np.integer))
+            or not 0 <= random_draws <= MAX_RANDOM_DRAWS):
+        raise AnalysisInputError(f"random_draws: expected an integer in 0..{MAX_RANDOM_DRAWS:,}, got {random_draws!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise AnalysisInputError(f"seed: expected an integer >= 0, got {seed!r}")
     crf = crf_arrays(crf, n_tags)
     decoder = SoftmaxDecoder(h, W, b, max_k) if crf is None else CrfDecoder(h, W, b, starts, crf)
     orders = {("top", j): rankings[j, :max_k] for j in range(n_tags)}

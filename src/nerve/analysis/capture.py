@@ -11,10 +11,7 @@ import numpy as np
 import torch
 
 from nerve.errors import NerveError
-from nerve.io import atomic_save, atomic_write_text
-
-ACTIVATIONS = "activations.npz"
-
+from nerve.io import atomic_write_text
 
 def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     """Run the model (eval mode) over ``sents`` and collect the analysis-site units of every real token.
@@ -67,15 +64,27 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     return arrays, [sents[i].words for i in keep]
 
 
-def save_activations(path: str | os.PathLike, arrays: dict) -> None:
-    atomic_save(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
+def analysis_identity(run_dir: str | os.PathLike, split_path: str, split: str, options: dict) -> dict:
+    """What an analysis of a run is made from: the run's model, vocabulary and config files (SHA-256), the split
+    scored (name and SHA-256) and the analysis options. Its fingerprint names the analysis."""
+    import nerve
+    from nerve.folder import sha256_file
+    from nerve.run import CONFIG, MODEL, VOCAB
+
+    run = Path(run_dir)
+    return {"kind": "analysis", "model": sha256_file(run / MODEL), "vocab": sha256_file(run / VOCAB),
+            "config": sha256_file(run / CONFIG), "split": {"name": split, "sha256": sha256_file(split_path)},
+            "options": options, "nerve": nerve.__version__}
 
 
 def analyze_run(run_dir: str, out_dir: str, split: str = "dev", bucket: str = "predicted", max_k: int | None = None,
                 random_draws: int = 20, seed: int = 0, cluster: bool = False, device: str = "cpu",
                 progress: bool = True) -> dict:
-    """``nerve analyze``: capture activations of ``split``, write activations.npz, and run the full analysis."""
-    from nerve.analysis.pipeline import analyze_arrays
+    """``nerve analyze``: capture activations of ``split`` and run the full analysis into ``out_dir``
+    (activations.npz, the analysis files, analysis.json, and complete.json last)."""
+    from nerve.analysis.ablation import MAX_RANDOM_DRAWS
+    from nerve.analysis.pipeline import analysis_options, analyze_arrays
+    from nerve.folder import writer_lock
     from nerve.run import load_run, read_split
 
     t0 = time.perf_counter()
@@ -83,20 +92,18 @@ def analyze_run(run_dir: str, out_dir: str, split: str = "dev", bucket: str = "p
     n = run.model.n_units
     if max_k is not None and not 0 <= max_k <= n:
         raise NerveError(f"--max-k {max_k}: the model has {n} units; expected 0..{n}")
-    if random_draws < 0:
-        raise NerveError(f"--random-draws {random_draws}: expected a number >= 0")
+    if not 0 <= random_draws <= MAX_RANDOM_DRAWS:
+        raise NerveError(f"--random-draws {random_draws}: expected a number in 0..{MAX_RANDOM_DRAWS:,}")
+    if not 0 <= seed < 2**63:
+        raise NerveError(f"--seed {seed}: expected a number >= 0")
     path, sents = read_split(run, split)
-    arrays, _ = capture_activations(run, sents, path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_activations(out / ACTIVATIONS, arrays)
-    summary = analyze_arrays(arrays, out, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,
-                             cluster=cluster, progress=progress)
+    identity = analysis_identity(run_dir, path, split, analysis_options(bucket, max_k, random_draws, seed, cluster))
+    with writer_lock(out_dir, "nerve analyze"):
+        arrays, _ = capture_activations(run, sents, path)
+        summary = analyze_arrays(arrays, out_dir, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,
+                                 cluster=cluster, progress=progress, identity=identity,
+                                 about={"run": str(run_dir), "split": path, "split_name": split})
     summary["seconds"] = time.perf_counter() - t0
-    summary["run"] = str(run_dir)
-    summary["split"] = path
-    atomic_write_text(out / "analysis.json", json.dumps({k: v for k, v in summary.items() if k != "files"},
-                                                        indent=2, default=str) + "\n")
     return summary
 
 

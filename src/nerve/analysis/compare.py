@@ -16,6 +16,7 @@ from scipy.optimize import linear_sum_assignment
 
 from nerve.analysis.ablation import read_ablation_csv
 from nerve.analysis.ranking import rank_units
+from nerve.errors import NerveError
 from nerve.io import atomic_write_text
 
 KINDS = ("corr", "similarity", "overlap")
@@ -169,6 +170,42 @@ def _analysis_dir(path: str | os.PathLike) -> Path:
     raise ValueError(f"{p}: expected an analysis folder (with sensitivity.csv) or a run folder with analysis/")
 
 
+REQUIRED_FILES = ("sensitivity.csv", "activations.npz")
+OPTIONAL_FILES = ("ranking.tsv", "ablation.csv", "per_tag_accuracy.json")  # read when the analysis recorded them
+
+
+def analysis_is_current(d: str | os.PathLike) -> bool:
+    """Whether the analysis folder ``d`` is complete, unchanged and (inside a run folder) of the run's model."""
+    try:
+        check_analysis(Path(d))
+    except NerveError:
+        return False
+    return True
+
+
+def check_analysis(d: Path) -> list[str]:
+    """Refuse an analysis that is incomplete, whose files changed after it finished (e.g. an activations.npz
+    copied in from another run), or that was computed from another model than the run folder now holds.
+
+    Returns:
+        the names of the files the analysis recorded (the only ones a reader may use).
+
+    Raises:
+        NerveError: naming the folder or file and what to do.
+    """
+    from nerve.folder import read_marker, sha256_file, verify_files
+
+    recorded = (read_marker(d, "complete.json") or {}).get("files", {})
+    names = list(REQUIRED_FILES) + [f for f in OPTIONAL_FILES if f in recorded]
+    marker = verify_files(d, names, "analysis", "re-run `nerve analyze`")
+    model = d.resolve().parent / "model.pt"
+    made_from = marker.get("components", {}).get("model")
+    if made_from is not None and model.is_file() and sha256_file(model) != made_from:
+        raise NerveError(f"{d}: analyses an earlier model than {model} (the run was retrained since); re-run "
+                         "`nerve analyze`")
+    return names
+
+
 def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> dict:
     """What the comparisons and findings need from one analysed run.
 
@@ -187,10 +224,12 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> dict:
 
     Raises:
         ValueError: missing files, or tags / units that differ between the files.
+        NerveError: an incomplete, modified or stale analysis (``check_analysis``).
     """
     d = _analysis_dir(run_or_analysis_dir)
     d_abs = d.resolve()
     name = d_abs.parent.name if d_abs.name == "analysis" else d_abs.name
+    files = check_analysis(d)
     tags, neurons, s = _read_sensitivity_csv(d / "sensitivity.csv")
     npz = d / "activations.npz"
     if not npz.is_file():
@@ -205,10 +244,10 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> dict:
     if sorted(z_tags) != sorted(tags) or sorted(z_neurons) != sorted(neurons) or W.shape != (len(tags), len(neurons)):
         raise ValueError(f"{d}: expected the same tags and units in sensitivity.csv and activations.npz")
     W = W[[z_tags.index(t) for t in tags]][:, [z_neurons.index(u) for u in neurons]]
-    rankings = _read_ranking_tsv(d / "ranking.tsv", tags, neurons) if (d / "ranking.tsv").is_file() else None
-    ablation = read_ablation_csv(d / "ablation.csv") if (d / "ablation.csv").is_file() else None
+    rankings = _read_ranking_tsv(d / "ranking.tsv", tags, neurons) if "ranking.tsv" in files else None
+    ablation = read_ablation_csv(d / "ablation.csv") if "ablation.csv" in files else None
     acc_path = d / "per_tag_accuracy.json"
-    accuracy = json.loads(acc_path.read_text(encoding="utf-8")) if acc_path.is_file() else None
+    accuracy = json.loads(acc_path.read_text(encoding="utf-8")) if "per_tag_accuracy.json" in files else None
     return {"name": name, "analysis_dir": str(d), "tags": tags, "neurons": neurons, "s": s, "W": W,
             "rankings": rank_units(s) if rankings is None else rankings, "ablation": ablation, "accuracy": accuracy}
 

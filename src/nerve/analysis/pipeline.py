@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,8 @@ from nerve.analysis.ablation import ablation_sweep, summarise_ablation, write_ab
 from nerve.analysis.checks import AnalysisInputError, check_activations
 from nerve.analysis.ranking import rank_units, write_ranking_tsv, write_ranking_txt
 from nerve.analysis.sensitivity import sensitivity
+from nerve.errors import NerveError
+from nerve.folder import clear_complete, mark_complete, sha256_file, writer_lock
 from nerve.io import atomic_save, atomic_write_json, atomic_write_text
 from nerve.metrics import ChunkScorer
 
@@ -25,9 +30,20 @@ SUMMARY_FIELDS = ("target_tag", "k", "baseline", "top_accuracy", "top_drop", "bo
 
 
 def load_activations(path: str | os.PathLike) -> dict:
-    """The arrays of an ``activations.npz`` as a dict (no pickles)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    """The arrays of an ``activations.npz`` as a dict (no pickles).
+
+    Raises:
+        NerveError: missing, empty, truncated or not an npz archive (the path named).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise NerveError(f"{p}: no such activations archive (expected the activations.npz of `nerve analyze`)")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+        raise NerveError(f"{p}: cannot be read as an npz archive ({type(err).__name__}); the file is empty, "
+                         "truncated or not an activations archive — re-run `nerve analyze`") from None
 
 
 def _none_if_nan(x: float) -> float | None:
@@ -64,8 +80,50 @@ def accuracy_report(gold: np.ndarray, pred: np.ndarray, tags: list[str], sentenc
     }
 
 
+ACTIVATIONS = "activations.npz"
+SUMMARY = "analysis.json"
+
+
+def save_activations(path: str | os.PathLike, arrays: dict) -> None:
+    """Write an activations archive (compressed npz) atomically."""
+    atomic_save(path, lambda buf: np.savez_compressed(buf, **arrays))
+
+
 def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted", max_k: int | None = None,
-                   random_draws: int = 20, seed: int = 0, cluster: bool = False, progress: bool = True) -> dict:
+                   random_draws: int = 20, seed: int = 0, cluster: bool = False, progress: bool = True, *,
+                   identity: dict | None = None, about: dict | None = None) -> dict:
+    """``analyze`` under the folder's writer lock, ending with the completion marker.
+
+    Also writes the arrays as ``activations.npz`` and the summary (plus ``about``) as ``analysis.json``;
+    ``complete.json``, written last, records the fingerprint of ``identity`` (default: the options and the
+    archive's SHA-256) and the SHA-256 of every file, which readers check before using any of them.
+    """
+    out = Path(out_dir)
+    check_activations(arrays)
+    with writer_lock(out, "nerve analyze"):
+        clear_complete(out)
+        save_activations(out / ACTIVATIONS, arrays)
+        summary = analyze(arrays, out, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,
+                          cluster=cluster, progress=progress)
+        summary.update(about or {})
+        atomic_write_text(out / SUMMARY, json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2,
+                                                    default=str) + "\n")
+        summary["files"] = [ACTIVATIONS, *summary["files"], SUMMARY]
+        if identity is None:
+            identity = {"kind": "analysis", "arrays": sha256_file(out / ACTIVATIONS),
+                        "options": analysis_options(bucket, max_k, random_draws, seed, cluster)}
+        mark_complete(out, identity, summary["files"])
+    return summary
+
+
+def analysis_options(bucket: str, max_k: int | None, random_draws: int, seed: int, cluster: bool) -> dict:
+    """The options that change an analysis' outputs (part of its fingerprint)."""
+    return {"bucket": bucket, "max_k": max_k, "random_draws": int(random_draws), "seed": int(seed),
+            "cluster": bool(cluster)}
+
+
+def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted", max_k: int | None = None,
+            random_draws: int = 20, seed: int = 0, cluster: bool = False, progress: bool = True) -> dict:
     """Sensitivity, rankings, accuracies, ablation sweep and figures of one model (Xin, Lin & Yu 2019).
 
     Writes into ``out_dir`` (created; every file atomically): sensitivity.csv, sensitivity.npy

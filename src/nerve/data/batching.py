@@ -125,8 +125,8 @@ class Encoder:
         self._ids[allow_extra][word] = self.word_id(word, allow_extra)
         if word not in self._chars:
             chars = self.vocabs.chars
-            self._chars[word] = (np.array([chars.get(c) for c in self.norm(word)], dtype=np.int64) if self.chars
-                                 else _NO_CHARS)
+            self._chars[word] = (np.array([chars.get(c) for c in self.norm(word)[:MAX_WORD_CHARS]],
+                                          dtype=np.int64) if self.chars else _NO_CHARS)
             self._caps[word] = cap_class(word) if self.caps else 0
 
     def encode(self, sent: Sentence, labelled: bool, allow_extra: bool, path: str = "",
@@ -157,6 +157,10 @@ class Encoder:
 
 
 _NO_CHARS = np.zeros(0, dtype=np.int64)
+# Character encoders read at most this many characters of a word (its first ones), so that one very long token
+# (a URL, a base64 blob) cannot pad a whole batch to its length; the longest word of the four registered corpora
+# has 195 characters.
+MAX_WORD_CHARS = 200
 
 
 @dataclass

@@ -8,7 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from nerve.data.conll import DOCSTART, Sentence, _decode, read_conll
+from nerve.data.conll import (DOCSTART, Sentence, _decode, control_characters, field_splitter, read_conll,
+                              split_lines, text_lines)
 from nerve.data.registry import SPLITS
 from nerve.data.schemes import SCHEMES, convert, detect_scheme, is_tag, spans, split_tag
 from nerve.errors import NerveError
@@ -228,8 +229,10 @@ def _read_blocks(path: Path, names: list[str] | None) -> list[_Block]:
     ncols = len(names) if names else None
     tag_at = -1 if names is None else names.index("tag")
     known: set[str] = set()  # tags already checked
-    for lineno, line in enumerate(_decode(path).splitlines(), start=1):
-        fields = line.split()
+    text = _decode(path)
+    fields_of = field_splitter(text)
+    for lineno, line in enumerate(text_lines(path, text), start=1):
+        fields = fields_of(line)
         if fields and not _is_docstart(fields, names):
             if len(fields) != ncols or ncols < 2:
                 ncols = _check_count(path, lineno, len(fields), ncols, names)
@@ -408,8 +411,11 @@ def validate_file(path: str | os.PathLike) -> list[Problem]:
     path = Path(path)
     problems: list[Problem] = []
     state = _State()
-    for lineno, line in enumerate(_read_text(path, problems).splitlines(), start=1):
-        fields = line.split()
+    text = _read_text(path, problems)
+    problems += [Problem(str(path), line, message) for line, message in control_characters(text)]
+    fields_of = field_splitter(text)
+    for lineno, line in enumerate(split_lines(text), start=1):
+        fields = fields_of(line)
         if not line or (fields and fields[0] == DOCSTART):
             state.prev = None
             continue
@@ -417,7 +423,7 @@ def validate_file(path: str | os.PathLike) -> list[Problem]:
             state.prev, state.prev_tag = ("O", ""), "O"  # fast path: the commonest, always valid line
             continue
         problems += [Problem(str(path), lineno, m) for m in _line_problems(line, fields, lineno, state)]
-    return problems
+    return sorted(problems, key=lambda p: p.line)
 
 
 def validate_corpus(path_or_dir: str | os.PathLike) -> list[Problem]:

@@ -89,14 +89,14 @@ def save_figure(fig: Figure, base: str | os.PathLike, tight: bool = False) -> li
     return [png, svg]
 
 
-def _save_png(fig: Figure, path: Path) -> None:
-    """Draw ``fig`` on an Agg canvas and write it with ``_png``."""
+def _save_png(fig: Figure, out) -> None:
+    """Draw ``fig`` on an Agg canvas and write it with ``_png`` to the binary file ``out``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     # Reusing the figure's own Agg canvas reuses its renderer (and text-size cache) when the size is unchanged.
     canvas = fig.canvas if type(fig.canvas) is FigureCanvasAgg else FigureCanvasAgg(fig)
     canvas.draw()
-    Path(path).write_bytes(_png(np.asarray(canvas.buffer_rgba()), DPI))
+    out.write(_png(np.asarray(canvas.buffer_rgba()), DPI))
 
 
 def _png(rgba: np.ndarray, dpi: float) -> bytes:
@@ -593,7 +593,7 @@ class _TargetChart:
         self.draw(c)
         png, svg = Path(f"{os.fspath(base)}.png"), Path(f"{os.fspath(base)}.svg")
         with rc_context(_SAVE_RC):
-            atomic_save(png, lambda tmp: Path(tmp).write_bytes(self._png()))
+            atomic_save(png, lambda buf: buf.write(self._png()))
             atomic_save(svg, lambda tmp: self.fig.savefig(tmp, format="svg", dpi=DPI, metadata={"Date": None}))
         return [png, svg]
 

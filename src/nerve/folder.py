@@ -1,0 +1,179 @@
+"""Result folders: one writer at a time (an OS lock), what produced them (a fingerprint), and a completion marker
+written last, so that a result is reused only when it is complete and was made from the same inputs."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from nerve.errors import NerveError
+from nerve.io import atomic_write_json, make_dirs, os_error
+
+LOCK = ".nerve.lock"
+IDENTITY = "identity.json"  # written when a folder is claimed: the fingerprint and what went into it
+COMPLETE = "complete.json"  # written last: the fingerprint and the SHA-256 of every output file
+
+_held: dict[str, int] = {}  # folders this process holds the lock of -> nesting depth
+_sha_cache: dict[tuple, str] = {}
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (cached per path, size and modification time)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _sha_cache:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _sha_cache[key] = h.hexdigest()
+    return _sha_cache[key]
+
+
+def fingerprint(components: dict[str, Any]) -> str:
+    """Hex SHA-256 of the canonical JSON of ``components`` (sorted keys)."""
+    text = json.dumps(components, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts, as ``key: old -> new`` strings."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, name + ".")
+        elif a != b:
+            out.append(f"{name}: {_short(a)} -> {_short(b)}")
+    return out
+
+
+def _short(v: Any) -> str:
+    s = json.dumps(v, default=str)
+    return s if len(s) <= 40 else s[:18] + "…" + s[-18:]
+
+
+@contextlib.contextmanager
+def writer_lock(folder: str | os.PathLike, command: str = "nerve") -> Iterator[Path]:
+    """Hold the folder's exclusive lock for the block; a second writer gets a NerveError at once.
+
+    The lock is an ``flock`` on ``folder/.nerve.lock``, removed again when the block ends: the OS releases
+    the lock when the holder exits, even by ``kill -9``, so a stale lock file never blocks a re-run.
+    Re-entrant within one process.
+    """
+    path = make_dirs(folder)
+    key = str(path.resolve())
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield path
+        finally:
+            _held[key] -= 1
+        return
+    fd = _acquire(path / LOCK, path)
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{command} (pid {os.getpid()})".encode(), 0)
+    _held[key] = 1
+    try:
+        yield path
+    finally:
+        del _held[key]
+        with contextlib.suppress(OSError):
+            os.unlink(path / LOCK)  # before the release: a waiter that opened it sees it gone and retries
+        os.close(fd)
+
+
+def _acquire(lock: Path, folder: Path) -> int:
+    """An open, flock-ed descriptor of ``lock`` that is still the file at that path."""
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise os_error(err, lock) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            other = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise os_error(err, lock) from None
+            raise NerveError(f"{folder}: {other} is writing in this folder; wait for it to finish or use another "
+                             "folder (one writer per folder)") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the holder removed the file between our open and our lock: take the new one
+
+
+def read_marker(folder: str | os.PathLike, name: str) -> dict | None:
+    """A marker file's content, or None when it is absent or unreadable (treated as never written)."""
+    try:
+        data = json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "fingerprint" in data else None
+
+
+def write_identity(folder: Path, components: dict) -> str:
+    fp = fingerprint(components)
+    atomic_write_json(folder / IDENTITY, {"fingerprint": fp, "components": components})
+    return fp
+
+
+def clear_complete(folder: Path) -> None:
+    """Remove the completion marker before a folder's results are rewritten."""
+    try:
+        (folder / COMPLETE).unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise os_error(err, folder / COMPLETE) from None
+
+
+def mark_complete(folder: Path, components: dict, files: list[str], **extra: Any) -> str:
+    """Write the completion marker (last): fingerprint, components and the SHA-256 of each output file."""
+    fp = fingerprint(components)
+    hashes = {name: sha256_file(folder / name) for name in files}
+    atomic_write_json(folder / COMPLETE, {"fingerprint": fp, "components": components, "files": hashes, **extra})
+    return fp
+
+
+def completed(folder: str | os.PathLike, fp: str | None = None) -> dict | None:
+    """The completion marker if the folder is complete (and made with fingerprint ``fp``, when given)."""
+    marker = read_marker(folder, COMPLETE)
+    if marker is None or (fp is not None and marker["fingerprint"] != fp):
+        return None
+    return marker
+
+
+def verify_files(folder: str | os.PathLike, names: list[str], what: str, redo: str) -> dict:
+    """Check that ``folder`` is complete and that ``names`` are the files its marker recorded.
+
+    Raises:
+        NerveError: no marker (unfinished or killed), or a file missing or changed since (e.g. copied in).
+    """
+    folder = Path(folder)
+    marker = read_marker(folder, COMPLETE)
+    if marker is None:
+        raise NerveError(f"{folder}: {what} is incomplete (no {COMPLETE}: it was interrupted or is still "
+                         f"running); {redo}")
+    recorded = marker.get("files", {})
+    for name in names:
+        p = folder / name
+        if name not in recorded or not p.is_file():
+            raise NerveError(f"{p}: missing from the finished {what}; {redo}")
+        if sha256_file(p) != recorded[name]:
+            raise NerveError(f"{p}: differs from the file the {what} wrote (changed or copied in afterwards); {redo}")
+    return marker
