@@ -66,7 +66,8 @@ def test_local_study_writes_runs_findings_and_report(local_study):
 def test_ray_engine_gives_the_same_findings_as_local(local_study, corpus, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"
-    run_cli("study", "configs/xin2019.toml", "--data", corpus, "--out", out, "--engine", "ray", *ARGS, check=True)
+    run_cli("study", "configs/xin2019.toml", "--data", corpus, "--out", out, "--engine", "ray", *ARGS, check=True,
+            fresh=True)
     assert _findings(out) == _findings(local_study)
 
 
