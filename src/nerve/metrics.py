@@ -7,18 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nerve.data.schemes import end_of_chunk, read_chunks, split_tag, start_of_chunk
-
-_O = ("O", "")
+from nerve.data.schemes import end_of_chunk, read_chunks, start_of_chunk
+from nerve.tags import OUTSIDE as _O
+from nerve.tags import split_or_outside as _lenient
 _BLOCK = 1 << 18  # elements per block in counts_many: work buffers stay cache-sized
-
-
-def _lenient(tag: str) -> tuple[str, str]:
-    """(prefix, type) of a tag; tags that are not O and not prefixed (e.g. padding) count as O."""
-    try:
-        return split_tag(tag)
-    except ValueError:
-        return _O
 
 
 def _check_lengths(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:

@@ -17,7 +17,7 @@ from nerve.analysis.compare import (
     similarity_matrix,
 )
 from nerve.folder import mark_complete
-from nerve.report.plots import tag_order
+from nerve.tags import tag_order
 
 TAGS = ["B-LOC", "I-LOC", "B-PER", "I-PER", "B-MISC", "I-MISC", "O"]
 N = 12

@@ -1,4 +1,4 @@
-"""Tests for nerve.report.plots: tag order, file names, and non-empty PNG + SVG figures at 5 and 25 tags."""
+"""Tests for nerve.report.plots: file names, and non-empty PNG + SVG figures at 5 and 25 tags."""
 
 import pytest
 from analysis_synthetic import make_arrays, sweep
@@ -9,11 +9,6 @@ from nerve.report import plots
 
 TAGS25 = [f"{p}-{t}" for t in ("ACTOR", "CHARACTER", "DIRECTOR", "GENRE", "PLOT", "RATING", "RATINGS_AVERAGE",
                                   "REVIEW", "SONG", "TITLE", "TRAILER", "YEAR") for p in "BI"] + ["O"]
-
-
-def test_tag_order_groups_types_b_before_i_and_o_last():
-    tags = ["O", "I-PER", "B-LOC", "I-LOC", "B-PER", "S-LOC", "E-LOC"]
-    assert [tags[i] for i in plots.tag_order(tags)] == ["B-LOC", "I-LOC", "E-LOC", "S-LOC", "B-PER", "I-PER", "O"]
 
 
 def test_tag_filenames_are_safe_and_distinct():

@@ -18,6 +18,7 @@ from nerve.analysis.ablation import read_ablation_csv
 from nerve.analysis.ranking import rank_units
 from nerve.errors import NerveError
 from nerve.io import atomic_write_text
+from nerve.tags import tag_order
 
 KINDS = ("corr", "similarity", "overlap")
 _TITLES = {"corr": "Correlation of tag sensitivities over units", "similarity": "Cosine similarity of output weights",
@@ -265,7 +266,6 @@ def matrix_csv(M: np.ndarray, tags: Sequence[str]) -> str:
         M: (T, T) matrix indexed like ``tags``; integer matrices are written as integers,
             floats as %.9g ("nan" for NaN).
     """
-    from nerve.report.plots import tag_order
 
     M = np.asarray(M)
     if M.shape != (len(tags), len(tags)):
@@ -303,7 +303,7 @@ def plot_tag_matrix(M: np.ndarray, tags: Sequence[str], out_base: str | os.PathL
     from matplotlib.colors import Normalize, TwoSlopeNorm
     from matplotlib.figure import Figure
 
-    from nerve.report.plots import save_figure, tag_order
+    from nerve.report.plots import save_figure
 
     order = tag_order(tags)
     data = np.asarray(M, dtype=np.float64)[np.ix_(order, order)]
@@ -475,7 +475,7 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     Raises:
         ValueError: no runs, or runs whose tag sets differ (naming the runs).
     """
-    from nerve.report.plots import tag_filenames, tag_order
+    from nerve.report.plots import tag_filenames
 
     if not dirs:
         raise ValueError("dirs: expected at least one analysed run")

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from nerve.io import atomic_write_text
+from nerve.tags import entity_types
 
 DEFAULT_RULES = resources.files("nerve.analysis") / "rules.toml"
 KINDS = {  # kind -> keys a clause of that kind needs
@@ -29,12 +30,6 @@ MATRICES = ("corr", "similarity")
 QUANTIFIERS = ("all", "most", "any")
 NA = "not applicable"
 _VAR = re.compile(r"\{(\w+)\}")
-_TYPED = re.compile(r"^[BIESLU]-(.+)$")
-
-
-def entity_types(tags: Sequence[str]) -> list[str]:
-    """Sorted entity types of prefixed tags (``B-LOC`` -> ``LOC``; prefixes B, I, E, S, L, U); O is none."""
-    return sorted({m.group(1) for t in tags if (m := _TYPED.match(str(t)))})
 
 
 def load_rules(path: str | os.PathLike | None = None) -> list[dict]:

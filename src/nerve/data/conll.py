@@ -168,7 +168,7 @@ def read_text(path: str | os.PathLike) -> list[Sentence]:
 
 def looks_like_conll(path: str | os.PathLike) -> bool:
     """Guess whether a file is a CoNLL column file (several columns, tag-like last column) or plain text."""
-    from nerve.data.schemes import split_tag
+    from nerve.tags import split_tag
 
     seen = 0
     with open(path, encoding="utf-8", errors="replace", newline="") as f:

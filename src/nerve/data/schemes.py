@@ -6,29 +6,12 @@ import re
 from collections.abc import Iterable, Sequence
 from itertools import chain
 
+from nerve.tags import SCHEME_PREFIXES as PREFIXES
+from nerve.tags import is_tag, split_tag
+
 SCHEMES = ("BIO", "IOB1", "BIOES")
-PREFIXES = {"BIO": frozenset("BI"), "IOB1": frozenset("BI"), "BIOES": frozenset("BIES")}
 
 Span = tuple[str, int, int]
-
-
-def split_tag(tag: str) -> tuple[str, str]:
-    """Split a tag into its prefix and entity type.
-
-    Args:
-        tag: "O" or "<P>-<TYPE>" with P one of B, I, E, S and a non-empty TYPE.
-
-    Returns:
-        (prefix, type); "O" gives ("O", "").
-
-    Raises:
-        ValueError: if the tag has neither form (e.g. "B_PER", "X-PER", "PER").
-    """
-    if tag == "O":
-        return "O", ""
-    if not isinstance(tag, str) or len(tag) < 3 or tag[0] not in "BIES" or tag[1] != "-":
-        raise ValueError(f"tag {tag!r}: expected 'O' or '<P>-<TYPE>' with P in B, I, E, S")
-    return tag[0], tag[2:]
 
 
 def _check_scheme(scheme: str) -> None:
@@ -202,15 +185,6 @@ def repair_bio(tags: Sequence[str]) -> list[str]:
     for i, _ in bio_errors(tags):
         out[i] = "B-" + out[i][2:]
     return out
-
-
-def is_tag(tag: str) -> bool:
-    """True for "O" or a "<P>-<TYPE>" tag that ``split_tag`` accepts."""
-    try:
-        split_tag(tag)
-    except ValueError:
-        return False
-    return True
 
 
 def _bio_clean(sentences, distinct: set[str]) -> bool:

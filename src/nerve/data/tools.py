@@ -11,7 +11,8 @@ from typing import NamedTuple
 from nerve.data.conll import (DOCSTART, Sentence, _decode, control_characters, field_splitter, read_conll,
                               split_lines, text_lines)
 from nerve.data.registry import SPLITS
-from nerve.data.schemes import SCHEMES, convert, detect_scheme, is_tag, spans, split_tag
+from nerve.data.schemes import SCHEMES, convert, detect_scheme, spans
+from nerve.tags import is_tag, sort_key, split_tag
 from nerve.errors import NerveError
 from nerve.io import atomic_write_text, gc_paused
 
@@ -103,16 +104,11 @@ def _split_stats(path: Path, sents: list[Sentence], scheme: str, pretrained) -> 
         words.update(sent.words)
     out = {"file": str(path), "sentences": len(sents), "documents": _documents(path),
            "tokens": sum(len(s) for s in sents), "entities": dict(sorted(entities.items())),
-           "entities_total": sum(entities.values()), "tags": dict(sorted(tags.items(), key=_tag_key)),
+           "entities_total": sum(entities.values()), "tags": dict(sorted(tags.items(), key=lambda item: sort_key(item[0]))),
            "length": percentile_lengths([len(s) for s in sents])}
     if pretrained is not None:
         out["coverage"] = _coverage(words, pretrained)
     return out
-
-
-def _tag_key(item: tuple[str, int]) -> tuple:
-    prefix, type_ = split_tag(item[0])
-    return (prefix != "O", type_, "SBIE".index(prefix) if prefix != "O" else 0)
 
 
 def corpus_stats(corpus_dir: str | os.PathLike, pretrained=None) -> dict:
@@ -155,7 +151,7 @@ def _stat_rows(stats: dict) -> list[tuple[str, list]]:
     rows += [(f"length {k}", [s["length"][k] for s in splits]) for k in (*[f"p{p}" for p in PERCENTILES], "max")]
     if all("coverage" in s for s in splits):
         rows += [(f"in embeddings ({k})", [s["coverage"][k] for s in splits]) for k in ("tokens", "types")]
-    tags = sorted({t for s in splits for t in s["tags"]}, key=lambda t: _tag_key((t, 0)))
+    tags = sorted({t for s in splits for t in s["tags"]}, key=sort_key)
     rows.append(("tags", [""] * len(splits)))
     rows += [(f"  {t}", [s["tags"].get(t, 0) for s in splits]) for t in tags]
     return rows

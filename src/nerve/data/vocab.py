@@ -7,6 +7,8 @@ from itertools import chain
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from nerve.tags import sort_key
+
 PAD, UNK = "<pad>", "<unk>"
 
 
@@ -77,14 +79,6 @@ class Vocabs:
         )
 
 
-def tag_sort_key(tag: str) -> tuple:
-    """Order tags by entity type, then B, I, E, S; O last."""
-    if tag == "O":
-        return (1, "", 0)
-    prefix, _, typ = tag.partition("-")
-    return (0, typ, "BIES".find(prefix) if prefix in "BIES" else 9)
-
-
 def _by_count(counts: Counter[str]) -> list[str]:
     """Items by descending count, ties alphabetically (a stable sort keeps the alphabetical order of ties)."""
     items = sorted(counts)
@@ -101,7 +95,7 @@ def build_vocabs(words: list[list[str]], tags: list[list[str]], features: list[l
         for c in w:
             chars[c] += n
     char_vocab = Vocab(_by_count(chars))
-    tag_set = sorted({t for sent in tags for t in sent}, key=tag_sort_key)
+    tag_set = sorted({t for sent in tags for t in sent}, key=sort_key)
     tag_vocab = Vocab(tag_set, specials=False)
     feat_vocabs = [Vocab(sorted({v for sent in col for v in sent})) for col in features]
     return Vocabs(word_vocab, char_vocab, tag_vocab, feat_vocabs)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from nerve.model.forward_backward import NoLegalPath, log_partition
+from nerve.tags import allowed_transitions
 
 #: Constant added to the score of a forbidden transition (start, end or tag-to-tag), as in NCRF++.
 FORBIDDEN = -10000.0
@@ -40,47 +41,8 @@ def transition_constraints(tags: list[str], scheme: str) -> tuple[Tensor, Tensor
     Raises:
         ValueError: If ``scheme`` is not a known scheme.
     """
-    name = scheme.upper() if isinstance(scheme, str) else scheme
-    if name in ("BIO", "IOB2"):
-        prefixes = ("B", "I")
-    elif name == "BIOES":
-        prefixes = ("B", "I", "E", "S")
-    else:
-        raise ValueError(f"expected scheme 'BIO' or 'BIOES', got {scheme!r}")
-
-    # (prefix, type) per tag; prefix None means unconstrained
-    parsed: list[tuple[str | None, str | None]] = []
-    for tag in tags:
-        if tag == "O":
-            parsed.append(("O", None))
-            continue
-        prefix, sep, type_ = tag.partition("-")
-        parsed.append((prefix, type_) if sep and prefix in prefixes else (None, None))
-
-    n = len(tags)
-    allowed = torch.ones(n, n, dtype=torch.bool)
-    allowed_start = torch.ones(n, dtype=torch.bool)
-    allowed_end = torch.ones(n, dtype=torch.bool)
-    for i, (p_from, t_from) in enumerate(parsed):
-        if p_from is None:
-            continue
-        if name == "BIOES":
-            allowed_start[i] = p_from in ("O", "B", "S")
-            allowed_end[i] = p_from in ("O", "E", "S")
-        elif p_from == "I":
-            allowed_start[i] = False
-        for j, (p_to, t_to) in enumerate(parsed):
-            if p_to is None:
-                continue
-            if name == "BIOES":
-                if p_from in ("B", "I"):
-                    ok = p_to in ("I", "E") and t_to == t_from
-                else:  # O, E, S
-                    ok = p_to in ("O", "B", "S")
-            else:
-                ok = p_to != "I" or (p_from in ("B", "I") and t_from == t_to)
-            allowed[i, j] = ok
-    return allowed, allowed_start, allowed_end
+    allowed, start, end = allowed_transitions(tags, scheme)
+    return torch.from_numpy(allowed), torch.from_numpy(start), torch.from_numpy(end)
 
 
 class CRF(nn.Module):

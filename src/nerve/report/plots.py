@@ -26,36 +26,14 @@ from matplotlib.ticker import MaxNLocator
 from nerve.analysis.ablation import read_ablation_csv
 from nerve.analysis.checks import AnalysisInputError
 from nerve.io import atomic_save
+from nerve.tags import entity_type, entity_types, split_or_outside, tag_order
 
 DPI = 150
-_PREFIX_RANK = {p: i for i, p in enumerate("BIELSU")}
-_STYLES = {"B": "-", "I": "--", "E": ":", "L": ":", "S": "-.", "U": "-."}
+_STYLES = {"B": "-", "I": "--", "E": ":", "S": "-."}
 _PT = 1 / 72  # inches per point
 _EDGE = 0.12  # blank border around every figure, inches
 # Text as <text> in SVG (several times smaller and faster to write than glyph outlines); stable element ids.
 _SAVE_RC = {"svg.fonttype": "none", "svg.hashsalt": "nerve", "path.simplify": True}
-
-
-def _split(tag: str) -> tuple[str, str]:
-    """(prefix, type) of a tag; "O" and unprefixed tags give ("", tag)."""
-    if len(tag) > 2 and tag[1] == "-" and tag[0] in _PREFIX_RANK:
-        return tag[0], tag[2:]
-    return "", tag
-
-
-def tag_order(tags: Sequence[str]) -> list[int]:
-    """Display order of tags as indices into ``tags``.
-
-    Grouped by entity type (types alphabetical), within a type B, I, E, L, S, U; tags
-    without a prefix (e.g. padding) after the typed ones, then O last.
-    """
-    def key(i: int):
-        prefix, type_ = _split(str(tags[i]))
-        if tags[i] == "O":
-            return (2, "", 0, i)
-        return (0 if prefix else 1, type_, _PREFIX_RANK.get(prefix, 0), i)
-
-    return sorted(range(len(tags)), key=key)
 
 
 def tag_filenames(tags: Sequence[str], reserved: Sequence[str] = ()) -> dict[str, str]:
@@ -479,11 +457,11 @@ def _colours(tags: Sequence[str]) -> dict[str, tuple]:
     """A colour per tag: one hue per entity type (tab10, then tab20b), O and unprefixed tags grey."""
     from matplotlib import colormaps
 
-    types = sorted({_split(t)[1] for t in tags if _split(t)[0]})
+    types = entity_types(tags)
     tab10 = colormaps["tab10"].colors
     pal = [c for i, c in enumerate(tab10) if i != 7] + list(colormaps["tab20b"].colors)  # no grey: that is O
     hue = {t: pal[i % len(pal)] for i, t in enumerate(types)}
-    return {t: hue.get(_split(t)[1], (0.45, 0.45, 0.45)) if _split(t)[0] else (0.45, 0.45, 0.45) for t in tags}
+    return {t: hue.get(entity_type(t), (0.45, 0.45, 0.45)) for t in tags}
 
 
 def _band(rnd: np.ndarray, base: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -521,7 +499,7 @@ class _TargetChart:
         self.lines = {}
         for name in names:
             colour, ls = {"ALL": ("black", "--"), "F1": ("black", "-.")}.get(
-                name, (colours.get(name), _STYLES.get(_split(name)[0], "-")))
+                name, (colours.get(name), _STYLES.get(split_or_outside(name)[0], "-")))
             self.lines[name], = ax.plot(ks, np.zeros(len(ks)), color=colour, ls=ls)
         self.band, self.legend, self.background = None, [], None
         self.mean = None if rks is None else ax.plot(rks, np.zeros(len(rks)), color="black", ls=":", lw=1.6)[0]
