@@ -26,7 +26,11 @@ torch.set_num_threads(1)
 from nerve.config import load_config  # noqa: E402
 from nerve.model.tagger import Tagger  # noqa: E402
 from nerve.run import predict  # noqa: E402
-from nerve.train import _prepare, _train_epoch, epoch_lr, make_optimizer, resolve_data  # noqa: E402
+from nerve.data.prepare import prepare, resolve_data  # noqa: E402
+from nerve.optim import make_optimizer  # noqa: E402
+from nerve.train import Trainer, epoch_lr  # noqa: E402
+
+KILL_AT = Path(__file__).resolve().parents[1] / "tests" / "kill_at.py"
 
 
 def machine() -> str:
@@ -46,24 +50,22 @@ def machine() -> str:
 def train_speed(cfg, data, epochs: int) -> list[float]:
     """Sentences/s of each of ``epochs`` full epochs through the trainer's own loop (batching, word dropout,
     clipping, optimiser steps, the learning rate of each epoch), on one model."""
-    sents, vocabs, pre, items, evaluation = data
     torch.manual_seed(cfg.train.seed)
-    model = Tagger(cfg, vocabs, cfg.embeddings.dim).train()
+    model = Tagger(cfg, data.vocabs, cfg.embeddings.dim).train()
     model.seed_dropout(np.random.default_rng(0))
-    opt = make_optimizer(cfg, model)
+    opt = make_optimizer(cfg.train, model, cfg.embeddings.fine_tune)
+    trainer = Trainer(cfg, Path("unused"), progress=False)
     speeds = []
     for epoch in range(epochs):
-        for g in opt.param_groups:
-            g["lr"] = epoch_lr(cfg, epoch)
-        _, secs = _train_epoch(cfg, model, opt, items, epoch, "cpu", model.char is not None, progress=False)
-        speeds.append(len(items) / secs)
+        opt.set_lr(epoch_lr(cfg, epoch))
+        _, secs = trainer.train_epoch(epoch, data, model, opt)
+        speeds.append(len(data.train_items) / secs)
     return speeds
 
 
 def decode_speed(cfg, data, repeats: int = 3) -> float:
-    sents, vocabs, pre, items, evaluation = data
-    dev, extra = evaluation("dev")
-    model = Tagger(cfg, vocabs, cfg.embeddings.dim).eval()
+    dev, extra = data.evaluation("dev")
+    model = Tagger(cfg, data.vocabs, cfg.embeddings.dim).eval()
     best = 0.0
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -74,10 +76,9 @@ def decode_speed(cfg, data, repeats: int = 3) -> float:
 
 def startup(config: str, data_dir: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, NERVE_KILL_AT="0")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nerve.cli", "--threads", "1", "train", config, "--data", data_dir,
-                        "--out", str(Path(tmp) / "run"), "--no-progress"], env=env, capture_output=True)
+        subprocess.run([sys.executable, str(KILL_AT), "0", "0", "--threads", "1", "train", config, "--data",
+                        data_dir, "--out", str(Path(tmp) / "run"), "--no-progress"], capture_output=True)
         return time.perf_counter() - t0
 
 
@@ -101,11 +102,11 @@ def main() -> None:
     print(f"config: {args.config} {' '.join(args.overrides)} (batching={cfg.train.batching}, "
           f"batch_size={cfg.train.batch_size})")
     with tempfile.TemporaryDirectory() as tmp:
-        data = _prepare(cfg, Path(tmp), lambda m: None)
+        data = prepare(cfg, Path(tmp) / "vocab.json", lambda m: None)
     speeds = train_speed(cfg, data, args.train_epochs)
     print(f"train: median {statistics.median_high(speeds):,.0f} sentences/s over {len(speeds)} epochs "
-          f"({', '.join(f'{v:,.0f}' for v in speeds)}; {len(data[3]):,} sentences each)")
-    print(f"decode dev: {decode_speed(cfg, data):,.0f} sentences/s ({len(data[0]['dev']):,} sentences, "
+          f"({', '.join(f'{v:,.0f}' for v in speeds)}; {len(data.train_items):,} sentences each)")
+    print(f"decode dev: {decode_speed(cfg, data):,.0f} sentences/s ({len(data.sents['dev']):,} sentences, "
           f"batch {cfg.train.eval_batch_size})")
     times = sorted(startup(args.config, args.data) for _ in range(args.startup_runs))
     print(f"start-up to first training step: median {statistics.median_high(times):.2f} s of {args.startup_runs} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -76,15 +77,14 @@ def _strip_timings(metrics: dict) -> dict:
                                         "--set", "train.average_from=1")],
                          ids=["plain-sgd", "momentum-word-dropout-averaging"])
 def test_kill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path, extra):
-    import os
     import subprocess
     import sys
 
     full, killed = tmp_path / "full", tmp_path / "killed"
     args = ["train", TINY_CFG, "--data", TINY, "--set", "train.epochs=3", "--no-progress", *extra]
     run_cli(*args, "--out", full, check=True)
-    env = dict(os.environ, NERVE_KILL_AT=str(1 * 10**6 + 5))  # SIGKILL after step 5 of epoch 2
-    proc = subprocess.run([sys.executable, "-m", "nerve.cli", *map(str, args), "--out", str(killed)], env=env,
+    kill_at = Path(__file__).parent / "kill_at.py"  # SIGKILL after step 5 of epoch 2
+    proc = subprocess.run([sys.executable, str(kill_at), "1", "5", *map(str, args), "--out", str(killed)],
                           capture_output=True, text=True)
     assert proc.returncode == -9
     assert not json.loads((killed / "metrics.json").read_text())["complete"]

@@ -80,13 +80,28 @@ def test_reader_fuzz_bytes_give_sentences_or_a_clear_error(tmp_path, data):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(["a", "b", " ", "\t", "\n", "B-PER", "I-PER", "O", "-DOCSTART-", "\r\n"]),
                 max_size=60).map("".join))
-def test_reader_fuzz_text_gives_sentences_or_a_clear_error(tmp_path, text):
+def test_reader_fuzz_text_gives_the_sentences_of_the_text_or_a_clear_error(tmp_path, text):
+    """Read back equals an independent split: blocks of non-blank lines, DOCSTART lines dropped, word first and
+    tag last; or a one-line error naming the file and a line."""
     p = tmp_path / "f.txt"
-    p.write_text(text, encoding="utf-8")
+    p.write_bytes(text.encode("utf-8"))
     try:
-        read_conll(p)
-    except NerveError:
-        pass
+        sents = read_conll(p)
+    except NerveError as err:
+        assert str(err).startswith(f"{p}:") and "\n" not in str(err)
+        return
+    blocks, cur = [], []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if cur:
+                blocks.append(cur)
+            cur = []
+        else:
+            cur.append(fields)
+    if cur:
+        blocks.append(cur)
+    assert [(s.words, s.tags) for s in sents] == [([f[0] for f in b], [f[-1] for f in b]) for b in blocks]
 
 
 values = st.one_of(st.integers(-5, 5), st.floats(allow_nan=False), st.booleans(), st.text(max_size=5),
@@ -98,8 +113,24 @@ values = st.one_of(st.integers(-5, 5), st.floats(allow_nan=False), st.booleans()
                        st.dictionaries(st.sampled_from(["hidden", "dropout", "epochs", "scheme", "decoder", "lr",
                                                         "features", "source", "bidirectional", "typo"]), values,
                                        max_size=3), max_size=3))
-def test_config_fuzz_gives_a_config_or_a_clear_error(data):
+def test_config_fuzz_gives_the_values_given_or_a_clear_error(data):
+    """A config built from valid sections holds exactly the given values (as their declared types); anything
+    else is a one-line error that names the offending section or key."""
     try:
-        from_dict(data)
-    except NerveError:
-        pass
+        cfg = from_dict(data)
+    except NerveError as err:
+        message = str(err)
+        assert "\n" not in message
+        assert any(name in message for section, values in data.items() for name in [section, *values]), message
+        return
+    for section, values in data.items():
+        for key, value in values.items():
+            got = getattr(getattr(cfg, section), key)
+            if isinstance(value, bool) or isinstance(got, bool):
+                assert got == value or str(value).lower() in ("true", "false", "1", "0", "yes", "no")
+            elif isinstance(got, (int, float)) and not isinstance(value, str):
+                assert got == value
+            elif isinstance(got, list):
+                assert got == [str(v) for v in value] or isinstance(value, str)
+            elif key not in ("scheme", "decoder", "source"):
+                assert got == str(value)

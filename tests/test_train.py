@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from nerve.data.batching import Encoded
-from nerve.train import WeightAverage, drop_words, singleton_ids
+from nerve.data.prepare import drop_words, epoch_order, singleton_ids
+from nerve.optim import WeightAverage
 
 
 def _item(ids):
@@ -63,16 +64,12 @@ def _cfg(batching):
 
 @pytest.mark.parametrize("batching", ["random", "bucket", "pool"])
 def test_epoch_order_is_a_permutation(batching):
-    from nerve.train import epoch_order
-
     items = [_item([2] * n) for n in np.random.default_rng(0).integers(1, 30, 1000)]
     order = epoch_order(_cfg(batching), items, 0)
     assert sorted(order.tolist()) == list(range(1000))
 
 
 def test_pool_batching_pads_less_than_random_and_more_than_bucket():
-    from nerve.train import epoch_order
-
     items = [_item([2] * n) for n in np.random.default_rng(0).integers(1, 30, 1000)]
     lengths = np.array([len(e.words) for e in items])
 
@@ -85,20 +82,19 @@ def test_pool_batching_pads_less_than_random_and_more_than_bucket():
 
 @pytest.mark.parametrize("l2,sparse", [(1e-8, True), (1e-3, False)])
 def test_momentum_sgd_updates_embeddings_row_sparsely_only_when_l2_rounds_away(l2, sparse):
-    from nerve.train import make_optimizer
+    from nerve.optim import make_optimizer
     from tests.model.test_tagger import make_model
 
     model = make_model()
     cfg = model.cfg
     cfg.train.momentum, cfg.train.l2 = 0.9, l2
-    make_optimizer(cfg, model)
-    assert (model.row_sparse is not None) == sparse
+    opt = make_optimizer(cfg.train, model)
+    assert (opt.sparse is not None) == sparse and (opt.word_lookup is not None) == sparse
 
 
 @pytest.mark.parametrize("max_norm", [0.5, 100.0])
 def test_clipping_matches_clip_grad_norm_with_the_embedding_rows_counted(max_norm):
-    from nerve.model.layers import RowSparseSGD
-    from nerve.train import _clip
+    from nerve.optim import SGD, Optimizer, RowSparseSGD
 
     torch.manual_seed(0)
     emb = torch.nn.Embedding(6, 3)
@@ -110,7 +106,7 @@ def test_clipping_matches_clip_grad_norm_with_the_embedding_rows_counted(max_nor
 
     rs = RowSparseSGD(emb)
     loss(rs.lookup(ids)).backward()
-    _clip(list(lin.parameters()), rs, max_norm)
+    Optimizer(SGD(lin.parameters(), lr=0.1), rs).clip(max_norm)
     ours = [p.grad.clone() for p in lin.parameters()] + [rs.rows.grad.clone()]
 
     lin.zero_grad()

@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_train(args) -> int:
     from nerve.config import load_config
     from nerve.run import pick_device
-    from nerve.train import resolve_data as resolve_data_paths
-    from nerve.train import train
+    from nerve.data.prepare import resolve_data as resolve_data_paths
+    from nerve.train import brief, train
 
     cfg = load_config(resolve_config(args.config), args.overrides + (["data.repair_bio=true"] if args.repair_bio
                                                                       else []))
@@ -148,7 +148,8 @@ def cmd_train(args) -> int:
     if hasattr(cfg, "ncrfpp_model_dir"):
         del cfg.ncrfpp_model_dir
     resolve_data_paths(cfg, resolve_data(args.data))
-    metrics = train(cfg, out, pick_device(args.device), progress=False if args.no_progress else None)
+    metrics = train(cfg, out, pick_device(args.device), progress=False if args.no_progress else None,
+                    on_epoch=lambda record: print(json.dumps(brief(record)), flush=True))
     print(f"done: best epoch {metrics['best_epoch']}, dev F1 {metrics['dev']['f1']:.4f}, "
           f"test F1 {metrics['test']['f1']:.4f} -> {out}", file=sys.stderr)
     return 0
@@ -207,7 +208,7 @@ def cmd_decode(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from nerve.analysis.capture import analyze_run
+    from nerve.analyze import analyze_run
 
     out_folder(args.out)
     summary = analyze_run(args.run, args.out, split=args.split, bucket=args.bucket, max_k=args.max_k,
@@ -231,8 +232,8 @@ def out_folder(path: str) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from nerve.analysis.capture import analyze_run
-    from nerve.analysis.compare import analysis_is_current, compare_runs, load_run_analysis
+    from nerve.analysis.compare import analysis_is_current, load_run_analysis
+    from nerve.analyze import analyze_run, compare
     from nerve.analysis.findings import evaluate_findings, findings_table, write_findings
 
     out_folder(args.out)
@@ -249,7 +250,7 @@ def cmd_compare(args) -> int:
 
     with writer_lock(args.out, "nerve compare"):
         try:
-            compare_runs(dirs, args.out, k=args.k)
+            compare(dirs, args.out, k=args.k)
             results = evaluate_findings([load_run_analysis(d) for d in dirs])
         except ValueError as err:
             raise NerveError(str(err)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -13,10 +14,11 @@ import torch
 import nerve
 from nerve.config import Config, from_dict, load_config
 from nerve.data.batching import Encoded, Encoder, batches, length_sorted
+from nerve.data.prepare import encode_split, make_encoder, pretrained_for  # noqa: F401 (the run API)
 from nerve.data.conll import Sentence, read_conll
 from nerve.data.vocab import Vocabs
-from nerve.embeddings import load_pretrained
 from nerve.errors import NerveError
+from nerve.folder import IDENTITY, clear_complete, differences, read_marker, write_identity
 from nerve.io import atomic_save
 from nerve.model.tagger import Tagger
 
@@ -63,19 +65,6 @@ def pick_device(name: str | None) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise NerveError(f"--device {name!r}: expected cpu or cuda")
     return torch.device(name)
-
-
-def pretrained_for(cfg: Config):
-    """The pretrained table named by the config, or None for random embeddings."""
-    if cfg.embeddings.source == "random":
-        return None
-    return load_pretrained(cfg.embeddings.source, cfg.embeddings.lowercase_fallback)
-
-
-def make_encoder(cfg: Config, vocabs: Vocabs, pretrained) -> Encoder:
-    """An Encoder matching the model's inputs (characters only when the model reads them)."""
-    return Encoder(vocabs, cfg.data.features, cfg.data.number_normalized, pretrained, chars=cfg.model.char != "none",
-                   caps=cfg.model.cap_feature, normalize=cfg.embeddings.normalize)
 
 
 def save_model(path: Path, model: Tagger, word_dim: int) -> None:
@@ -170,12 +159,6 @@ def predict(model: Tagger, items: list[Encoded], extra: np.ndarray | None, batch
     return (out, nb) if nbest > 1 else out
 
 
-def encode_split(enc: Encoder, sents: list[Sentence], path: str, allow_extra: bool = True,
-                 gold_ids: bool = True) -> list[Encoded]:
-    """Encode a labelled split; ``gold_ids`` False skips tag ids (gold tags the model never saw are then fine)."""
-    return [enc.encode(s, labelled=gold_ids, allow_extra=allow_extra, path=path, tag_column=True) for s in sents]
-
-
 def read_split(run: LoadedRun, split: str) -> tuple[str, list[Sentence]]:
     """Resolve ``dev``/``test``/a path against the run's config, read it, and check and convert its tags to the
     model's scheme as training did."""
@@ -186,3 +169,60 @@ def read_split(run: LoadedRun, split: str) -> tuple[str, list[Sentence]]:
     d = run.cfg.data
     check_and_convert(sents, path, d.input_scheme, d.scheme, d.repair_bio)
     return str(path), sents
+
+
+# ----------------------------------------------------------------------------- the run folder's identity
+
+
+RUN_FILES = (CONFIG, VOCAB, MODEL, METRICS, EPOCHS)
+
+
+def claim_run_folder(out: Path, cfg: Config) -> dict:
+    """Check that ``out`` is new or holds this run, then record the run's identity (before any other write).
+
+    A folder with a checkpoint resumes only under the same identity (only train.epochs may grow); one whose
+    first epoch never finished starts over, whatever it held.
+    """
+    ident = run_identity(cfg)
+    old = read_marker(out, IDENTITY)
+    started = (out / CHECKPOINT).is_file()
+    if old is None and (started or any((out / f).exists() for f in RUN_FILES)):
+        raise NerveError(f"{out}: holds files of another run but no {IDENTITY} (an older nerve or another "
+                         "program wrote them); use another --out")
+    if started:
+        changed = resume_conflicts(old.get("components", {}), ident)
+        if changed:
+            raise NerveError(f"{out}: holds a run of another config or corpus ({'; '.join(changed[:4])}); use "
+                             "another --out (or delete the folder); only train.epochs may grow between runs in "
+                             "one folder")
+    clear_complete(out)
+    if not started:  # nothing of a finished epoch: start over
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    write_identity(out, ident)
+    return ident
+
+
+def resume_conflicts(old: dict, new: dict) -> list[str]:
+    """What stops a run of identity ``old`` from resuming as identity ``new`` (``key: old -> new`` strings):
+    any difference but a larger train.epochs."""
+    was, now = copy.deepcopy(old), copy.deepcopy(new)
+    e_was, e_now = (c.get("config", {}).get("train", {}).pop("epochs", None) for c in (was, now))
+    changed = differences(was, now)
+    if isinstance(e_was, int) and isinstance(e_now, int) and e_now < e_was:
+        changed.append(f"config.train.epochs: {e_was} -> {e_now} (may only grow)")
+    return changed
+
+
+def check_resumable(out: Path, saved: Config, cfg: Config, log) -> None:
+    """A checkpoint resumes under the same config, or one that only asks for more epochs: the learning-rate
+    schedule, batch orders and dropout draws depend on the epoch index alone, so extending a run gives what a
+    longer run from scratch gives."""
+    more = copy.deepcopy(saved)
+    more.train.epochs = cfg.train.epochs
+    more.data.train, more.data.dev, more.data.test = cfg.data.train, cfg.data.dev, cfg.data.test  # by checksum
+    if more != cfg or cfg.train.epochs < saved.train.epochs:
+        raise NerveError(f"{out}: holds a run of a different config; use another --out (or delete the folder); "
+                         "only train.epochs may grow between runs in one folder")
+    if cfg.train.epochs > saved.train.epochs:
+        log(f"extending the run from {saved.train.epochs} to {cfg.train.epochs} epochs")

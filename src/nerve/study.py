@@ -36,7 +36,7 @@ class Job:
 
     def config(self) -> Config:
         """The job's resolved config (data paths made absolute)."""
-        from nerve.train import resolve_data
+        from nerve.data.prepare import resolve_data
 
         return resolve_data(load_config(self.config_path, self.overrides), self.data_dir)
 
@@ -120,7 +120,7 @@ def job_complete(job: Job) -> bool:
 
 def stale_reason(job: Job) -> list[str]:
     """Why the job's run folder holds a run this job cannot reuse or resume (empty: it can)."""
-    from nerve.train import resume_conflicts
+    from nerve.run import resume_conflicts
 
     run = Path(job.run_dir)
     old = read_marker(run, IDENTITY)
@@ -138,20 +138,16 @@ def run_job(spec: dict) -> dict:
     import torch
 
     torch.set_num_threads(max(1, job.threads))
-    from nerve.analysis.capture import analyze_run
-    from nerve.train import train
+    from nerve.analyze import analyze_run
+    from nerve.train import brief, train
 
     run = make_dirs(job.run_dir)
     t0 = time.perf_counter()
     try:
         if not run_done(job):
             with open(run / "train.log", "a", encoding="utf-8") as log:
-                stdout = sys.stdout
-                sys.stdout = log
-                try:
-                    train(job.config(), run, "cpu", progress=False, log=lambda m: print(m, file=log, flush=True))
-                finally:
-                    sys.stdout = stdout
+                train(job.config(), run, "cpu", progress=False, log=lambda m: print(m, file=log, flush=True),
+                      on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
         if not analysis_done(job):
             analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False)
     except NerveError as err:
@@ -308,7 +304,8 @@ def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
 
 def summarise(jobs: list[Job], out: Path) -> dict:
     """Compare the runs of each variant, evaluate the findings, and collect the run table."""
-    from nerve.analysis.compare import compare_runs, load_run_analysis
+    from nerve.analysis.compare import load_run_analysis
+    from nerve.analyze import compare
     from nerve.analysis.findings import evaluate_findings, write_findings
 
     variants: dict[str, list[Job]] = {}
@@ -318,7 +315,7 @@ def summarise(jobs: list[Job], out: Path) -> dict:
     for name, vjobs in variants.items():
         vdir = out / "compare" / _folder(name)
         dirs = [Path(j.run_dir) for j in vjobs]
-        comparison = compare_runs([d / "analysis" for d in dirs], vdir) if len(dirs) >= 1 else {}
+        comparison = compare([d / "analysis" for d in dirs], vdir) if len(dirs) >= 1 else {}
         findings = evaluate_findings([load_run_analysis(d / "analysis") for d in dirs])
         write_findings(vdir / "findings.json", findings)
         result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -120,3 +121,17 @@ def _follows(frm: tuple[str, str], to: tuple[str, str], scheme: str) -> bool:
             return to[0] in "IE" and to[1] == frm[1]
         return to[0] in "OBS"
     return to[0] != "I" or (frm[0] in "BI" and frm[1] == to[1])
+
+
+def tag_filenames(tags: Sequence[str], reserved: Sequence[str] = ()) -> dict[str, str]:
+    """A distinct filesystem-safe stem for every tag (runs of other characters become "_"), none in ``reserved``."""
+    out: dict[str, str] = {}
+    used: set[str] = set(reserved)
+    for tag in tags:
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(tag)).strip("_") or "tag"
+        base, i = stem, 1
+        while stem in used:
+            stem, i = f"{base}_{i}", i + 1
+        used.add(stem)
+        out[str(tag)] = stem
+    return out

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from analysis_synthetic import make_arrays
 
-from nerve.analysis.pipeline import analyze_arrays, load_activations
+from nerve.analysis.pipeline import load_activations
+from nerve.analyze import analyze_arrays
 
 TABLES = ["sensitivity.csv", "sensitivity.npy", "ranking.tsv", "ranking.txt", "per_tag_accuracy.json",
           "ablation.csv", "ablation_summary.csv"]

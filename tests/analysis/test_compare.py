@@ -7,15 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from nerve.analysis.compare import (
-    compare_runs,
-    corr_matrix,
-    load_run_analysis,
-    match_units,
-    overlap_matrix,
-    read_matrix_csv,
-    similarity_matrix,
-)
+from nerve.analysis.compare import load_run_analysis
+from nerve.analysis.matching import match_units
+from nerve.analysis.matrices import corr_matrix, overlap_matrix, read_matrix_csv, similarity_matrix
+from nerve.analyze import compare as compare_runs
 from nerve.folder import mark_complete
 from nerve.tags import tag_order
 

@@ -76,59 +76,92 @@ def test_overlay_with_unknown_tag_raises(analysis, tmp_path):
 @pytest.fixture
 def drawn(monkeypatch):
     """The figures the plot functions save, captured (they are still written)."""
-    figures = []
-    save, save_chart = plots.save_figure, plots._TargetChart.save
+    from nerve.report import figures as F
 
-    def capture(fig, base, **kw):
-        figures.append(fig)
-        return save(fig, base, **kw)
+    captured = []
+    save = F.save_figure
 
-    def capture_chart(chart, content, base):
-        paths = save_chart(chart, content, base)
-        figures.append(chart.fig)
-        return paths
+    def capture(fig, base):
+        captured.append(fig)
+        return save(fig, base)
 
-    monkeypatch.setattr(plots, "save_figure", capture)
-    monkeypatch.setattr(plots._TargetChart, "save", capture_chart)
-    return figures
+    monkeypatch.setattr(F, "save_figure", capture)
+    return captured
 
 
-def test_figures_fit_their_canvas_and_legends_stay_off_the_axes(analysis, tmp_path, drawn):
-    """Laid out without bbox_inches="tight": every artist inside the figure, no figure-level text over an axes."""
+def _inside(extent, w_px, h_px, what):
+    assert extent.x0 >= -1 and extent.y0 >= -1 and extent.x1 <= w_px + 1 and extent.y1 <= h_px + 1, (what, extent,
+                                                                                                      w_px, h_px)
+
+
+def _texts(fig):
+    """Every text a reader needs: titles, axis labels, tick labels (of every axes, colour bars included)."""
+    out = [(f"suptitle {fig._suptitle.get_text()!r}", fig._suptitle)] if fig._suptitle else []
+    out += [(f"sup label {t.get_text()!r}", t) for t in (fig._supxlabel, fig._supylabel) if t is not None]
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        out += [(f"title {t.get_text()!r}", t) for t in (ax.title, ax._left_title, ax._right_title) if t.get_text()]
+        out += [(f"label {t.get_text()!r}", t) for t in (ax.xaxis.label, ax.yaxis.label) if t.get_text()]
+        for axis, lim, at in ((ax.xaxis, ax.get_xlim(), 0), (ax.yaxis, ax.get_ylim(), 1)):
+            lo, hi = min(lim), max(lim)  # matplotlib draws only the ticks inside the view limits
+            out += [(f"tick {t.get_text()!r}", t) for t in axis.get_ticklabels()
+                    if t.get_text() and t.get_visible() and lo - 1e-9 <= t.get_position()[at] <= hi + 1e-9]
+    return out
+
+
+def test_every_figure_kind_keeps_titles_labels_and_colour_bars_inside_its_canvas(analysis, tmp_path, drawn):
+    """Rendered and read back: the bounding box of every title, axis label, tick label, colour bar and legend
+    lies inside the figure, and each figure has a title."""
+    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     a, s, rankings, rows = analysis
     tags, neurons = a["tags"].tolist(), [f"lstm.backward_{i}" for i in range(len(a["neurons"]))]
     plots.plot_sensitivity_heatmap(s, tags, neurons, tmp_path / "h", cluster=True)
+    plots.plot_sensitivity_heatmap(s, tags, neurons, tmp_path / "h2", cluster=False)
     plots.plot_ranking_table(s, rankings, tags, neurons, tmp_path / "r")
     plots.plot_ablation_targets(rows, tags[:2], [tmp_path / "a0", tmp_path / "a1"])
     plots.plot_ablation_grid(rows, tmp_path / "g")
     plots.plot_per_tag_accuracy({t: 0.5 for t in tags} | {"ALL": 0.9, "F1": 0.7}, tmp_path / "bars")
     write_ablation_csv(tmp_path / "a.csv", rows)
     plots.plot_ablation_overlay([tmp_path / "a.csv"] * 2, ["a run with a long name", "B"], tags[1], tmp_path / "c")
-    assert len(drawn) == 7
+    M = np.corrcoef(s.T)
+    plots.plot_tag_matrix(M, tags, tmp_path / "m", "Correlation of tag sensitivities over units\nseed42",
+                          label="Pearson r")
+    plots.plot_tag_matrix(np.full((len(tags),) * 2, 3.0), tags, tmp_path / "o", "Shared units", signed=False,
+                          vmax=10, label="shared units")
+    assert len(drawn) == 10
     for fig in drawn:
         renderer = FigureCanvasAgg(fig).get_renderer()
-        box, (w, h) = fig.get_tightbbox(renderer), fig.get_size_inches()
-        assert -0.01 <= box.x0 and -0.01 <= box.y0 and box.x1 <= w + 0.01 and box.y1 <= h + 0.01, (box, w, h)
-        panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.axison]
-        for artist in fig.texts + fig.artists + fig.lines + fig.patches:
-            extent = artist.get_window_extent(renderer)
-            assert not any(extent.overlaps(p) for p in panels), artist
+        fig.draw(renderer)
+        w, h = fig.bbox.width, fig.bbox.height
+        texts = _texts(fig)
+        assert any(what.startswith(("title", "suptitle")) for what, _ in texts), "figure without a title"
+        for what, t in texts:
+            _inside(t.get_window_extent(renderer), w, h, what)
+        for ax in fig.axes:  # colour bars are axes of their own
+            if ax.axison:
+                _inside(ax.get_tightbbox(renderer), w, h, f"axes {ax.get_label()!r}")
+        for legend in fig.legends:
+            _inside(legend.get_window_extent(renderer), w, h, "legend")
+        box = fig.get_tightbbox(renderer)
+        W, H = fig.get_size_inches()
+        assert box.x0 >= -0.01 and box.y0 >= -0.01 and box.x1 <= W + 0.01 and box.y1 <= H + 0.01, (box, W, H)
 
 
-def test_png_writer_round_trips():
-    from io import BytesIO
+def test_a_clipped_title_is_caught_by_the_bounding_box_check():
+    """The check above can fail: a title pushed outside the canvas is reported."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    import numpy as np
-    from PIL import Image
-
-    rgba = np.random.default_rng(0).integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
-    rgba[..., 3] = 255
-    image = Image.open(BytesIO(plots._png(rgba, 150)))
-    assert image.mode == "RGB" and image.size == (5, 7)
-    assert round(image.info["dpi"][0]) == 150
-    assert (np.asarray(image) == rgba[..., :3]).all()
+    fig = Figure(figsize=(3, 2))
+    ax = fig.add_axes((0.1, 0.1, 0.8, 0.95))
+    ax.set_title("a title above the canvas")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    with pytest.raises(AssertionError):
+        _inside(ax.title.get_window_extent(renderer), fig.bbox.width, fig.bbox.height, "title")
 
 
 def test_ablation_charts_do_not_depend_on_row_order(analysis, tmp_path):
@@ -155,20 +188,3 @@ def test_ablation_targets_checks_its_arguments(analysis, tmp_path):
         plots.plot_ablation_targets(rows, ["O"], [])
     with pytest.raises(ValueError, match="no ablation rows for target tag 'B-NOPE'"):
         plots.plot_ablation_targets(rows, ["B-NOPE"], [tmp_path / "x"])
-
-
-def test_blitted_target_charts_equal_full_draws(analysis, tmp_path, drawn):
-    """The per-target PNGs redraw only what changes (over a saved background): pixel-identical to a full draw."""
-    from io import BytesIO
-
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
-
-    a, _, _, rows = analysis
-    tags = a["tags"].tolist()[:3]
-    plots.plot_ablation_targets(rows, tags, [tmp_path / t for t in tags])
-    canvas = FigureCanvasAgg(drawn[-1])  # the chart figure, still showing the last target
-    canvas.draw()
-    full = np.asarray(canvas.buffer_rgba())[..., :3]
-    assert (np.asarray(Image.open(BytesIO((tmp_path / f"{tags[-1]}.png").read_bytes()))) == full).all()

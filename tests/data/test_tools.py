@@ -13,14 +13,8 @@ from nerve.data.cli import add_data_parser, cmd_data
 from nerve.data.conll import read_conll
 from nerve.data.registry import CORPORA
 from nerve.data.schemes import spans
-from nerve.data.tools import (
-    Problem,
-    convert_file,
-    corpus_stats,
-    format_stats,
-    percentile_lengths,
-    validate_corpus,
-)
+from nerve.data.stats import corpus_stats, format_stats, percentile_lengths
+from nerve.data.tools import Problem, convert_file, validate_corpus
 from nerve.errors import NerveError
 
 SENTENCES = {"conll2003": (14041, 3250, 3453), "mit_movie": (6077, 1739, 1953),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -75,36 +74,6 @@ def analysis_identity(run_dir: str | os.PathLike, split_path: str, split: str, o
     return {"kind": "analysis", "model": sha256_file(run / MODEL), "vocab": sha256_file(run / VOCAB),
             "config": sha256_file(run / CONFIG), "split": {"name": split, "sha256": sha256_file(split_path)},
             "options": options, "nerve": nerve.__version__}
-
-
-def analyze_run(run_dir: str, out_dir: str, split: str = "dev", bucket: str = "predicted", max_k: int | None = None,
-                random_draws: int = 20, seed: int = 0, cluster: bool = False, device: str = "cpu",
-                progress: bool = True) -> dict:
-    """``nerve analyze``: capture activations of ``split`` and run the full analysis into ``out_dir``
-    (activations.npz, the analysis files, analysis.json, and complete.json last)."""
-    from nerve.analysis.ablation import MAX_RANDOM_DRAWS
-    from nerve.analysis.pipeline import analysis_options, analyze_arrays
-    from nerve.folder import writer_lock
-    from nerve.run import load_run, read_split
-
-    t0 = time.perf_counter()
-    run = load_run(run_dir, device)
-    n = run.model.n_units
-    if max_k is not None and not 0 <= max_k <= n:
-        raise NerveError(f"--max-k {max_k}: the model has {n} units; expected 0..{n}")
-    if not 0 <= random_draws <= MAX_RANDOM_DRAWS:
-        raise NerveError(f"--random-draws {random_draws}: expected a number in 0..{MAX_RANDOM_DRAWS:,}")
-    if not 0 <= seed < 2**63:
-        raise NerveError(f"--seed {seed}: expected a number >= 0")
-    path, sents = read_split(run, split)
-    identity = analysis_identity(run_dir, path, split, analysis_options(bucket, max_k, random_draws, seed, cluster))
-    with writer_lock(out_dir, "nerve analyze"):
-        arrays, _ = capture_activations(run, sents, path)
-        summary = analyze_arrays(arrays, out_dir, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,
-                                 cluster=cluster, progress=progress, identity=identity,
-                                 about={"run": str(run_dir), "split": path, "split_name": split})
-    summary["seconds"] = time.perf_counter() - t0
-    return summary
 
 
 def export_neurox(run_dir: str, split: str, out_path: str, device: str = "cpu") -> int:

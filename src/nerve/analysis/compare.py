@@ -1,4 +1,5 @@
-"""Tag x tag matrices of analysed runs and their agreement across seeds (Xin, Lin & Yu, EMNLP 2019)."""
+"""Analysed runs read back (checked against their completion markers) and compared: tag x tag matrices per run
+and across runs, run-to-run consistency and unit matching (Xin, Lin & Yu, EMNLP 2019)."""
 
 from __future__ import annotations
 
@@ -8,122 +9,24 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from nerve.analysis.ablation import read_ablation_csv
+from nerve.analysis.matching import match_units, upper_pearson
+from nerve.analysis.matrices import corr_matrix, format_value, matrix_csv, overlap_matrix, similarity_matrix
 from nerve.analysis.ranking import rank_units
 from nerve.errors import NerveError
 from nerve.io import atomic_write_text
-from nerve.tags import tag_order
+from nerve.tags import tag_filenames, tag_order
+
+MatrixDrawer = Callable[..., list[Path]]
 
 KINDS = ("corr", "similarity", "overlap")
 _TITLES = {"corr": "Correlation of tag sensitivities over units", "similarity": "Cosine similarity of output weights",
            "overlap": "Shared units among the top-{k} of two tags"}
-
-
-def _finite_unit_columns(x: np.ndarray, axis: int, ref: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors along ``axis`` scaled to unit length, and a mask of those that are finite and not (near) zero.
-
-    Near zero: norm below 1e-12 of the norm bound of ``ref`` (default x; pass the uncentred data so that
-    a constant vector, centred to rounding noise, counts as zero).
-    """
-    norm = np.sqrt(np.sum(x * x, axis=axis))
-    scale = np.max(np.abs(x if ref is None else ref), axis=axis) * math.sqrt(x.shape[axis])
-    ok = np.all(np.isfinite(x), axis=axis) & (norm > 1e-12 * scale) & (norm > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return x / np.expand_dims(np.where(ok, norm, np.nan), axis), ok
-
-
-def _cosine_rows(x: np.ndarray, ref: np.ndarray | None = None) -> np.ndarray:
-    """(m, m) cosine of the rows of x (m, d); NaN rows/columns for non-finite or zero rows, diagonal 1."""
-    u, ok = _finite_unit_columns(x, axis=1, ref=ref)
-    c = np.clip(np.nan_to_num(u) @ np.nan_to_num(u).T, -1.0, 1.0)
-    c[~ok, :] = np.nan
-    c[:, ~ok] = np.nan
-    c[np.diag_indices_from(c)] = np.where(ok, 1.0, np.nan)
-    return c
-
-
-def corr_matrix(s: np.ndarray) -> np.ndarray:
-    """Pearson correlation between the sensitivity columns of every pair of tags, over units.
-
-    Xin, Lin & Yu (2019) correlate the tags' sensitivity vectors to show which tags share units
-    (B-x with I-x positive, B-x with I-y negative).
-
-    Args:
-        s: (n, T) sensitivities (``sensitivity.csv``), n >= 2 units.
-
-    Returns:
-        float64 (T, T), symmetric, diagonal 1; the row and column of a tag whose sensitivity
-        column holds a NaN or is constant are NaN.
-
-    Raises:
-        ValueError: if ``s`` is not 2-d with at least 2 rows.
-    """
-    s = np.asarray(s, dtype=np.float64)
-    if s.ndim != 2 or s.shape[0] < 2:
-        raise ValueError(f"s: expected shape (n_units >= 2, n_tags), got {s.shape}")
-    with np.errstate(invalid="ignore"):
-        centred = s - s.mean(axis=0)
-    return _cosine_rows(centred.T, ref=s.T)
-
-
-def similarity_matrix(W: np.ndarray) -> np.ndarray:
-    """Cosine similarity between the output-weight rows of every pair of tags (Xin, Lin & Yu 2019).
-
-    Args:
-        W: (T, n) weights of the tag projection (``activations.npz`` key W).
-
-    Returns:
-        float64 (T, T), symmetric, diagonal 1; NaN row and column for an all-zero or non-finite row.
-
-    Raises:
-        ValueError: if ``W`` is not 2-d.
-    """
-    W = np.asarray(W, dtype=np.float64)
-    if W.ndim != 2 or W.shape[1] == 0:
-        raise ValueError(f"W: expected shape (n_tags, n_units >= 1), got {W.shape}")
-    return _cosine_rows(W)
-
-
-def overlap_matrix(x: np.ndarray, k: int = 10) -> np.ndarray:
-    """Number of units shared by the top-k importance rankings of every pair of tags.
-
-    Args:
-        x: either integer rankings (T, n) (``rank_units``: row j lists units, most important
-            for tag j first) or float sensitivities (n, T), ranked with ``rank_units`` (an
-            all-NaN column ranks units by index). The dtype decides which.
-        k: ranking depth, 1..n.
-
-    Returns:
-        int64 (T, T), symmetric, diagonal k.
-
-    Raises:
-        ValueError: on a bad shape or k outside 1..n.
-    """
-    a = np.asarray(x)
-    if a.ndim != 2:
-        raise ValueError(f"x: expected rankings (n_tags, n_units) or sensitivities (n_units, n_tags), got {a.shape}")
-    if np.issubdtype(a.dtype, np.integer):
-        rankings = a
-        if rankings.size and (rankings.min() < 0 or rankings.max() >= rankings.shape[1]):
-            raise ValueError(f"rankings: expected unit indices in [0, {rankings.shape[1]}), got "
-                             f"{rankings.min()}..{rankings.max()}")
-    else:
-        rankings = rank_units(a)
-    n_tags, n = rankings.shape
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise ValueError(f"k: expected an integer in 1..{n} (number of units), got {k!r}")
-    member = np.zeros((n_tags, n), dtype=np.int64)
-    member[np.arange(n_tags)[:, None], rankings[:, :k]] = 1
-    return member @ member.T
-
-
-# ----------------------------------------------------------------------------------------------- files
 
 
 def _read_csv(path: Path) -> list[list[str]]:
@@ -253,191 +156,13 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> dict:
             "rankings": rank_units(s) if rankings is None else rankings, "ablation": ablation, "accuracy": accuracy}
 
 
-def _fmt(v) -> str:
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    return "nan" if not np.isfinite(v) else f"{float(v):.9g}"
-
-
-def matrix_csv(M: np.ndarray, tags: Sequence[str]) -> str:
-    """Text of a tag x tag CSV: header ``tag,<tags...>``, one row per tag, both in ``tag_order``.
-
-    Args:
-        M: (T, T) matrix indexed like ``tags``; integer matrices are written as integers,
-            floats as %.9g ("nan" for NaN).
-    """
-
-    M = np.asarray(M)
-    if M.shape != (len(tags), len(tags)):
-        raise ValueError(f"M: expected shape ({len(tags)}, {len(tags)}) for {len(tags)} tags, got {M.shape}")
-    order = tag_order(tags)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["tag", *(tags[j] for j in order)])
-    w.writerows([tags[i], *(_fmt(M[i, j]) for j in order)] for i in order)
-    return buf.getvalue()
-
-
-def read_matrix_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
-    """(M float64 (T, T), tags) of a file written by ``matrix_csv``, in the file's order."""
-    rows = [r for r in _read_csv(Path(path)) if r]
-    if not rows or rows[0][0] != "tag" or [r[0] for r in rows[1:]] != rows[0][1:]:
-        raise ValueError(f"{path}: expected a tag x tag CSV with header tag,<tags...> and one row per tag")
-    return np.array([[float(v) for v in r[1:]] for r in rows[1:]], dtype=np.float64), rows[0][1:]
-
-
-# ----------------------------------------------------------------------------------------------- figures
-
-
-def plot_tag_matrix(M: np.ndarray, tags: Sequence[str], out_base: str | os.PathLike, title: str,
-                    signed: bool = True, vmax: float | None = None, label: str = "") -> list[Path]:
-    """Heatmap of a tag x tag matrix, tags in ``tag_order``; values printed in the cells when T <= 12.
-
-    Args:
-        M: (T, T) matrix indexed like ``tags``; NaN cells are grey.
-        signed: diverging RdBu_r centred at 0 over [-1, 1] (correlations, cosines); else
-            sequential Blues over [0, vmax] (overlap counts).
-        vmax: upper end of the sequential scale; default the largest finite value.
-    """
-    from matplotlib import colormaps
-    from matplotlib.colors import Normalize, TwoSlopeNorm
-    from matplotlib.figure import Figure
-
-    from nerve.report.plots import save_figure
-
-    order = tag_order(tags)
-    data = np.asarray(M, dtype=np.float64)[np.ix_(order, order)]
-    names = [str(tags[j]) for j in order]
-    t = len(names)
-    if signed:
-        cmap, norm = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9"), TwoSlopeNorm(0.0, -1.0, 1.0)
-    else:
-        top = vmax if vmax is not None else (np.nanmax(data) if np.any(np.isfinite(data)) else 1.0)
-        cmap, norm = colormaps["Blues"].with_extremes(bad="#d9d9d9"), Normalize(0.0, max(float(top), 1e-9))
-    cell = 0.55 if t <= 12 else 0.32
-    side = 1.2 + cell * t
-    fig = Figure(figsize=(side + 1.3, side))
-    ax = fig.add_axes((1.2 / (side + 1.3), 1.2 / side, cell * t / (side + 1.3), cell * t / side))
-    img = ax.imshow(data, cmap=cmap, norm=norm, interpolation="nearest")
-    font = 9 if t <= 12 else 7
-    ax.set_xticks(np.arange(t), names, fontsize=font, rotation=90)
-    ax.set_yticks(np.arange(t), names, fontsize=font)
-    if t <= 12:
-        integer = np.all(np.isfinite(data)) and np.allclose(data, np.round(data))
-        for i, j in itertools.product(range(t), range(t)):
-            v = data[i, j]
-            txt = "" if not np.isfinite(v) else (f"{v:.0f}" if integer else f"{v:.2f}")
-            dark = np.isfinite(v) and (abs(norm(v) - 0.5) > 0.3 if signed else norm(v) > 0.6)
-            ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    cax = fig.add_axes(((1.35 + cell * t) / (side + 1.3), 1.2 / side, 0.15 / (side + 1.3), cell * t / side))
-    fig.colorbar(img, cax=cax).set_label(label, fontsize=8)
-    cax.tick_params(labelsize=7)
-    ax.set_title(title, fontsize=9)
-    return save_figure(fig, out_base)
-
-
-# ----------------------------------------------------------------------------------------------- matching
-
-
-def profile_corr(s_a: np.ndarray, s_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson correlation of every unit of run a with every unit of run b over their sensitivity profiles.
-
-    A unit's profile is its row of s (its sensitivity to each tag). Tag columns holding a NaN in
-    either run are dropped; a constant profile correlates 0 with everything.
-
-    Args:
-        s_a: (n_a, T), s_b: (n_b, T) sensitivities with the same tag columns in the same order.
-
-    Returns:
-        (C float64 (n_a, n_b), used bool (T,) mask of the tag columns used).
-    """
-    s_a, s_b = np.asarray(s_a, dtype=np.float64), np.asarray(s_b, dtype=np.float64)
-    if s_a.ndim != 2 or s_b.ndim != 2 or s_a.shape[1] != s_b.shape[1]:
-        raise ValueError(f"s_a, s_b: expected (n_a, T) and (n_b, T) with one T, got {s_a.shape} and {s_b.shape}")
-    used = np.all(np.isfinite(s_a), axis=0) & np.all(np.isfinite(s_b), axis=0)
-    if used.sum() < 2:
-        raise ValueError(f"s_a, s_b: expected at least 2 tag columns without NaN in both runs, got {int(used.sum())}")
-    a, b = s_a[:, used], s_b[:, used]
-    za, _ = _finite_unit_columns(a - a.mean(axis=1, keepdims=True), axis=1, ref=a)
-    zb, _ = _finite_unit_columns(b - b.mean(axis=1, keepdims=True), axis=1, ref=b)
-    return np.clip(np.nan_to_num(za) @ np.nan_to_num(zb).T, -1.0, 1.0), used
-
-
-def _interval(x: np.ndarray) -> tuple[float, float, float]:
-    return float(np.mean(x)), float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5))
-
-
-def match_units(s_a: np.ndarray, s_b: np.ndarray, draws: int = 100, seed: int = 0) -> dict:
-    """One-to-one matching of the units of two runs by sensitivity profile, with two chance baselines.
-
-    Units are numbered arbitrarily in each trained model, so unit i of one seed is never compared
-    with unit i of another. Instead the Hungarian algorithm (``linear_sum_assignment``) pairs the
-    units of a and b (min(n_a, n_b) pairs) so that the summed profile correlation (``profile_corr``)
-    is largest; the statistic is the mean correlation of the matched pairs. Baselines, ``draws``
-    each, one seeded generator:
-
-    - random: the mean correlation of a uniformly random one-to-one assignment (what matching
-      without looking at the profiles gives);
-    - shuffled: the Hungarian matched mean after permuting each unit's profile of run b across
-      tags independently per unit (what optimal matching finds in profiles with no tag structure;
-      the fair null for a maximised statistic). ``shuffled_p`` = (1 + #draws >= matched) / (1 + draws).
-
-    Args:
-        s_a: (n_a, T), s_b: (n_b, T) sensitivities, tag columns aligned.
-
-    Returns:
-        dict: rows, cols (lists: unit rows[i] of a matches unit cols[i] of b), corr (list of the
-        matched correlations), n_tags (columns used), matched_mean, random_mean, random_p2_5,
-        random_p97_5, shuffled_mean, shuffled_p2_5, shuffled_p97_5, shuffled_p, draws, seed.
-    """
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise ValueError(f"draws: expected an integer >= 1, got {draws!r}")
-    C, used = profile_corr(s_a, s_b)
-    rows, cols = linear_sum_assignment(C, maximize=True)
-    matched = float(C[rows, cols].mean())
-    rng = np.random.default_rng(seed)
-    n_a, n_b = C.shape
-    m = min(n_a, n_b)
-    rand = np.empty(draws)
-    for d in range(draws):
-        if n_a <= n_b:
-            rand[d] = C[np.arange(n_a), rng.permutation(n_b)[:n_a]].mean()
-        else:
-            rand[d] = C[rng.permutation(n_a)[:n_b], np.arange(n_b)].mean()
-    sb = np.asarray(s_b, dtype=np.float64)[:, used]
-    shuf = np.empty(draws)
-    for d in range(draws):
-        Cs, _ = profile_corr(np.asarray(s_a, dtype=np.float64)[:, used], rng.permuted(sb, axis=1))
-        r, c = linear_sum_assignment(Cs, maximize=True)
-        shuf[d] = Cs[r, c].mean()
-    rm, rlo, rhi = _interval(rand)
-    sm, slo, shi = _interval(shuf)
-    return {"rows": rows.tolist(), "cols": cols.tolist(), "corr": C[rows, cols].tolist(), "n_matched": int(m),
-            "n_tags": int(used.sum()), "matched_mean": matched, "random_mean": rm, "random_p2_5": rlo,
-            "random_p97_5": rhi, "shuffled_mean": sm, "shuffled_p2_5": slo, "shuffled_p97_5": shi,
-            "shuffled_p": float((1 + np.sum(shuf >= matched - 1e-12)) / (1 + draws)), "draws": int(draws),
-            "seed": int(seed)}
-
-
-def _upper_pearson(x: np.ndarray, y: np.ndarray) -> tuple[int, float]:
-    """(number of pairs, Pearson r) of the upper triangles (no diagonal) of x and y, finite pairs only."""
-    iu = np.triu_indices_from(x, k=1)
-    a, b = np.asarray(x, float)[iu], np.asarray(y, float)[iu]
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return int(a.size), float("nan")
-    return int(a.size), float(np.clip(np.corrcoef(a, b)[0, 1], -1.0, 1.0))
-
-
-# ----------------------------------------------------------------------------------------------- runs
 
 
 def _csv_text(header, rows) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
-    w.writerows([v if isinstance(v, str) else _fmt(v) for v in r] for r in rows)
+    w.writerows([v if isinstance(v, str) else format_value(v) for v in r] for r in rows)
     return buf.getvalue()
 
 
@@ -451,7 +176,7 @@ def _check_tag_sets(runs: list[dict]) -> None:
 
 
 def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, k: int = 10, draws: int = 100,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, *, draw: MatrixDrawer | None = None) -> dict:
     """Compare the tag x tag structure of analysed runs (e.g. seeds) and match their units.
 
     Writes into ``out_dir`` (every file atomically; matrices with header ``tag,<tags...>`` in
@@ -467,6 +192,8 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
             repeat get a suffix.
         out_dir: output folder (created).
         k: top-k depth of the overlap matrices; draws, seed: baselines of ``match_units``.
+        draw: draws a matrix as ``draw(M, tags, out_base, title, signed=, vmax=, label=)`` and returns the
+            paths written (``nerve.report.plots.plot_tag_matrix``); None writes the CSV files only.
 
     Returns:
         JSON-ready dict: out_dir, runs (names), tags (tag_order), k, files (names), consistency
@@ -475,8 +202,6 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     Raises:
         ValueError: no runs, or runs whose tag sets differ (naming the runs).
     """
-    from nerve.report.plots import tag_filenames
-
     if not dirs:
         raise ValueError("dirs: expected at least one analysed run")
     runs = [load_run_analysis(d) for d in dirs]
@@ -500,10 +225,10 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     def emit(kind: str, stem: str, M: np.ndarray, title: str, plot: bool = True) -> None:
         atomic_write_text(out / f"{stem}.csv", matrix_csv(M, tags))
         files.append(f"{stem}.csv")
-        if plot:
+        if plot and draw is not None:
             signed = kind != "overlap"
-            paths = plot_tag_matrix(M, tags, out / stem, title, signed=signed, vmax=None if signed else k_eff,
-                                    label={"corr": "Pearson r", "similarity": "cosine"}.get(kind, "shared units"))
+            paths = draw(M, tags, out / stem, title, signed=signed, vmax=None if signed else k_eff,
+                         label={"corr": "Pearson r", "similarity": "cosine"}.get(kind, "shared units"))
             files.extend(p.name for p in paths)
 
     for kind in KINDS:
@@ -521,7 +246,7 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     for a, b in itertools.combinations(range(len(runs)), 2):
         ra, rb = runs[a]["name"], runs[b]["name"]
         for kind in KINDS:
-            n_pairs, r = _upper_pearson(mats[kind][a], mats[kind][b])
+            n_pairs, r = upper_pearson(mats[kind][a], mats[kind][b])
             consistency.append({"run_a": ra, "run_b": rb, "kind": kind, "n_pairs": n_pairs, "pearson": r})
         row = {"run_a": ra, "run_b": rb, "n_units_a": len(runs[a]["neurons"]), "n_units_b": len(runs[b]["neurons"])}
         sa, sb = runs[a]["s_aligned"], runs[b]["s_aligned"]

@@ -1,10 +1,10 @@
-"""Re-decoding with units removed one by one: incremental softmax argmax and batched CRF Viterbi."""
+"""Re-decoding with units removed one by one: incremental softmax argmax, and CRF Viterbi by the model's own
+``CRF.decode`` (bench/bench_crf_decode.py: faster than the numpy Viterbi of ``analysis/viterbi.py``, same paths)."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from nerve.analysis.viterbi import pad_positions, viterbi_numpy
+import torch
 
 _U32 = float(np.finfo(np.float32).eps)  # 2 * unit roundoff of float32: a safe per-operation bound
 
@@ -66,6 +66,44 @@ class SoftmaxDecoder:
         return pred
 
 
+def torch_viterbi(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple, batch_size: int = 256) -> np.ndarray:
+    """Best tag of every token under a linear-chain CRF, decoded by ``nerve.model.crf.CRF.decode`` in float64.
+
+    Args:
+        emissions: float (n_tokens, T), the sentences one after another.
+        sentence_starts: int (n_sentences,) first token of each sentence (strictly increasing, from 0).
+        crf: (start (T,), transitions (T, T) [from, to], end (T,)), constraints already added (as the
+            activations archive stores them).
+        batch_size: sentences per call, sorted by length.
+
+    Returns:
+        intp (n_tokens,) tag ids.
+    """
+    from nerve.model.crf import CRF
+
+    start, trans, end = (torch.as_tensor(np.asarray(x, dtype=np.float64)) for x in crf)
+    model = CRF(len(start)).double()
+    with torch.no_grad():
+        model.start_transitions.copy_(start)
+        model.transitions.copy_(trans)
+        model.end_transitions.copy_(end)
+    em = np.asarray(emissions, dtype=np.float64)
+    starts = np.asarray(sentence_starts, dtype=np.intp)
+    lengths = np.diff(np.r_[starts, em.shape[0]])
+    out = np.empty(em.shape[0], dtype=np.intp)
+    order = np.argsort(lengths, kind="stable")
+    for b in range(0, order.size, batch_size):
+        idx = order[b: b + batch_size]
+        width = int(lengths[idx].max())
+        pos = np.arange(width)
+        mask = pos[None, :] < lengths[idx][:, None]  # shape: (batch, width)
+        token = np.where(mask, starts[idx][:, None] + pos[None, :], 0)
+        padded = torch.from_numpy(em[token])  # shape: (batch, width, T); padding reads token 0, masked out
+        paths = model.decode(padded, torch.from_numpy(mask)).numpy()
+        out[token[mask]] = paths[mask]
+    return out
+
+
 class CrfDecoder:
     """Viterbi paths of h_masked @ W.T + b (float64), recomputed for every unit set."""
 
@@ -75,8 +113,7 @@ class CrfDecoder:
         self.W64 = np.asarray(W, dtype=np.float64)
         self.b64 = np.asarray(b, dtype=np.float64)
         self.crf = crf
-        self.sentence, self.position, self.lengths = pad_positions(sentence_starts, self.h64.shape[0])
-        self.padded = np.zeros((self.lengths.size, int(self.lengths.max(initial=0)), self.W64.shape[0]))
+        self.starts = np.asarray(sentence_starts, dtype=np.intp)
 
     def reset(self) -> None:
         """Nothing to reset: every decode recomputes the emissions."""
@@ -86,7 +123,4 @@ class CrfDecoder:
 
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the units not in ``mask`` (n,) bool."""
-        emissions = self.h64 @ (self.W64 * ~mask).T + self.b64
-        self.padded[self.sentence, self.position] = emissions
-        paths = viterbi_numpy(self.padded, self.lengths, *self.crf)
-        return paths[self.sentence, self.position]
+        return torch_viterbi(self.h64 @ (self.W64 * ~mask).T + self.b64, self.starts, self.crf)

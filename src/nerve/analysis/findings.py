@@ -8,7 +8,6 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -256,7 +255,7 @@ def evaluate_clause(clause: dict, run: dict) -> dict:
 
 def _run_matrix(run: dict, name: str) -> np.ndarray | None:
     """``run[name]`` if given, else corr_matrix(run["s"]) / similarity_matrix(run["W"]), else None."""
-    from nerve.analysis.compare import corr_matrix, similarity_matrix
+    from nerve.analysis.matrices import corr_matrix, similarity_matrix
 
     if run.get(name) is not None:
         return np.asarray(run[name], dtype=np.float64)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import time
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,7 @@ from nerve.analysis.checks import AnalysisInputError, check_activations
 from nerve.analysis.ranking import rank_units, write_ranking_tsv, write_ranking_txt
 from nerve.analysis.sensitivity import sensitivity
 from nerve.errors import NerveError
-from nerve.folder import clear_complete, mark_complete, sha256_file, writer_lock
-from nerve.io import atomic_save, atomic_write_json, atomic_write_text
+from nerve.io import atomic_save, atomic_write_json, atomic_write_text, make_dirs
 from nerve.metrics import ChunkScorer
 
 BUCKETS = ("predicted", "gold")
@@ -82,6 +81,8 @@ def accuracy_report(gold: np.ndarray, pred: np.ndarray, tags: list[str], sentenc
 
 ACTIVATIONS = "activations.npz"
 SUMMARY = "analysis.json"
+TABLES = ["sensitivity.csv", "sensitivity.npy", "ranking.tsv", "ranking.txt", "per_tag_accuracy.json",
+          "ablation.csv", "ablation_summary.csv"]
 
 
 def save_activations(path: str | os.PathLike, arrays: dict) -> None:
@@ -89,31 +90,21 @@ def save_activations(path: str | os.PathLike, arrays: dict) -> None:
     atomic_save(path, lambda buf: np.savez_compressed(buf, **arrays))
 
 
-def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted", max_k: int | None = None,
-                   random_draws: int = 20, seed: int = 0, cluster: bool = False, progress: bool = True, *,
-                   identity: dict | None = None, about: dict | None = None) -> dict:
-    """``analyze`` under the folder's writer lock, ending with the completion marker.
+@dataclass(frozen=True)
+class Analysis:
+    """What the analysis of one activations archive found (the tables' content, for the figures and callers).
 
-    Also writes the arrays as ``activations.npz`` and the summary (plus ``about``) as ``analysis.json``;
-    ``complete.json``, written last, records the fingerprint of ``identity`` (default: the options and the
-    archive's SHA-256) and the SHA-256 of every file, which readers check before using any of them.
-    """
-    out = Path(out_dir)
-    check_activations(arrays)
-    with writer_lock(out, "nerve analyze"):
-        clear_complete(out)
-        save_activations(out / ACTIVATIONS, arrays)
-        summary = analyze(arrays, out, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,
-                          cluster=cluster, progress=progress)
-        summary.update(about or {})
-        atomic_write_text(out / SUMMARY, json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2,
-                                                    default=str) + "\n")
-        summary["files"] = [ACTIVATIONS, *summary["files"], SUMMARY]
-        if identity is None:
-            identity = {"kind": "analysis", "arrays": sha256_file(out / ACTIVATIONS),
-                        "options": analysis_options(bucket, max_k, random_draws, seed, cluster)}
-        mark_complete(out, identity, summary["files"])
-    return summary
+    s: (n, T) sensitivities; rankings: (T, n) unit indices, most important first; rows: the ablation sweep
+    (``ablation_sweep``); accuracy: per_tag_accuracy.json's content; summary: the JSON-ready summary
+    (``analyze``'s Returns)."""
+
+    tags: list[str]
+    neurons: list[str]
+    s: np.ndarray
+    rankings: np.ndarray
+    rows: np.ndarray
+    accuracy: dict
+    summary: dict
 
 
 def analysis_options(bucket: str, max_k: int | None, random_draws: int, seed: int, cluster: bool) -> dict:
@@ -123,13 +114,12 @@ def analysis_options(bucket: str, max_k: int | None, random_draws: int, seed: in
 
 
 def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted", max_k: int | None = None,
-            random_draws: int = 20, seed: int = 0, cluster: bool = False, progress: bool = True) -> dict:
-    """Sensitivity, rankings, accuracies, ablation sweep and figures of one model (Xin, Lin & Yu 2019).
+            random_draws: int = 20, seed: int = 0, progress: bool = True) -> Analysis:
+    """Sensitivity, rankings, accuracies and ablation sweep of one model (Xin, Lin & Yu 2019), as tables.
 
     Writes into ``out_dir`` (created; every file atomically): sensitivity.csv, sensitivity.npy
-    ((n, n_tags) float64), ranking.tsv, ranking.txt, per_tag_accuracy.json, ablation.csv,
-    ablation_summary.csv (at k = min(10, max_k)) and the figures (PNG + SVG):
-    sensitivity_heatmap, ranking_table, ablation_<tag> per tag, ablation_grid, per_tag_accuracy.
+    ((n, n_tags) float64), ranking.tsv, ranking.txt, per_tag_accuracy.json, ablation.csv and
+    ablation_summary.csv (at k = min(10, max_k)). The figures are the report's (``nerve.report.plots``).
 
     Args:
         arrays: the activations archive (keys h, gold, pred, tags, W, b, neurons,
@@ -138,12 +128,11 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted",
         bucket: "predicted" (sensitivity over predicted labels) or "gold".
         max_k: largest ablation size, 0..n; default n (every unit).
         random_draws: random permutations for the baseline; seed: their seed.
-        cluster: cluster units in the heatmap.
         progress: show a progress bar during the sweep.
 
     Returns:
-        Summary dict: out_dir, files, n_tokens, n_units, tags, bucket, decoder, max_k,
-        random_draws, seed, accuracy (per_tag_accuracy.json content), summary_k, summary
+        ``Analysis`` whose summary is a dict: out_dir, files, n_tokens, n_units, tags, bucket, decoder,
+        max_k, random_draws, seed, accuracy (per_tag_accuracy.json content), summary_k, summary
         (ablation_summary rows), seconds.
 
     Raises:
@@ -159,8 +148,7 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted",
     max_k = n if max_k is None else max_k
     if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or not 0 <= max_k <= n:
         raise AnalysisInputError(f"max_k: expected an integer in 0..{n} (number of units), got {max_k!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out_dir)
     tags, neurons = d["tags"], d["neurons"]
 
     s = sensitivity(d["h"], d["W"], d["pred"] if bucket == "predicted" else d["gold"])
@@ -181,26 +169,10 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted",
     atomic_write_text(out / "ablation_summary.csv", _csv_text(
         SUMMARY_FIELDS, ([r[f] if isinstance(r[f], (str, int)) else f"{r[f]:.9g}" for f in SUMMARY_FIELDS]
                          for r in summary)))
-    figures = _figures(out, s, rankings, tags, neurons, rows, accuracy, cluster)
-    files = ["sensitivity.csv", "sensitivity.npy", "ranking.tsv", "ranking.txt", "per_tag_accuracy.json",
-             "ablation.csv", "ablation_summary.csv"] + [p.name for p in figures]
-    return {
-        "out_dir": str(out), "files": files, "n_tokens": int(n_tokens), "n_units": int(n), "tags": tags,
+    result = {
+        "out_dir": str(out), "files": list(TABLES), "n_tokens": int(n_tokens), "n_units": int(n), "tags": tags,
         "bucket": bucket, "decoder": d["decoder"], "max_k": int(max_k), "random_draws": int(random_draws),
         "seed": int(seed), "accuracy": accuracy, "summary_k": int(summary_k), "summary": summary,
         "seconds": time.perf_counter() - t0,
     }
-
-
-def _figures(out: Path, s, rankings, tags, neurons, rows, accuracy: dict, cluster: bool) -> list[Path]:
-    """Draw every figure of ``analyze_arrays``; return the written paths."""
-    from nerve.report import plots
-
-    paths = plots.plot_sensitivity_heatmap(s, tags, neurons, out / "sensitivity_heatmap", cluster=cluster)
-    paths += plots.plot_ranking_table(s, rankings, tags, neurons, out / "ranking_table")
-    stems = plots.tag_filenames(tags, reserved=("grid",))
-    paths += plots.plot_ablation_targets(rows, tags, [out / f"ablation_{stems[tag]}" for tag in tags])
-    paths += plots.plot_ablation_grid(rows, out / "ablation_grid")
-    bars = {**accuracy["per_tag"], "ALL": accuracy["ALL"], "F1": accuracy["F1"]}
-    paths += plots.plot_per_tag_accuracy(bars, out / "per_tag_accuracy")
-    return paths
+    return Analysis(tags, neurons, s, rankings, rows, accuracy, result)

@@ -56,7 +56,7 @@ def _fetch(args) -> int:
 
 
 def _stats(args) -> int:
-    from nerve.data.tools import corpus_stats, format_stats
+    from nerve.data.stats import corpus_stats, format_stats
 
     path = _corpus_path(args.corpus, args.data)
     pretrained = None

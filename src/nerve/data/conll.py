@@ -8,17 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nerve.errors import NerveError
+from nerve.text import COLUMN_SEP, field_splitter, text_lines
 
 DOCSTART = "-DOCSTART-"
 _DIGITS = re.compile(r"\d")
-# Line rule of every reader: lines end at \n (a \r before it is dropped); columns are separated by spaces and
-# tabs; any other control character (C0/C1, a lone \r, U+2028/U+2029) is refused with its file and line, and
-# every other character (non-breaking spaces included) is part of its token.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-_OTHER_SPACE = re.compile(r"[^\S \t\n]")  # whitespace that str.split() would cut at, besides space and tab
-_COLUMN_SEP = re.compile(r"[ \t]+")
-
-
 @dataclass
 class Sentence:
     """One sentence: words, tags (may be empty for unlabelled text), extra columns, source line."""
@@ -47,44 +40,6 @@ def decode_utf8(raw: bytes) -> tuple[str, tuple[int, int] | None]:
     except UnicodeDecodeError as err:
         bad = (raw[: err.start].count(b"\n") + 1, raw[err.start])
         return raw.decode("utf-8", errors="replace"), bad
-
-
-def control_characters(text: str) -> list[tuple[int, str]]:
-    """(line, description) of every line holding a refused control character (line rule above)."""
-    text = text.replace("\r\n", "\n")
-    out: list[tuple[int, str]] = []
-    for m in _CONTROL.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
-        if out and out[-1][0] == line:
-            continue
-        c = m.group()
-        what = "a carriage return not followed by a line feed" if c == "\r" else f"control character U+{ord(c):04X}"
-        out.append((line, f"{what}; expected lines that end with \\n and columns separated by spaces or tabs"))
-    return out
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines of ``text`` split at \\n only (\\r\\n accepted); a final line end adds no empty line."""
-    if not text:
-        return []
-    lines = text.replace("\r\n", "\n").split("\n")
-    return lines[:-1] if lines[-1] == "" else lines
-
-
-def field_splitter(text: str):
-    """A function that splits one line of ``text`` into columns at spaces and tabs only (fast path when the
-    text holds no other whitespace)."""
-    if not _OTHER_SPACE.search(text):
-        return str.split
-    return lambda line: [f for f in _COLUMN_SEP.split(line) if f]
-
-
-def text_lines(path: Path, text: str) -> list[str]:
-    """``split_lines`` of ``text`` after refusing control characters with file and line."""
-    bad = control_characters(text) if _CONTROL.search(text) else []
-    if bad:
-        raise NerveError(f"{path}:{bad[0][0]}: {bad[0][1]}")
-    return split_lines(text)
 
 
 def _decode(path: Path) -> str:
@@ -173,7 +128,7 @@ def looks_like_conll(path: str | os.PathLike) -> bool:
     seen = 0
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
         for line in f:
-            fields = _COLUMN_SEP.split(line.strip(" \t\r\n"))
+            fields = COLUMN_SEP.split(line.strip(" \t\r\n"))
             fields = [x for x in fields if x]
             if not fields or fields[0] == DOCSTART:
                 continue

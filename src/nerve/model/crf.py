@@ -16,30 +16,11 @@ _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 def transition_constraints(tags: list[str], scheme: str) -> tuple[Tensor, Tensor, Tensor]:
-    """Legal transitions for a tagging scheme.
-
-    Tags are strings like ``"O"``, ``"B-PER"``, ``"I-PER"``, ``"E-PER"``, ``"S-PER"``.
-
-    * ``"BIO"`` (IOB2; ``"IOB2"`` is accepted as an alias): ``I-x`` may follow only ``B-x`` or
-      ``I-x`` and may not start a sentence.
-    * ``"BIOES"``: ``B-x``/``I-x`` must be followed by ``I-x``/``E-x``; ``E-x``/``S-x``/``O`` by
-      ``B-*``/``S-*``/``O``; a sentence starts only with ``O``/``B-*``/``S-*`` and ends only with
-      ``O``/``E-*``/``S-*``.
-
-    Any tag that is not ``O`` and has no prefix recognised by the scheme (e.g. a padding tag) is
-    left unconstrained: every transition into or out of it is allowed, and it may start or end a
-    sentence. The scheme name is case-insensitive.
-
-    Args:
-        tags: Tag strings, in tag-index order.
-        scheme: ``"BIO"`` or ``"BIOES"``.
-
-    Returns:
-        ``(allowed, allowed_start, allowed_end)``: bool tensors of shapes ``(num_tags, num_tags)``
-        indexed ``[from, to]``, ``(num_tags,)`` and ``(num_tags,)``.
+    """Legal transitions for a tagging scheme (``nerve.tags.allowed_transitions``) as bool tensors
+    ``(allowed (T, T) [from, to], allowed_start (T,), allowed_end (T,))``.
 
     Raises:
-        ValueError: If ``scheme`` is not a known scheme.
+        ValueError: If ``scheme`` is neither BIO (IOB2) nor BIOES.
     """
     allowed, start, end = allowed_transitions(tags, scheme)
     return torch.from_numpy(allowed), torch.from_numpy(start), torch.from_numpy(end)
@@ -74,13 +55,8 @@ class CRF(nn.Module):
             when not given).
     """
 
-    def __init__(
-        self,
-        num_tags: int,
-        allowed: Tensor | None = None,
-        allowed_start: Tensor | None = None,
-        allowed_end: Tensor | None = None,
-    ) -> None:
+    def __init__(self, num_tags: int, allowed: Tensor | None = None, allowed_start: Tensor | None = None,
+                 allowed_end: Tensor | None = None) -> None:
         if not isinstance(num_tags, int) or num_tags <= 0:
             raise ValueError(f"expected a positive int num_tags, got {num_tags!r}")
         super().__init__()
@@ -89,9 +65,7 @@ class CRF(nn.Module):
         self.end_transitions = nn.Parameter(torch.empty(num_tags))
         self.transitions = nn.Parameter(torch.empty(num_tags, num_tags))
         self.register_buffer("allowed", self._constraint(allowed, (num_tags, num_tags), "allowed"))
-        self.register_buffer(
-            "allowed_start", self._constraint(allowed_start, (num_tags,), "allowed_start")
-        )
+        self.register_buffer("allowed_start", self._constraint(allowed_start, (num_tags,), "allowed_start"))
         self.register_buffer("allowed_end", self._constraint(allowed_end, (num_tags,), "allowed_end"))
         self.reset_parameters()
 

@@ -13,7 +13,7 @@ from nerve.data.vocab import Vocabs
 from nerve.model.char import CharCNN, CharRNN
 from nerve.model.crf import CRF, transition_constraints
 from nerve.model.hooks import HookPoint
-from nerve.model.layers import Dropout, RowSparseSGD
+from nerve.model.layers import Dropout
 from nerve.model.rnn import CNNEncoder, RNNEncoder
 
 ANALYSIS_SITE = "encoder_out"
@@ -56,7 +56,6 @@ class Tagger(nn.Module):
         self.drop_out = Dropout(m.dropout)
         self.encoder_out = HookPoint()
         self.hidden2tag = nn.Linear(self.encoder.out_dim, len(self.tags))
-        self.row_sparse: RowSparseSGD | None = None  # set by the trainer for row-sparse SGD on word embeddings
         self.crf = None
         if m.decoder == "crf":
             allowed = (None, None, None)
@@ -81,13 +80,14 @@ class Tagger(nn.Module):
             return [f"f{i}" for i in range(n // 2)] + [f"b{i}" for i in range(n // 2)]
         return [str(i) for i in range(n)]
 
-    def embed(self, batch: Batch, extra: torch.Tensor | None = None) -> torch.Tensor:
-        """Input representation, shape (B, L, in_dim). ``extra`` holds vectors of ids beyond the vocabulary."""
+    def embed(self, batch: Batch, extra: torch.Tensor | None = None, word_lookup=None) -> torch.Tensor:
+        """Input representation, shape (B, L, in_dim). ``extra`` holds vectors of ids beyond the vocabulary;
+        ``word_lookup`` (training only) replaces the word-embedding lookup (row-sparse SGD's)."""
         if extra is not None and extra.numel():
             table = torch.cat([self.word_emb.weight, extra.to(self.word_emb.weight)], dim=0)
             parts = [F.embedding(batch.words, table, padding_idx=0)]
-        elif self.row_sparse is not None and self.training:
-            parts = [self.row_sparse.lookup(batch.words)]
+        elif word_lookup is not None and self.training:
+            parts = [word_lookup(batch.words)]
         else:
             parts = [self.word_emb(batch.words)]
         if self.char is not None:
@@ -98,16 +98,16 @@ class Tagger(nn.Module):
             parts.append(emb(ids))
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
-    def emissions(self, batch: Batch, extra: torch.Tensor | None = None) -> torch.Tensor:
+    def emissions(self, batch: Batch, extra: torch.Tensor | None = None, word_lookup=None) -> torch.Tensor:
         """Tag scores before softmax/CRF, shape (B, L, n_tags)."""
-        x = self.drop_in(self.embed(batch, extra))
+        x = self.drop_in(self.embed(batch, extra, word_lookup))
         h = self.encoder(x, batch.mask, batch.lengths)
         h = self.encoder_out(self.drop_out(h))
         return self.hidden2tag(h)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Batch, word_lookup=None) -> torch.Tensor:
         """Summed negative log-likelihood of the gold tags over the batch (NCRF++ convention)."""
-        em = self.emissions(batch)
+        em = self.emissions(batch, word_lookup=word_lookup)
         if self.crf is not None:
             return self.crf.neg_log_likelihood(em, batch.tags, batch.mask, reduction="sum")
         gold = batch.tags.masked_fill(~batch.mask, -100)

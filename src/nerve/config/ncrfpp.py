@@ -6,7 +6,7 @@ import difflib
 from pathlib import Path
 
 from nerve.config import Config, set_value, validate
-from nerve.data.conll import text_lines
+from nerve.text import text_lines
 from nerve.errors import NerveError
 
 # NCRF++ key -> nerve "section.key" (value converters below handle the special ones).

@@ -1,4 +1,5 @@
-"""Tests for nerve.analysis.viterbi and the CRF ablation sweep, against brute-force enumeration."""
+"""The CRF Viterbi of the ablation sweep (the model's own CRF.decode, batched over sentences) against brute-force
+enumeration, and the CRF sweep against direct recomputation."""
 
 import itertools
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from analysis_synthetic import as_table, assert_scores_equal, brute_force, sweep
 
-from nerve.analysis.viterbi import viterbi_numpy
+from nerve.analysis.decoders import torch_viterbi
 
 
 def enumerate_best(em, start, trans, end):
@@ -20,25 +21,22 @@ def enumerate_best(em, start, trans, end):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_viterbi_numpy_equals_enumeration(seed):
+@pytest.mark.parametrize("batch_size", [1, 2, 256])
+def test_torch_viterbi_equals_enumeration_for_every_batch_size(seed, batch_size):
     rng = np.random.default_rng(seed)
     T, lengths = 3, np.array([4, 1, 3, 2, 4])
-    em = rng.normal(size=(lengths.size, 4, T))
-    start, trans, end = rng.normal(size=T), rng.normal(size=(T, T)), rng.normal(size=T)
-    paths = viterbi_numpy(em, lengths, start, trans, end)
-    for s, L in enumerate(lengths):
-        assert paths[s, :L].tolist() == enumerate_best(em[s, :L], start, trans, end)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    em = rng.normal(size=(lengths.sum(), T))
+    crf = rng.normal(size=T), rng.normal(size=(T, T)), rng.normal(size=T)
+    paths = torch_viterbi(em, starts, crf, batch_size=batch_size)
+    for a, L in zip(starts, lengths):
+        assert paths[a: a + L].tolist() == enumerate_best(em[a: a + L], *crf)
 
 
-def test_viterbi_numpy_pads_with_minus_one():
-    paths = viterbi_numpy(np.zeros((2, 3, 2)), np.array([1, 3]), np.zeros(2), np.zeros((2, 2)), np.zeros(2))
-    assert paths.tolist() == [[0, -1, -1], [0, 0, 0]]
-
-
-def test_viterbi_numpy_respects_forbidden_transitions():
-    em = np.array([[[0.0, 5.0], [5.0, 0.0]]])
+def test_torch_viterbi_respects_forbidden_transitions():
+    em = np.array([[0.0, 5.0], [5.0, 0.0]])
     trans = np.array([[0.0, 0.0], [-10000.0, 0.0]])  # 1 -> 0 forbidden
-    assert viterbi_numpy(em, np.array([2]), np.zeros(2), trans, np.zeros(2)).tolist() == [[0, 0]]
+    assert torch_viterbi(em, np.array([0]), (np.zeros(2), trans, np.zeros(2))).tolist() == [0, 0]
 
 
 def test_crf_sweep_rows_equal_brute_force(crf_arrays):

@@ -239,7 +239,7 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     if not path.is_file():
         raise NerveError(f"{path}: no such config file")
     if path.suffix == ".config":
-        from nerve.ncrfpp import read_ncrfpp_config
+        from nerve.config.ncrfpp import read_ncrfpp_config
 
         cfg = read_ncrfpp_config(path)
     else:

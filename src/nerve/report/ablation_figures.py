@@ -1,0 +1,177 @@
+"""Figures of ablation sweeps: per target tag the change of every tag's accuracy as its top units are removed,
+small multiples of top / bottom / random for every target, and one target across runs."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from nerve.analysis.ablation import read_ablation_csv
+from nerve.analysis.checks import AnalysisInputError
+from nerve.report import figures
+from nerve.report.curves import check_target, groups, own, random_band, selections
+from nerve.report.figures import LINE_STYLES, colours, font_size, limits, new_figure
+from nerve.tags import split_or_outside, tag_order
+
+SUMMARIES = ("ALL", "F1")
+_SUMMARY_STYLE = {"ALL": ("black", "--"), "F1": ("black", "-.")}
+
+
+def _target_curves(rows: np.ndarray, target: str) -> dict:
+    """What the chart of ``target`` shows: eval tags in display order, the change of each vs k = 0, the band."""
+    cubes = selections(rows)
+    if "top" not in cubes:
+        raise AnalysisInputError(f"rows: no top-k ablation rows for target tag {target!r}")
+    ks, evals, top = cubes["top"]
+    tags = [t for t in evals if t not in SUMMARIES]
+    names = [tags[i] for i in tag_order(tags)] + [e for e in SUMMARIES if e in evals]
+    changes = {e: top[:, 0, evals.index(e)] - top[0, 0, evals.index(e)] for e in names}
+    rks, rnd = own(cubes, "random", target)
+    own_top = top[:, 0, evals.index(target)] if target in evals else np.zeros(1)
+    band = random_band(rnd, own_top[0]) if rnd.size else None
+    return {"target": target, "ks": ks, "names": names, "changes": changes, "rks": rks, "band": band}
+
+
+def plot_ablation_targets(rows: np.ndarray, targets: Sequence[str],
+                          out_bases: Sequence[str | os.PathLike]) -> list[Path]:
+    """``plot_ablation_target`` for each of ``targets`` (written to the matching ``out_bases``); every chart has
+    the same size and y range, so that the charts of one analysis compare at a glance.
+
+    Raises:
+        ValueError: if lengths differ, or a target has no rows or no top-k rows.
+    """
+    if len(targets) != len(out_bases):
+        raise AnalysisInputError(f"expected one output path per target, got {len(out_bases)} for {len(targets)}")
+    by_target = groups(rows, "target_tag")
+    for target in targets:
+        if target not in by_target:
+            check_target(rows, target)
+    charts = [_target_curves(by_target[t], t) for t in targets]
+    ylim = limits([np.zeros(1)] + [y for c in charts for y in (*c["changes"].values(), *(c["band"] or ()))])
+    return [p for c, base in zip(charts, out_bases) for p in _draw_target(c, ylim, base)]
+
+
+def _draw_target(c: dict, ylim: tuple[float, float], base: str | os.PathLike) -> list[Path]:
+    target, ks = c["target"], c["ks"]
+    palette = colours([n for n in c["names"] if n not in SUMMARIES])
+    fig = new_figure(8.5, 4.8)
+    ax = fig.subplots()
+    for name in c["names"]:
+        colour, ls = _SUMMARY_STYLE.get(name, (palette.get(name), LINE_STYLES.get(split_or_outside(name)[0], "-")))
+        bold = name == target
+        ax.plot(ks, c["changes"][name], color=colour, ls=ls, lw=3.0 if bold else 1.0, alpha=1.0 if bold else 0.75,
+                zorder=5 if bold else 2, label=f"{name} (target)" if bold else name)
+    if c["band"] is not None:
+        lo, hi, mean = c["band"]
+        ax.fill_between(c["rks"], lo, hi, color="0.6", alpha=0.3, lw=0, label="random 95% band")
+        ax.plot(c["rks"], mean, color="black", ls=":", lw=1.6, label="random mean")
+    ax.axhline(0, color="0.3", lw=0.6, zorder=0.9)
+    ax.set_xlim(*limits([ks] + [c["rks"]]))
+    ax.set_ylim(*ylim)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("number of ablated units k (top of the target's ranking)", fontsize=9)
+    ax.set_ylabel("accuracy change vs k = 0", fontsize=9)
+    ax.set_title(f"Ablating the top units of {target}", fontsize=11)
+    n = len(c["names"]) + 2
+    fig.legend(loc="outside right upper", fontsize=font_size(n, 8, 6, 30), ncols=max(1, math.ceil(n / 18)),
+               frameon=False)
+    return figures.save_figure(fig, base)
+
+
+def plot_ablation_target(rows: np.ndarray, target: str, out_base: str | os.PathLike) -> list[Path]:
+    """Accuracy change vs k = 0 when ablating the target's top-k units, for every eval tag.
+
+    The target tag is drawn bold; the random selection's mean change of the target's accuracy is dotted, with
+    its 2.5-97.5 percentile band over draws shaded.
+    """
+    return plot_ablation_targets(rows, [target], [out_base])
+
+
+def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike) -> list[Path]:
+    """Small multiples, one panel per target tag: its own accuracy change for top, bottom and random selections."""
+    by_target = groups(rows, "target_tag")
+    targets = list(by_target)
+    targets = [targets[i] for i in tag_order(targets)]
+    ncol = max(1, math.ceil(math.sqrt(len(targets) * 1.4)))
+    nrow = max(1, math.ceil(len(targets) / ncol))
+    fig = new_figure(1.0 + 2.3 * ncol, 1.2 + 1.9 * nrow)
+    axes = np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)).ravel()
+    xdata, ydata = [], [np.zeros(1)]
+    for ax, t in zip(axes, targets):
+        cubes = selections(by_target[t])
+        (ks, top), (bks, bottom), (rks, rnd) = (own(cubes, sel, t) for sel in ("top", "bottom", "random"))
+        base = top[0, 0] if top.size else 0.0
+        xdata += [ks, bks, rks]
+        if top.size:
+            ax.plot(ks, top[:, 0] - base, color="tab:red", lw=2.0, label="top")
+            ydata.append(top[:, 0] - base)
+        if bottom.size:
+            ax.plot(bks, bottom[:, 0] - base, color="tab:blue", lw=1.2, ls="--", label="bottom")
+            ydata.append(bottom[:, 0] - base)
+        if rnd.size:
+            lo, hi, mean = random_band(rnd, base)
+            ax.fill_between(rks, lo, hi, color="0.6", alpha=0.3, lw=0, label="random 95% band")
+            ax.plot(rks, mean, color="black", ls=":", lw=1.6, label="random mean")
+            ydata += [lo, hi]
+        ax.axhline(0, color="0.3", lw=0.5)
+        ax.set_title(t, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    for ax in axes[len(targets):]:
+        ax.set_axis_off()
+    axes[0].set(xlim=limits(xdata), ylim=limits(ydata))
+    fig.supxlabel("number of ablated units k", fontsize=9)
+    fig.supylabel("accuracy change of the target tag", fontsize=9)
+    if targets:
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=4, fontsize=8,
+                   frameon=False)
+    return figures.save_figure(fig, out_base)
+
+
+def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequence[str], tag: str,
+                          out_path: str | os.PathLike) -> list[Path]:
+    """Overlay one target tag's own accuracy under top-k ablation (solid) and random mean (dotted) of several runs.
+
+    Args:
+        csv_paths: ablation.csv files, one per run; labels: legend label per run.
+        tag: target tag (must appear in every file).
+        out_path: output file; with a .png or .svg suffix both formats are written beside each other,
+            otherwise ``out_path``.png and ``out_path``.svg.
+
+    Raises:
+        ValueError: if lengths differ or a file has no rows for ``tag``.
+    """
+    from matplotlib import colormaps
+
+    if len(csv_paths) != len(labels) or not csv_paths:
+        raise AnalysisInputError(
+            f"expected one label per ablation.csv, got {len(labels)} labels for {len(csv_paths)} files")
+    fig = new_figure(8.0, 4.6)
+    ax = fig.subplots()
+    pal = colormaps["tab10"].colors
+    xdata, ydata = [], []
+    for i, (path, label) in enumerate(zip(csv_paths, labels)):
+        rows = read_ablation_csv(path)
+        check_target(rows, tag, str(path))
+        cubes = selections(rows[rows["target_tag"] == tag])
+        (ks, top), (rks, rnd) = own(cubes, "top", tag), own(cubes, "random", tag)
+        ax.plot(ks, top[:, 0], color=pal[i % len(pal)], lw=2.0, label=f"{label}: top")
+        xdata.append(ks)
+        ydata.append(top[:, 0])
+        if rnd.size:
+            ax.plot(rks, rnd.mean(axis=1), color=pal[i % len(pal)], lw=1.2, ls=":", label=f"{label}: random mean")
+            ydata.append(rnd.mean(axis=1))
+    ax.set(xlim=limits(xdata), ylim=limits(ydata))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("number of ablated units k", fontsize=9)
+    ax.set_ylabel(f"accuracy of {tag}", fontsize=9)
+    ax.set_title(f"Ablation of {tag}'s top units across runs", fontsize=11)
+    fig.legend(loc="outside right upper", fontsize=8, frameon=False,
+               ncols=max(1, math.ceil(2 * len(labels) / 16)))
+    out = Path(out_path)
+    return figures.save_figure(fig, out.with_suffix("") if out.suffix in (".png", ".svg") else out)
