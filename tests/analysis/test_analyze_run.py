@@ -25,6 +25,12 @@ def _analyze(run: Path, out: Path, *extra: str) -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_analysis(tiny_run, tmp_path_factory) -> Path:
+    """One analysis of the tiny run, shared by the tests of this module that only read it."""
+    return _analyze(tiny_run, tmp_path_factory.mktemp("analysis") / "a")
+
+
+@pytest.fixture(scope="module")
 def crf_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "crf"
     run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", "--set", "model.decoder=crf",
@@ -76,8 +82,8 @@ def _assert_rows_equal(rows):
         assert (math.isnan(got) and math.isnan(exp)) or abs(got - exp) < 1e-9, row
 
 
-def test_analyze_writes_every_output(tiny_run, tmp_path):
-    out = _analyze(tiny_run, tmp_path / "a")
+def test_analyze_writes_every_output(tiny_run, tiny_analysis):
+    out = tiny_analysis
     for name in ("activations.npz", "sensitivity.csv", "sensitivity.npy", "ranking.tsv", "ranking.txt",
                  "per_tag_accuracy.json", "ablation.csv", "sensitivity_heatmap.png", "sensitivity_heatmap.svg",
                  "ranking_table.png", "ablation_grid.png", "per_tag_accuracy.png", "ablation_B-PER.png"):
@@ -86,8 +92,8 @@ def test_analyze_writes_every_output(tiny_run, tmp_path):
     assert header == "target_tag,selection,k,draw,eval_tag,accuracy"
 
 
-def test_activations_pred_equals_the_models_decode(tiny_run, tmp_path):
-    out = _analyze(tiny_run, tmp_path / "a")
+def test_activations_pred_equals_the_models_decode(tiny_run, tiny_analysis):
+    out = tiny_analysis
     arr = np.load(out / "activations.npz")
     run = load_run(tiny_run)
     sents = read_conll(run.cfg.data.dev)
@@ -98,8 +104,8 @@ def test_activations_pred_equals_the_models_decode(tiny_run, tmp_path):
     torch.testing.assert_close(torch.from_numpy(arr["W"]), run.model.hidden2tag.weight.detach())
 
 
-def test_softmax_ablation_csv_equals_full_reruns_through_the_hook(tiny_run, tmp_path):
-    out = _analyze(tiny_run, tmp_path / "a")
+def test_softmax_ablation_csv_equals_full_reruns_through_the_hook(tiny_run, tiny_analysis):
+    out = tiny_analysis
     rows, _ = _rerun_rows(tiny_run, out)
     _assert_rows_equal(rows)
 
@@ -146,12 +152,18 @@ def test_split_with_unseen_tags_is_a_one_line_error(tiny_run, tmp_path):
     assert "bad.txt:1" in proc.stderr and "B-CITY" in proc.stderr
 
 
-def test_plot_ablation_overlays_runs_given_run_or_analysis_folders(tiny_run, tmp_path):
-    out = _analyze(tiny_run, tmp_path / "a")
+def test_plot_ablation_overlays_runs_given_run_or_analysis_folders(tiny_run, tiny_analysis, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"  # a run folder holding its analysis in analysis/
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("analysis"))
+    shutil.copytree(tiny_analysis, run / "analysis")
     fig = tmp_path / "overlay.png"
-    run_cli("plot", "ablation", out, tiny_run / "analysis" if (tiny_run / "analysis").is_dir() else out,
-            "--tag", "B-PER", "--labels", "one,two", "--out", fig, check=True)
-    assert fig.stat().st_size > 1000 and fig.with_suffix(".svg").is_file()
+    proc = run_cli("plot", "ablation", run, tiny_analysis, "--tag", "B-PER", "--labels", "run folder,analysis folder",
+                   "--out", fig, check=True)
+    assert fig.stat().st_size > 1000 and fig.with_suffix(".svg").is_file() and str(fig) in proc.stderr
+    svg = fig.with_suffix(".svg").read_text()
+    assert "run folder: top" in svg and "analysis folder: top" in svg
 
 
 def test_plot_ablation_without_analysis_is_a_one_line_error(tmp_path):

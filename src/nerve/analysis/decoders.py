@@ -1,5 +1,5 @@
 """Re-decoding with units removed one by one: incremental softmax argmax, and CRF Viterbi by the model's own
-``CRF.decode`` (bench/bench_crf_decode.py: faster than the numpy Viterbi of ``analysis/viterbi.py``, same paths)."""
+``CRF.decode`` (faster than the numpy Viterbi it replaced, same paths: docs/RESULTS.md)."""
 
 from __future__ import annotations
 
