@@ -20,8 +20,8 @@ from nerve.io import atomic_write_text
 from nerve.report import plots
 
 
-def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted", max_k: int | None = None,
-                   random_draws: int = 20, seed: int = 0, cluster: bool = False, progress: bool = True, *,
+def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "predicted", max_k: int | None = None,
+                   random_draws: int = 20, seed: int = 0, cluster: bool = False, progress: bool = True,
                    identity: dict | None = None, about: dict | None = None) -> dict:
     """The whole analysis of an activations archive (Xin, Lin & Yu 2019) under the folder's writer lock.
 
@@ -52,9 +52,9 @@ def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, bucket: str = "pred
     return summary
 
 
-def analyze_run(run_dir: str, out_dir: str, split: str = "dev", bucket: str = "predicted", max_k: int | None = None,
-                random_draws: int = 20, seed: int = 0, cluster: bool = False, device: str = "cpu",
-                progress: bool = True) -> dict:
+def analyze_run(run_dir: str, out_dir: str, *, split: str = "dev", bucket: str = "predicted",
+                max_k: int | None = None, random_draws: int = 20, seed: int = 0, cluster: bool = False,
+                device: str = "cpu", progress: bool = True) -> dict:
     """``nerve analyze``: capture the activations of ``split`` and analyse them into ``out_dir``."""
     from nerve.run import load_run, read_split
 
@@ -78,7 +78,7 @@ def analyze_run(run_dir: str, out_dir: str, split: str = "dev", bucket: str = "p
     return summary
 
 
-def compare(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, k: int = 10, draws: int = 100,
+def compare(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, k: int = 10, draws: int = 100,
             seed: int = 0) -> dict:
     """``compare_runs`` with its tag x tag heatmaps drawn by ``nerve.report.plots.plot_tag_matrix``."""
     return compare_runs(dirs, out_dir, k=k, draws=draws, seed=seed, draw=plots.plot_tag_matrix)

@@ -185,8 +185,9 @@ def cmd_study(args) -> int:
 
     config = resolve_config(args.config)
     out = args.out or str(Path("studies") / Path(config).stem)
-    report = study(config, resolve_data(args.data), args.seeds, out, args.overrides, args.grid, args.engine,
-                   args.workers, args.address, progress=not args.no_progress, rerun_changed=args.rerun_changed)
+    report = study(config, resolve_data(args.data), args.seeds, out, overrides=args.overrides, grid=args.grid,
+                   engine=args.engine, workers=args.workers, address=args.address, progress=not args.no_progress,
+                   rerun_changed=args.rerun_changed)
     print(f"report: {report}", file=sys.stderr)
     return 0
 

@@ -190,7 +190,7 @@ def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
     return [j for j, _ in stale]
 
 
-def execute(jobs: list[Job], engine: str = "local", workers: int | None = None, address: str | None = None,
+def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = None, address: str | None = None,
             epochs: int = 1, progress: bool = True, rerun_changed: bool = False) -> None:
     """Run every incomplete job with the chosen engine, showing runs and epochs done."""
     from tqdm import tqdm
@@ -333,7 +333,7 @@ def run_row(job: Job) -> dict:
             "per_tag_accuracy": m["test"]["per_tag_accuracy"], "train_seconds": m["train_seconds"]}
 
 
-def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, overrides: list[str] | None = None,
+def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, overrides: list[str] | None = None,
           grid: list[str] | None = None, engine: str = "local", workers: int | None = None,
           address: str | None = None, progress: bool = True, rerun_changed: bool = False) -> Path:
     """The whole study; returns the path of report.html. One study writes in a folder at a time."""
@@ -359,6 +359,7 @@ def _study(config_path, data_dir, seeds, out: Path, overrides, grid, engine, wor
     epochs = load_config(config_path, overrides or []).train.epochs
     atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
                                           "grid": g, "jobs": [j.to_dict() for j in jobs]})
-    execute(jobs, engine, workers, address, epochs=epochs, progress=progress, rerun_changed=rerun_changed)
+    execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
+            rerun_changed=rerun_changed)
     summary = summarise(jobs, out)
     return write_report(out, summary, grid=g)

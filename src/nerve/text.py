@@ -28,6 +28,21 @@ def control_characters(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def line_problem(line: str) -> str | None:
+    """What refuses one line (without its line end) under the line rule, or None."""
+    m = _CONTROL.search(line)
+    if m is None:
+        return None
+    c = m.group()
+    what = "a carriage return not followed by a line feed" if c == "\r" else f"control character U+{ord(c):04X}"
+    return f"{what}; expected lines that end with \\n and columns separated by spaces or tabs"
+
+
+def columns(line: str) -> list[str]:
+    """The columns of one line: split at spaces and tabs only."""
+    return line.split() if not _OTHER_SPACE.search(line) else [f for f in COLUMN_SEP.split(line) if f]
+
+
 def split_lines(text: str) -> list[str]:
     """Lines of ``text`` split at \\n only (\\r\\n accepted); a final line end adds no empty line."""
     if not text:

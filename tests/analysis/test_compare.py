@@ -109,9 +109,9 @@ def test_overlap_matrix_rejects_k_outside_the_units():
 def test_load_run_analysis_reads_run_or_analysis_folder_and_names_the_run(three_runs):
     a = load_run_analysis(three_runs["root"] / "c")
     b = load_run_analysis(three_runs["root"] / "c" / "analysis")
-    assert a["name"] == b["name"] == "c"
-    assert a["ablation"] is None and a["s"].shape == (N, len(TAGS)) and a["W"].shape == (len(TAGS), N)
-    np.testing.assert_array_equal(a["s"], b["s"])
+    assert a.name == b.name == "c"
+    assert a.ablation is None and a.s.shape == (N, len(TAGS)) and a.W.shape == (len(TAGS), N)
+    np.testing.assert_array_equal(a.s, b.s)
 
 
 def test_per_run_matrices_equal_numpy_recomputation(three_runs):

@@ -8,6 +8,7 @@ from scipy.stats import binomtest
 
 from nerve.analysis.ablation import row_dtype
 from nerve.analysis.findings import (
+    RunEvidence,
     entity_types,
     evaluate_findings,
     evaluate_rule,
@@ -36,8 +37,16 @@ def matrix(tags, default=0.0, *layers):
 
 
 def status(number, tags, corr=None, similarity=None, ablation=None):
-    run = {"name": "r", "tags": tags, "corr": corr, "similarity": similarity, "ablation": ablation}
+    run = RunEvidence(tags, "r", corr, similarity, ablation)
     return evaluate_rule(RULES[number], run)
+
+
+def _analysed(name, tags, s, W):
+    """An analysed run of sensitivities ``s`` (n, T) and weights ``W`` (T, n), without ablation rows."""
+    from nerve.analysis.compare import AnalysedRun
+
+    return AnalysedRun(name, "", list(tags), [str(i) for i in range(s.shape[0])], s, W,
+                       np.argsort(-s, axis=0).T)
 
 
 def pairs(tags, pattern_a, pattern_b, value):
@@ -289,9 +298,9 @@ def test_rule10_not_applicable_without_ablation():
 
 
 def test_sign_test_counts_only_applicable_runs():
-    good = {"name": "good", "tags": CONLL, "corr": matrix(CONLL, 0.0, pairs(CONLL, "B-{x}", "I-{x}", 0.5))}
-    bad = {"name": "bad", "tags": CONLL, "corr": matrix(CONLL, -0.5)}
-    na = {"name": "na", "tags": B_ONLY, "corr": matrix(B_ONLY, 0.1)}
+    good = RunEvidence(CONLL, "good", corr=matrix(CONLL, 0.0, pairs(CONLL, "B-{x}", "I-{x}", 0.5)))
+    bad = RunEvidence(CONLL, "bad", corr=matrix(CONLL, -0.5))
+    na = RunEvidence(B_ONLY, "na", corr=matrix(B_ONLY, 0.1))
     f1 = evaluate_findings([good, good, bad, na])[0]
     assert (f1["n_runs"], f1["applicable_runs"], f1["holds_runs"]) == (4, 3, 2)
     assert f1["sign_test_p"] == pytest.approx(binomtest(2, 3, 0.5).pvalue)
@@ -300,7 +309,7 @@ def test_sign_test_counts_only_applicable_runs():
 
 def test_movie_tag_set_runs_and_conll_named_rules_are_not_applicable():
     rng = np.random.default_rng(1)
-    run = {"name": "movie", "tags": MOVIE, "s": rng.normal(size=(40, 25)), "W": rng.normal(size=(25, 40))}
+    run = _analysed("movie", MOVIE, rng.normal(size=(40, 25)), rng.normal(size=(25, 40)))
     out = {f["number"]: f for f in evaluate_findings([run])}
     assert {n for n, f in out.items() if f["applicable_runs"] == 0} == {2, 6, 8, 9, 10}
     assert all(out[n]["applicable_runs"] == 1 for n in (1, 3, 4, 5, 7))
@@ -310,7 +319,7 @@ def test_movie_tag_set_runs_and_conll_named_rules_are_not_applicable():
 def test_write_findings_is_strict_json_list(tmp_path):
     s = np.random.default_rng(2).normal(size=(10, 9))
     s[:, 3] = np.nan  # a tag never predicted: NaN column -> NaN correlations -> skipped cases
-    results = evaluate_findings([{"name": "x", "tags": CONLL, "s": s, "W": np.ones((9, 10))}])
+    results = evaluate_findings([_analysed("x", CONLL, s, np.ones((9, 10)))])
     write_findings(tmp_path / "findings.json", results)
     data = json.loads((tmp_path / "findings.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     assert [f["number"] for f in data] == list(range(1, 11))

@@ -96,7 +96,7 @@ def random_orders(n: int, draws: int, seed: int) -> np.ndarray:
     return np.stack([rng.permutation(n) for _ in range(draws)]) if draws else np.empty((0, n), np.intp)
 
 
-def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings, max_k: int,
+def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings, max_k: int, *,
                    random_draws: int = 20, seed: int = 0, crf=None, progress: bool = True) -> np.ndarray:
     """Accuracy after ablating k = 0..max_k units per target tag and selection (Xin, Lin & Yu 2019).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,12 +73,38 @@ def crf_arrays(crf, n_tags: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     return start, trans, end
 
 
-def check_activations(arrays: Mapping) -> dict:
-    """Validate an activations archive (see ``nerve.analysis.pipeline``) and return it normalised.
+@dataclass(frozen=True)
+class Activations:
+    """The analysis site of one model on one split: what ``activations.npz`` holds, checked.
 
-    Returns:
-        dict with h (n_tokens, n) float, gold/pred/sentence_starts intp, tags/neurons as lists
-        of str, W (n_tags, n), b (n_tags,), decoder str and crf (tuple or None).
+    h: float (n_tokens, n) the units of every real token; gold, pred: intp (n_tokens,) tag ids; tags: (T,)
+    names; W: (T, n) and b: (T,) the tag projection; neurons: (n,) unit names; sentence_starts: intp
+    (n_sentences,) first token of each sentence; decoder: "softmax" or "crf"; crf: None or (start (T,),
+    transitions (T, T) [from, to], end (T,)) float64 with the constraints added.
+    """
+
+    h: np.ndarray
+    gold: np.ndarray
+    pred: np.ndarray
+    tags: list[str]
+    W: np.ndarray
+    b: np.ndarray
+    neurons: list[str]
+    sentence_starts: np.ndarray
+    decoder: str
+    crf: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.h.shape[0])
+
+    @property
+    def n_units(self) -> int:
+        return int(self.h.shape[1])
+
+
+def check_activations(arrays: Mapping) -> Activations:
+    """Validate an activations archive (the arrays of ``activations.npz``) into ``Activations``.
 
     Raises:
         AnalysisInputError: a key is missing, or shapes, ranges or the decoder are inconsistent.
@@ -105,15 +132,7 @@ def check_activations(arrays: Mapping) -> dict:
         if absent:
             raise AnalysisInputError(f"activations: decoder 'crf' needs keys {', '.join(absent)}")
         crf = crf_arrays(tuple(arrays[k] for k in CRF_KEYS), n_tags)
-    return {
-        "h": h,
-        "gold": labels_array(arrays["gold"], "gold", n_tokens, n_tags),
-        "pred": labels_array(arrays["pred"], "pred", n_tokens, n_tags),
-        "tags": tags,
-        "W": W,
-        "b": b,
-        "neurons": neurons,
-        "sentence_starts": sentence_starts_array(arrays["sentence_starts"], n_tokens),
-        "decoder": decoder,
-        "crf": crf,
-    }
+    return Activations(h=h, gold=labels_array(arrays["gold"], "gold", n_tokens, n_tags),
+                       pred=labels_array(arrays["pred"], "pred", n_tokens, n_tags), tags=tags, W=W, b=b,
+                       neurons=neurons, sentence_starts=sentence_starts_array(arrays["sentence_starts"], n_tokens),
+                       decoder=decoder, crf=crf)

@@ -10,6 +10,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +111,32 @@ def check_analysis(d: Path) -> list[str]:
     return names
 
 
-def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> dict:
+@dataclass(frozen=True)
+class AnalysedRun:
+    """What the comparisons and findings need from one analysed run (``load_run_analysis``).
+
+    name: the run folder's name; analysis_dir; tags (T,); neurons (n,); s: float64 (n, T) sensitivities;
+    W: float64 (T, n) output weights (rows and columns in the order of tags and neurons); rankings: intp (T, n);
+    ablation: the rows of ablation.csv (fields target_tag, selection, k, draw, eval_tag, accuracy) or None;
+    accuracy: per_tag_accuracy.json's content or None.
+    """
+
+    name: str
+    analysis_dir: str
+    tags: list[str]
+    neurons: list[str]
+    s: np.ndarray
+    W: np.ndarray
+    rankings: np.ndarray
+    ablation: np.ndarray | None = None
+    accuracy: dict | None = None
+
+    def columns(self, tags: Sequence[str]) -> list[int]:
+        """Indices of ``tags`` among this run's tags (to align runs whose tags are in another order)."""
+        return [self.tags.index(t) for t in tags]
+
+
+def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> AnalysedRun:
     """What the comparisons and findings need from one analysed run.
 
     Reads sensitivity.csv, activations.npz (only tags, neurons, W), ranking.tsv (if absent or
@@ -120,11 +146,8 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> dict:
         run_or_analysis_dir: a run folder holding ``analysis/`` or the analysis folder itself.
 
     Returns:
-        dict: name (run folder name: the parent of a folder named "analysis", else the folder's
-        own name), analysis_dir (str), tags (T,) list, neurons (n,) list, s float64 (n, T),
-        W float64 (T, n) (rows and columns in the order of tags and neurons), rankings intp (T, n),
-        ablation (structured array of ablation.csv rows, fields target_tag, selection, k, draw,
-        eval_tag, accuracy; or None), accuracy (dict or None).
+        ``AnalysedRun``, named after the run folder (the parent of a folder named "analysis", else the
+        folder's own name).
 
     Raises:
         ValueError: missing files, or tags / units that differ between the files.
@@ -152,8 +175,8 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> dict:
     ablation = read_ablation_csv(d / "ablation.csv") if "ablation.csv" in files else None
     acc_path = d / "per_tag_accuracy.json"
     accuracy = json.loads(acc_path.read_text(encoding="utf-8")) if "per_tag_accuracy.json" in files else None
-    return {"name": name, "analysis_dir": str(d), "tags": tags, "neurons": neurons, "s": s, "W": W,
-            "rankings": rank_units(s) if rankings is None else rankings, "ablation": ablation, "accuracy": accuracy}
+    return AnalysedRun(name, str(d), tags, neurons, s, W, rank_units(s) if rankings is None else rankings, ablation,
+                       accuracy)
 
 
 
@@ -166,10 +189,10 @@ def _csv_text(header, rows) -> str:
     return buf.getvalue()
 
 
-def _check_tag_sets(runs: list[dict]) -> None:
+def _check_tag_sets(runs: list[AnalysedRun], names: list[str]) -> None:
     groups: dict[frozenset, list[str]] = {}
-    for r in runs:
-        groups.setdefault(frozenset(r["tags"]), []).append(r["name"])
+    for r, name in zip(runs, names):
+        groups.setdefault(frozenset(r.tags), []).append(name)
     if len(groups) > 1:
         desc = "; ".join(f"{', '.join(names)}: {len(t)} tags {sorted(t)}" for t, names in groups.items())
         raise ValueError(f"runs: expected one tag set across the compared runs, got {desc}")
@@ -205,19 +228,18 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     if not dirs:
         raise ValueError("dirs: expected at least one analysed run")
     runs = [load_run_analysis(d) for d in dirs]
-    for r, stem in zip(runs, tag_filenames([r["name"] for r in runs], reserved=("mean", "std")).values()):
-        r["name"] = stem
-    _check_tag_sets(runs)
-    tags0 = runs[0]["tags"]
-    tags = [tags0[j] for j in tag_order(tags0)]
-    k_eff = int(min(k, *(len(r["neurons"]) for r in runs)))
+    names = list(tag_filenames([r.name for r in runs], reserved=("mean", "std")).values())  # distinct, file-safe
+    _check_tag_sets(runs, names)
+    tags = [runs[0].tags[j] for j in tag_order(runs[0].tags)]
+    k_eff = int(min(k, *(len(r.neurons) for r in runs)))
     mats: dict[str, list[np.ndarray]] = {kind: [] for kind in KINDS}
+    aligned = []  # each run's sensitivities, tag columns in ``tags`` order
     for r in runs:
-        idx = [r["tags"].index(t) for t in tags]
-        r["s_aligned"] = r["s"][:, idx]
-        mats["corr"].append(corr_matrix(r["s_aligned"]))
-        mats["similarity"].append(similarity_matrix(r["W"][idx]))
-        mats["overlap"].append(overlap_matrix(np.asarray(r["rankings"])[idx], k_eff))
+        idx = r.columns(tags)
+        aligned.append(r.s[:, idx])
+        mats["corr"].append(corr_matrix(aligned[-1]))
+        mats["similarity"].append(similarity_matrix(r.W[idx]))
+        mats["overlap"].append(overlap_matrix(np.asarray(r.rankings)[idx], k_eff))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
@@ -233,8 +255,8 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
 
     for kind in KINDS:
         title = _TITLES[kind].format(k=k_eff)
-        for r, M in zip(runs, mats[kind]):
-            emit(kind, f"{kind}_{r['name']}", M, f"{title}\n{r['name']}")
+        for name, M in zip(names, mats[kind]):
+            emit(kind, f"{kind}_{name}", M, f"{title}\n{name}")
         stack = np.stack([np.asarray(M, dtype=np.float64) for M in mats[kind]])
         mean = stack.mean(axis=0)
         std = stack.std(axis=0, ddof=1) if len(runs) > 1 else np.full_like(mean, np.nan)
@@ -244,12 +266,12 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     consistency = []
     matching = []
     for a, b in itertools.combinations(range(len(runs)), 2):
-        ra, rb = runs[a]["name"], runs[b]["name"]
+        ra, rb = names[a], names[b]
         for kind in KINDS:
             n_pairs, r = upper_pearson(mats[kind][a], mats[kind][b])
             consistency.append({"run_a": ra, "run_b": rb, "kind": kind, "n_pairs": n_pairs, "pearson": r})
-        row = {"run_a": ra, "run_b": rb, "n_units_a": len(runs[a]["neurons"]), "n_units_b": len(runs[b]["neurons"])}
-        sa, sb = runs[a]["s_aligned"], runs[b]["s_aligned"]
+        row = {"run_a": ra, "run_b": rb, "n_units_a": len(runs[a].neurons), "n_units_b": len(runs[b].neurons)}
+        sa, sb = aligned[a], aligned[b]
         if np.sum(np.all(np.isfinite(sa), axis=0) & np.all(np.isfinite(sb), axis=0)) >= 2:
             m = match_units(sa, sb, draws=draws, seed=seed)
             row.update({key: v for key, v in m.items() if key not in ("rows", "cols", "corr")})
@@ -264,9 +286,10 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     atomic_write_text(out / "unit_matching.csv",
                       _csv_text(m_fields, ([r.get(f, float("nan")) for f in m_fields] for r in matching)))
     files += ["consistency.csv", "unit_matching.csv"]
-    def clean(rows: list[dict]) -> list[dict]:
-        return [{key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in r.items()}
-                for r in rows]
+    return {"out_dir": str(out), "runs": names, "tags": tags, "k": k_eff, "files": files,
+            "consistency": _json_ready(consistency), "unit_matching": _json_ready(matching)}
 
-    return {"out_dir": str(out), "runs": [r["name"] for r in runs], "tags": tags, "k": k_eff, "files": files,
-            "consistency": clean(consistency), "unit_matching": clean(matching)}
+
+def _json_ready(rows: list[dict]) -> list[dict]:
+    """Rows with NaN and infinities as None."""
+    return [{key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in r.items()} for r in rows]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +31,29 @@ MATRICES = ("corr", "similarity")
 QUANTIFIERS = ("all", "most", "any")
 NA = "not applicable"
 _VAR = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class RunEvidence:
+    """What the findings read of one run: its tags (T,), the tag x tag matrices corr (sensitivity correlation)
+    and similarity (weight cosine), float (T, T) indexed like tags or None, and its ablation rows or None."""
+
+    tags: list[str]
+    name: str = ""
+    corr: np.ndarray | None = None
+    similarity: np.ndarray | None = None
+    ablation: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, run) -> RunEvidence:
+        """The evidence of an ``AnalysedRun`` (its matrices computed from its s and W)."""
+        from nerve.analysis.matrices import corr_matrix, similarity_matrix
+
+        return cls(list(run.tags), run.name, corr_matrix(run.s), similarity_matrix(run.W), run.ablation)
+
+    def matrix(self, name: str) -> np.ndarray | None:
+        M = self.corr if name == "corr" else self.similarity
+        return None if M is None else np.asarray(M, dtype=np.float64)
 
 
 def load_rules(path: str | os.PathLike | None = None) -> list[dict]:
@@ -216,17 +241,17 @@ def _quantify(quantifier: str, n_hold: int, n: int) -> bool:
     return {"all": n_hold == n, "most": n_hold > n / 2, "any": n_hold >= 1}[quantifier]
 
 
-def evaluate_clause(clause: dict, run: dict) -> dict:
+def evaluate_clause(clause: dict, run: RunEvidence) -> dict:
     """One clause on one run; see ``evaluate_rule``."""
-    tags = [str(t) for t in run["tags"]]
+    tags = [str(t) for t in run.tags]
     out = {"kind": clause["kind"], "quantifier": clause.get("quantifier", "all")}
     if "matrix" in clause:
         out["matrix"] = clause["matrix"]
-        M = _run_matrix(run, clause["matrix"])
+        M = run.matrix(clause["matrix"])
         if M is None:
             return out | {"status": NA, "holds": None, "reason": f"no {clause['matrix']} matrix (no s / W)"}
     else:
-        rows = run.get("ablation")
+        rows = run.ablation
         if rows is None or not len(rows):
             return out | {"status": NA, "holds": None, "reason": "no ablation rows"}
         k = int(min(clause["k"], rows["k"].max()))
@@ -253,26 +278,12 @@ def evaluate_clause(clause: dict, run: dict) -> dict:
                   "n_holding": int(n_hold), "cases": done, "skipped": skipped}
 
 
-def _run_matrix(run: dict, name: str) -> np.ndarray | None:
-    """``run[name]`` if given, else corr_matrix(run["s"]) / similarity_matrix(run["W"]), else None."""
-    from nerve.analysis.matrices import corr_matrix, similarity_matrix
-
-    if run.get(name) is not None:
-        return np.asarray(run[name], dtype=np.float64)
-    src = run.get("s" if name == "corr" else "W")
-    if src is None:
-        return None
-    return corr_matrix(src) if name == "corr" else similarity_matrix(src)
-
-
-def evaluate_rule(rule: dict, run: dict) -> dict:
+def evaluate_rule(rule: dict, run: RunEvidence) -> dict:
     """One finding on one run.
 
     Args:
         rule: a finding from ``load_rules``.
-        run: dict with tags (T,) and any of: corr / similarity (T, T) matrices (used as given),
-            s (n, T) and W (T, n) (to compute them), ablation (structured rows of ablation.csv),
-            name. ``load_run_analysis`` returns such a dict.
+        run: the run's evidence (``RunEvidence.of`` an analysed run, or built by hand).
 
     Returns:
         dict: run, status ("holds", "fails" or "not applicable"), holds (bool or None), reason,
@@ -283,7 +294,7 @@ def evaluate_rule(rule: dict, run: dict) -> dict:
     clauses = [evaluate_clause(c, run) for c in rule["clause"]]
     na = [c for c in clauses if c["status"] == NA]
     holds = None if na else all(c["holds"] for c in clauses)
-    return {"run": str(run.get("name", "")), "status": NA if na else ("holds" if holds else "fails"), "holds": holds,
+    return {"run": run.name, "status": NA if na else ("holds" if holds else "fails"), "holds": holds,
             "reason": "; ".join(c["reason"] for c in na) or None, "clauses": clauses}
 
 
@@ -315,7 +326,7 @@ def evaluate_findings(runs: list[dict], rules_path: str | os.PathLike | None = N
     """Every finding of the rules file on every run, with a sign test across runs.
 
     Args:
-        runs: run dicts (``load_run_analysis`` or hand-made, see ``evaluate_rule``).
+        runs: ``RunEvidence`` or analysed runs (``load_run_analysis``), unnamed ones named run0, run1, ...
         rules_path: rules file; default the packaged ``rules.toml``.
 
     Returns:
@@ -325,9 +336,8 @@ def evaluate_findings(runs: list[dict], rules_path: str | os.PathLike | None = N
         applicable_runs, holds_runs, sign_test_p), evidence_summary (one line), runs (``evaluate_rule``).
     """
     rules = load_rules(rules_path)
-    runs = [dict(r, name=str(r.get("name") or f"run{i}")) for i, r in enumerate(runs)]
-    for r in runs:  # each matrix once per run
-        r.update({m: _run_matrix(r, m) for m in MATRICES})
+    runs = [r if isinstance(r, RunEvidence) else RunEvidence.of(r) for r in runs]
+    runs = [r if r.name else dataclasses.replace(r, name=f"run{i}") for i, r in enumerate(runs)]
     out = []
     for rule in rules:
         per_run = [evaluate_rule(rule, r) for r in runs]

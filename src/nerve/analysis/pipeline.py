@@ -113,7 +113,7 @@ def analysis_options(bucket: str, max_k: int | None, random_draws: int, seed: in
             "cluster": bool(cluster)}
 
 
-def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted", max_k: int | None = None,
+def analyze(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "predicted", max_k: int | None = None,
             random_draws: int = 20, seed: int = 0, progress: bool = True) -> Analysis:
     """Sensitivity, rankings, accuracies and ablation sweep of one model (Xin, Lin & Yu 2019), as tables.
 
@@ -140,7 +140,7 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted",
     """
     t0 = time.perf_counter()
     d = check_activations(arrays)
-    n_tokens, n = d["h"].shape
+    n_tokens, n = d.h.shape
     if n_tokens == 0:
         raise AnalysisInputError("h: expected at least one token, got 0")
     if bucket not in BUCKETS:
@@ -149,20 +149,20 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted",
     if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or not 0 <= max_k <= n:
         raise AnalysisInputError(f"max_k: expected an integer in 0..{n} (number of units), got {max_k!r}")
     out = make_dirs(out_dir)
-    tags, neurons = d["tags"], d["neurons"]
+    tags, neurons = d.tags, d.neurons
 
-    s = sensitivity(d["h"], d["W"], d["pred"] if bucket == "predicted" else d["gold"])
+    s = sensitivity(d.h, d.W, d.pred if bucket == "predicted" else d.gold)
     rankings = rank_units(s)
     atomic_write_text(out / "sensitivity.csv", _csv_text(
         ["neuron", *tags], ([u, *(f"{v:.9g}" for v in s[i])] for i, u in enumerate(neurons))))
     atomic_save(out / "sensitivity.npy", lambda p: np.save(p, s), suffix=".npy")
     write_ranking_tsv(out / "ranking.tsv", s, rankings, tags, neurons)
     write_ranking_txt(out / "ranking.txt", rankings, tags, neurons)
-    accuracy = accuracy_report(d["gold"], d["pred"], tags, d["sentence_starts"])
+    accuracy = accuracy_report(d.gold, d.pred, tags, d.sentence_starts)
     atomic_write_json(out / "per_tag_accuracy.json", accuracy)
 
-    rows = ablation_sweep(d["h"], d["W"], d["b"], d["gold"], d["sentence_starts"], tags, rankings, max_k,
-                          random_draws=random_draws, seed=seed, crf=d["crf"], progress=progress)
+    rows = ablation_sweep(d.h, d.W, d.b, d.gold, d.sentence_starts, tags, rankings, max_k,
+                          random_draws=random_draws, seed=seed, crf=d.crf, progress=progress)
     write_ablation_csv(out / "ablation.csv", rows)
     summary_k = min(SUMMARY_K, max_k)
     summary = summarise_ablation(rows, summary_k)
@@ -171,7 +171,7 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, bucket: str = "predicted",
                          for r in summary)))
     result = {
         "out_dir": str(out), "files": list(TABLES), "n_tokens": int(n_tokens), "n_units": int(n), "tags": tags,
-        "bucket": bucket, "decoder": d["decoder"], "max_k": int(max_k), "random_draws": int(random_draws),
+        "bucket": bucket, "decoder": d.decoder, "max_k": int(max_k), "random_draws": int(random_draws),
         "seed": int(seed), "accuracy": accuracy, "summary_k": int(summary_k), "summary": summary,
         "seconds": time.perf_counter() - t0,
     }

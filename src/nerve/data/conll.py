@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nerve.errors import NerveError
-from nerve.text import COLUMN_SEP, field_splitter, text_lines
+from nerve.text import COLUMN_SEP, columns, field_splitter, line_problem, text_lines
 
 DOCSTART = "-DOCSTART-"
 _DIGITS = re.compile(r"\d")
@@ -47,6 +48,39 @@ def _decode(path: Path) -> str:
     if bad is not None:
         raise NerveError(f"{path}:{bad[0]}: invalid UTF-8 byte 0x{bad[1]:02x}; expected a UTF-8 text file")
     return text
+
+
+def stream_lines(path: str | os.PathLike, problem=None) -> Iterator[tuple[int, str, list[str]]]:
+    """(line number, line, columns) of every line of a text file, read one line at a time (the streaming form
+    of ``read_conll``'s reading, for files of any size: validation and conversion).
+
+    The line rule of ``nerve.text`` applies and a leading UTF-8 byte-order mark is dropped. A line that breaks
+    it (invalid UTF-8, a control character) raises a NerveError naming the file and line, or, when
+    ``problem(lineno, message)`` is given, is reported there and read with the bad bytes replaced.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NerveError(f"{path}: no such file (expected a CoNLL column file)")
+
+    def bad(lineno: int, message: str) -> None:
+        if problem is None:
+            raise NerveError(f"{path}:{lineno}: {message}")
+        problem(lineno, message)
+
+    with open(path, "rb") as f:  # binary lines end at b"\n" only
+        for lineno, raw in enumerate(f, start=1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith(b"\n") else raw
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                bad(lineno, f"invalid UTF-8 byte 0x{raw[err.start]:02x}; expected a UTF-8 text file")
+                line = raw.decode("utf-8", errors="replace")
+            message = line_problem(line)
+            if message is not None:
+                bad(lineno, message)
+            yield lineno, line, columns(line)
 
 
 def read_conll(path: str | os.PathLike, labelled: bool = True, min_columns: int = 2) -> list[Sentence]:

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from nerve.data.conll import DOCSTART, _decode
-from nerve.text import control_characters, field_splitter, split_lines, text_lines
+from nerve.data.conll import DOCSTART, stream_lines
 from nerve.data.registry import SPLITS
 from nerve.data.stats import bad_index, split_paths
 from nerve.data.schemes import SCHEMES, convert, detect_scheme
@@ -71,10 +70,7 @@ def _read_blocks(path: Path, names: list[str] | None) -> list[_Block]:
     ncols = len(names) if names else None
     tag_at = -1 if names is None else names.index("tag")
     known: set[str] = set()  # tags already checked
-    text = _decode(path)
-    fields_of = field_splitter(text)
-    for lineno, line in enumerate(text_lines(path, text), start=1):
-        fields = fields_of(line)
+    for lineno, _, fields in stream_lines(path):
         if fields and not _is_docstart(fields, names):
             if len(fields) != ncols or ncols < 2:
                 ncols = _check_count(path, lineno, len(fields), ncols, names)
@@ -173,15 +169,6 @@ class Problem(NamedTuple):
         return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
 
 
-def _read_text(path: Path, problems: list[Problem]) -> str:
-    from nerve.data.conll import decode_utf8
-
-    text, bad = decode_utf8(path.read_bytes())
-    if bad is not None:
-        problems.append(Problem(str(path), bad[0], f"invalid UTF-8 byte 0x{bad[1]:02x} (and maybe more)"))
-    return text
-
-
 def _empty_token(line: str, fields: list[str]) -> str | None:
     """Describe an empty token on a line, or None: a whitespace-only line or an empty tab-separated field."""
     if not fields:
@@ -253,11 +240,8 @@ def validate_file(path: str | os.PathLike) -> list[Problem]:
     path = Path(path)
     problems: list[Problem] = []
     state = _State()
-    text = _read_text(path, problems)
-    problems += [Problem(str(path), line, message) for line, message in control_characters(text)]
-    fields_of = field_splitter(text)
-    for lineno, line in enumerate(split_lines(text), start=1):
-        fields = fields_of(line)
+    lines = stream_lines(path, problem=lambda lineno, message: problems.append(Problem(str(path), lineno, message)))
+    for lineno, line, fields in lines:
         if not line or (fields and fields[0] == DOCSTART):
             state.prev = None
             continue
