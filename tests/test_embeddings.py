@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from nerve.data.batching import Encoder
+from nerve.data.batching import Indexer
 from nerve.data.conll import Sentence
 from nerve.data.vocab import build_vocabs
 from nerve.embeddings import GLOVE_50D, Pretrained, init_matrix, load_pretrained, unit_length
@@ -88,7 +88,7 @@ def test_unit_length_keeps_all_zero_rows_zero():
 def test_encoder_extra_vectors_follow_normalize():
     words, vectors = _words_and_vectors()
     vocabs = build_vocabs([["the"]], [["O"]], [])
-    enc = Encoder(vocabs, [], False, Pretrained(words, vectors, "t"), chars=False, normalize=True)
+    enc = Indexer(vocabs, [], False, Pretrained(words, vectors, "t"), chars=False, normalize=True)
     enc.encode(Sentence(["the", "Paris"]), labelled=False, allow_extra=True)
     np.testing.assert_allclose(enc.extra_vectors(), [vectors[4] / np.linalg.norm(vectors[4])], rtol=1e-6)
 

@@ -28,7 +28,7 @@ def decode_file(run_dir: str, input_path: str, out_path: str, nbest: int = 1, fm
         raise NerveError(f"{input_path}: no such input file")
     conll = fmt == "conll" or (fmt == "auto" and looks_like_conll(input_path))
     sents = read_conll(input_path, labelled=True, min_columns=1) if conll else read_text(input_path)
-    enc = run.encoder()
+    enc = run.indexer()
     items = [enc.encode(s, labelled=False, allow_extra=True, path=input_path, tag_column=conll) for s in sents]
     res = predict(run.model, items, enc.extra_vectors(), run.cfg.train.eval_batch_size, run.device, nbest=nbest)
     pred, nb = (res if nbest > 1 else (res, None))

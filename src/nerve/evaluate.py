@@ -26,7 +26,7 @@ def evaluate_run(run_dir: str, split: str = "test", device: str = "cpu") -> dict
 
     run = load_run(run_dir, device)
     path, sents = read_split(run, split)
-    enc = run.encoder()
+    enc = run.indexer()
     items = encode_split(enc, sents, path, gold_ids=False)
     pred = predict(run.model, items, enc.extra_vectors(), run.cfg.train.eval_batch_size, run.device)
     itos = run.vocabs.tags.itos

@@ -13,8 +13,8 @@ import torch
 
 import nerve
 from nerve.config import Config, from_dict, load_config
-from nerve.data.batching import Encoded, Encoder, batches, length_sorted
-from nerve.data.prepare import encode_split, make_encoder, pretrained_for  # noqa: F401 (the run API)
+from nerve.data.batching import Encoded, Indexer, batches, length_sorted
+from nerve.data.prepare import encode_split, make_indexer, pretrained_for  # noqa: F401 (the run API)
 from nerve.data.conll import Sentence, read_conll
 from nerve.data.vocab import Vocabs
 from nerve.errors import NerveError
@@ -103,8 +103,8 @@ class LoadedRun:
     model: Tagger
     device: torch.device
 
-    def encoder(self) -> Encoder:
-        return make_encoder(self.cfg, self.vocabs, pretrained_for(self.cfg))
+    def indexer(self) -> Indexer:
+        return make_indexer(self.cfg, self.vocabs, pretrained_for(self.cfg))
 
 
 def load_run(run_dir: str | os.PathLike, device: str | None = "cpu", model_file: str = MODEL) -> LoadedRun:

@@ -42,7 +42,7 @@ def _rerun_rows(run_dir: Path, analysis: Path, draws: int = 3) -> tuple[list[dic
     """Every ablation.csv row recomputed by a full forward pass with the units zeroed through the hook."""
     run = load_run(run_dir)
     sents = read_conll(run.cfg.data.dev)
-    enc = run.encoder()
+    enc = run.indexer()
     items = encode_split(enc, sents, run.cfg.data.dev)
     extra = enc.extra_vectors()
     tags = run.vocabs.tags.itos
@@ -97,7 +97,7 @@ def test_activations_pred_equals_the_models_decode(tiny_run, tiny_analysis):
     arr = np.load(out / "activations.npz")
     run = load_run(tiny_run)
     sents = read_conll(run.cfg.data.dev)
-    enc = run.encoder()
+    enc = run.indexer()
     pred = predict(run.model, encode_split(enc, sents, run.cfg.data.dev), enc.extra_vectors())
     assert np.array_equal(arr["pred"], np.concatenate(pred))
     assert list(arr["tags"]) == run.vocabs.tags.itos and arr["h"].shape == (len(arr["gold"]), 16)

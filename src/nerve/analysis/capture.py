@@ -26,7 +26,7 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     from nerve.run import encode_split
 
     model = run.model.eval()
-    enc = run.encoder()
+    enc = run.indexer()
     items = encode_split(enc, sents, path)
     keep = [i for i, it in enumerate(items) if len(it.words)]
     if not keep:

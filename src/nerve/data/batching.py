@@ -75,7 +75,7 @@ class Encoded:
     tags: np.ndarray | None
 
 
-class Encoder:
+class Indexer:
     """Maps sentences to ids with a model's vocabularies; words unseen in training but present in the
     pretrained table get extra ids beyond the training vocabulary (their pretrained vectors are used)."""
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from nerve.config import Config
-from nerve.data.batching import Encoded, Encoder, feature_columns
+from nerve.data.batching import Encoded, Indexer, feature_columns
 from nerve.data.conll import Sentence, normalize_number, read_conll
 from nerve.data.schemes import check_and_convert
 from nerve.data.vocab import Vocabs, build_vocabs
@@ -45,13 +45,13 @@ def pretrained_for(cfg: Config):
     return load_pretrained(cfg.embeddings.source, cfg.embeddings.lowercase_fallback)
 
 
-def make_encoder(cfg: Config, vocabs: Vocabs, pretrained) -> Encoder:
-    """An Encoder matching the model's inputs (characters only when the model reads them)."""
-    return Encoder(vocabs, cfg.data.features, cfg.data.number_normalized, pretrained, chars=cfg.model.char != "none",
+def make_indexer(cfg: Config, vocabs: Vocabs, pretrained) -> Indexer:
+    """An Indexer matching the model's inputs (characters only when the model reads them)."""
+    return Indexer(vocabs, cfg.data.features, cfg.data.number_normalized, pretrained, chars=cfg.model.char != "none",
                    caps=cfg.model.cap_feature, normalize=cfg.embeddings.normalize)
 
 
-def encode_split(enc: Encoder, sents: list[Sentence], path: str, allow_extra: bool = True,
+def encode_split(enc: Indexer, sents: list[Sentence], path: str, allow_extra: bool = True,
                  gold_ids: bool = True) -> list[Encoded]:
     """Encode a labelled split; ``gold_ids`` False skips tag ids (gold tags the model never saw are then fine)."""
     return [enc.encode(s, labelled=gold_ids, allow_extra=allow_extra, path=path, tag_column=True) for s in sents]
@@ -96,7 +96,7 @@ def _prepare(cfg: Config, vocab_path: Path, log) -> Prepared:
         vocabs = build_vocabs([[norm(w) for w in s.words] for s in sents["train"]],
                               [s.tags for s in sents["train"]], feats)
         atomic_write_json(vocab_path, vocabs.to_dict())
-    train_enc = make_encoder(cfg, vocabs, pre)
+    train_enc = make_indexer(cfg, vocabs, pre)
     train_items = encode_split(train_enc, sents["train"], cfg.data.train, allow_extra=False)
     log(f"data: {len(sents['train'])} / {len(sents['dev'])} / {len(sents['test'])} sentences, "
         f"{len(vocabs.words)} words, {len(vocabs.tags)} tags ({time.perf_counter() - t0:.2f}s)")
@@ -104,7 +104,7 @@ def _prepare(cfg: Config, vocab_path: Path, log) -> Prepared:
     @functools.cache
     def evaluation(split: str):
         """(encoded sentences, extra vectors) of dev or test, encoded on first use so training starts sooner."""
-        enc = make_encoder(cfg, vocabs, pre)
+        enc = make_indexer(cfg, vocabs, pre)
         with gc_paused():
             items = encode_split(enc, sents[split], getattr(cfg.data, split), gold_ids=False)
         return items, enc.extra_vectors()
