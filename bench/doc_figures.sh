@@ -20,8 +20,8 @@ for f in corr_mean.png similarity_mean.png overlap_mean.png consistency.csv unit
 done
 cp "$work/study/report.html" docs/reports/xin2019_conll2003.html
 for corpus in mit_movie nlpba2004 wnut17; do
-  "$nerve" train configs/xin2019.toml --data "$data/$corpus" --out "$work/$corpus" --no-progress > /dev/null
-  "$nerve" analyze "$work/$corpus" --out "$work/$corpus/analysis" > /dev/null 2>&1
+  "$nerve" --threads 1 train configs/xin2019.toml --data "$data/$corpus" --out "$work/$corpus" --no-progress > /dev/null
+  "$nerve" --threads 1 analyze "$work/$corpus" --out "$work/$corpus/analysis" > /dev/null 2>&1
   mkdir -p "docs/figures/$corpus"
   cp "$work/$corpus/analysis/sensitivity_heatmap.png" "docs/figures/$corpus/"
 done

@@ -577,7 +577,8 @@ RULES = """## Rules
 - **One writer per folder.** `train`, `analyze`, `compare` and `study` hold an OS lock (`flock` on
   `.nerve.lock`) on the folder they write; a second writer gets an error at once. The OS releases the lock
   when the holder dies, even by `kill -9`. Study workers die with the study (Linux `PR_SET_PDEATHSIG`, and a
-  watchdog thread).
+  watchdog thread); with `--engine ray`, Ray's own handling of a lost driver applies, and a surviving task
+  still cannot write into a folder a re-run holds.
 - **Numbers.** Config numbers must be finite; embedding vectors must be finite float32 values; a non-finite
   training loss (or weights) stops training with the epoch and batch, keeps the last finished epoch's
   checkpoint and model, and exits 2.

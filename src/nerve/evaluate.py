@@ -22,7 +22,8 @@ def score(gold: list[list[str]], pred: list[list[str]], tags: list[str] | None =
 
 def evaluate_run(run_dir: str, split: str = "test", device: str = "cpu") -> dict:
     """Load a run folder and score it on ``dev``, ``test`` or a CoNLL file path."""
-    from nerve.run import encode_split, load_run, predict, read_split
+    from nerve.data.prepare import encode_split
+    from nerve.run import load_run, predict, read_split
 
     run = load_run(run_dir, device)
     path, sents = read_split(run, split)

@@ -24,10 +24,11 @@ _sha_cache: dict[tuple, str] = {}
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes (cached per path, size and modification time)."""
+    """Hex SHA-256 of a file's bytes (cached within the process per path, inode, size, mtime and ctime: a ctime
+    cannot be set back, so a file rewritten in place with its old mtime is hashed again)."""
     p = Path(path)
     st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _sha_cache:
         h = hashlib.sha256()
         with open(p, "rb") as f:

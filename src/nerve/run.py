@@ -14,7 +14,7 @@ import torch
 import nerve
 from nerve.config import Config, from_dict, load_config
 from nerve.data.batching import Encoded, Indexer, batches, length_sorted
-from nerve.data.prepare import encode_split, make_indexer, pretrained_for  # noqa: F401 (the run API)
+from nerve.data.prepare import make_indexer, pretrained_for
 from nerve.data.conll import Sentence, read_conll
 from nerve.data.vocab import Vocabs
 from nerve.errors import NerveError

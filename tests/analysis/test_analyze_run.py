@@ -15,7 +15,8 @@ from nerve.analysis.ablation import random_orders
 from nerve.data.conll import read_conll
 from nerve.metrics import entity_scores
 from nerve.model.hooks import ablate
-from nerve.run import encode_split, load_run, predict
+from nerve.data.prepare import encode_split
+from nerve.run import load_run, predict
 from tests.conftest import TINY, TINY_CFG, run_cli
 
 

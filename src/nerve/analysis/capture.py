@@ -23,7 +23,7 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     """
     from nerve.data.batching import batches, length_sorted
     from nerve.model.hooks import capture
-    from nerve.run import encode_split
+    from nerve.data.prepare import encode_split
 
     model = run.model.eval()
     enc = run.indexer()
