@@ -362,6 +362,97 @@ def _evaluate_broken_pipe(tmp: Path) -> list[str]:
     return ["evaluate", str(run), "--json"]
 
 
+# ----------------------------------------------------------------------------- found by a hostile review
+
+
+def _model_swapped(command: str) -> Callable[[Path], list[str]]:
+    """Run a's model.pt replaced by run b's (same config, another seed), then ``command`` on run a."""
+    def setup(tmp: Path) -> list[str]:
+        a, b = _train(tmp, out="a"), _train(tmp, "train.seed=2", out="b")
+        shutil.copy(b / "model.pt", a / "model.pt")
+        if command == "evaluate":
+            return ["evaluate", str(a), "--split", "test"]
+        return train_args(tmp, out="a")
+    return setup
+
+
+def _study_model_swapped(tmp: Path) -> list[str]:
+    args = _study_args(tmp) + ["--seeds", "2"]
+    res = cli(*args)
+    assert res.returncode == 0, res.stderr
+    runs = tmp / "study" / "runs" / "base"
+    shutil.copy(runs / "seed2" / "model.pt", runs / "seed1" / "model.pt")
+    return args
+
+
+def _unfinished(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    (run / "complete.json").unlink()  # what a kill -9 mid-training leaves: no completion marker
+    return ["evaluate", str(run), "--split", "test"]
+
+
+def _finished_without_checkpoint(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    (run / "checkpoint.pt").unlink()
+    return train_args(tmp, "model.hidden=12")
+
+
+def _rerun_changed_while_training(tmp: Path) -> list[str]:
+    assert cli(*_study_args(tmp)).returncode == 0
+    _HOLDERS.append(hold_lock(tmp / "study" / "runs" / "base" / "seed1"))
+    return _study_args(tmp, "model.hidden=12") + ["--rerun-changed"]
+
+
+def _check_run_kept(tmp: Path) -> None:
+    assert (tmp / "study" / "runs" / "base" / "seed1" / "model.pt").is_file()
+
+
+def _decode_to(kind: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        run = _train(tmp)
+        (tmp / "in.txt").write_text("Peter said\n")
+        target = tmp / "out"
+        if kind == "fifo":
+            os.mkfifo(target)
+        else:
+            (tmp / "real.txt").write_text("old")
+            target.symlink_to(tmp / "real.txt")
+        return ["decode", str(run), str(tmp / "in.txt"), "--out", str(target)]
+    return setup
+
+
+def _check_symlink_kept(tmp: Path) -> None:
+    assert (tmp / "out").is_symlink() and "Peter/" in (tmp / "real.txt").read_text()
+
+
+def _damaged_identity(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    (run / "identity.json").write_text('{"fingerprint": "x", "components": []}')
+    return train_args(tmp)
+
+
+def _grid_collision(tmp: Path) -> list[str]:
+    for name in ("e b.txt", "e_b.txt"):
+        shutil.copy(FIX / "tiny_emb.txt", tmp / name)
+    return _study_args(tmp) + ["--grid", f"embeddings.source={tmp / 'e b.txt'},{tmp / 'e_b.txt'}"]
+
+
+def _unrecorded_ablation(tmp: Path) -> list[str]:
+    import json
+
+    run = _train(tmp)
+    assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2").returncode == 0
+    marker = json.loads((run / "analysis" / "complete.json").read_text())
+    del marker["files"]["ablation.csv"]
+    (run / "analysis" / "complete.json").write_text(json.dumps(marker))
+    return ["plot", "ablation", run, "--tag", "B-PER", "--out", tmp / "fig.png"]
+
+
+def _emb_bom(tmp: Path) -> list[str]:
+    return embeddings(b"\xef\xbb\xbfeu 1 2 3\npeter 1 2 3\n")(tmp)
+
+
+
 CASES = [
     # corpus files
     Case("empty-file", "corpus", "empty train file", corpus(""), "no sentences"),
@@ -448,8 +539,8 @@ CASES = [
     # run folders, identity and writers
     Case("ckpt-truncated", "run folder", "truncated checkpoint", trained(_truncate), "truncated or corrupted"),
     Case("ckpt-garbage", "run folder", "corrupted checkpoint", trained(_garbage), "truncated or corrupted"),
-    Case("ckpt-config", "run folder", "checkpoint from a different config", trained(_other_config),
-         "different model config"),
+    Case("ckpt-config", "run folder", "a run's config.toml edited after training", trained(_other_config),
+         "config.toml: differs from the file training wrote"),
     Case("ckpt-version", "run folder", "checkpoint from an incompatible version", trained(_old_version),
          "checkpoint format 0"),
     Case("run-missing", "run folder", "run folder missing files", trained(_missing_vocab, "analyze"),
@@ -501,6 +592,35 @@ CASES = [
          "--random-draws 100000000: expected a number in 0..1,000"),
     Case("analyze-seed-negative", "bounds", "analyze --seed -1", _analyze_with("--seed", "-1"),
          "--seed -1: expected a number >= 0"),
+    # found by a hostile review of the above
+    Case("model-swapped-evaluate", "identity", "evaluate a run whose model.pt was copied from another run",
+         _model_swapped("evaluate"), "model.pt: differs from the file training wrote"),
+    Case("model-swapped-train", "identity", "re-run train on a finished run whose model.pt was replaced",
+         _model_swapped("train"), "model.pt changed since training finished"),
+    Case("model-swapped-study", "identity", "re-run a study after a run's model.pt was replaced",
+         _study_model_swapped, "model.pt changed since training finished"),
+    Case("unfinished-run", "identity", "evaluate (or analyze, compare, decode) a run that never finished",
+         _unfinished, "not a finished run (no complete.json"),
+    Case("finished-no-checkpoint", "identity", "train another config into a finished run without checkpoint.pt",
+         _finished_without_checkpoint, "holds a run of another config or corpus (config.model.hidden: 16 -> 12)"),
+    Case("rerun-changed-locked", "writers", "study --rerun-changed on a run folder another process is writing",
+         _rerun_changed_while_training, "is writing in this folder", check=_check_run_kept),
+    Case("decode-out-fifo", "paths", "decode --out a named pipe", _decode_to("fifo"),
+         "out: is not a regular file (a device, pipe or socket)"),
+    Case("decode-out-symlink", "paths", "decode --out a symbolic link (the link is kept, its target written)",
+         _decode_to("symlink"), "", 0, check=_check_symlink_kept),
+    Case("identity-damaged", "identity", "an identity.json edited into another shape", _damaged_identity,
+         "holds files of another run but no readable identity.json"),
+    Case("grid-collision", "config", "grid values that map to one folder name", _grid_collision,
+         "would share the run folder"),
+    Case("ablation-unrecorded", "identity", "plot an ablation.csv the analysis marker does not list",
+         _unrecorded_ablation, "ablation.csv: not among the files the analysis recorded"),
+    Case("ncrfpp-superscript", "config", "NCRF++ lstm_layer=\u00b2", _ncrfpp("lstm_layer=\u00b2\n"),
+         "lstm_layer: expected a whole number >= 1"),
+    Case("ncrfpp-lone-cr", "lines", "NCRF++ config with a lone carriage return", _ncrfpp("learning_rate=0.1\rdropout=0.9\n"),
+         "x.config:8: a carriage return not followed by a line feed"),
+    Case("emb-bom", "embeddings", "a byte-order mark before the first vector (the first word is kept)", _emb_bom,
+         "", 0),
 ]
 
 
@@ -571,9 +691,13 @@ RULES = """## Rules
   file, and `complete.json` (the same fingerprint and the SHA-256 of config, vocab, model and metrics) as its last
   write. An analysis folder records `complete.json` last with the SHA-256 of the run's model, vocab and config,
   of the split file, the analysis options, and of every file it wrote. Results are reused only when
-  `complete.json` holds the expected fingerprint; `compare` and `plot` check every file they read against it.
-  `nerve study` stops when a run folder holds a run of another config or corpus (`--rerun-changed` retrains it);
-  stale or incomplete analyses (derived data) are redone without asking.
+  `complete.json` holds the expected fingerprint and every file it lists still has its recorded SHA-256;
+  `compare` and `plot` check every file they read against it. `evaluate`, `decode`, `analyze` and `compare`
+  read a run only when it is finished and its config, vocab and model are the files training wrote (the model's
+  hash is that of the very bytes loaded, so an analysis never names a model it did not read).
+  `nerve study` stops when a run folder holds a run of another config or corpus, or a finished run whose files
+  changed (`--rerun-changed` retrains it, under the folder's lock); stale or incomplete analyses (derived data)
+  are redone without asking. A marker of another shape than nerve writes counts as absent.
 - **One writer per folder.** `train`, `analyze`, `compare` and `study` hold an OS lock (`flock` on
   `.nerve.lock`) on the folder they write; a second writer gets an error at once. The OS releases the lock
   when the holder dies, even by `kill -9`. Study workers die with the study (Linux `PR_SET_PDEATHSIG`, and a

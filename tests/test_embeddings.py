@@ -99,3 +99,12 @@ def test_glove_6b_50d_package_loads_with_case_fallback():
     assert [table.row(w) for w in ["Germany", "germany", "qzxqzxqzx"]] == [table.row("germany")] * 2 + [None]
     found, vecs = table.lookup(["the"])
     np.testing.assert_array_equal(vecs[0], np.asarray(table.vectors[table.row("the")], dtype=np.float32))
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_word(tmp_path):
+    from nerve.embeddings import _load_text
+
+    p = tmp_path / "bom.txt"
+    p.write_bytes(b"\xef\xbb\xbfeu 1 2 3\npeter 4 5 6\n")
+    table = _load_text(p, lowercase_fallback=False)
+    assert table.row("eu") == 0 and table.row("peter") == 1

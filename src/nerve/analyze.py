@@ -68,7 +68,7 @@ def analyze_run(run_dir: str, out_dir: str, *, split: str = "dev", bucket: str =
     if not 0 <= seed < 2**63:
         raise NerveError(f"--seed {seed}: expected a number >= 0")
     path, sents = read_split(run, split)
-    identity = analysis_identity(run_dir, path, split, analysis_options(bucket, max_k, random_draws, seed, cluster))
+    identity = analysis_identity(run.hashes, path, split, analysis_options(bucket, max_k, random_draws, seed, cluster))
     with writer_lock(out_dir, "nerve analyze"):
         arrays, _ = capture_activations(run, sents, path)
         summary = analyze_arrays(arrays, out_dir, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,

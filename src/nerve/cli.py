@@ -279,7 +279,8 @@ def cmd_plot(args) -> int:
         analysis = analysis_dir(Path(r))
         if not (analysis / "ablation.csv").is_file():
             raise NerveError(f"{r}: no ablation.csv (run `nerve analyze` first)")
-        check_analysis(analysis)
+        if "ablation.csv" not in check_analysis(analysis):
+            raise NerveError(f"{analysis}: the analysis recorded no ablation.csv; re-run `nerve analyze`")
         paths.append(analysis / "ablation.csv")
     labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
     if len(labels) != len(paths):

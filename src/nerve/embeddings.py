@@ -128,6 +128,8 @@ def _parse_text(path: Path, lowercase_fallback: bool) -> Pretrained:
     dim = None
     with _open_text(path) as f:
         for lineno, line in enumerate(f, start=1):
+            if lineno == 1:
+                line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark
             parts = line.rstrip().split(" ")
             if len(parts) < 2 or not parts[0]:
                 if line.strip():

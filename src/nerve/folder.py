@@ -124,7 +124,21 @@ def read_marker(folder: str | os.PathLike, name: str) -> dict | None:
         data = json.loads((Path(folder) / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and "fingerprint" in data else None
+    return data if _well_formed(data) else None
+
+
+def _well_formed(data) -> bool:
+    """A marker as nerve writes it: a string fingerprint, components as nested objects, files as name -> hash."""
+    if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
+        return False
+    components, files = data.get("components", {}), data.get("files", {})
+    if not isinstance(components, dict) or not isinstance(files, dict):
+        return False
+    if components.get("kind") == "run":  # a run's config is read section by section
+        config = components.get("config", {})
+        if not isinstance(config, dict) or not all(isinstance(v, dict) for v in config.values()):
+            return False
+    return all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
 
 
 def write_identity(folder: Path, components: dict) -> str:
@@ -157,6 +171,13 @@ def completed(folder: str | os.PathLike, fp: str | None = None) -> dict | None:
     if marker is None or (fp is not None and marker["fingerprint"] != fp):
         return None
     return marker
+
+
+def changed_files(folder: str | os.PathLike, marker: dict) -> list[str]:
+    """The files a completion marker recorded that are missing or differ now."""
+    folder = Path(folder)
+    return [name for name, sha in marker.get("files", {}).items()
+            if not (folder / name).is_file() or sha256_file(folder / name) != sha]
 
 
 def verify_files(folder: str | os.PathLike, names: list[str], what: str, redo: str) -> dict:

@@ -66,8 +66,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     naming ``path``; a failing block leaves neither the temporary file nor a changed ``path``.
     """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # replace what the link points to, and keep the link
     if path.is_dir():
         raise NerveError(f"{path}: is a folder; expected a file path")
+    if path.exists() and not path.is_file():
+        raise NerveError(f"{path}: is not a regular file (a device, pipe or socket); expected a file path")
     make_dirs(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)

@@ -18,7 +18,8 @@ from nerve.data.prepare import make_indexer, pretrained_for
 from nerve.data.conll import Sentence, read_conll
 from nerve.data.vocab import Vocabs
 from nerve.errors import NerveError
-from nerve.folder import IDENTITY, clear_complete, differences, read_marker, write_identity
+from nerve.folder import (COMPLETE, IDENTITY, changed_files, clear_complete, differences, read_marker, sha256_file,
+                          write_identity)
 from nerve.io import atomic_save
 from nerve.model.tagger import Tagger
 
@@ -77,10 +78,19 @@ def save_model(path: Path, model: Tagger, word_dim: int) -> None:
 
 def read_checkpoint(path: Path) -> dict:
     """torch.load with clear errors for missing, truncated, corrupted or incompatible files."""
+    return read_checkpoint_hashed(path)[0]
+
+
+def read_checkpoint_hashed(path: Path) -> tuple[dict, str]:
+    """``read_checkpoint`` and the SHA-256 of the very bytes it loaded."""
+    import hashlib
+    import io
+
     if not path.is_file():
         raise NerveError(f"{path}: missing (expected a model saved by `nerve train`)")
+    data = path.read_bytes()
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - torch raises many kinds for a damaged file
         raise NerveError(f"{path}: cannot be read ({type(err).__name__}); the file is truncated or corrupted — "
                          "re-run `nerve train`") from None
@@ -90,7 +100,7 @@ def read_checkpoint(path: Path) -> dict:
         raise NerveError(f"{path}: checkpoint format {payload['format_version']} (nerve "
                          f"{payload.get('nerve_version', '?')}); this nerve {nerve.__version__} reads format "
                          f"{nerve.FORMAT_VERSION}")
-    return payload
+    return payload, hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -102,6 +112,7 @@ class LoadedRun:
     vocabs: Vocabs
     model: Tagger
     device: torch.device
+    hashes: dict[str, str]  # SHA-256 of the config, vocab and model bytes loaded
 
     def indexer(self) -> Indexer:
         return make_indexer(self.cfg, self.vocabs, pretrained_for(self.cfg))
@@ -115,12 +126,22 @@ def load_run(run_dir: str | os.PathLike, device: str | None = "cpu", model_file:
     for name in (CONFIG, VOCAB, model_file):
         if not (run / name).is_file():
             raise NerveError(f"{run}: missing {name} (is this a finished `nerve train` run folder?)")
+    marker = read_marker(run, COMPLETE)
+    if marker is None or not isinstance(marker.get("files"), dict):
+        raise NerveError(f"{run}: not a finished run (no {COMPLETE}: training was interrupted, is still running, or "
+                         "an older nerve wrote it); finish it by re-running the same `nerve train` command")
+    recorded = marker["files"]
+    hashes = {name: sha256_file(run / name) for name in (CONFIG, VOCAB)}
     cfg = load_config(run / CONFIG)
     try:
         vocabs = Vocabs.from_dict(json.loads((run / VOCAB).read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError):
         raise NerveError(f"{run / VOCAB}: corrupted vocabulary file") from None
-    payload = read_checkpoint(run / model_file)
+    payload, hashes[model_file] = read_checkpoint_hashed(run / model_file)
+    for name, sha in hashes.items():
+        if recorded.get(name) != sha:
+            raise NerveError(f"{run / name}: differs from the file training wrote (changed or copied in "
+                             "afterwards); re-train the run or restore the file")
     saved = from_dict(payload["config"], source=str(run / model_file))
     if saved.model != cfg.model or payload.get("tags") != vocabs.tags.itos:
         raise NerveError(f"{run / model_file}: was trained with a different model config or tag set than "
@@ -132,7 +153,7 @@ def load_run(run_dir: str | os.PathLike, device: str | None = "cpu", model_file:
         raise NerveError(f"{run / model_file}: weights do not fit the model described by {run / CONFIG}") from None
     dev = pick_device(device)
     model.to(dev).eval()
-    return LoadedRun(run, cfg, vocabs, model, dev)
+    return LoadedRun(run, cfg, vocabs, model, dev, hashes)
 
 
 def predict(model: Tagger, items: list[Encoded], extra: np.ndarray | None, batch_size: int = 256,
@@ -186,10 +207,16 @@ def claim_run_folder(out: Path, cfg: Config) -> dict:
     ident = run_identity(cfg)
     old = read_marker(out, IDENTITY)
     started = (out / CHECKPOINT).is_file()
-    if old is None and (started or any((out / f).exists() for f in RUN_FILES)):
-        raise NerveError(f"{out}: holds files of another run but no {IDENTITY} (an older nerve or another "
-                         "program wrote them); use another --out")
-    if started:
+    done = read_marker(out, COMPLETE)
+    if old is None and (started or done is not None or any((out / f).exists() for f in RUN_FILES)):
+        raise NerveError(f"{out}: holds files of another run but no readable {IDENTITY} (an older nerve or "
+                         "another program wrote them); use another --out")
+    if done is not None:
+        edited = changed_files(out, done)
+        if edited:
+            raise NerveError(f"{out}: {', '.join(edited)} changed since training finished; delete the folder or use "
+                             "another --out")
+    if started or done is not None:
         changed = resume_conflicts(old.get("components", {}), ident)
         if changed:
             raise NerveError(f"{out}: holds a run of another config or corpus ({'; '.join(changed[:4])}); use "

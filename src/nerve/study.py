@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nerve.config import Config, apply_overrides, load_config
 from nerve.errors import NerveError
-from nerve.folder import IDENTITY, completed, fingerprint, read_marker, writer_lock
+from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, read_marker, writer_lock
 from nerve.io import atomic_write_json, make_dirs, os_error
 from nerve.run import run_identity
 
@@ -85,6 +85,12 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
                       str(Path(data_dir).resolve()) if data_dir else None, str(run_dir.resolve()))
             job.fingerprint = fingerprint(run_identity(job.config()))
             jobs.append(job)
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        other = seen.setdefault(job.run_dir, job)
+        if other is not job:
+            raise NerveError(f"--grid: variants {other.variant!r} and {job.variant!r} would share the run folder "
+                             f"{job.run_dir} (their values differ only in characters a folder name cannot hold)")
     return jobs
 
 
@@ -93,17 +99,19 @@ ANALYSIS_SPLIT = "dev"
 
 def _analysis_fingerprint(job: Job) -> str:
     """Fingerprint the study's analysis of a finished run must have (``nerve.analysis.capture``)."""
-    from nerve.analysis.capture import analysis_identity
+    from nerve.analysis.capture import analysis_identity, run_hashes
     from nerve.analysis.pipeline import analysis_options
 
     split = job.config().data.dev
-    return fingerprint(analysis_identity(job.run_dir, split, ANALYSIS_SPLIT, analysis_options("predicted", None,
-                                                                                             20, 0, False)))
+    options = analysis_options("predicted", None, 20, 0, False)
+    return fingerprint(analysis_identity(run_hashes(job.run_dir), split, ANALYSIS_SPLIT, options))
 
 
 def run_done(job: Job) -> bool:
-    """Whether the job's run folder holds a finished run of exactly this job's config and corpus."""
-    return completed(job.run_dir, job.fingerprint) is not None
+    """Whether the job's run folder holds a finished run of exactly this job's config and corpus, with its files
+    as training wrote them."""
+    marker = completed(job.run_dir, job.fingerprint)
+    return marker is not None and not changed_files(job.run_dir, marker)
 
 
 def analysis_done(job: Job) -> bool:
@@ -123,6 +131,9 @@ def stale_reason(job: Job) -> list[str]:
     from nerve.run import resume_conflicts
 
     run = Path(job.run_dir)
+    marker = completed(run, job.fingerprint)
+    if marker is not None and changed_files(run, marker):
+        return [f"{name} changed since training finished" for name in changed_files(run, marker)]
     old = read_marker(run, IDENTITY)
     if old is None:
         leftovers = [f for f in ("checkpoint.pt", "model.pt", "metrics.json") if (run / f).exists()]
@@ -183,10 +194,14 @@ def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
         raise NerveError(f"{len(stale)} run folder(s) of this study hold runs of another config or corpus: "
                          f"{lines}{more}; re-run with --rerun-changed to retrain them, or use another --out")
     for j, _ in stale:
-        try:
-            shutil.rmtree(j.run_dir)
-        except OSError as err:
-            raise os_error(err, j.run_dir) from None
+        with writer_lock(j.run_dir, "nerve study --rerun-changed"):  # never under another writer's feet
+            for child in Path(j.run_dir).iterdir():
+                if child.name == LOCK:
+                    continue
+                try:
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                except OSError as err:
+                    raise os_error(err, child) from None
     return [j for j, _ in stale]
 
 
@@ -225,6 +240,7 @@ def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = Non
 def _execute_local(todo: list[Job], workers: int, tick) -> None:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     if not todo:
         return
@@ -236,7 +252,11 @@ def _execute_local(todo: list[Job], workers: int, tick) -> None:
         while pending:
             done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
             for fut in done:
-                fut.result()
+                try:
+                    fut.result()
+                except BrokenProcessPool:
+                    raise NerveError("a study worker died (killed from outside, or out of memory); re-run the same "
+                                     "command to resume") from None
             tick(len(done))
         ok = True
     finally:

@@ -63,17 +63,25 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     return arrays, [sents[i].words for i in keep]
 
 
-def analysis_identity(run_dir: str | os.PathLike, split_path: str, split: str, options: dict) -> dict:
-    """What an analysis of a run is made from: the run's model, vocabulary and config files (SHA-256), the split
-    scored (name and SHA-256) and the analysis options. Its fingerprint names the analysis."""
+def analysis_identity(hashes: dict[str, str], split_path: str, split: str, options: dict) -> dict:
+    """What an analysis of a run is made from: the SHA-256 of the run's model, vocabulary and config files (as
+    loaded: ``LoadedRun.hashes``, or read from the run folder by ``run_hashes``), the split scored (name and
+    SHA-256) and the analysis options. Its fingerprint names the analysis."""
     import nerve
     from nerve.folder import sha256_file
     from nerve.run import CONFIG, MODEL, VOCAB
 
-    run = Path(run_dir)
-    return {"kind": "analysis", "model": sha256_file(run / MODEL), "vocab": sha256_file(run / VOCAB),
-            "config": sha256_file(run / CONFIG), "split": {"name": split, "sha256": sha256_file(split_path)},
-            "options": options, "nerve": nerve.__version__}
+    return {"kind": "analysis", "model": hashes[MODEL], "vocab": hashes[VOCAB], "config": hashes[CONFIG],
+            "split": {"name": split, "sha256": sha256_file(split_path)}, "options": options,
+            "nerve": nerve.__version__}
+
+
+def run_hashes(run_dir: str | os.PathLike) -> dict[str, str]:
+    """SHA-256 of a run folder's config, vocab and model files."""
+    from nerve.folder import sha256_file
+    from nerve.run import CONFIG, MODEL, VOCAB
+
+    return {name: sha256_file(Path(run_dir) / name) for name in (CONFIG, VOCAB, MODEL)}
 
 
 def export_neurox(run_dir: str, split: str, out_path: str, device: str = "cpu") -> int:

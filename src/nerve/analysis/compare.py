@@ -101,6 +101,10 @@ def check_analysis(d: Path) -> list[str]:
     from nerve.folder import read_marker, sha256_file, verify_files
 
     recorded = (read_marker(d, "complete.json") or {}).get("files", {})
+    unrecorded = [f for f in OPTIONAL_FILES if f not in recorded and (d / f).exists()]
+    if recorded and unrecorded:
+        raise NerveError(f"{d / unrecorded[0]}: not among the files the analysis recorded (its complete.json was "
+                         "edited, or the file copied in); re-run `nerve analyze`")
     names = list(REQUIRED_FILES) + [f for f in OPTIONAL_FILES if f in recorded]
     marker = verify_files(d, names, "analysis", "re-run `nerve analyze`")
     model = d.resolve().parent / "model.pt"

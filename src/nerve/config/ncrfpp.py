@@ -53,7 +53,7 @@ def read_ncrfpp_config(path: str | Path) -> Config:
     cfg = Config()
     cfg.train.clip = 0.0
     use_char, char_kind, layers = False, "cnn", {}
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_bytes().decode("utf-8", errors="replace")  # no universal newlines: a lone \r is refused
     for lineno, raw in enumerate(text_lines(path, text), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -81,7 +81,7 @@ def read_ncrfpp_config(path: str | Path) -> Config:
             if cfg.train.optimizer not in ("sgd", "adam", "adamw"):
                 raise NerveError(f"{where}: optimizer {value!r} is not supported; expected SGD, Adam or AdamW")
         elif key in ("cnn_layer", "lstm_layer"):
-            if not value.strip().isdigit() or int(value) < 1:
+            if not (value.strip().isascii() and value.strip().isdigit()) or int(value) < 1:
                 raise NerveError(f"{where}: {key}: expected a whole number >= 1, got {value!r}")
             layers[key] = int(value)
         elif key == "feature":

@@ -35,7 +35,12 @@ def save_figure(fig: Figure, base: str | os.PathLike) -> list[Path]:
     png, svg = Path(f"{os.fspath(base)}.png"), Path(f"{os.fspath(base)}.svg")
     with rc_context(SAVE_RC):
         atomic_save(png, lambda buf: fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}))
-        atomic_save(svg, lambda buf: fig.savefig(buf, format="svg", dpi=DPI, metadata={"Date": None}))
+        engine = fig.get_layout_engine()
+        fig.set_layout_engine("none")  # the SVG keeps the layout the PNG's draw computed (one layout, not two)
+        try:
+            atomic_save(svg, lambda buf: fig.savefig(buf, format="svg", dpi=DPI, metadata={"Date": None}))
+        finally:
+            fig.set_layout_engine(engine)
     return [png, svg]
 
 
