@@ -723,6 +723,8 @@ EXTRA = """
 | `kill -9` mid-epoch, re-run the same command: resumes from the last epoch checkpoint and ends with the same metrics as an uninterrupted run | `tests/test_cli_train.py::test_kill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run` |
 | full disk during `train` and during `analyze` (tmpfs, root only): a one-line error, nothing half-written; after space is freed the same command resumes and ends with the metrics of an uninterrupted run | `tests/test_faults.py::test_full_disk_train_fails_cleanly_then_resumes_to_the_same_metrics`, `test_full_disk_analyze_fails_cleanly_then_finishes` |
 | `kill -9` of `nerve study`: no worker outlives it by more than 5 s | `tests/test_faults.py::test_killed_study_leaves_no_worker_alive` |
+| a run of a study fails (here a NaN loss): the other workers are stopped and the error is the one line printed | `tests/test_faults.py::test_a_failing_study_ends_with_its_one_line_error` |
+| a study worker killed from outside (as by the out-of-memory killer): `nerve: error: a study worker died (killed from outside, or out of memory); re-run the same command to resume` | `tests/test_faults.py::test_a_worker_killed_from_outside_is_a_one_line_error` |
 | two `nerve train` into one folder at once: one trains, the other stops at once; the folder holds one consistent run | `tests/test_faults.py::test_two_trains_into_one_folder_leave_one_consistent_run` |
 | a non-finite loss in epoch 2 keeps epoch 1's model and checkpoint and exits 2 | `tests/test_faults.py::test_non_finite_loss_keeps_the_last_good_epoch` |
 | outputs honour the umask (0644 under 022, 0664 under 002) | `tests/test_faults.py::test_outputs_honour_the_umask` |

@@ -212,3 +212,30 @@ def test_a_run_that_never_finished_an_epoch_starts_over(tmp_path):
     res = cli(*args)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "run" / "complete.json").is_file()
+
+
+def test_a_failing_study_ends_with_its_one_line_error(tmp_path):
+    """A run that fails stops the other workers; nothing (no resource-tracker warning) follows the error."""
+    proc = subprocess.run([sys.executable, "-m", "nerve.cli", "study", str(TINY_CFG), "--data", str(TINY), "--out",
+                           str(tmp_path / "st"), "--seeds", "2", "--workers", "2", "--no-progress", "--set",
+                           "train.epochs=50", "--set", "train.lr=1e30"], capture_output=True, text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("nerve: error: run base/seed") and "the training loss is nan" in lines[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_a_worker_killed_from_outside_is_a_one_line_error(tmp_path):
+    out = tmp_path / "study"
+    proc = subprocess.Popen([sys.executable, "-m", "nerve.cli", "study", str(TINY_CFG), "--data", str(TINY), "--out",
+                             str(out), "--seeds", "2", "--workers", "2", "--no-progress", "--set", "train.epochs=300"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(list(out.glob("runs/*/seed*/epochs.jsonl"))) < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    workers = [p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert workers, "no worker found"
+    os.kill(workers[0], signal.SIGKILL)  # as the out-of-memory killer would
+    _, err = proc.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "a study worker died" in lines[0], err

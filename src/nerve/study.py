@@ -244,6 +244,11 @@ def _execute_local(todo: list[Job], workers: int, tick) -> None:
 
     if not todo:
         return
+    # The resource tracker (started with the pool, with this interpreter's -W options) unlinks the semaphores of
+    # workers stopped mid-run itself; its "leaked semaphore" warning would only follow the one-line error.
+    quiet = "ignore:resource_tracker:UserWarning"
+    if quiet not in sys.warnoptions:
+        sys.warnoptions.append(quiet)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=die_with_parent, initargs=(os.getpid(),))
     ok = False
@@ -261,9 +266,20 @@ def _execute_local(todo: list[Job], workers: int, tick) -> None:
         ok = True
     finally:
         if not ok:  # a run failed or we were interrupted: stop the other workers now, not after their runs
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.kill()
+            _stop(list(getattr(pool, "_processes", {}).values()))
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop(procs: list) -> None:
+    """Stop worker processes: SIGTERM first (a worker then exits through its finalizers, releasing what it
+    registered, so no "leaked semaphore" warnings follow the error), SIGKILL for any still alive after 3 s."""
+    for proc in procs:
+        proc.terminate()
+    deadline = time.time() + 3.0
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.time()))
+        if proc.is_alive():
+            proc.kill()
 
 
 def die_with_parent(parent: int) -> None:
@@ -271,8 +287,10 @@ def die_with_parent(parent: int) -> None:
     ``kill -9`` of it, so that no worker finishes a run unseen and races with a re-run. Linux delivers SIGKILL
     through PR_SET_PDEATHSIG; a watchdog thread (every 0.5 s) covers other systems."""
     import signal
+    import sys
     import threading
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # exit through finalizers when the study stops us
     try:
         import ctypes
 
