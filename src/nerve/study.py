@@ -16,6 +16,7 @@ from nerve.errors import NerveError
 from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, read_marker, writer_lock
 from nerve.io import atomic_write_json, make_dirs, os_error
 from nerve.run import run_identity
+from nerve.workers import die_with_parent, stop_workers
 
 
 @dataclass
@@ -266,48 +267,8 @@ def _execute_local(todo: list[Job], workers: int, tick) -> None:
         ok = True
     finally:
         if not ok:  # a run failed or we were interrupted: stop the other workers now, not after their runs
-            _stop(list(getattr(pool, "_processes", {}).values()))
+            stop_workers(list(getattr(pool, "_processes", {}).values()))
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _stop(procs: list) -> None:
-    """Stop worker processes: SIGTERM first (a worker then exits through its finalizers, releasing what it
-    registered, so no "leaked semaphore" warnings follow the error), SIGKILL for any still alive after 3 s."""
-    for proc in procs:
-        proc.terminate()
-    deadline = time.time() + 3.0
-    for proc in procs:
-        proc.join(max(0.0, deadline - time.time()))
-        if proc.is_alive():
-            proc.kill()
-
-
-def die_with_parent(parent: int) -> None:
-    """Worker initializer: end this process as soon as the study process ``parent`` is gone, even after a
-    ``kill -9`` of it, so that no worker finishes a run unseen and races with a re-run. Linux delivers SIGKILL
-    through PR_SET_PDEATHSIG; a watchdog thread (every 0.5 s) covers other systems."""
-    import signal
-    import sys
-    import threading
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # exit through finalizers when the study stops us
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
