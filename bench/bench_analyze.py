@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_speed import machine  # noqa: E402
+from bench_speed import machine
 
 
 def main() -> None:

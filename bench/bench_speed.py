@@ -1,6 +1,6 @@
 """Training / decoding / start-up speed of a preset on CoNLL-2003, one pinned core.
 
-Run:  taskset -c 0 python bench/bench_speed.py configs/xin2019.toml [--data ../shared/data/conll2003]
+Run:  taskset -c 0 python bench/bench_speed.py xin2019 [--data ../shared/data/conll2003]
 Prints the machine, then sentences/s of full training epochs (median of --train-epochs), decoding dev, and the
 start-up time of `nerve train` to its first training step (measured by killing the process right after step 0; median of
 --startup-runs runs, with a bare `import torch` timed beside it).
@@ -24,10 +24,11 @@ import torch
 torch.set_num_threads(1)
 
 from nerve.config import load_config  # noqa: E402
-from nerve.model.tagger import Tagger  # noqa: E402
-from nerve.run import predict  # noqa: E402
+from nerve.config.presets import resolve_config  # noqa: E402
 from nerve.data.prepare import prepare, resolve_data  # noqa: E402
+from nerve.model.tagger import Tagger  # noqa: E402
 from nerve.optim import make_optimizer  # noqa: E402
+from nerve.run import predict  # noqa: E402
 from nerve.train import Trainer, epoch_lr  # noqa: E402
 
 KILL_AT = Path(__file__).resolve().parents[1] / "tests" / "kill_at.py"
@@ -97,7 +98,7 @@ def main() -> None:
     ap.add_argument("--startup-runs", type=int, default=3)
     ap.add_argument("--train-epochs", type=int, default=3, help="epochs timed (the median is reported)")
     args = ap.parse_args()
-    cfg = resolve_data(load_config(args.config, args.overrides), args.data)
+    cfg = resolve_data(load_config(resolve_config(args.config), args.overrides), args.data)
     print(f"machine: {machine()}")
     print(f"config: {args.config} {' '.join(args.overrides)} (batching={cfg.train.batching}, "
           f"batch_size={cfg.train.batch_size})")

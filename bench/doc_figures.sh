@@ -8,7 +8,7 @@ data=${DATA:-../shared/data}
 work=${1:-/tmp/nerve_doc_figures}
 nerve=${NERVE:-.venv/bin/nerve}
 mkdir -p "$work"
-"$nerve" study configs/xin2019.toml --data "$data/conll2003" --seeds 5 --out "$work/study" --no-progress
+"$nerve" study xin2019 --data "$data/conll2003" --seeds 5 --out "$work/study" --no-progress
 run="$work/study/runs/base/seed42/analysis"
 mkdir -p docs/figures/xin2019_seed42 docs/figures/xin2019_compare docs/reports
 for f in sensitivity_heatmap ranking_table ablation_grid ablation_B-PER ablation_I-MISC per_tag_accuracy; do
@@ -20,7 +20,7 @@ for f in corr_mean.png similarity_mean.png overlap_mean.png consistency.csv unit
 done
 cp "$work/study/report.html" docs/reports/xin2019_conll2003.html
 for corpus in mit_movie nlpba2004 wnut17; do
-  "$nerve" --threads 1 train configs/xin2019.toml --data "$data/$corpus" --out "$work/$corpus" --no-progress > /dev/null
+  "$nerve" --threads 1 train xin2019 --data "$data/$corpus" --out "$work/$corpus" --no-progress > /dev/null
   "$nerve" --threads 1 analyze "$work/$corpus" --out "$work/$corpus/analysis" > /dev/null 2>&1
   mkdir -p "docs/figures/$corpus"
   cp "$work/$corpus/analysis/sensitivity_heatmap.png" "docs/figures/$corpus/"

@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -34,3 +35,23 @@ def cli(*args, cwd: str | os.PathLike | None = None) -> Result:
     finally:
         os.chdir(here)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def conll_slice(src: Path, dst: Path, n: int) -> None:
+    """Write the first ``n`` sentences of the CoNLL file ``src`` to ``dst``."""
+    out, count = [], 0
+    for line in src.read_text(encoding="utf-8").splitlines():
+        out.append(line)
+        if not line.strip():
+            count += 1
+            if count > n:
+                break
+    dst.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def small_conll(shared_corpus: Path, dst: Path, train: int = 500, dev: int = 150, test: int = 150) -> Path:
+    """A corpus folder ``dst`` holding the first sentences of each split of ``shared_corpus``."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train.txt", train), ("valid.txt", dev), ("test.txt", test)):
+        conll_slice(shared_corpus / name, dst / name, n)
+    return dst

@@ -14,15 +14,16 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script
     sys.path.insert(0, str(ROOT))
 
 from tests.helpers import Result, cli  # noqa: E402
+
 FIX = ROOT / "tests" / "fixtures"
 TINY, CFG = FIX / "tiny", FIX / "tiny.toml"
 GOOD = "EU NNP I-NP B-ORG\nrejects VBZ I-VP O\nGerman JJ I-NP B-MISC\n\nPeter NNP I-NP B-PER\n"
@@ -617,7 +618,8 @@ CASES = [
          _unrecorded_ablation, "ablation.csv: not among the files the analysis recorded"),
     Case("ncrfpp-superscript", "config", "NCRF++ lstm_layer=\u00b2", _ncrfpp("lstm_layer=\u00b2\n"),
          "lstm_layer: expected a whole number >= 1"),
-    Case("ncrfpp-lone-cr", "lines", "NCRF++ config with a lone carriage return", _ncrfpp("learning_rate=0.1\rdropout=0.9\n"),
+    Case("ncrfpp-lone-cr", "lines", "NCRF++ config with a lone carriage return",
+         _ncrfpp("learning_rate=0.1\rdropout=0.9\n"),
          "x.config:8: a carriage return not followed by a line feed"),
     Case("emb-bom", "embeddings", "a byte-order mark before the first vector (the first word is kept)", _emb_bom,
          "", 0),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from nerve.config import Config, apply_overrides, from_dict, load_config
+from nerve.config.presets import resolve_config
 from nerve.errors import NerveError
 from tests.conftest import FIXTURES, TINY_CFG
 
 
 def test_preset_xin2019_matches_the_study_model():
-    cfg = load_config("configs/xin2019.toml")
+    cfg = load_config(resolve_config("xin2019"))
     m, t = cfg.model, cfg.train
     assert (m.encoder, m.bidirectional, m.hidden, m.layers, m.char, m.decoder) == ("lstm", False, 50, 1, "none",
                                                                                     "softmax")
@@ -20,7 +21,7 @@ def test_preset_xin2019_matches_the_study_model():
 
 
 def test_preset_ncrfpp_best_is_char_cnn_bilstm_crf():
-    m = load_config("configs/ncrfpp_best.toml").model
+    m = load_config(resolve_config("ncrfpp_best")).model
     assert (m.char, m.encoder, m.bidirectional, m.hidden, m.decoder) == ("cnn", "lstm", True, 200, "crf")
 
 

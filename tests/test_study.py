@@ -15,20 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.helpers import small_conll
 
 ARGS = ["--seeds", "2", "--set", "train.epochs=1", "--no-progress"]
-
-
-def _slice(src: Path, dst: Path, n: int) -> None:
-    """The first n sentences of a CoNLL file."""
-    out, count = [], 0
-    for line in src.read_text(encoding="utf-8").splitlines():
-        out.append(line)
-        if not line.strip():
-            count += 1
-            if count > n:
-                break
-    dst.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +25,13 @@ def corpus(tmp_path_factory) -> Path:
     shared = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "conll2003"
     if not (shared / "train.txt").is_file():
         pytest.skip("../shared/data is not present")
-    out = tmp_path_factory.mktemp("slice")
-    _slice(shared / "train.txt", out / "train.txt", 500)
-    _slice(shared / "valid.txt", out / "valid.txt", 150)
-    _slice(shared / "test.txt", out / "test.txt", 150)
-    return out
+    return small_conll(shared, tmp_path_factory.mktemp("slice"))
 
 
 @pytest.fixture(scope="module")
 def local_study(corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("study") / "local"
-    run_cli("study", "configs/xin2019.toml", "--data", corpus, "--out", out, "--engine", "local", *ARGS, check=True)
+    run_cli("study", "xin2019", "--data", corpus, "--out", out, "--engine", "local", *ARGS, check=True)
     return out
 
 
@@ -66,14 +51,14 @@ def test_local_study_writes_runs_findings_and_report(local_study):
 def test_ray_engine_gives_the_same_findings_as_local(local_study, corpus, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"
-    run_cli("study", "configs/xin2019.toml", "--data", corpus, "--out", out, "--engine", "ray", *ARGS, check=True,
+    run_cli("study", "xin2019", "--data", corpus, "--out", out, "--engine", "ray", *ARGS, check=True,
             fresh=True)
     assert _findings(out) == _findings(local_study)
 
 
 def test_killed_study_reruns_only_the_missing_runs(corpus, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "nerve.cli", "study", "configs/xin2019.toml", "--data", str(corpus), "--out",
+    cmd = [sys.executable, "-m", "nerve.cli", "study", "xin2019", "--data", str(corpus), "--out",
            str(out), "--workers", "1", *ARGS]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first = out / "runs" / "base" / "seed42"

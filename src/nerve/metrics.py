@@ -10,6 +10,7 @@ import numpy as np
 from nerve.data.schemes import end_of_chunk, read_chunks, start_of_chunk
 from nerve.tags import OUTSIDE as _O
 from nerve.tags import split_or_outside as _lenient
+
 _BLOCK = 1 << 18  # elements per block in counts_many: work buffers stay cache-sized
 
 

@@ -14,12 +14,20 @@ import torch
 import nerve
 from nerve.config import Config, from_dict, load_config
 from nerve.data.batching import Encoded, Indexer, batches, length_sorted
-from nerve.data.prepare import make_indexer, pretrained_for
 from nerve.data.conll import Sentence, read_conll
+from nerve.data.prepare import make_indexer, pretrained_for
 from nerve.data.vocab import Vocabs
 from nerve.errors import NerveError
-from nerve.folder import (COMPLETE, IDENTITY, changed_files, clear_complete, differences, read_marker, sha256_file,
-                          write_identity)
+from nerve.folder import (
+    COMPLETE,
+    IDENTITY,
+    changed_files,
+    clear_complete,
+    differences,
+    read_marker,
+    sha256_file,
+    write_identity,
+)
 from nerve.io import atomic_save
 from nerve.model.tagger import Tagger
 
@@ -91,7 +99,7 @@ def read_checkpoint_hashed(path: Path) -> tuple[dict, str]:
     data = path.read_bytes()
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a damaged file
+    except Exception as err:
         raise NerveError(f"{path}: cannot be read ({type(err).__name__}); the file is truncated or corrupted — "
                          "re-run `nerve train`") from None
     if not isinstance(payload, dict) or "format_version" not in payload:

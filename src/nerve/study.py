@@ -304,8 +304,8 @@ def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
 def summarise(jobs: list[Job], out: Path) -> dict:
     """Compare the runs of each variant, evaluate the findings, and collect the run table."""
     from nerve.analysis.compare import load_run_analysis
-    from nerve.analyze import compare
     from nerve.analysis.findings import evaluate_findings, write_findings
+    from nerve.analyze import compare
 
     variants: dict[str, list[Job]] = {}
     for j in jobs:

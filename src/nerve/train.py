@@ -9,9 +9,9 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,8 +28,19 @@ from nerve.folder import mark_complete, writer_lock
 from nerve.io import atomic_save, atomic_write_json, atomic_write_text
 from nerve.model.tagger import Tagger
 from nerve.optim import Optimizer, WeightAverage, make_optimizer
-from nerve.run import (CHECKPOINT, CONFIG, EPOCHS, METRICS, MODEL, VOCAB, check_resumable, claim_run_folder,
-                       predict, read_checkpoint, save_model)
+from nerve.run import (
+    CHECKPOINT,
+    CONFIG,
+    EPOCHS,
+    METRICS,
+    MODEL,
+    VOCAB,
+    check_resumable,
+    claim_run_folder,
+    predict,
+    read_checkpoint,
+    save_model,
+)
 
 EpochCallback = Callable[[dict], None]  # the epoch's record (as in epochs.jsonl), after its checkpoint is saved
 BatchCallback = Callable[[int, int], None]  # (epoch from 0, step from 0), after the step

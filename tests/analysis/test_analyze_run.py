@@ -13,9 +13,9 @@ import torch
 
 from nerve.analysis.ablation import random_orders
 from nerve.data.conll import read_conll
+from nerve.data.prepare import encode_split
 from nerve.metrics import entity_scores
 from nerve.model.hooks import ablate
-from nerve.data.prepare import encode_split
 from nerve.run import load_run, predict
 from tests.conftest import TINY, TINY_CFG, run_cli
 

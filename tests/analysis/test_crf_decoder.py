@@ -15,7 +15,8 @@ def enumerate_best(em, start, trans, end):
     L, T = em.shape
 
     def score(p):
-        return start[p[0]] + sum(em[t, p[t]] for t in range(L)) + sum(trans[p[t - 1], p[t]] for t in range(1, L)) + end[p[-1]]
+        emitted = sum(em[t, p[t]] for t in range(L))
+        return start[p[0]] + emitted + sum(trans[p[t - 1], p[t]] for t in range(1, L)) + end[p[-1]]
 
     return list(max(itertools.product(range(T), repeat=L), key=score))
 

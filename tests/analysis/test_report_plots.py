@@ -178,7 +178,8 @@ def test_ablation_charts_do_not_depend_on_row_order(tmp_path):
         plots.plot_ablation_grid(r, tmp_path / name / "grid")
     for stem in tags + ["grid"]:
         for ext in (".png", ".svg"):
-            assert (tmp_path / "sorted" / (stem + ext)).read_bytes() == (tmp_path / "shuffled" / (stem + ext)).read_bytes()
+            name = stem + ext
+            assert (tmp_path / "sorted" / name).read_bytes() == (tmp_path / "shuffled" / name).read_bytes()
     svg = (tmp_path / "sorted" / (tags[0] + ".svg")).read_text()
     assert f">Ablating the top units of {tags[0]}</text>" in svg
 

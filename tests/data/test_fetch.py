@@ -20,7 +20,7 @@ FILES = {"train.txt": b"EU B-ORG\nrejects O\n\n", "valid.txt": b"Peter B-PER\n\n
 class Handler(BaseHTTPRequestHandler):
     """Serves ``server.routes``: path -> (body, Content-Length to announce); anything else is a 404."""
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         route = self.server.routes.get(self.path)
         if route is None:
             self.send_error(404, "Not Found")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ SENTENCES = {"conll2003": (14041, 3250, 3453), "mit_movie": (6077, 1739, 1953),
              "nlpba2004": (14518, 4029, 3856), "wnut17": (3394, 1009, 1287)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def real_stats(root: Path, name: str) -> dict:
     return corpus_stats(root / name)
 

@@ -289,7 +289,7 @@ def summarise_ablation(rows: np.ndarray, k: int) -> list[dict]:
     for tag in dict.fromkeys(own["target_tag"].tolist()):
         t = own[own["target_tag"] == tag]
 
-        def acc(sel: str, kk: int) -> np.ndarray:
+        def acc(sel: str, kk: int, t: np.ndarray = t) -> np.ndarray:
             return t["accuracy"][(t["selection"] == sel) & (t["k"] == kk)]
 
         top0, topk, bot = acc("top", 0), acc("top", k), acc("bottom", k)

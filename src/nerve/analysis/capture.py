@@ -12,6 +12,7 @@ import torch
 from nerve.errors import NerveError
 from nerve.io import atomic_write_text
 
+
 def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     """Run the model (eval mode) over ``sents`` and collect the analysis-site units of every real token.
 
@@ -22,8 +23,8 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
         each non-empty sentence.
     """
     from nerve.data.batching import batches, length_sorted
-    from nerve.model.hooks import capture
     from nerve.data.prepare import encode_split
+    from nerve.model.hooks import capture
 
     model = run.model.eval()
     enc = run.indexer()

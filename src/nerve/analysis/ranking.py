@@ -38,7 +38,8 @@ def _check(s: np.ndarray, rankings: np.ndarray, tags: Sequence[str], neurons: Se
     n, n_tags = np.shape(s)
     if len(tags) != n_tags or len(neurons) != n:
         raise AnalysisInputError(
-            f"expected {n_tags} tags and {n} neuron names for s of shape {np.shape(s)}, got {len(tags)} and {len(neurons)}"
+            f"expected {n_tags} tags and {n} neuron names for s of shape {np.shape(s)}, "
+            f"got {len(tags)} and {len(neurons)}"
         )
     if np.shape(rankings) != (n_tags, n):
         raise AnalysisInputError(f"rankings: expected shape ({n_tags}, {n}), got {np.shape(rankings)}")

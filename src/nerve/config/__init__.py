@@ -103,9 +103,9 @@ _CHOICES = {
     ("train", "optimizer"): ("sgd", "adam", "adamw"),
     ("train", "batching"): ("random", "bucket", "pool"),
 }
-_POSITIVE = {("model", k) for k in ("char_emb_dim", "char_hidden", "cap_emb_dim", "feature_emb_dim", "layers",
-                                    "hidden", "cnn_kernel")} | {("train", k) for k in ("batch_size", "eval_batch_size",
-                                                                                        "nbest")} | {("embeddings", "dim")}
+_POSITIVE = ({("model", k) for k in ("char_emb_dim", "char_hidden", "cap_emb_dim", "feature_emb_dim", "layers",
+                                     "hidden", "cnn_kernel")}
+             | {("train", k) for k in ("batch_size", "eval_batch_size", "nbest")} | {("embeddings", "dim")})
 _NON_NEGATIVE = {("train", k) for k in ("epochs", "lr", "lr_decay", "momentum", "l2", "clip", "average_from",
                                          "seed")}
 # Upper bounds that keep memory and time finite (a seed must fit numpy's and torch's 32-bit seeding).

@@ -6,8 +6,8 @@ import difflib
 from pathlib import Path
 
 from nerve.config import Config, set_value, validate
-from nerve.text import text_lines
 from nerve.errors import NerveError
+from nerve.text import text_lines
 
 # NCRF++ key -> nerve "section.key" (value converters below handle the special ones).
 _DIRECT = {

@@ -176,10 +176,10 @@ class Batch:
     mask: torch.Tensor  # shape: (batch, max_len) bool
     lengths: torch.Tensor  # shape: (batch,)
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         if str(device) == "cpu":
             return self
-        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        mv = lambda t: None if t is None else t.to(device)
         return Batch(mv(self.words), mv(self.chars), mv(self.char_lens), mv(self.caps), [mv(f) for f in self.feats],
                      mv(self.tags), mv(self.mask), mv(self.lengths))
 

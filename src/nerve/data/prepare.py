@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -33,7 +33,8 @@ def resolve_data(cfg: Config, data_dir: str | None) -> Config:
         path = Path(data_dir) / name if data_dir and not Path(name).is_absolute() else Path(name)
         if not path.is_file():
             where = f" in {data_dir}" if data_dir else ""
-            raise NerveError(f"data.{split}: {path} not found{where} (a corpus folder holds train.txt, valid.txt, test.txt)")
+            raise NerveError(f"data.{split}: {path} not found{where} "
+                             "(a corpus folder holds train.txt, valid.txt, test.txt)")
         setattr(cfg.data, split, str(path.resolve()))
     return cfg
 

@@ -99,7 +99,8 @@ def _split_stats(path: Path, sents: list[Sentence], scheme: str, pretrained) -> 
         words.update(sent.words)
     out = {"file": str(path), "sentences": len(sents), "documents": _documents(path),
            "tokens": sum(len(s) for s in sents), "entities": dict(sorted(entities.items())),
-           "entities_total": sum(entities.values()), "tags": dict(sorted(tags.items(), key=lambda item: sort_key(item[0]))),
+           "entities_total": sum(entities.values()),
+           "tags": dict(sorted(tags.items(), key=lambda item: sort_key(item[0]))),
            "length": percentile_lengths([len(s) for s in sents])}
     if pretrained is not None:
         out["coverage"] = _coverage(words, pretrained)

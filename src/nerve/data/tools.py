@@ -8,11 +8,11 @@ from typing import NamedTuple
 
 from nerve.data.conll import DOCSTART, stream_lines
 from nerve.data.registry import SPLITS
-from nerve.data.stats import bad_index, split_paths
 from nerve.data.schemes import SCHEMES, convert, detect_scheme
-from nerve.tags import is_tag, split_tag
+from nerve.data.stats import bad_index, split_paths
 from nerve.errors import NerveError
 from nerve.io import atomic_write_text, gc_paused
+from nerve.tags import is_tag, split_tag
 
 PERCENTILES = (50, 90, 99)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from itertools import chain
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
+from itertools import chain
 
 from nerve.tags import sort_key
 
@@ -44,7 +44,7 @@ class Vocab:
         return list(self.itos)
 
     @classmethod
-    def from_list(cls, itos: list[str], specials: bool = True) -> "Vocab":
+    def from_list(cls, itos: list[str], specials: bool = True) -> Vocab:
         v = cls(specials=False)
         v.specials = specials
         v.itos = list(itos)
@@ -70,7 +70,7 @@ class Vocabs:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocabs":
+    def from_dict(cls, d: dict) -> Vocabs:
         return cls(
             words=Vocab.from_list(d["words"]),
             chars=Vocab.from_list(d["chars"]),

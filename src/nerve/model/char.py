@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nerve.model.layers import Dropout
-
 from nerve.model.rnn import reverse_padded
 
 

@@ -6,7 +6,7 @@ import base64
 import html
 import math
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nerve.io import atomic_write_text
@@ -116,7 +116,7 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
     variants = summary["variants"]
     all_runs = [r for v in variants.values() for r in v["runs"]]
     parts = [f"<h1>nerve study report</h1><p>{html.escape(str(out))} — "
-             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, {len(all_runs)} runs, "
+             f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {len(all_runs)} runs, "
              f"{len(variants)} config variant(s)</p>", "<h2>Runs</h2>", _run_table(all_runs)]
     if grid:
         parts += ["<h2>Grid</h2>", _grid_table(variants)]

@@ -1,8 +1,12 @@
 """The figures of nerve, one import away: each figure family lives in its own module (unit_figures,
 ablation_figures, matrix_figures) over the shared helpers of figures."""
 
-from nerve.report.ablation_figures import (plot_ablation_grid, plot_ablation_overlay, plot_ablation_target,
-                                           plot_ablation_targets)
+from nerve.report.ablation_figures import (
+    plot_ablation_grid,
+    plot_ablation_overlay,
+    plot_ablation_target,
+    plot_ablation_targets,
+)
 from nerve.report.figures import save_figure
 from nerve.report.matrix_figures import plot_tag_matrix
 from nerve.report.unit_figures import plot_per_tag_accuracy, plot_ranking_table, plot_sensitivity_heatmap
