@@ -13,6 +13,7 @@ import pytest
 from nerve.data import registry
 from nerve.data.registry import CorpusInfo, fetch
 from nerve.errors import NerveError
+from tests.helpers import cli
 
 FILES = {"train.txt": b"EU B-ORG\nrejects O\n\n", "valid.txt": b"Peter B-PER\n\n", "test.txt": b"Bonn B-LOC\n"}
 
@@ -139,3 +140,31 @@ def test_unknown_corpus_is_refused_before_any_download(tmp_path):
 def test_file_url_mirror_fetches_a_real_corpus(shared_data, tmp_path):
     out = fetch("wnut17", url=shared_data.as_uri(), cache_dir=tmp_path, progress=False)
     assert registry.verify("wnut17", out) == []
+
+
+@pytest.fixture
+def shared_server(shared_data, monkeypatch):
+    """A local HTTP server serving the shared corpora folder (NAME/FILE); yields its base URL."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    monkeypatch.setenv("no_proxy", "*")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(shared_data)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_cli_fetch_conll2003_from_a_local_server_installs_it_verified_in_the_cache(shared_server, tmp_path,
+                                                                                    monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    res = cli("data", "fetch", "conll2003", "--url", shared_server)
+    assert res.returncode == 0, res.stderr
+    assert registry.verify("conll2003", tmp_path / "nerve" / "conll2003") == []
+    assert res.stderr.strip() == f"conll2003: verified -> {tmp_path / 'nerve' / 'conll2003'}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,28 @@ def test_unknown_name_lists_the_registered_corpora():
         get_corpus("conll2004")
 
 
-def test_file_url_uses_url_then_nerve_mirror_then_placeholder(env, monkeypatch):
-    assert file_url("wnut17", "test.txt").startswith(registry.DEFAULT_MIRROR)
+def test_file_url_uses_url_then_nerve_mirror_then_the_source_repository(env, monkeypatch):
+    assert file_url("wnut17", "test.txt") == (
+        "https://raw.githubusercontent.com/qiuweipku/CSE-517-project/17ae195459b5cd7c09876e2cd31a29f794a39c70/"
+        "data/WNUT/test.txt")
     monkeypatch.setenv("NERVE_MIRROR", "http://mirror/corpora/")
     assert file_url("wnut17", "test.txt") == "http://mirror/corpora/wnut17/test.txt"
     assert file_url("wnut17", "test.txt", "http://other") == "http://other/wnut17/test.txt"
+
+
+@pytest.mark.parametrize("name", sorted(CORPORA))
+def test_every_registered_file_has_a_source_url_at_the_pinned_commit_and_a_checksum(name):
+    info = CORPORA[name]
+    assert set(info.urls) == set(info.sha256) == set(SPLITS)
+    for file, url in info.urls.items():
+        assert url.startswith(f"https://raw.githubusercontent.com/{registry.SOURCE_REPO}/{registry.SOURCE_COMMIT}/")
+        assert url.endswith(f"/{file}") and info.source_dir in url
+        assert re.fullmatch(r"[0-9a-f]{64}", info.sha256[file])
+
+
+def test_the_source_repository_is_pinned_to_a_full_commit():
+    assert registry.SOURCE_REPO == "qiuweipku/CSE-517-project"
+    assert re.fullmatch(r"[0-9a-f]{40}", registry.SOURCE_COMMIT)
 
 
 def test_directory_path_is_used_as_is(env):

@@ -19,7 +19,8 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
 
     q = sub.add_parser("fetch", help="download a registered corpus into the cache, verified by SHA-256")
     q.add_argument("name", help="conll2003, mit_movie, nlpba2004 or wnut17")
-    q.add_argument("--url", help="mirror base URL serving NAME/FILE (default: $NERVE_MIRROR)")
+    q.add_argument("--url", help="mirror base URL serving NAME/FILE (default: $NERVE_MIRROR, else the raw files of "
+                                 "github.com/qiuweipku/CSE-517-project at commit 17ae195)")
 
     q = sub.add_parser("stats", help="sentences, tokens, entities, tags, lengths and embedding coverage")
     q.add_argument("corpus", help="corpus name, corpus folder or one CoNLL file")

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
+import re
 import shutil
+import sys
 import tempfile
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from nerve.errors import NerveError
 
 SPLITS = ("train.txt", "valid.txt", "test.txt")
-DEFAULT_MIRROR = "https://corpora.nerve.invalid"  # placeholder: set NERVE_MIRROR or pass --url
+# The public repository of the study these corpora come with (Qiu et al., CSE 517), at a fixed commit: its files
+# are byte-identical to the registry's checksums.
+SOURCE_REPO = "qiuweipku/CSE-517-project"
+SOURCE_COMMIT = "17ae195459b5cd7c09876e2cd31a29f794a39c70"
+SOURCE_BASE = f"https://raw.githubusercontent.com/{SOURCE_REPO}/{SOURCE_COMMIT}"
 CHUNK = 1 << 16
 
 
@@ -29,11 +33,17 @@ class CorpusInfo:
     scheme: str  # "BIO", "IOB1" or "BIOES"
     types: tuple[str, ...]
     sha256: dict[str, str]  # split file name -> hex digest
-    homepage: str = ""  # where the corpus is described (information only; downloads come from the mirror)
+    source_dir: str = ""  # folder of SOURCE_REPO at SOURCE_COMMIT holding the split files
+    homepage: str = ""  # where the corpus is described (information only)
 
     @property
     def files(self) -> tuple[str, ...]:
         return tuple(self.sha256)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Split file name -> its default download URL (a raw file of SOURCE_REPO at SOURCE_COMMIT)."""
+        return {f: f"{SOURCE_BASE}/{self.source_dir}/{f}" for f in self.sha256}
 
 
 CORPORA: dict[str, CorpusInfo] = {
@@ -45,6 +55,7 @@ CORPORA: dict[str, CorpusInfo] = {
             "valid.txt": "c02eb19809eafb83998326a0481942eb37d96f31826ae387cfe8773699969f5b",
             "test.txt": "dc4ac7f3d6d01a6bec59261814561da3b287b6b493b97d1f69c580b52ec1831b",
         },
+        source_dir="data/CONLL003",
         homepage="https://www.clips.uantwerpen.be/conll2003/ner/"),
     "mit_movie": CorpusInfo(
         name="mit_movie", title="MIT Movie corpus (trivia10k13)", columns=2, scheme="BIO",
@@ -55,6 +66,7 @@ CORPORA: dict[str, CorpusInfo] = {
             "valid.txt": "787aaf4ff33d5c2590e420446f939cda174a50fd99b7b3add5a83018034c6de3",
             "test.txt": "8a449fd546464b390f79cbb19d1855598bcdc7c1e63f2efee2d4871a868ea7ed",
         },
+        source_dir="data/MIT_Movie_Corpus",
         homepage="https://groups.csail.mit.edu/sls/downloads/movie/"),
     "nlpba2004": CorpusInfo(
         name="nlpba2004", title="JNLPBA 2004 bio-entity recognition (GENIA)", columns=2, scheme="BIO",
@@ -64,6 +76,7 @@ CORPORA: dict[str, CorpusInfo] = {
             "valid.txt": "eb40ed2f2c55f0dd3bc46229e9cdc44fbdae290a25940f73ece24c7dc86b8f9c",
             "test.txt": "5e654faab1eeab275f05f9048782553808214d413f9067d187302378dbddc248",
         },
+        source_dir="data/NLPBA_2004",
         homepage="http://www.geniaproject.org/shared-tasks/bionlp-jnlpba-shared-task-2004"),
     "wnut17": CorpusInfo(
         name="wnut17", title="WNUT-17 emerging and rare entities (social media)", columns=2, scheme="BIO",
@@ -73,6 +86,7 @@ CORPORA: dict[str, CorpusInfo] = {
             "valid.txt": "2eb99e110162f7774e8d275852407b14d5ec9b3bdc0529bb950ed6dfbb31d983",
             "test.txt": "349d55e716aa84421cdbce5d28a080ba01b5321a1e224cfd0e46620540e72356",
         },
+        source_dir="data/WNUT",
         homepage="https://noisy-text.github.io/2017/emerging-rare-entities.html"),
 }
 
@@ -96,14 +110,17 @@ def cache_root() -> Path:
     return base / "nerve"
 
 
-def mirror_url(base: str | None = None) -> str:
-    """The base URL that serves ``NAME/FILE``: ``base``, else ``$NERVE_MIRROR``, else the placeholder."""
-    return (base or os.environ.get("NERVE_MIRROR") or DEFAULT_MIRROR).rstrip("/")
+def mirror_url(base: str | None = None) -> str | None:
+    """The mirror base URL that serves ``NAME/FILE``: ``base``, else ``$NERVE_MIRROR``, else None (the source)."""
+    chosen = base or os.environ.get("NERVE_MIRROR")
+    return chosen.rstrip("/") if chosen else None
 
 
 def file_url(name: str, file: str, base: str | None = None) -> str:
-    """Download URL of one split file of a corpus."""
-    return f"{mirror_url(base)}/{name}/{file}"
+    """Download URL of one split file of a registered corpus: ``MIRROR/NAME/FILE`` when a mirror is given
+    (``base`` or ``$NERVE_MIRROR``), else the registry's URL in SOURCE_REPO at SOURCE_COMMIT."""
+    mirror = mirror_url(base)
+    return f"{mirror}/{name}/{file}" if mirror else get_corpus(name).urls[file]
 
 
 def split_files(name: str) -> tuple[str, ...]:
@@ -250,43 +267,62 @@ def _install(tmp: Path, target: Path, name: str) -> None:
 
 
 def _download(url: str, dest: Path, expected: str, label: str, timeout: float, progress: bool | None) -> None:
-    """Stream ``url`` into ``dest``, checking the length against Content-Length and the SHA-256.
+    """Download ``url`` into ``dest`` (pooch; ``file://`` URLs are copied) and check its SHA-256.
 
     Raises:
         NerveError: starting with ``label``, for an HTTP error, no connection, a short body or a wrong checksum.
     """
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            length = resp.headers.get("Content-Length")
-            length = int(length) if length and length.isdigit() else None
-            got, digest = _stream(resp, dest, length, progress)
-    except urllib.error.HTTPError as err:
-        raise NerveError(f"{label}: HTTP {err.code} {err.reason} from {url}") from None
-    except urllib.error.URLError as err:
-        raise NerveError(f"{label}: cannot reach {url}: {err.reason} "
-                         f"(set NERVE_MIRROR or pass --url to a mirror serving NAME/FILE)") from None
-    except (http.client.HTTPException, OSError) as err:
-        raise NerveError(f"{label}: download from {url} failed: {type(err).__name__}: {err}") from None
-    if length is not None and got != length:
-        raise NerveError(f"{label}: truncated download from {url}: got {got:,} of {length:,} bytes")
+    if url.startswith("file://"):
+        _copy_local(url, dest, label)
+    else:
+        _fetch_http(url, dest, label, timeout, sys.stderr.isatty() if progress is None else progress)
+    digest = sha256_file(dest)
     if digest != expected:
         raise NerveError(f"{label}: SHA-256 {digest[:12]}... does not match the registry's "
                          f"{expected[:12]}... (corrupt or changed file at {url})")
 
 
-def _stream(resp, dest: Path, total: int | None, progress: bool | None) -> tuple[int, str]:
-    """Copy a response body to ``dest``; return (bytes read, hex SHA-256)."""
-    from tqdm import tqdm
+def _copy_local(url: str, dest: Path, label: str) -> None:
+    src = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+    try:
+        shutil.copyfile(src, dest)
+    except FileNotFoundError:
+        raise NerveError(f"{label}: {src}: no such file (from {url})") from None
+    except OSError as err:
+        raise NerveError(f"{label}: cannot read {src}: {err.strerror or err}") from None
 
-    h = hashlib.sha256()
-    got = 0
-    disable = None if progress is None else not progress
-    with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                                       disable=disable) as bar:
-        for block in iter(lambda: resp.read(CHUNK), b""):
-            out.write(block)
-            h.update(block)
-            got += len(block)
-            bar.update(len(block))
-    return got, h.hexdigest()
 
+def _fetch_http(url: str, dest: Path, label: str, timeout: float, progress: bool) -> None:
+    """One HTTP(S) download through pooch, which writes a temporary file and moves it onto ``dest``."""
+    import pooch
+    import requests
+
+    pooch.get_logger().setLevel("WARNING")  # no "Downloading data from ..." chatter on stderr
+    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
+    try:
+        pooch.retrieve(url, known_hash=None, fname=dest.name, path=dest.parent, downloader=downloader)
+    except requests.HTTPError as err:
+        resp = err.response
+        raise NerveError(f"{label}: HTTP {resp.status_code} {resp.reason} from {url}") from None
+    except requests.exceptions.ChunkedEncodingError as err:
+        cause = _root_cause(err)
+        short = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", cause)
+        if short:
+            got, more = int(short[1]), int(short[2])
+            cause = f"got {got:,} of {got + more:,} bytes"
+        raise NerveError(f"{label}: truncated download from {url}: {cause}") from None
+    except requests.ConnectionError as err:
+        raise NerveError(f"{label}: cannot reach {url}: {_root_cause(err)} "
+                         f"(set NERVE_MIRROR or pass --url to a mirror serving NAME/FILE)") from None
+    except (requests.RequestException, OSError) as err:
+        raise NerveError(f"{label}: download from {url} failed: {type(err).__name__}: {_root_cause(err)}") from None
+
+
+def _root_cause(err: BaseException) -> str:
+    """The innermost exception's message (requests wraps urllib3, which wraps the socket error)."""
+    while True:
+        inner = next((a for a in getattr(err, "args", ()) if isinstance(a, BaseException)), None) \
+            or err.__cause__ or err.__context__
+        if inner is None or inner is err:
+            return str(err)
+        err = inner
