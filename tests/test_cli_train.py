@@ -45,9 +45,21 @@ def test_decode_conll_appends_the_tag_column(tiny_run, tmp_path):
     out = tmp_path / "out.conll"
     run_cli("decode", tiny_run, TINY / "test.txt", "--out", out, check=True)
     rows = [line.split() for line in out.read_text().splitlines() if line.strip()]
-    src = [line.split() for line in (TINY / "test.txt").read_text().splitlines()
-           if line.strip() and not line.startswith("-DOCSTART-")]
+    src = [line.split() for line in (TINY / "test.txt").read_text().splitlines() if line.strip()]
     assert len(rows) == len(src) and all(r[:-1] == s for r, s in zip(rows, src))
+
+
+def test_decode_conll_output_is_line_aligned_with_its_input_docstart_and_blank_lines_kept(tiny_run, tmp_path):
+    src = tmp_path / "in.conll"
+    src.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n\n-DOCSTART- -X- -X- O\n\n"
+                   "Peter NNP B-NP B-PER\n")
+    out = tmp_path / "out.conll"
+    run_cli("decode", tiny_run, src, "--out", out, check=True)
+    lines_in, lines_out = src.read_text().splitlines(), out.read_text().splitlines()
+    assert len(lines_out) == len(lines_in)
+    for a, b in zip(lines_in, lines_out):
+        assert (a == "") == (b == "") and b.split()[:-1] == a.split()
+    assert lines_out[0] == "-DOCSTART- -X- -X- O O"
 
 
 def test_training_twice_with_one_seed_gives_identical_metrics(tiny_run, tmp_path):

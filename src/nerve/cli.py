@@ -2,111 +2,37 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
+from nerve.cli_args import build_parser
 from nerve.config.presets import resolve_config
-from nerve.errors import NerveError
-
-
-def _add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when present")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="nerve", description="Train NER taggers and dissect them neuron by neuron.")
-    ap.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    sub = ap.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="train a tagger (resumes from the run folder's checkpoint)")
-    p.add_argument("config", help="TOML config or NCRF++ .config file")
-    p.add_argument("--data", help="corpus folder with train.txt, valid.txt, test.txt")
-    p.add_argument("--out", help="run folder (NCRF++ configs: default model_dir)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    p.add_argument("--repair-bio", action="store_true", help="turn invalid I-x (after O) into B-x")
-    p.add_argument("--no-progress", action="store_true")
-    _add_device(p)
-
-    p = sub.add_parser("study", help="train and analyse several seeds/configs, compare them, write report.html")
-    p.add_argument("config", nargs="?", default="xin2019", help="TOML config or preset name (default: xin2019)")
-    p.add_argument("--data", default="conll2003", help="corpus folder or registered name (default: conll2003)")
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--out", default=None, help="study folder (default: studies/<config name>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2")
-    p.add_argument("--engine", choices=["local", "ray"], default="local")
-    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    p.add_argument("--rerun-changed", action="store_true",
-                   help="retrain runs whose folders hold a run of another config or corpus (default: stop and "
-                        "say which)")
-    p.add_argument("--no-progress", action="store_true")
-
-    p = sub.add_parser("evaluate", help="score a trained run on a split")
-    p.add_argument("run")
-    p.add_argument("--split", default="test", help="dev, test or a CoNLL file path")
-    p.add_argument("--json", action="store_true", help="print the scores as JSON")
-    _add_device(p)
-
-    p = sub.add_parser("decode", help="tag a CoNLL file (tag appended as last column) or plain text")
-    p.add_argument("run")
-    p.add_argument("input")
-    p.add_argument("--out", required=True)
-    p.add_argument("--nbest", type=int, default=1, help="also write the N best paths (CRF models)")
-    p.add_argument("--format", choices=["auto", "conll", "text"], default="auto")
-    _add_device(p)
-
-    p = sub.add_parser("analyze", help="neuron analysis of a trained run (Xin, Lin & Yu 2019)")
-    p.add_argument("run")
-    p.add_argument("--split", default="dev")
-    p.add_argument("--bucket", choices=["predicted", "gold"], default="predicted")
-    p.add_argument("--max-k", type=int, default=None, help="largest number of ablated units (default: all)")
-    p.add_argument("--random-draws", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cluster", action="store_true", help="cluster units in the heatmap")
-    p.add_argument("--out", required=True)
-    _add_device(p)
-
-    p = sub.add_parser("compare", help="tag correlations, weight similarity, top-k overlap and findings across runs")
-    p.add_argument("runs", nargs="+", help="run folders (analysed on the fly when they have no analysis/)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--k", type=int, default=10, help="top-k for the overlap matrix (default 10)")
-    _add_device(p)
-
-    p = sub.add_parser("export-activations", help="write a run's activations in NeuroX's JSON format")
-    p.add_argument("run")
-    p.add_argument("--split", default="dev")
-    p.add_argument("--out", required=True)
-    _add_device(p)
-
-    from nerve.data.cli import add_data_parser
-
-    add_data_parser(sub)
-
-    p = sub.add_parser("plot", help="figures across runs")
-    psub = p.add_subparsers(dest="plot", required=True)
-    q = psub.add_parser("ablation", help="overlay one tag's ablation curve from several analysed runs")
-    q.add_argument("runs", nargs="+", help="analysis folders (or run folders holding analysis/)")
-    q.add_argument("--tag", required=True)
-    q.add_argument("--labels", default=None, help="comma-separated legend labels")
-    q.add_argument("--out", required=True, help="output file (.png; an .svg is written beside it)")
-    return ap
+from nerve.errors import NerveError, NerveWarning
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.threads is not None:
-            if not 1 <= args.threads <= 1024:
-                raise NerveError(f"--threads {args.threads}: expected a number in 1..1024")
-            import torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", NerveWarning)
+        shown = warnings.showwarning
 
-            torch.set_num_threads(args.threads)
+        def show(message, category, *rest, **kw):
+            if issubclass(category, NerveWarning):
+                print(f"nerve: warning: {message}", file=sys.stderr)
+            else:
+                shown(message, category, *rest, **kw)
+
+        warnings.showwarning = show
+        return _run(args)
+
+
+def _run(args) -> int:
+    try:
+        _set_up_torch(args)
         return COMMANDS[args.command](args) or 0
     except NerveError as err:
         print(f"nerve: error: {err}", file=sys.stderr)
@@ -135,21 +61,39 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+DEFAULT_THREADS = 1  # fastest for these models on 1-16 cores, other cores idle or busy (docs/RESULTS.md)
+
+
+def _set_up_torch(args) -> None:
+    """Threads (default :data:`DEFAULT_THREADS`) and ``args.device`` made concrete ("auto" -> cuda or cpu)."""
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise NerveError(f"--threads {args.threads}: expected a number in 1..1024")
+    if args.command == "data":
+        return  # no model: torch is not even imported
+    import torch
+
+    from nerve.run import pick_device
+
+    torch.set_num_threads(args.threads or DEFAULT_THREADS)
+    args.device = str(pick_device(args.device))
+
+
 def cmd_train(args) -> int:
     from nerve.config import load_config
     from nerve.data.prepare import resolve_data as resolve_data_paths
-    from nerve.run import pick_device
     from nerve.train import brief, train
 
-    cfg = load_config(resolve_config(args.config), args.overrides + (["data.repair_bio=true"] if args.repair_bio
-                                                                      else []))
-    out = args.out or getattr(cfg, "ncrfpp_model_dir", None)
+    config = resolve_config(args.config)
+    cfg = load_config(config, args.overrides + (["data.repair_bio=true"] if args.repair_bio else []))
+    out = args.out
+    if out is None and config.endswith(".config"):
+        from nerve.config.ncrfpp import ncrfpp_run_dir
+
+        out = ncrfpp_run_dir(config)
     if not out:
-        raise NerveError("train: --out RUN_DIR is required")
-    if hasattr(cfg, "ncrfpp_model_dir"):
-        del cfg.ncrfpp_model_dir
+        raise NerveError("train: --out RUN_DIR is required (or model_dir in an NCRF++ config)")
     resolve_data_paths(cfg, resolve_data(args.data))
-    metrics = train(cfg, out, pick_device(args.device), progress=False if args.no_progress else None,
+    metrics = train(cfg, out, args.device, progress=False if args.no_progress else None,
                     on_epoch=lambda record: print(json.dumps(brief(record)), flush=True))
     print(f"done: best epoch {metrics['best_epoch']}, dev F1 {metrics['dev']['f1']:.4f}, "
           f"test F1 {metrics['test']['f1']:.4f} -> {out}", file=sys.stderr)
@@ -174,7 +118,7 @@ def cmd_study(args) -> int:
     out = args.out or str(Path("studies") / Path(config).stem)
     report = study(config, resolve_data(args.data), args.seeds, out, overrides=args.overrides, grid=args.grid,
                    engine=args.engine, workers=args.workers, address=args.address, progress=not args.no_progress,
-                   rerun_changed=args.rerun_changed)
+                   rerun_changed=args.rerun_changed, device=args.device, threads=args.threads or DEFAULT_THREADS)
     print(f"report: {report}", file=sys.stderr)
     return 0
 
@@ -182,16 +126,38 @@ def cmd_study(args) -> int:
 def cmd_evaluate(args) -> int:
     from nerve.evaluate import evaluate_run, format_scores
 
-    scores = evaluate_run(args.run, args.split, args.device or "cpu")
+    scores = evaluate_run(args.run, args.split, args.device)
     print(json.dumps(scores, indent=2) if args.json else format_scores(scores))
     return 0
 
 
 def cmd_decode(args) -> int:
+    if args.run.endswith(".config") and Path(args.run).is_file():
+        return _decode_ncrfpp(args)
     from nerve.decode import decode_file
 
-    n = decode_file(args.run, args.input, args.out, nbest=args.nbest, fmt=args.format, device=args.device or "cpu")
-    print(f"decoded {n} sentences -> {args.out}", file=sys.stderr)
+    if args.input is None or args.out is None:
+        raise NerveError("decode RUN_DIR INPUT --out OUTPUT: give the input file (- for standard input) and "
+                         "--out (- for standard output), or an NCRF++ decode config instead of RUN_DIR")
+    n = decode_file(args.run, args.input, args.out, nbest=args.nbest, fmt=args.format, device=args.device)
+    print(f"decoded {n} sentences -> {'standard output' if args.out == '-' else args.out}", file=sys.stderr)
+    return 0
+
+
+def _decode_ncrfpp(args) -> int:
+    from nerve.config.ncrfpp import read_ncrfpp_decode
+    from nerve.decode import decode, ncrfpp_output
+    from nerve.io import atomic_write_text
+
+    if args.input is not None or args.out is not None:
+        raise NerveError(f"decode {args.run}: an NCRF++ decode config names its input (raw_dir) and output "
+                         "(decode_dir); give neither INPUT nor --out")
+    job = read_ncrfpp_decode(args.run)
+    nbest = args.nbest if args.nbest is not None else job.nbest
+    res = decode(str(job.run_dir), str(job.raw), nbest or 1, "conll", args.device)
+    atomic_write_text(job.out, ncrfpp_output(res, nbest))
+    what = f"{nbest}-best" if nbest else "1-best"
+    print(f"decoded {len(res.sentences)} sentences ({what}) with {job.run_dir} -> {job.out}", file=sys.stderr)
     return 0
 
 
@@ -201,7 +167,7 @@ def cmd_analyze(args) -> int:
     out_folder(args.out)
     summary = analyze_run(args.run, args.out, split=args.split, bucket=args.bucket, max_k=args.max_k,
                           random_draws=args.random_draws, seed=args.seed, cluster=args.cluster,
-                          device=args.device or "cpu")
+                          device=args.device)
     print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
     return 0
 
@@ -232,7 +198,7 @@ def cmd_compare(args) -> int:
         if (run / "model.pt").is_file() and not analysis_is_current(analysis):
             why = "it has none" if not (analysis / "complete.json").exists() else "its analysis is out of date"
             print(f"analysing {run} ({why}) ...", file=sys.stderr)
-            analyze_run(str(run), str(analysis), device=args.device or "cpu", progress=False)
+            analyze_run(str(run), str(analysis), device=args.device, progress=False)
         dirs.append(analysis)
     from nerve.folder import writer_lock
 
@@ -251,7 +217,7 @@ def cmd_compare(args) -> int:
 def cmd_export(args) -> int:
     from nerve.analysis.capture import export_neurox
 
-    n = export_neurox(args.run, args.split, args.out, device=args.device or "cpu")
+    n = export_neurox(args.run, args.split, args.out, device=args.device)
     print(f"wrote activations of {n} sentences -> {args.out}", file=sys.stderr)
     return 0
 

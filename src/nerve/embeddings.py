@@ -122,6 +122,28 @@ def _load_text(path: Path, lowercase_fallback: bool) -> Pretrained:
                          "word2vec text vectors, optionally gzipped or zipped") from None
 
 
+def embedding_dim(source: str) -> int:
+    """The vector dimension of a pretrained table (``glove-6b-50d`` or a file), read from its first vector."""
+    if source == GLOVE_50D:
+        return 50
+    path = Path(source)
+    kind = {".gz": "a gzip file", ".zip": "a zip archive"}.get(path.suffix, "a text file")
+    try:
+        with _open_text(path) as f:
+            for lineno, line in enumerate(f, start=1):
+                parts = line.lstrip("\ufeff").rstrip().split(" ")
+                if lineno == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                    return int(parts[1])  # word2vec header
+                if len(parts) >= 2 and parts[0]:
+                    return len(parts) - 1
+    except _ARCHIVE_ERRORS as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise NerveError(f"{path}: cannot be read as {kind} ({type(err).__name__}: {err}); expected GloVe or "
+                         "word2vec text vectors, optionally gzipped or zipped") from None
+    raise NerveError(f"{path}: no vectors found (expected lines 'word v1 v2 ...')")
+
+
 def _parse_text(path: Path, lowercase_fallback: bool) -> Pretrained:
     words: list[str] = []
     linenos: list[int] = []

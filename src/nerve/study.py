@@ -31,6 +31,7 @@ class Job:
     run_dir: str
     fingerprint: str = ""  # of the run this job must produce (``nerve.run.run_identity``)
     threads: int = 1
+    device: str = "cpu"
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -158,10 +159,10 @@ def run_job(spec: dict) -> dict:
     try:
         if not run_done(job):
             with open(run / "train.log", "a", encoding="utf-8") as log:
-                train(job.config(), run, "cpu", progress=False, log=lambda m: print(m, file=log, flush=True),
+                train(job.config(), run, job.device, progress=False, log=lambda m: print(m, file=log, flush=True),
                       on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
         if not analysis_done(job):
-            analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False)
+            analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False, device=job.device)
     except NerveError as err:
         raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
     except OSError as err:
@@ -215,8 +216,6 @@ def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = Non
     todo = [j for j in jobs if not job_complete(j)]
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or cores, len(todo) or 1))
-    for j in todo:
-        j.threads = max(1, cores // workers)
     runs = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="runs", unit="run", disable=not progress,
                 file=sys.stderr, position=0)
     eps = tqdm(total=len(jobs) * epochs, initial=_epochs_done(jobs), desc="epochs", unit="epoch",
@@ -334,8 +333,12 @@ def run_row(job: Job) -> dict:
 
 def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, overrides: list[str] | None = None,
           grid: list[str] | None = None, engine: str = "local", workers: int | None = None,
-          address: str | None = None, progress: bool = True, rerun_changed: bool = False) -> Path:
-    """The whole study; returns the path of report.html. One study writes in a folder at a time."""
+          address: str | None = None, progress: bool = True, rerun_changed: bool = False, device: str = "cpu",
+          threads: int = 1) -> Path:
+    """The whole study; returns the path of report.html. One study writes in a folder at a time.
+
+    Every run trains and is analysed on ``device`` with ``threads`` torch threads per worker.
+    """
     if not 1 <= seeds <= MAX_SEEDS:
         raise NerveError(f"--seeds {seeds}: expected a number in 1..{MAX_SEEDS}")
     if workers is not None and workers < 1:
@@ -343,18 +346,20 @@ def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, o
     out = Path(out_dir).resolve()
     with writer_lock(out, "nerve study"):
         return _study(config_path, data_dir, seeds, out, overrides, grid, engine, workers, address, progress,
-                      rerun_changed)
+                      rerun_changed, device, threads)
 
 
 MAX_SEEDS = 1000
 
 
 def _study(config_path, data_dir, seeds, out: Path, overrides, grid, engine, workers, address, progress,
-           rerun_changed) -> Path:
+           rerun_changed, device, threads) -> Path:
     from nerve.report.html import write_report
 
     g = parse_grid(grid or [])
     jobs = plan(config_path, data_dir, seeds, out, overrides or [], g)
+    for j in jobs:
+        j.device, j.threads = device, threads
     epochs = load_config(config_path, overrides or []).train.epochs
     atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
                                           "grid": g, "jobs": [j.to_dict() for j in jobs]})

@@ -23,7 +23,7 @@ class DataConfig:
     train: str = "train.txt"  # file names inside the corpus folder, or paths
     dev: str = "valid.txt"
     test: str = "test.txt"
-    scheme: str = "BIO"  # tag scheme used for training: BIO or BIOES (entities are always scored)
+    scheme: str = "BIO"  # tag scheme used for training: BIO, BIOES, or AUTO = the train file's (IOB1 -> BIO)
     input_scheme: str = "auto"  # scheme of the files: auto (BIOES if E-/S- tags occur, else BIO), BIO, IOB1, BIOES
     repair_bio: bool = False  # turn an I-x after O / another type into B-x instead of refusing the file
     number_normalized: bool = True  # digits -> 0, as NCRF++
@@ -95,7 +95,7 @@ class Config:
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
 _CHOICES = {
-    ("data", "scheme"): ("BIO", "BIOES"),
+    ("data", "scheme"): ("BIO", "BIOES", "AUTO"),
     ("data", "input_scheme"): ("AUTO", "BIO", "IOB1", "BIOES"),
     ("model", "char"): ("none", "lstm", "gru", "cnn"),
     ("model", "encoder"): ("lstm", "gru", "cnn"),
@@ -249,11 +249,11 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
             raise NerveError(f"{path}: not a valid TOML file: {err}") from None
         cfg = from_dict(data, source=str(path))
     apply_overrides(cfg, overrides or [])
-    _resolve_embeddings(cfg, path.parent)
+    resolve_embedding_path(cfg, path.parent)
     return cfg
 
 
-def _resolve_embeddings(cfg: Config, base: Path) -> None:
+def resolve_embedding_path(cfg: Config, base: Path) -> None:
     """Make a relative embedding-file path absolute (relative to the working directory, else the config's folder)."""
     src = cfg.embeddings.source
     if src in ("random", "glove-6b-50d") or Path(src).is_absolute():

@@ -24,21 +24,26 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
 
     q = sub.add_parser("stats", help="sentences, tokens, entities, tags, lengths and embedding coverage")
     q.add_argument("corpus", help="corpus name, corpus folder or one CoNLL file")
-    q.add_argument("--data", help="folder of corpora, or the corpus folder itself")
-    q.add_argument("--json", action="store_true", help="print the statistics as JSON")
-    q.add_argument("--no-embeddings", action="store_true", help="skip GloVe 6B 50d vocabulary coverage")
+    q.add_argument("--data", help="folder of corpora, or the corpus folder itself (default: $NERVE_DATA, then "
+                                  "the cache)")
+    q.add_argument("--json", action="store_true", help="print the statistics as JSON (default: a table)")
+    q.add_argument("--no-embeddings", action="store_true",
+                   help="skip GloVe 6B 50d vocabulary coverage (default: report it)")
 
     q = sub.add_parser("convert", help="convert a CoNLL file's tag scheme and column layout")
-    q.add_argument("input")
-    q.add_argument("output")
-    q.add_argument("--to", required=True, choices=SCHEME_CHOICES, type=str.lower)
-    q.add_argument("--from", dest="src", choices=SCHEME_CHOICES, type=str.lower, help="default: detected")
+    q.add_argument("input", help="CoNLL file to read")
+    q.add_argument("output", help="CoNLL file to write")
+    q.add_argument("--to", required=True, choices=SCHEME_CHOICES, type=str.lower,
+                   help="tag scheme of the output (required)")
+    q.add_argument("--from", dest="src", choices=SCHEME_CHOICES, type=str.lower,
+                   help="tag scheme of the input (default: detected, BIOES when E-/S- tags occur, else BIO)")
     q.add_argument("--columns", help="input layout, e.g. tag,word or word,pos,chunk,tag (default: word first, "
                                      "tag last); the output is word first, tag last")
 
     q = sub.add_parser("validate", help="list every format and BIO problem of a corpus, with file and line")
     q.add_argument("corpus", help="corpus name, corpus folder or one CoNLL file")
-    q.add_argument("--data", help="folder of corpora, or the corpus folder itself")
+    q.add_argument("--data", help="folder of corpora, or the corpus folder itself (default: $NERVE_DATA, then "
+                                  "the cache)")
     return p
 
 

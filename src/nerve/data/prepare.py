@@ -16,7 +16,7 @@ import torch
 from nerve.config import Config
 from nerve.data.batching import Encoded, Indexer, feature_columns
 from nerve.data.conll import Sentence, normalize_number, read_conll
-from nerve.data.schemes import check_and_convert
+from nerve.data.schemes import check_and_convert, detect_scheme
 from nerve.data.vocab import Vocabs, build_vocabs
 from nerve.embeddings import load_pretrained
 from nerve.errors import NerveError
@@ -36,7 +36,20 @@ def resolve_data(cfg: Config, data_dir: str | None) -> Config:
             raise NerveError(f"data.{split}: {path} not found{where} "
                              "(a corpus folder holds train.txt, valid.txt, test.txt)")
         setattr(cfg.data, split, str(path.resolve()))
+    if cfg.data.scheme.upper() == "AUTO":
+        cfg.data.scheme = file_scheme(cfg.data.train, cfg.data.input_scheme)
     return cfg
+
+
+def file_scheme(path: str, input_scheme: str = "AUTO") -> str:
+    """The training scheme that keeps a file's tags as written: BIOES when they are BIOES, else BIO (IOB1 is
+    trained as BIO)."""
+    from nerve.data.conll import stream_lines
+
+    if input_scheme.upper() != "AUTO":
+        return "BIOES" if input_scheme.upper() == "BIOES" else "BIO"
+    tags = {cols[-1] for _, _, cols in stream_lines(path) if len(cols) >= 2}
+    return detect_scheme(tags)
 
 
 def pretrained_for(cfg: Config):

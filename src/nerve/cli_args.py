@@ -1,0 +1,121 @@
+"""The `nerve` argument parser: every subcommand, option, help text and default in one place."""
+
+from __future__ import annotations
+
+import argparse
+
+SPLIT_HELP = "dev, test, train or a CoNLL file path"
+
+
+def _globals(p: argparse.ArgumentParser, top: bool) -> None:
+    """--device, --threads and --debug, accepted before the subcommand and after it.
+
+    On the subcommands the defaults are SUPPRESS, so a value given before the subcommand is kept unless one is
+    given after it too.
+    """
+    keep = {} if top else {"default": argparse.SUPPRESS}
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], **({"default": "auto"} if top else keep),
+                   help="where models run (default: auto = cuda when present, else cpu)")
+    p.add_argument("--threads", type=int, metavar="N", **({"default": None} if top else keep),
+                   help="torch CPU threads per process, and per study worker (default: 1, the fastest for "
+                        "these small models: docs/RESULTS.md)")
+    p.add_argument("--debug", action="store_true", **({} if top else keep),
+                   help="show Python tracebacks on internal errors (default: one line)")
+
+
+def _sub(sub, name: str, help: str, **kw) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help, **kw)
+    _globals(p, top=False)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="nerve", description="Train NER taggers and dissect them neuron by neuron.")
+    _globals(ap, top=True)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = _sub(sub, "train", "train a tagger (resumes from the run folder's checkpoint)")
+    p.add_argument("config", help="TOML config, preset name (xin2019, ncrfpp_best) or NCRF++ .config file")
+    p.add_argument("--data", help="corpus folder with train.txt, valid.txt, test.txt, or a registered corpus name "
+                                  "(default: the config's data paths)")
+    p.add_argument("--out", help="run folder (required; NCRF++ configs: default model_dir)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. train.epochs=3 (repeatable; default: none)")
+    p.add_argument("--repair-bio", action="store_true",
+                   help="turn an invalid I-x (after O or another type) into B-x (default: refuse the file)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: on a terminal)")
+
+    p = _sub(sub, "study", "train and analyse several seeds/configs, compare them, write report.html")
+    p.add_argument("config", nargs="?", default="xin2019", help="TOML config or preset name (default: xin2019)")
+    p.add_argument("--data", default="conll2003", help="corpus folder or registered name (default: conll2003)")
+    p.add_argument("--seeds", type=int, default=5, metavar="N",
+                   help="runs per config, seeds 42, 43, ... (default: 5; at most 1000)")
+    p.add_argument("--out", default=None, help="study folder (default: studies/<config name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value for every run (repeatable; default: none)")
+    p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2",
+                   help="train every combination of these values (repeatable; default: the config alone)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local worker processes or Ray tasks (default: local)")
+    p.add_argument("--workers", type=int, default=None, metavar="W",
+                   help="parallel runs (default: the number of cores)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--rerun-changed", action="store_true",
+                   help="retrain runs whose folders hold a run of another config or corpus (default: stop and "
+                        "say which)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: on a terminal)")
+
+    p = _sub(sub, "evaluate", "score a trained run on a split (conlleval entity P/R/F1, accuracies)")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--split", default="test", help=f"{SPLIT_HELP} (default: test)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON (default: a table)")
+
+    p = _sub(sub, "decode", "tag a CoNLL file or plain text with a run, or run an NCRF++ decode config")
+    p.add_argument("run", help="run folder, or an NCRF++ .config with status=decode (raw_dir, decode_dir, "
+                               "load_model_dir or dset_dir, nbest)")
+    p.add_argument("input", nargs="?", help="CoNLL file or plain text (one tokenised sentence a line); - reads "
+                                            "standard input (required with a run folder)")
+    p.add_argument("--out", help="output file, - for standard output (required with a run folder)")
+    p.add_argument("--nbest", type=int, default=None, metavar="N",
+                   help="also write the N best paths to OUT.nbest.jsonl (CRF models; default: 1; NCRF++ configs: "
+                        "their nbest)")
+    p.add_argument("--format", choices=["auto", "conll", "text"], default="auto",
+                   help="input format (default: auto = CoNLL when lines hold a word and a tag column)")
+
+    p = _sub(sub, "analyze", "neuron analysis of a trained run (Xin, Lin & Yu 2019)")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--split", default="dev", help=f"the split analysed: {SPLIT_HELP} (default: dev)")
+    p.add_argument("--bucket", choices=["predicted", "gold"], default="predicted",
+                   help="which labels group the tokens for sensitivity (default: predicted)")
+    p.add_argument("--max-k", type=int, default=None, metavar="K",
+                   help="largest number of ablated units (default: all units)")
+    p.add_argument("--random-draws", type=int, default=20, metavar="N",
+                   help="random unit sets per k, the baseline of the sweep (default: 20; at most 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random unit sets (default: 0)")
+    p.add_argument("--cluster", action="store_true", help="cluster units in the heatmap (default: unit order)")
+    p.add_argument("--out", required=True, help="analysis folder (required)")
+
+    p = _sub(sub, "compare", "tag correlations, weight similarity, top-k overlap and findings across runs")
+    p.add_argument("runs", nargs="+", help="run folders (analysed on the fly when they have no analysis/) or "
+                                           "analysis folders")
+    p.add_argument("--out", required=True, help="comparison folder (required)")
+    p.add_argument("--k", type=int, default=10, help="top-k for the overlap matrix (default: 10)")
+
+    p = _sub(sub, "export-activations", "write a run's activations in NeuroX's JSON format")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--split", default="dev", help=f"{SPLIT_HELP} (default: dev)")
+    p.add_argument("--out", required=True, help="output .json (required; .tokens.txt and .labels.txt beside it)")
+
+    from nerve.data.cli import add_data_parser
+
+    _globals(add_data_parser(sub), top=False)
+
+    p = _sub(sub, "plot", "figures across runs")
+    psub = p.add_subparsers(dest="plot", required=True, metavar="FIGURE")
+    q = _sub(psub, "ablation", "overlay one tag's ablation curve from several analysed runs")
+    q.add_argument("runs", nargs="+", help="analysis folders (or run folders holding analysis/)")
+    q.add_argument("--tag", required=True, help="the tag whose curve is drawn, e.g. B-ORG (required)")
+    q.add_argument("--labels", default=None, help="comma-separated legend labels (default: the folder names)")
+    q.add_argument("--out", required=True,
+                   help="output file: .png (an .svg is written beside it), .svg or .pdf (required)")
+    return ap
