@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     try:
         _set_up_torch(args)
-        return COMMANDS[args.command](args) or 0
+        code = COMMANDS[args.command](args) or 0
+        sys.stdout.flush()  # a reader that has gone shows here, inside the handler, not at interpreter exit
+        return code
     except NerveError as err:
         print(f"nerve: error: {err}", file=sys.stderr)
         return 2
@@ -237,8 +239,8 @@ def cmd_plot(args) -> int:
     labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
     if len(labels) != len(paths):
         raise NerveError(f"--labels has {len(labels)} names for {len(paths)} runs")
-    plot_ablation_overlay(paths, labels, args.tag, args.out)
-    print(f"wrote {args.out}", file=sys.stderr)
+    written = plot_ablation_overlay(paths, labels, args.tag, args.out)
+    print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
     return 0
 
 

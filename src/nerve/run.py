@@ -188,12 +188,32 @@ def predict(model: Tagger, items: list[Encoded], extra: np.ndarray | None, batch
     return (out, nb) if nbest > 1 else out
 
 
+SPLIT_ALIASES = {"valid": "dev", "validation": "dev", "development": "dev", "val": "dev", "testing": "test",
+                 "training": "train"}
+
+
+def split_path(cfg: Config, split: str) -> str:
+    """The file of split ``dev``, ``test`` or ``train`` in ``cfg``, or ``split`` itself as a CoNLL file path.
+
+    Raises:
+        NerveError: neither a split name nor an existing file (``valid`` and the like suggest ``dev``).
+    """
+    named = {"dev": cfg.data.dev, "test": cfg.data.test, "train": cfg.data.train}
+    if split in named:
+        return named[split]
+    if Path(split).is_file():
+        return split
+    hint = f" (did you mean --split {SPLIT_ALIASES[split.lower()]}?)" if split.lower() in SPLIT_ALIASES else ""
+    raise NerveError(f"--split {split}: expected dev, test, train or a CoNLL file path; no such split or "
+                     f"file{hint}")
+
+
 def read_split(run: LoadedRun, split: str) -> tuple[str, list[Sentence]]:
     """Resolve ``dev``/``test``/a path against the run's config, read it, and check and convert its tags to the
     model's scheme as training did."""
     from nerve.data.schemes import check_and_convert
 
-    path = {"dev": run.cfg.data.dev, "test": run.cfg.data.test, "train": run.cfg.data.train}.get(split, split)
+    path = split_path(run.cfg, split)
     sents = read_conll(path)
     d = run.cfg.data
     check_and_convert(sents, path, d.input_scheme, d.scheme, d.repair_bio)

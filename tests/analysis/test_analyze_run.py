@@ -170,3 +170,16 @@ def test_plot_ablation_overlays_runs_given_run_or_analysis_folders(tiny_run, tin
 def test_plot_ablation_without_analysis_is_a_one_line_error(tmp_path):
     proc = run_cli("plot", "ablation", tmp_path, "--tag", "B-PER", "--out", tmp_path / "x.png")
     assert proc.returncode == 2 and "no ablation.csv" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_plot_ablation_to_a_pdf_writes_that_pdf_alone(tiny_analysis, tmp_path):
+    fig = tmp_path / "fig.pdf"
+    proc = run_cli("plot", "ablation", tiny_analysis, "--tag", "B-PER", "--out", fig, check=True)
+    assert fig.read_bytes().startswith(b"%PDF") and sorted(p.name for p in tmp_path.iterdir()) == ["fig.pdf"]
+    assert proc.stderr.strip() == f"wrote {fig}"
+
+
+def test_plot_ablation_to_an_unknown_suffix_is_a_one_line_error(tiny_analysis, tmp_path):
+    proc = run_cli("plot", "ablation", tiny_analysis, "--tag", "B-PER", "--out", tmp_path / "fig.jpeg")
+    assert proc.returncode == 2 and "expected a .png, .svg or .pdf file name" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

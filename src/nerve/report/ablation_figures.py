@@ -140,14 +140,20 @@ def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequen
     Args:
         csv_paths: ablation.csv files, one per run; labels: legend label per run.
         tag: target tag (must appear in every file).
-        out_path: output file; with a .png or .svg suffix both formats are written beside each other,
-            otherwise ``out_path``.png and ``out_path``.svg.
+        out_path: output file: with a .png or .svg suffix (or none) both formats are written beside each other;
+            with .pdf that PDF alone.
+
+    Returns:
+        the files written.
 
     Raises:
         ValueError: if lengths differ or a file has no rows for ``tag``.
     """
     from matplotlib import colormaps
 
+    out = Path(out_path)
+    if out.suffix.lower() not in ("", ".png", ".svg", ".pdf"):
+        raise AnalysisInputError(f"{out}: expected a .png, .svg or .pdf file name")
     if len(csv_paths) != len(labels) or not csv_paths:
         raise AnalysisInputError(
             f"expected one label per ablation.csv, got {len(labels)} labels for {len(csv_paths)} files")
@@ -173,5 +179,6 @@ def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequen
     ax.set_title(f"Ablation of {tag}'s top units across runs", fontsize=11)
     fig.legend(loc="outside right upper", fontsize=8, frameon=False,
                ncols=max(1, math.ceil(2 * len(labels) / 16)))
-    out = Path(out_path)
-    return figures.save_figure(fig, out.with_suffix("") if out.suffix in (".png", ".svg") else out)
+    if out.suffix.lower() == ".pdf":
+        return figures.save_figure(fig, out, formats=("pdf",))
+    return figures.save_figure(fig, out.with_suffix("") if out.suffix else out)

@@ -30,8 +30,15 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def save_figure(fig: Figure, base: str | os.PathLike) -> list[Path]:
-    """Save ``fig`` as ``base``.png (dpi 150) and ``base``.svg, each atomically; return both paths."""
+def save_figure(fig: Figure, base: str | os.PathLike, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Save ``fig`` as ``base``.png (dpi 150) and ``base``.svg, each atomically; return both paths.
+
+    ``formats=("pdf",)`` writes ``base`` itself as one PDF instead.
+    """
+    if formats == ("pdf",):
+        with rc_context(SAVE_RC):
+            atomic_save(Path(base), lambda buf: fig.savefig(buf, format="pdf", metadata={"CreationDate": None}))
+        return [Path(base)]
     png, svg = Path(f"{os.fspath(base)}.png"), Path(f"{os.fspath(base)}.svg")
     with rc_context(SAVE_RC):
         atomic_save(png, lambda buf: fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}))
