@@ -35,15 +35,17 @@ class Decoded:
 def decode_file(run_dir: str, input_path: str, out_path: str, nbest: int | None = None, fmt: str = "auto",
                 device: str = "cpu") -> int:
     """Tag ``input_path`` (``-``: standard input) and write ``out_path`` (``-``: standard output); with ``nbest``
-    > 1 also ``out_path``.nbest.jsonl. ``nbest`` None takes the run's ``train.nbest``. Returns the sentence
-    count."""
+    > 1 also ``out_path``.nbest.jsonl. ``nbest`` None takes the run's ``train.nbest`` (1 for standard output).
+    Returns the sentence count."""
+    if out_path == "-":
+        if nbest is not None and nbest > 1:
+            raise NerveError("--nbest with --out -: the n-best paths go to OUT.nbest.jsonl; give --out a file")
+        nbest = 1  # standard output holds the 1-best tags only
     with _readable(input_path) as path:
         res = decode(run_dir, path, nbest, fmt, device)
         text = conll_output(path, res) if res.conll else text_output(res)
     _write(out_path, text)
     if res.n > 1:
-        if out_path == "-":
-            raise NerveError("--nbest with --out -: the n-best paths go to OUT.nbest.jsonl; give --out a file")
         lines = [json.dumps({"sentence": i, "words": s.words,
                              "nbest": [{"rank": r + 1, "score": sc, "tags": tags}
                                        for r, (tags, sc) in enumerate(alts)]})
