@@ -169,9 +169,14 @@ def cmd_analyze(args) -> int:
     out_folder(args.out)
     summary = analyze_run(args.run, args.out, split=args.split, bucket=args.bucket, max_k=args.max_k,
                           random_draws=args.random_draws, seed=args.seed, cluster=args.cluster,
-                          device=args.device)
+                          device=args.device, methods=_list(args.methods), rank_split=args.rank_split,
+                          ablate=_list(args.ablate))
     print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
     return 0
+
+
+def _list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def analysis_dir(path: Path) -> Path:

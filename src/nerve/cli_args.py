@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random unit sets per k, the baseline of the sweep (default: 20; at most 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random unit sets (default: 0)")
     p.add_argument("--cluster", action="store_true", help="cluster units in the heatmap (default: unit order)")
+    p.add_argument("--methods", default="", metavar="M1,M2",
+                   help="also judge these ranking methods by top-k ablation into methods.csv: sensitivity, "
+                        "probeless, probe, selectivity, random (default: none)")
+    p.add_argument("--rank-split", default=None,
+                   help=f"the split the --methods rank on ({SPLIT_HELP}; default: --split, i.e. the same split)")
+    p.add_argument("--ablate", default="zero", metavar="VALUES",
+                   help="what an ablated unit becomes in methods.csv: zero, mean (its ranking-split mean) or "
+                        "zero,mean (default: zero)")
     p.add_argument("--out", required=True, help="analysis folder (required)")
 
     p = _sub(sub, "compare", "tag correlations, weight similarity, top-k overlap and findings across runs")

@@ -97,7 +97,8 @@ def random_orders(n: int, draws: int, seed: int) -> np.ndarray:
 
 
 def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings, max_k: int, *,
-                   random_draws: int = 20, seed: int = 0, crf=None, progress: bool = True) -> np.ndarray:
+                   random_draws: int = 20, seed: int = 0, crf=None, progress: bool = True,
+                   values=None) -> np.ndarray:
     """Accuracy after ablating k = 0..max_k units per target tag and selection (Xin, Lin & Yu 2019).
 
     Ablating a set S sets h[:, S] = 0, recomputes the emissions h @ W.T + b in float64
@@ -121,6 +122,9 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
         seed: seed of those permutations.
         crf: None (softmax) or (start (n_tags,), transitions (n_tags, n_tags) [from, to], end (n_tags,)).
         progress: show a tqdm bar on stderr.
+        values: float (n,) the value an ablated unit takes (e.g. its mean on the ranking split: mean
+            ablation); default 0 (zero ablation). Setting h[:, S] = m[S] is zero-ablating h − m with the bias
+            b + W·m, which is how it is computed.
 
     Returns:
         Structured array (``row_dtype``) of the rows of ablation.csv ordered by target tag,
@@ -146,6 +150,9 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise AnalysisInputError(f"seed: expected an integer >= 0, got {seed!r}")
     crf = crf_arrays(crf, n_tags)
+    if values is not None:
+        m = float_matrix(values, "values", (n,)).astype(np.float64)
+        h, b = h - m, b + W.astype(np.float64) @ m
     decoder = SoftmaxDecoder(h, W, b, max_k) if crf is None else CrfDecoder(h, W, b, starts, crf)
     orders = {("top", j): rankings[j, :max_k] for j in range(n_tags)}
     orders.update({("bottom", j): rankings[j, ::-1][:max_k] for j in range(n_tags)})

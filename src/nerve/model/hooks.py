@@ -50,15 +50,19 @@ def capture(model: nn.Module, name: str = "encoder_out") -> Iterator[list[torch.
 
 
 @contextlib.contextmanager
-def ablate(model: nn.Module, units: Sequence[int], name: str = "encoder_out") -> Iterator[None]:
-    """Set the given units (last dimension) of a hook point to 0 for every forward pass inside the block."""
+def ablate(model: nn.Module, units: Sequence[int], name: str = "encoder_out",
+           values: Sequence[float] | torch.Tensor | None = None) -> Iterator[None]:
+    """Set the given units (last dimension) of a hook point to 0, or to ``values[unit]`` (one value per unit of
+    the site, e.g. its mean), for every forward pass inside the block."""
     idx = torch.as_tensor(list(units), dtype=torch.long)
+    fill = None if values is None else torch.as_tensor(values, dtype=torch.float32)
 
     def fn(module, inputs, output):
         if idx.numel() == 0:
             return output
         out = output.clone()
-        out[..., idx.to(out.device)] = 0.0
+        i = idx.to(out.device)
+        out[..., i] = 0.0 if fill is None else fill.to(out.device, out.dtype)[i]
         return out
 
     with hooks(model, [(name, fn)]):

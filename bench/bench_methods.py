@@ -1,0 +1,78 @@
+"""Speed of the ranking methods and their held-out ablation sweeps (rank on dev, score on test), after capture.
+
+Run:  taskset -c 0 python bench/bench_methods.py RUN_DIR [--max-k 50] [--random-draws 20] [--ablate zero]
+RUN_DIR is a trained run (e.g. `nerve --threads 1 train xin2019 --data ../shared/data/conll2003 --out R`).
+Prints the machine, the capture time of both splits, then per method its scoring time and the time of its top-k
+sweep, and the random draws' sweep; one torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+
+from nerve.analysis.ablation import ablation_sweep  # noqa: E402
+from nerve.analysis.capture import capture_activations  # noqa: E402
+from nerve.analysis.checks import check_activations  # noqa: E402
+from nerve.analysis.heldout import rank_input  # noqa: E402
+from nerve.analysis.methods import METHODS, method_scores  # noqa: E402
+from nerve.analysis.ranking import rank_units  # noqa: E402
+from nerve.data.conll import read_conll  # noqa: E402
+from nerve.run import load_run  # noqa: E402
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run")
+    ap.add_argument("--max-k", type=int, default=50)
+    ap.add_argument("--random-draws", type=int, default=20)
+    ap.add_argument("--ablate", choices=["zero", "mean"], default="zero")
+    args = ap.parse_args()
+    print(f"machine: {cpu_name()}, torch {torch.__version__}, 1 thread")
+    run = load_run(args.run)
+    t0 = time.perf_counter()
+    acts = {}
+    for split in ("dev", "test"):
+        path = getattr(run.cfg.data, split)
+        acts[split] = check_activations(capture_activations(run, read_conll(path), path)[0])
+    print(f"capture dev + test: {time.perf_counter() - t0:.1f} s; {acts['test'].h.shape[1]} units, "
+          f"{len(acts['test'].tags)} tags, k = 0..{args.max_k}, ablate {args.ablate}")
+    dev, test = acts["dev"], acts["test"]
+    values = dev.h.astype(np.float64).mean(axis=0) if args.ablate == "mean" else None
+    sweep_args = (test.h, test.W, test.b, test.gold, test.sentence_starts, test.tags)
+    total = 0.0
+    for name in METHODS:
+        if name == "random":
+            continue
+        t1 = time.perf_counter()
+        ranking = rank_units(method_scores(name, rank_input(dev)))
+        t2 = time.perf_counter()
+        ablation_sweep(*sweep_args, ranking, args.max_k, random_draws=0, crf=test.crf, progress=False, values=values)
+        t3 = time.perf_counter()
+        total += t3 - t1
+        print(f"{name:<12} scores {t2 - t1:6.2f} s  top-k sweep {t3 - t2:6.2f} s")
+    t1 = time.perf_counter()
+    ablation_sweep(*sweep_args, np.tile(np.arange(test.h.shape[1]), (len(test.tags), 1)), args.max_k,
+                   random_draws=args.random_draws, crf=test.crf, progress=False, values=values)
+    t2 = time.perf_counter()
+    total += t2 - t1
+    print(f"{'random':<12} {args.random_draws} draws sweep {t2 - t1:6.2f} s")
+    print(f"total after capture: {total:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Ranking methods judged by ablation on held-out data: rank on one split, ablate and score on another."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from nerve.analysis.ablation import FIELDS, ablation_sweep
+from nerve.analysis.checks import Activations, AnalysisInputError
+from nerve.analysis.methods import METHODS, RankInput, method_scores
+from nerve.analysis.ranking import rank_units
+from nerve.io import atomic_write_text
+
+ABLATIONS = ("zero", "mean")
+RANDOM = "random"  # the method whose rows are the random draws (the baseline), selection "random"
+METHOD_FIELDS = ("method", "ablate", "rank_split", "score_split", *FIELDS)
+
+
+def rank_input(acts: Activations, bucket: str = "predicted") -> RankInput:
+    """What the ranking methods read of one split's activations (labels: predictions or gold by ``bucket``)."""
+    return RankInput(acts.h, acts.pred if bucket == "predicted" else acts.gold, acts.W, len(acts.tags))
+
+
+def method_rankings(rank: RankInput, methods: Sequence[str], seed: int = 0) -> dict[str, np.ndarray]:
+    """Per method (``RANDOM`` excluded: its rows are random draws), the (T, n) rankings from ``rank`` only."""
+    return {m: rank_units(method_scores(m, rank, seed)) for m in methods if m != RANDOM}
+
+
+def method_sweeps(rank: RankInput, score: Activations, methods: Sequence[str], *, max_k: int,
+                  ablations: Sequence[str] = ("zero",), random_draws: int = 20, seed: int = 0,
+                  rank_split: str = "dev", score_split: str = "dev", progress: bool = False) -> np.ndarray:
+    """Top-k ablation sweeps of every method's ranking, and the random draws, for each ablation value.
+
+    The rankings come from ``rank`` (the ranking split) alone; the sweeps run on ``score`` (the scoring split)
+    with the model's own decoder. ``mean`` ablation sets a unit to its mean over the ranking split's tokens.
+
+    Args:
+        rank: the ranking split's unit values and labels (``rank_input``).
+        score: the scoring split's activations (gold tags, W, b, CRF).
+        methods: names from ``nerve.analysis.methods.METHODS`` and/or ``"random"`` (the random draws).
+        max_k: largest number of ablated units; ablations: "zero" and/or "mean"; random_draws, seed: the
+            random baseline (``ablation_sweep``'s).
+
+    Returns:
+        structured rows, fields ``METHOD_FIELDS``: method, ablate, rank_split, score_split, then the fields of
+        ``ablation.csv`` (selection "top" for a method, "random" with draw 0..D-1 for the random draws).
+    """
+    unknown = [m for m in methods if m not in METHODS and m != RANDOM]
+    bad = [a for a in ablations if a not in ABLATIONS]
+    if unknown or bad or not methods or not ablations:
+        known = ", ".join(dict.fromkeys([*METHODS, RANDOM]))
+        raise AnalysisInputError(f"methods {list(methods)}, ablations {list(ablations)}: expected methods from "
+                                 f"{known} and ablation values from {', '.join(ABLATIONS)}")
+    if rank.h.shape[1] != score.h.shape[1]:
+        raise AnalysisInputError(f"rank and score splits have {rank.h.shape[1]} and {score.h.shape[1]} units")
+    rankings = method_rankings(rank, methods, seed)
+    parts = []
+    for ablate in ablations:
+        values = np.asarray(rank.h, dtype=np.float64).mean(axis=0) if ablate == "mean" else None
+        sweep = dict(max_k=max_k, seed=seed, crf=score.crf, progress=progress, values=values)
+        args = (score.h, score.W, score.b, score.gold, score.sentence_starts, score.tags)
+        for method, ranking in rankings.items():
+            rows = ablation_sweep(*args, ranking, random_draws=0, **sweep)
+            parts.append((method, ablate, rows[rows["selection"] == "top"]))
+        if RANDOM in methods:
+            any_ranking = np.tile(np.arange(score.h.shape[1]), (len(score.tags), 1))
+            rows = ablation_sweep(*args, any_ranking, random_draws=random_draws, **sweep)
+            parts.append((RANDOM, ablate, rows[rows["selection"] == "random"]))
+    return _label(parts, rank_split, score_split)
+
+
+def _label(parts, rank_split: str, score_split: str) -> np.ndarray:
+    width = max([len(m) for m, _, _ in parts] + [len(rank_split), len(score_split), 6])
+    first = parts[0][2].dtype
+    dtype = np.dtype([("method", f"U{width}"), ("ablate", "U4"), ("rank_split", f"U{width}"),
+                      ("score_split", f"U{width}"), *[(f, first[f]) for f in FIELDS]])
+    out = np.empty(sum(len(r) for _, _, r in parts), dtype=dtype)
+    i = 0
+    for method, ablate, rows in parts:
+        block = out[i:i + len(rows)]
+        block["method"], block["ablate"] = method, ablate
+        block["rank_split"], block["score_split"] = rank_split, score_split
+        for f in FIELDS:
+            block[f] = rows[f]
+        i += len(rows)
+    return out
+
+
+def methods_csv(rows: np.ndarray) -> str:
+    """Text of ``methods.csv``: header ``METHOD_FIELDS`` then one line per row (the score column is named as in
+    ablation.csv: per-tag accuracy for a tag, token accuracy for ALL, entity F1 for F1)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(METHOD_FIELDS)
+    w.writerows(zip(*(rows[f].tolist() for f in METHOD_FIELDS)))
+    return buf.getvalue()
+
+
+def write_methods_csv(path: str | os.PathLike, rows: np.ndarray) -> None:
+    """Write ``methods_csv(rows)`` to ``path`` atomically."""
+    atomic_write_text(path, methods_csv(rows))

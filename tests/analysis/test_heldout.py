@@ -1,0 +1,142 @@
+"""Held-out method sweeps: rankings from the ranking split only; every row equals a full model re-run on the
+scoring split with the units set to 0 or to their ranking-split mean through the hook (softmax and CRF)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nerve.analysis.capture import capture_activations
+from nerve.analysis.checks import AnalysisInputError, check_activations
+from nerve.analysis.heldout import METHOD_FIELDS, method_rankings, method_sweeps, methods_csv, rank_input
+from nerve.data.conll import read_conll
+from nerve.data.prepare import encode_split
+from nerve.metrics import entity_scores
+from nerve.model.hooks import ablate
+from nerve.run import load_run, predict
+from tests.conftest import TINY, TINY_CFG, run_cli
+
+
+@pytest.fixture(scope="module")
+def crf_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "crf"
+    run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", "--set", "model.decoder=crf",
+            "--set", "model.hidden=12", check=True)
+    return out
+
+
+def _split(run, name):
+    path = getattr(run.cfg.data, name)
+    sents = read_conll(path)
+    arrays, _ = capture_activations(run, sents, path)
+    return sents, check_activations(arrays)
+
+
+def _rerun(run, sents, path, units, values):
+    enc = run.indexer()
+    items = encode_split(enc, sents, path)
+    with ablate(run.model, units, values=values):
+        pred = predict(run.model, items, enc.extra_vectors())
+    tags = run.vocabs.tags.itos
+    names = [[tags[i] for i in p] for p in pred]
+    flat_g = [t for s in sents for t in s.tags]
+    flat_p = [t for s in names for t in s]
+    scores = {t: (np.mean([p == g for g, p in zip(flat_g, flat_p) if g == t]) if t in flat_g else math.nan)
+              for t in tags}
+    scores["ALL"] = float(np.mean([g == p for g, p in zip(flat_g, flat_p)]))
+    scores["F1"] = entity_scores([s.tags for s in sents], names)["f1"]
+    return scores
+
+
+@pytest.mark.parametrize("which", ["softmax", "crf"])
+def test_every_held_out_row_equals_a_model_rerun_through_the_hook(which, tiny_run, crf_run):
+    run = load_run(tiny_run if which == "softmax" else crf_run)
+    dev_sents, dev = _split(run, "dev")
+    test_sents, test = _split(run, "test")
+    rows = method_sweeps(rank_input(dev), test, ["probeless", "sensitivity", "random"], max_k=3,
+                         ablations=["zero", "mean"], random_draws=2, rank_split="dev", score_split="test")
+    rankings = method_rankings(rank_input(dev), ["probeless", "sensitivity"])
+    means = dev.h.astype(np.float64).mean(axis=0)
+    from nerve.analysis.ablation import random_orders
+
+    rand = random_orders(dev.h.shape[1], 2, 0)
+    tags = list(test.tags)
+    cache = {}
+    assert set(rows["ablate"]) == {"zero", "mean"} and set(rows["score_split"]) == {"test"}
+    for r in rows:
+        k = int(r["k"])
+        units = (list(rand[r["draw"]][:k]) if r["method"] == "random"
+                 else list(rankings[r["method"]][tags.index(r["target_tag"]), :k]))
+        key = (r["ablate"], tuple(sorted(units)))
+        if key not in cache:
+            cache[key] = _rerun(run, test_sents, run.cfg.data.test, units,
+                                means.astype(np.float32) if r["ablate"] == "mean" else None)
+        want, got = cache[key][r["eval_tag"]], float(r["accuracy"])
+        assert (math.isnan(want) and math.isnan(got)) or abs(want - got) < 1e-9, r
+
+
+def test_rankings_come_from_the_ranking_split_alone(tiny_run):
+    run = load_run(tiny_run)
+    _, dev = _split(run, "dev")
+    _, test = _split(run, "test")
+    a = method_sweeps(rank_input(dev), test, ["probeless"], max_k=2)
+    shuffled = check_activations({**_arrays(test), "h": np.random.default_rng(0).permutation(test.h)})
+    b = method_sweeps(rank_input(dev), shuffled, ["probeless"], max_k=2)
+    assert not np.array_equal(a["accuracy"], b["accuracy"])  # the scores see the scoring split ...
+    r_a = method_rankings(rank_input(dev), ["probeless"])["probeless"]
+    assert np.array_equal(r_a, method_rankings(rank_input(dev), ["probeless"])["probeless"])
+    changed = method_rankings(rank_input(shuffled), ["probeless"])["probeless"]
+    assert not np.array_equal(r_a, changed)  # ... and a ranking changes only with its own split
+
+
+def _arrays(acts):
+    out = {"h": acts.h, "gold": acts.gold, "pred": acts.pred, "tags": np.array(acts.tags), "W": acts.W, "b": acts.b,
+           "neurons": np.array(acts.neurons), "sentence_starts": acts.sentence_starts,
+           "decoder": np.array(acts.decoder)}
+    return out
+
+
+def test_methods_csv_names_method_ablation_and_both_splits(tiny_run):
+    run = load_run(tiny_run)
+    _, dev = _split(run, "dev")
+    rows = method_sweeps(rank_input(dev), dev, ["selectivity"], max_k=1, rank_split="dev", score_split="dev")
+    lines = methods_csv(rows).splitlines()
+    assert lines[0] == ",".join(METHOD_FIELDS)
+    assert lines[1].startswith("selectivity,zero,dev,dev,")
+
+
+def test_unknown_method_or_ablation_value_is_refused(tiny_run):
+    run = load_run(tiny_run)
+    _, dev = _split(run, "dev")
+    with pytest.raises(AnalysisInputError, match="expected methods from"):
+        method_sweeps(rank_input(dev), dev, ["lasso"], max_k=1)
+    with pytest.raises(AnalysisInputError, match="ablation values from zero, mean"):
+        method_sweeps(rank_input(dev), dev, ["probe"], max_k=1, ablations=["half"])
+
+
+def test_cli_analyze_with_methods_ranks_on_dev_and_scores_on_test(tiny_run, tmp_path):
+    import csv
+    import json
+
+    out = tmp_path / "a"
+    res = run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods",
+                  "sensitivity,probeless,probe,selectivity,random", "--ablate", "zero,mean", "--random-draws", "2",
+                  "--max-k", "3", "--out", out)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader((out / "methods.csv").open()))
+    assert {r["method"] for r in rows} == {"sensitivity", "probeless", "probe", "selectivity", "random"}
+    assert {(r["rank_split"], r["score_split"]) for r in rows} == {("dev", "test")}
+    assert {r["ablate"] for r in rows} == {"zero", "mean"}
+    marker = json.loads((out / "complete.json").read_text())
+    assert "methods.csv" in json.dumps(marker)
+    about = json.loads((out / "analysis.json").read_text())
+    assert about["rank_split_name"] == "dev" and about["split_name"] == "test"
+
+
+def test_cli_analyze_with_an_unknown_method_is_a_one_line_error(tiny_run, tmp_path):
+    res = run_cli("analyze", tiny_run, "--methods", "sensitivity,lasso", "--out", tmp_path / "a")
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("nerve: error: --methods sensitivity,lasso: unknown lasso; expected some of "
+                                  "sensitivity,probeless,probe,selectivity,random")

@@ -1,0 +1,78 @@
+"""Ranking methods equal independent re-computations: plain numpy loops, scikit-learn's own fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nerve.analysis import methods as M
+from nerve.analysis.checks import AnalysisInputError
+from nerve.analysis.sensitivity import sensitivity
+
+
+@pytest.fixture
+def x() -> M.RankInput:
+    rng = np.random.default_rng(3)
+    h = rng.normal(size=(300, 7))
+    labels = rng.integers(0, 4, size=300)
+    labels[labels == 3] = 2  # tag 3 has no token
+    h[:, 2] += 2.0 * (labels == 1)  # unit 2 fires on tag 1
+    return M.RankInput(h, labels, rng.normal(size=(4, 7)), 4)
+
+
+def test_probeless_equals_a_loop_over_tag_pairs(x):
+    got = M.probeless_scores(x)
+    for z in range(3):
+        for i in range(7):
+            mz = x.h[x.labels == z, i].mean()
+            want = sum(abs(mz - x.h[x.labels == o, i].mean()) for o in range(3) if o != z)
+            assert got[i, z] == pytest.approx(want, abs=1e-12)
+    assert np.isnan(got[:, 3]).all()
+
+
+def test_selectivity_equals_a_loop_over_units(x):
+    got = M.selectivity_scores(x)
+    for z in range(3):
+        for i in range(7):
+            col = x.h[:, i]
+            want = (col[x.labels == z].mean() - col[x.labels != z].mean()) / (col.max() - col.min())
+            assert got[i, z] == pytest.approx(want, abs=1e-12)
+    assert np.isnan(got[:, 3]).all()
+
+
+def test_selectivity_of_a_constant_unit_is_zero(x):
+    h = x.h.copy()
+    h[:, 0] = 1.5
+    assert (M.selectivity_scores(M.RankInput(h, x.labels, x.W, 4))[0, :3] == 0).all()
+
+
+def test_probe_scores_are_the_coefficient_magnitudes_of_a_scikit_learn_fit(x):
+    from sklearn.linear_model import LogisticRegression
+
+    z = (x.h - x.h.mean(axis=0)) / x.h.std(axis=0)
+    clf = LogisticRegression(solver="saga", l1_ratio=M.PROBE_L1_RATIO, C=M.PROBE_C,
+                             max_iter=M.PROBE_MAX_ITER, random_state=0).fit(z, x.labels)
+    got = M.probe_scores(x, seed=0)
+    np.testing.assert_allclose(got[:, :3], np.abs(clf.coef_).T)
+    assert np.isnan(got[:, 3]).all()
+    assert np.argmax(got[:, 1]) == 2  # the unit planted on tag 1 ranks first for it
+
+
+def test_probe_with_two_tags_scores_both_from_the_one_coefficient_row(x):
+    labels = (x.labels == 1).astype(int)
+    got = M.probe_scores(M.RankInput(x.h, labels, x.W[:2], 2))
+    np.testing.assert_allclose(got[:, 0], got[:, 1])
+
+
+def test_sensitivity_scores_are_xin_lin_yu_sensitivity(x):
+    np.testing.assert_array_equal(M.sensitivity_scores(x), sensitivity(x.h, x.W, x.labels))
+
+
+def test_random_scores_repeat_by_seed_and_differ_across_seeds(x):
+    assert np.array_equal(M.random_scores(x, 5), M.random_scores(x, 5))
+    assert not np.array_equal(M.random_scores(x, 5), M.random_scores(x, 6))
+
+
+def test_an_unknown_method_lists_the_known_ones(x):
+    with pytest.raises(AnalysisInputError, match="expected one of sensitivity, probeless"):
+        M.method_scores("lasso", x)
