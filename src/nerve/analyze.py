@@ -124,7 +124,20 @@ def _write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_d
                          else max_k, ablations=list(ablate), random_draws=random_draws, seed=seed,
                          rank_split=rank_split, score_split=split)
     write_methods_csv(out / "methods.csv", rows)
-    return ["methods.csv"]
+    from nerve.analysis.judging import JUDGED_K, drop_matrix, judge_methods, write_summary_csv
+    from nerve.report.ablation_figures import plot_method_drops
+
+    k = min(10, int(rows["k"].max()))  # the figures' k
+    judged = judge_methods(rows, ks=sorted({*JUDGED_K, k}))
+    write_summary_csv(out / "methods_summary.csv", judged)
+    files = ["methods.csv", "methods_summary.csv"]
+    for value in ablate:
+        names, tags, M = drop_matrix(judged, value, k)
+        if names:
+            title = (f"Own drop at k = {k}: ranked on {rank_split}, scored on {split}, {value} ablation "
+                     f"({score.decoder} decoding)")
+            files += [p.name for p in plot_method_drops(names, tags, M, out / f"methods_drop_{value}", title)]
+    return files
 
 
 def compare(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, k: int = 10, draws: int = 100,

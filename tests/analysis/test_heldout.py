@@ -129,6 +129,11 @@ def test_cli_analyze_with_methods_ranks_on_dev_and_scores_on_test(tiny_run, tmp_
     assert {r["method"] for r in rows} == {"sensitivity", "probeless", "probe", "selectivity", "random"}
     assert {(r["rank_split"], r["score_split"]) for r in rows} == {("dev", "test")}
     assert {r["ablate"] for r in rows} == {"zero", "mean"}
+    for name in ("methods_summary.csv", "methods_drop_zero.png", "methods_drop_zero.svg", "methods_drop_mean.png"):
+        assert (out / name).is_file(), name
+    summary = list(csv.DictReader((out / "methods_summary.csv").open()))
+    assert {r["method"] for r in summary} == {"sensitivity", "probeless", "probe", "selectivity"}
+    assert {r["k"] for r in summary} == {"1", "3"} and all(r["n_draws"] == "2" for r in summary)
     marker = json.loads((out / "complete.json").read_text())
     assert "methods.csv" in json.dumps(marker)
     about = json.loads((out / "analysis.json").read_text())

@@ -182,3 +182,35 @@ def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequen
     if out.suffix.lower() == ".pdf":
         return figures.save_figure(fig, out, formats=("pdf",))
     return figures.save_figure(fig, out.with_suffix("") if out.suffix else out)
+
+
+def plot_method_drops(methods: Sequence[str], tags: Sequence[str], M: np.ndarray, out_base: str | os.PathLike,
+                      title: str) -> list[Path]:
+    """Heatmap of each ranking method's own drop per tag (methods × tags), values printed in the cells.
+
+    Args:
+        M: (len(methods), len(tags)) own drops (a score at k = 0 minus the score with the top k ablated);
+            NaN cells grey.
+    """
+    from matplotlib import colormaps
+
+    data = np.asarray(M, dtype=np.float64)
+    cmap = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
+    fig = new_figure(2.8 + 0.55 * len(tags), 1.7 + 0.42 * len(methods))
+    ax = fig.subplots()
+    norm = figures.symmetric_norm(data)
+    img = ax.imshow(data, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
+    ax.set_xticks(np.arange(len(tags)), list(tags), fontsize=8, rotation=90)
+    ax.set_yticks(np.arange(len(methods)), list(methods), fontsize=8)
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            v = data[i, j]
+            if np.isfinite(v):
+                dark = abs(norm(v) - 0.5) > 0.3
+                ax.text(j, i, f"{v + 0.0:.2f}".replace("-0.00", "0.00"), ha="center", va="center", fontsize=6.5,
+                        color="white" if dark else "black")
+    cbar = fig.colorbar(img, ax=ax, fraction=0.05, pad=0.03)
+    cbar.set_label("own drop (score at k = 0 minus with the top k ablated)", fontsize=7)
+    cbar.ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=9)
+    return figures.save_figure(fig, out_base)

@@ -1,0 +1,109 @@
+"""Judging ranking methods from their held-out sweeps: own drop, selectivity, area under the curve, and where a
+method's drop lies among the random draws (an empirical p-value, not an interval of the random mean)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from nerve.analysis.heldout import RANDOM
+from nerve.io import atomic_write_text
+
+JUDGED_K = (1, 5, 10, 20)
+SUMMARY_FIELDS = ("method", "ablate", "rank_split", "score_split", "target_tag", "k", "baseline", "own_drop",
+                  "others_mean_drop", "selectivity", "auc", "random_mean_drop", "random_p", "n_draws")
+
+
+def _score(rows: np.ndarray, method: str, ablate: str, target: str, eval_tag: str, k: int) -> np.ndarray:
+    sel = ((rows["method"] == method) & (rows["ablate"] == ablate) & (rows["target_tag"] == target)
+           & (rows["eval_tag"] == eval_tag) & (rows["k"] == k))
+    return rows["accuracy"][sel]
+
+
+def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K) -> list[dict]:
+    """Per method, ablation value, target tag z and k (those of ``ks`` that were swept):
+
+    - ``own_drop``: z's score at k = 0 minus its score with the method's top k units of z ablated;
+    - ``others_mean_drop`` and ``selectivity`` = own drop − the mean drop of the other tags (NaN-free ones);
+    - ``auc``: the mean own drop over k = 0..K (the trapezoid area of the curve divided by K, K the largest
+      swept k), the same for every k of a tag;
+    - ``random_mean_drop`` and ``random_p`` = (1 + #draws whose own drop ≥ the method's) / (1 + #draws), from
+      the random draws' rows at the same k and ablation value (None without draws).
+
+    Args:
+        rows: ``heldout.method_sweeps`` rows (or methods.csv read back).
+
+    Returns:
+        one dict per (method, ablate, target tag, k), fields ``SUMMARY_FIELDS``.
+    """
+    tags = [t for t in dict.fromkeys(rows["target_tag"].tolist())]
+    max_k = int(rows["k"].max()) if len(rows) else 0
+    out = []
+    splits = (str(rows["rank_split"][0]), str(rows["score_split"][0])) if len(rows) else ("", "")
+    for ablate in dict.fromkeys(rows["ablate"].tolist()):
+        draws = rows[(rows["method"] == RANDOM) & (rows["ablate"] == ablate)]
+        for method in dict.fromkeys(rows["method"].tolist()):
+            if method == RANDOM:
+                continue
+            for z in tags:
+                base = {t: _score(rows, method, ablate, z, t, 0) for t in tags}
+                if not base[z].size or np.isnan(base[z][0]):
+                    continue
+                curve = [float(base[z][0] - _score(rows, method, ablate, z, z, k)[0]) for k in range(max_k + 1)]
+                auc = float(np.trapezoid(curve, dx=1.0) / max_k) if max_k else 0.0
+                for k in [k for k in ks if k <= max_k]:
+                    out.append(_judged(rows, draws, method, ablate, z, k, tags, base, auc, splits))
+    return out
+
+
+def _judged(rows, draws, method, ablate, z, k, tags, base, auc, splits) -> dict:
+    own = float(base[z][0] - _score(rows, method, ablate, z, z, k)[0])
+    others = [float(base[t][0] - _score(rows, method, ablate, z, t, k)[0]) for t in tags
+              if t != z and base[t].size and not np.isnan(base[t][0])]
+    others_mean = float(np.mean(others)) if others else float("nan")
+    rnd_base = _score(draws, RANDOM, ablate, z, z, 0)
+    rnd = (rnd_base - _score(draws, RANDOM, ablate, z, z, k)) if rnd_base.size else np.zeros(0)
+    return {"method": method, "ablate": ablate, "rank_split": splits[0], "score_split": splits[1], "target_tag": z,
+            "k": int(k), "baseline": float(base[z][0]), "own_drop": own, "others_mean_drop": others_mean,
+            "selectivity": own - others_mean, "auc": auc,
+            "random_mean_drop": float(rnd.mean()) if rnd.size else None,
+            "random_p": float((1 + np.sum(rnd >= own - 1e-12)) / (1 + rnd.size)) if rnd.size else None,
+            "n_draws": int(rnd.size)}
+
+
+def summary_csv(judged: list[dict]) -> str:
+    """Text of ``methods_summary.csv`` (fields ``SUMMARY_FIELDS``; empty cells for None)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SUMMARY_FIELDS)
+    for r in judged:
+        w.writerow(["" if r[f] is None else (f"{r[f]:.9g}" if isinstance(r[f], float) else r[f])
+                    for f in SUMMARY_FIELDS])
+    return buf.getvalue()
+
+
+def write_summary_csv(path: str | os.PathLike, judged: list[dict]) -> None:
+    """Write ``summary_csv(judged)`` to ``path`` atomically."""
+    atomic_write_text(path, summary_csv(judged))
+
+
+RANDOM_ROW = "random (mean of draws)"
+
+
+def drop_matrix(judged: list[dict], ablate: str, k: int) -> tuple[list[str], list[str], np.ndarray]:
+    """(methods, tags, (methods × tags) own drop at ``k``) for one ablation value; NaN where not judged. When
+    random draws were swept, a last row ``RANDOM_ROW`` holds their mean own drop."""
+    sel = [r for r in judged if r["ablate"] == ablate and r["k"] == k]
+    methods = list(dict.fromkeys(r["method"] for r in sel))
+    tags = list(dict.fromkeys(r["target_tag"] for r in sel))
+    with_random = any(r["random_mean_drop"] is not None for r in sel)
+    M = np.full((len(methods) + with_random, len(tags)), np.nan)
+    for r in sel:
+        M[methods.index(r["method"]), tags.index(r["target_tag"])] = r["own_drop"]
+        if with_random and r["random_mean_drop"] is not None:
+            M[-1, tags.index(r["target_tag"])] = r["random_mean_drop"]
+    return methods + [RANDOM_ROW] * with_random, tags, M

@@ -1,0 +1,77 @@
+"""Judging methods from sweep rows: every number equals a plain re-computation on hand-made rows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nerve.analysis.heldout import METHOD_FIELDS
+from nerve.analysis.judging import drop_matrix, judge_methods, summary_csv
+
+TAGS = ["O", "B-PER", "B-LOC"]
+
+
+def _rows(scores: dict) -> np.ndarray:
+    """scores: (method, ablate, target, eval, k, draw) -> accuracy."""
+    dtype = np.dtype([("method", "U12"), ("ablate", "U4"), ("rank_split", "U4"), ("score_split", "U4"),
+                      ("target_tag", "U6"), ("selection", "U6"), ("k", np.int32), ("draw", np.int32),
+                      ("eval_tag", "U6"), ("accuracy", np.float64)])
+    out = np.empty(len(scores), dtype=dtype)
+    for i, ((m, a, t, e, k, d), acc) in enumerate(scores.items()):
+        out[i] = (m, a, "dev", "test", t, "random" if m == "random" else "top", k, d, e, acc)
+    assert list(out.dtype.names) == list(METHOD_FIELDS)
+    return out
+
+
+@pytest.fixture
+def rows() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    scores = {}
+    for t in TAGS:
+        for k in range(3):
+            for e in TAGS:
+                base = {"O": 0.9, "B-PER": 0.8, "B-LOC": 0.7}[e]
+                scores[("probe", "zero", t, e, k, 0)] = base - (0.2 * k if e == t else 0.05 * k)
+                for d in range(4):
+                    scores[("random", "zero", t, e, k, d)] = base - (0.0 if k == 0 else rng.uniform(0, 0.3))
+    return _rows(scores)
+
+
+def test_own_drop_selectivity_and_auc_equal_a_plain_recomputation(rows):
+    judged = {(r["target_tag"], r["k"]): r for r in judge_methods(rows, ks=(1, 2))}
+    r = judged[("B-PER", 2)]
+    assert r["own_drop"] == pytest.approx(0.4) and r["others_mean_drop"] == pytest.approx(0.1)
+    assert r["selectivity"] == pytest.approx(0.3)
+    assert r["auc"] == pytest.approx(np.trapezoid([0.0, 0.2, 0.4]) / 2)
+    assert r["baseline"] == pytest.approx(0.8) and (r["rank_split"], r["score_split"]) == ("dev", "test")
+
+
+def test_random_p_is_the_share_of_draws_at_least_as_bad_with_one_added(rows):
+    r = next(x for x in judge_methods(rows, ks=(1,)) if x["target_tag"] == "B-LOC")
+    sel = (rows["method"] == "random") & (rows["target_tag"] == "B-LOC") & (rows["eval_tag"] == "B-LOC")
+    acc = {(int(k), int(d)): a for k, d, a in zip(rows["k"][sel], rows["draw"][sel], rows["accuracy"][sel])}
+    drops = [acc[(0, d)] - acc[(1, d)] for d in range(4)]
+    assert r["random_p"] == pytest.approx((1 + sum(x >= 0.2 - 1e-12 for x in drops)) / 5)
+    assert r["random_mean_drop"] == pytest.approx(np.mean(drops)) and r["n_draws"] == 4
+
+
+def test_only_swept_k_are_judged(rows):
+    assert {r["k"] for r in judge_methods(rows, ks=(1, 5, 10))} == {1}
+
+
+def test_drop_matrix_is_methods_by_tags(rows):
+    judged = judge_methods(rows, ks=(2,))
+    methods, tags, M = drop_matrix(judged, "zero", 2)
+    assert methods == ["probe", "random (mean of draws)"] and tags == TAGS and M.shape == (2, 3)
+    assert M[0, 1] == pytest.approx(0.4)
+    assert M[1, 1] == pytest.approx(next(r["random_mean_drop"] for r in judged if r["target_tag"] == "B-PER"))
+
+
+def test_summary_csv_leaves_missing_random_figures_empty(rows):
+    no_draws = rows[rows["method"] != "random"]
+    text = summary_csv(judge_methods(no_draws, ks=(1,)))
+    first = text.splitlines()[1].split(",")
+    assert first[0] == "probe" and first[-3:] == ["", "", "0"]
+    assert not math.isnan(float(first[7]))
