@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", action="store_true", help="cluster units in the heatmap (default: unit order)")
     p.add_argument("--methods", default="", metavar="M1,M2",
                    help="also judge these ranking methods by top-k ablation into methods.csv: sensitivity, "
-                        "probeless, probe, selectivity, random (default: none)")
+                        "probeless, probe, selectivity, gradxact, ig, random (default: none)")
     p.add_argument("--rank-split", default=None,
                    help=f"the split the --methods rank on ({SPLIT_HELP}; default: --split, i.e. the same split)")
     p.add_argument("--ablate", default="zero", metavar="VALUES",

@@ -144,4 +144,40 @@ def test_cli_analyze_with_an_unknown_method_is_a_one_line_error(tiny_run, tmp_pa
     res = run_cli("analyze", tiny_run, "--methods", "sensitivity,lasso", "--out", tmp_path / "a")
     assert res.returncode == 2
     assert res.stderr.strip() == ("nerve: error: --methods sensitivity,lasso: unknown lasso; expected some of "
-                                  "sensitivity,probeless,probe,selectivity,random")
+                                  "sensitivity,probeless,probe,selectivity,gradxact,ig,random")
+
+
+def test_gradxact_equals_captums_layer_gradient_x_activation_on_the_models_hook_point(tiny_run):
+    import dataclasses
+
+    import torch
+    from captum.attr import LayerGradientXActivation
+
+    from nerve.analysis.methods import gradxact_scores
+    from nerve.data.batching import batches
+    from nerve.model.hooks import hook_point
+
+    run = load_run(tiny_run)
+    sents, dev = _split(run, "dev")
+    enc = run.indexer()
+    items = [i for i in encode_split(enc, sents, run.cfg.data.dev) if len(i.words)]
+    ((_, batch),) = list(batches(items, len(items), order=np.arange(len(items)), with_chars=False))
+    model = run.model.eval().double()
+    layer = hook_point(model, "encoder_out")
+    labels = torch.as_tensor(dev.pred)
+    mask = batch.mask
+
+    def target_logprob(words):
+        em = model.emissions(dataclasses.replace(batch, words=words))
+        lp = torch.log_softmax(em, dim=-1)[mask]  # (N, T), tokens in sentence order
+        return torch.zeros(len(items), dtype=lp.dtype).index_add(
+            0, mask.nonzero()[:, 0], lp[torch.arange(len(labels)), labels])
+
+    def per_tag(attr):
+        a = attr[mask].detach().numpy()
+        return np.stack([a[dev.pred == z].mean(axis=0) if np.any(dev.pred == z) else np.full(a.shape[1], np.nan)
+                         for z in range(len(dev.tags))], axis=1)
+
+    x = rank_input(dev)
+    gxa = LayerGradientXActivation(target_logprob, layer).attribute(batch.words)
+    np.testing.assert_allclose(gradxact_scores(x), per_tag(gxa), atol=1e-5)

@@ -76,3 +76,45 @@ def test_random_scores_repeat_by_seed_and_differ_across_seeds(x):
 def test_an_unknown_method_lists_the_known_ones(x):
     with pytest.raises(AnalysisInputError, match="expected one of sensitivity, probeless"):
         M.method_scores("lasso", x)
+
+
+def test_gradxact_of_the_raw_logit_is_the_contribution_w_times_h(x):
+    got = M.gradxact_scores(x, target="logit")
+    for z in range(3):
+        want = (x.W[z][None, :] * x.h[x.labels == z]).mean(axis=0)
+        np.testing.assert_allclose(got[:, z], want, atol=1e-12)
+    assert np.isnan(got[:, 3]).all()
+
+
+def test_gradxact_of_the_log_probability_equals_the_analytic_gradient(x):
+    b = np.linspace(-0.5, 0.5, 4)
+    xb = M.RankInput(x.h, x.labels, x.W, 4, b)
+    logits = x.h @ x.W.T + b
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    grad = x.W[x.labels] - p @ x.W  # d log p_z / d h = W_z - sum_j p_j W_j
+    attr = grad * x.h
+    got = M.gradxact_scores(xb)
+    for z in range(3):
+        np.testing.assert_allclose(got[:, z], attr[x.labels == z].mean(axis=0), atol=1e-10)
+
+
+def test_integrated_gradients_of_a_linear_score_equal_gradient_times_activation(x):
+    # for a linear function of h, IG from 0 is exactly (h - 0) * gradient
+    np.testing.assert_allclose(M.ig_scores(x, target="logit"), M.gradxact_scores(x, target="logit"), atol=1e-9)
+
+
+def test_integrated_gradients_satisfy_completeness_for_the_log_probability(x):
+    import torch
+    from captum.attr import IntegratedGradients
+
+    xb = M.RankInput(x.h[:40], x.labels[:40], x.W, 4, np.zeros(4))
+    f = M._tag_head(xb, "logprob")
+    h = torch.as_tensor(xb.h)
+    labels = torch.as_tensor(xb.labels)
+    attr = IntegratedGradients(f).attribute(h, baselines=torch.zeros_like(h), target=labels, n_steps=M.IG_STEPS)
+    gap = f(h)[torch.arange(40), labels] - f(torch.zeros_like(h))[torch.arange(40), labels]
+    np.testing.assert_allclose(attr.sum(dim=1).numpy(), gap.detach().numpy(), atol=1e-3)
+    got = M.ig_scores(xb)
+    for z in range(3):
+        np.testing.assert_allclose(got[:, z], attr.numpy()[xb.labels == z].mean(axis=0), atol=1e-9)

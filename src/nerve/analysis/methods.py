@@ -28,6 +28,7 @@ class RankInput:
     labels: np.ndarray
     W: np.ndarray
     n_tags: int
+    b: np.ndarray | None = None  # (T,) tag bias, for the attribution methods (0 when absent)
 
 
 def _class_means(h: np.ndarray, labels: np.ndarray, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,22 +118,92 @@ def random_scores(x: RankInput, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((x.h.shape[1], x.n_tags))
 
 
+IG_STEPS = 32  # Riemann steps of integrated gradients (Gauss-Legendre, Captum's default method)
+
+
+def _tag_head(x: RankInput, target: str):
+    """f(h) -> (N, T) per token: the log-probabilities of the tags (``"logprob"``: log_softmax of the tag
+    projection, a softmax tagger's output) or the raw tag scores (``"logit"``: the emissions a CRF reads)."""
+    import torch
+
+    dtype = np.float32 if np.asarray(x.h).dtype == np.float32 else np.float64  # the activations' precision
+    W = torch.as_tensor(np.asarray(x.W, dtype=dtype))
+    b = torch.zeros(x.n_tags, dtype=W.dtype) if x.b is None else torch.as_tensor(np.asarray(x.b, dtype=dtype))
+
+    def f(h):
+        z = h @ W.T + b
+        return torch.log_softmax(z, dim=-1) if target == "logprob" else z
+    return f
+
+
+def _attribution_scores(x: RankInput, kind: str, target: str) -> np.ndarray:
+    """Per tag z: the mean over z's tokens of the attribution of each unit to that token's score of z."""
+    import torch
+    from captum.attr import InputXGradient, IntegratedGradients
+
+    h = torch.as_tensor(np.asarray(x.h, dtype=np.float32 if np.asarray(x.h).dtype == np.float32 else np.float64))
+    labels = torch.as_tensor(np.asarray(x.labels, dtype=np.int64))
+    head = _tag_head(x, target)
+    rows = torch.arange(len(labels))
+
+    def f(H):  # (S, N, n) -> (S,): the sum over tokens of each token's score of its own tag
+        return head(H)[:, rows, labels].sum(dim=1)
+
+    # Every token's score depends on its own h only, so one "example" holding all tokens gives each token the
+    # attribution it has alone (the gradient of the sum at h[t] is the gradient of token t's own score), in one
+    # backward pass instead of Captum's one per example.
+    H = h[None]
+    if kind == "gradxact":
+        attr = InputXGradient(f).attribute(H.requires_grad_())[0]
+    else:
+        attr = IntegratedGradients(f).attribute(H, baselines=torch.zeros_like(H), n_steps=IG_STEPS,
+                                                internal_batch_size=4)[0]
+    sums, counts = np.zeros((x.n_tags, h.shape[1])), np.bincount(x.labels, minlength=x.n_tags)
+    np.add.at(sums, x.labels, attr.detach().numpy().astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts[:, None]).T
+
+
+def gradxact_scores(x: RankInput, target: str = "logprob") -> np.ndarray:
+    """Gradient × activation at the analysis site (Captum's ``InputXGradient`` on the tag head, which equals
+    ``LayerGradientXActivation`` on the model's ``encoder_out`` hook point because the tag projection is the only
+    thing after it): for each token t of tag z, ∂score_z(t)/∂h[t] · h[t], averaged over z's tokens. score: the
+    log-probability of z (``target="logprob"``, softmax taggers) or its raw score (``"logit"``: the emission a
+    CRF reads; for it gradient × activation is exactly the contribution W[z,i]·h[t,i]).
+
+    Returns: float (n, T); NaN columns for tags without tokens."""
+    return _attribution_scores(x, "gradxact", target)
+
+
+def ig_scores(x: RankInput, target: str = "logprob") -> np.ndarray:
+    """Integrated gradients (Sundararajan et al. 2017) from h = 0 to h at the analysis site, through Captum's
+    ``IntegratedGradients`` on the tag head with ``IG_STEPS`` steps; otherwise as ``gradxact_scores``.
+
+    Returns: float (n, T); NaN columns for tags without tokens."""
+    return _attribution_scores(x, "ig", target)
+
+
 METHODS: dict[str, Callable[..., np.ndarray]] = {
     "sensitivity": sensitivity_scores,
     "probeless": probeless_scores,
     "probe": probe_scores,
     "selectivity": selectivity_scores,
+    "gradxact": gradxact_scores,
+    "ig": ig_scores,
     "random": random_scores,
 }
 _SEEDED = {"probe", "random"}
 
 
-def method_scores(name: str, x: RankInput, seed: int = 0) -> np.ndarray:
-    """The (n, T) scores of ranking method ``name`` (one of ``METHODS``).
+def method_scores(name: str, x: RankInput, seed: int = 0, target: str = "logprob") -> np.ndarray:
+    """The (n, T) scores of ranking method ``name`` (one of ``METHODS``); ``target`` is the attribution
+    methods' token score ("logprob" for softmax taggers, "logit" = the emission for CRF taggers).
 
     Raises:
         AnalysisInputError: an unknown method name.
     """
     if name not in METHODS:
         raise AnalysisInputError(f"method {name!r}: expected one of {', '.join(METHODS)}")
+    if name in ("gradxact", "ig"):
+        return METHODS[name](x, target)
     return METHODS[name](x, seed) if name in _SEEDED else METHODS[name](x)
