@@ -140,6 +140,22 @@ def _write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_d
     return files
 
 
+def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path | None:
+    """``methods_across_runs.csv`` in ``out_dir`` when every analysis recorded a ``methods_summary.csv`` (else
+    None): each method's held-out judgement aggregated over the runs (``judging.across_runs``)."""
+    from nerve.analysis.compare import check_analysis
+    from nerve.analysis.judging import across_csv, across_runs, read_summary_csv
+
+    per_run = []
+    for d in map(Path, dirs):
+        if "methods_summary.csv" not in check_analysis(d):
+            return None
+        per_run.append(read_summary_csv(d / "methods_summary.csv"))
+    path = Path(out_dir) / "methods_across_runs.csv"
+    atomic_write_text(path, across_csv(across_runs(per_run)))
+    return path
+
+
 def compare(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, k: int = 10, draws: int = 100,
             seed: int = 0) -> dict:
     """``compare_runs`` with its tag x tag heatmaps drawn by ``nerve.report.plots.plot_tag_matrix``."""

@@ -195,7 +195,7 @@ def out_folder(path: str) -> Path:
 def cmd_compare(args) -> int:
     from nerve.analysis.compare import analysis_is_current, load_run_analysis
     from nerve.analysis.findings import evaluate_findings, findings_table, write_findings
-    from nerve.analyze import analyze_run, compare
+    from nerve.analyze import analyze_run, compare, compare_methods
 
     out_folder(args.out)
     dirs = []
@@ -212,11 +212,14 @@ def cmd_compare(args) -> int:
     with writer_lock(args.out, "nerve compare"):
         try:
             compare(dirs, args.out, k=args.k)
+            methods = compare_methods(dirs, args.out)
             results = evaluate_findings([load_run_analysis(d) for d in dirs])
         except ValueError as err:
             raise NerveError(str(err)) from None
         write_findings(Path(args.out) / "findings.json", results)
     print(findings_table(results))
+    if methods is not None:
+        print(f"ranking methods across runs: {methods}", file=sys.stderr)
     print(f"comparison written to {args.out}", file=sys.stderr)
     return 0
 

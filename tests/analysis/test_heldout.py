@@ -181,3 +181,21 @@ def test_gradxact_equals_captums_layer_gradient_x_activation_on_the_models_hook_
     x = rank_input(dev)
     gxa = LayerGradientXActivation(target_logprob, layer).attribute(batch.words)
     np.testing.assert_allclose(gradxact_scores(x), per_tag(gxa), atol=1e-5)
+
+
+def test_cli_compare_aggregates_the_methods_of_runs_analysed_with_them(tiny_run, tmp_path):
+    import csv
+
+    second = tmp_path / "seed7"
+    run_cli("train", TINY_CFG, "--data", TINY, "--out", second, "--no-progress", "--set", "train.seed=7", check=True)
+    dirs = []
+    for run in (tiny_run, second):
+        out = tmp_path / f"m-{run.name}"
+        run_cli("analyze", run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,probeless,random",
+                "--random-draws", "3", "--max-k", "3", "--out", out, check=True)
+        dirs.append(out)
+    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader((tmp_path / "cmp" / "methods_across_runs.csv").open()))
+    assert {r["method"] for r in rows} == {"sensitivity", "probeless"} and {r["n_runs"] for r in rows} == {"2"}
+    assert "ranking methods across runs:" in res.stderr

@@ -75,3 +75,40 @@ def test_summary_csv_leaves_missing_random_figures_empty(rows):
     first = text.splitlines()[1].split(",")
     assert first[0] == "probe" and first[-3:] == ["", "", "0"]
     assert not math.isnan(float(first[7]))
+
+
+def _judged(method, tag, k, own, p=None, rnd=None):
+    return {"method": method, "ablate": "zero", "rank_split": "dev", "score_split": "test", "target_tag": tag,
+            "k": k, "own_drop": own, "selectivity": own / 2, "random_mean_drop": rnd, "random_p": p}
+
+
+def test_across_runs_means_sds_medians_and_best_counts_equal_a_plain_recomputation():
+    from nerve.analysis.judging import across_runs
+
+    runs = [[_judged("a", "B-PER", 10, 0.5, 0.05, 0.1), _judged("b", "B-PER", 10, 0.3, 0.2, 0.1)],
+            [_judged("a", "B-PER", 10, 0.2, 0.10, 0.2), _judged("b", "B-PER", 10, 0.4, 0.05, 0.2)],
+            [_judged("a", "B-PER", 10, 0.6, 0.30, 0.0), _judged("b", "B-PER", 10, 0.6, 0.5, 0.0)]]
+    got = {r["method"]: r for r in across_runs(runs)}
+    a = got["a"]
+    assert a["n_runs"] == 3 and a["own_drop_mean"] == pytest.approx(np.mean([0.5, 0.2, 0.6]))
+    assert a["own_drop_sd"] == pytest.approx(np.std([0.5, 0.2, 0.6], ddof=1))
+    assert a["random_p_median"] == pytest.approx(0.10) and a["random_mean_drop"] == pytest.approx(0.1)
+    assert a["selectivity_mean"] == pytest.approx(np.mean([0.25, 0.1, 0.3]))
+    assert (a["runs_best"], got["b"]["runs_best"]) == (2, 2)  # run 3 is a tie: both count
+
+
+def test_summary_csv_reads_back_as_written(rows):
+    from nerve.analysis.judging import read_summary_csv
+
+    judged = judge_methods(rows, ks=(1, 2))
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.csv"
+        path.write_text(summary_csv(judged))
+        back = read_summary_csv(path)
+    assert len(back) == len(judged)
+    for a, b in zip(judged, back):
+        for key, v in a.items():
+            assert b[key] == pytest.approx(v) if isinstance(v, float) else b[key] == v

@@ -107,3 +107,69 @@ def drop_matrix(judged: list[dict], ablate: str, k: int) -> tuple[list[str], lis
         if with_random and r["random_mean_drop"] is not None:
             M[-1, tags.index(r["target_tag"])] = r["random_mean_drop"]
     return methods + [RANDOM_ROW] * with_random, tags, M
+
+
+def read_summary_csv(path: str | os.PathLike) -> list[dict]:
+    """``methods_summary.csv`` read back (numbers as floats, k and n_draws as ints, empty cells as None)."""
+    out = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):
+            row = {}
+            for key, v in r.items():
+                if key in ("k", "n_draws"):
+                    row[key] = int(v)
+                elif key in ("method", "ablate", "rank_split", "score_split", "target_tag"):
+                    row[key] = v
+                else:
+                    row[key] = None if v == "" else float(v)
+            out.append(row)
+    return out
+
+
+ACROSS_FIELDS = ("method", "ablate", "rank_split", "score_split", "target_tag", "k", "n_runs", "own_drop_mean",
+                 "own_drop_sd", "selectivity_mean", "random_mean_drop", "random_p_median", "runs_best")
+
+
+def across_runs(per_run: Sequence[list[dict]]) -> list[dict]:
+    """Per method, ablation value, tag and k, over runs (each a ``judge_methods`` list): the mean and sample sd
+    of the own drop, the mean selectivity and random mean drop, the median random p, and ``runs_best``: in how
+    many runs this method's own drop was the largest of all methods (ties count for each)."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in per_run:
+        for r in run:
+            groups.setdefault((r["method"], r["ablate"], r["rank_split"], r["score_split"], r["target_tag"],
+                               r["k"]), []).append(r)
+    best: dict[tuple, int] = {}
+    for run in per_run:
+        top: dict[tuple, float] = {}
+        for r in run:
+            key = (r["ablate"], r["target_tag"], r["k"])
+            top[key] = max(top.get(key, -np.inf), r["own_drop"])
+        for r in run:
+            if r["own_drop"] >= top[(r["ablate"], r["target_tag"], r["k"])] - 1e-12:
+                key = (r["method"], r["ablate"], r["target_tag"], r["k"])
+                best[key] = best.get(key, 0) + 1
+    out = []
+    for (method, ablate, rs, ss, tag, k), rows in groups.items():
+        drops = np.array([r["own_drop"] for r in rows])
+        ps = [r["random_p"] for r in rows if r["random_p"] is not None]
+        rnd = [r["random_mean_drop"] for r in rows if r["random_mean_drop"] is not None]
+        out.append({"method": method, "ablate": ablate, "rank_split": rs, "score_split": ss, "target_tag": tag,
+                    "k": k, "n_runs": len(rows), "own_drop_mean": float(drops.mean()),
+                    "own_drop_sd": float(drops.std(ddof=1)) if len(drops) > 1 else None,
+                    "selectivity_mean": float(np.mean([r["selectivity"] for r in rows])),
+                    "random_mean_drop": float(np.mean(rnd)) if rnd else None,
+                    "random_p_median": float(np.median(ps)) if ps else None,
+                    "runs_best": best.get((method, ablate, tag, k), 0)})
+    return out
+
+
+def across_csv(rows: list[dict]) -> str:
+    """Text of ``methods_across_runs.csv`` (fields ``ACROSS_FIELDS``; empty cells for None)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(ACROSS_FIELDS)
+    for r in rows:
+        w.writerow(["" if r[f] is None else (f"{r[f]:.9g}" if isinstance(r[f], float) else r[f])
+                    for f in ACROSS_FIELDS])
+    return buf.getvalue()
