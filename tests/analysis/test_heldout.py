@@ -199,3 +199,18 @@ def test_cli_compare_aggregates_the_methods_of_runs_analysed_with_them(tiny_run,
     rows = list(csv.DictReader((tmp_path / "cmp" / "methods_across_runs.csv").open()))
     assert {r["method"] for r in rows} == {"sensitivity", "probeless"} and {r["n_runs"] for r in rows} == {"2"}
     assert "ranking methods across runs:" in res.stderr
+
+
+def test_compare_of_analyses_with_one_folder_name_keeps_every_run(tiny_run, tmp_path):
+    import json
+
+    dirs = []
+    for i in range(2):
+        out = tmp_path / f"r{i}" / "same"
+        run_cli("analyze", tiny_run, "--random-draws", "1", "--max-k", "2", "--seed", str(i), "--out", out,
+                check=True)
+        dirs.append(out)
+    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "cmp" / "corr_same.csv").is_file() and (tmp_path / "cmp" / "corr_same_1.csv").is_file()
+    assert len(json.loads((tmp_path / "cmp" / "findings.json").read_text())[0]["runs"]) == 2

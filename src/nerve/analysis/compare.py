@@ -159,7 +159,8 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> AnalysedRun:
     """
     d = _analysis_dir(run_or_analysis_dir)
     d_abs = d.resolve()
-    name = d_abs.parent.name if d_abs.name == "analysis" else d_abs.name
+    inside_run = d_abs.name == "analysis" or (d_abs.parent / "model.pt").is_file()
+    name = d_abs.parent.name if inside_run else d_abs.name
     files = check_analysis(d)
     tags, neurons, s = _read_sensitivity_csv(d / "sensitivity.csv")
     npz = d / "activations.npz"
@@ -232,7 +233,9 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     if not dirs:
         raise ValueError("dirs: expected at least one analysed run")
     runs = [load_run_analysis(d) for d in dirs]
-    names = list(tag_filenames([r.name for r in runs], reserved=("mean", "std")).values())  # distinct, file-safe
+    names: list[str] = []  # distinct, file-safe, one per run even when two runs share a name
+    for r in runs:
+        names.append(tag_filenames([r.name], reserved=("mean", "std", *names))[r.name])
     _check_tag_sets(runs, names)
     tags = [runs[0].tags[j] for j in tag_order(runs[0].tags)]
     k_eff = int(min(k, *(len(r.neurons) for r in runs)))
