@@ -238,10 +238,16 @@ def ablation_csv(rows: np.ndarray) -> str:
 
     Accuracies are written as Python's shortest round-trip repr ("nan" for NaN).
     """
+    return structured_csv(rows, FIELDS)
+
+
+def structured_csv(rows: np.ndarray, fields: Sequence[str]) -> str:
+    """CSV text of the ``fields`` columns of a structured array: a header, then one line per row (numbers as
+    Python's shortest round-trip repr)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(FIELDS)
-    w.writerows(zip(*(rows[f].tolist() for f in FIELDS)))
+    w.writerow(fields)
+    w.writerows(zip(*(rows[f].tolist() for f in fields)))
     return buf.getvalue()
 
 

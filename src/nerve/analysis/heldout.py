@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from nerve.analysis.ablation import FIELDS, ablation_sweep
+from nerve.analysis.ablation import FIELDS, ablation_sweep, structured_csv
 from nerve.analysis.checks import Activations, AnalysisInputError
 from nerve.analysis.methods import METHODS, RankInput, method_scores
 from nerve.analysis.ranking import rank_units
@@ -95,11 +93,7 @@ def _label(parts, rank_split: str, score_split: str) -> np.ndarray:
 def methods_csv(rows: np.ndarray) -> str:
     """Text of ``methods.csv``: header ``METHOD_FIELDS`` then one line per row (the score column is named as in
     ablation.csv: per-tag accuracy for a tag, token accuracy for ALL, entity F1 for F1)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(METHOD_FIELDS)
-    w.writerows(zip(*(rows[f].tolist() for f in METHOD_FIELDS)))
-    return buf.getvalue()
+    return structured_csv(rows, METHOD_FIELDS)
 
 
 def write_methods_csv(path: str | os.PathLike, rows: np.ndarray) -> None:

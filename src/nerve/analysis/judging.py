@@ -77,12 +77,16 @@ def _judged(rows, draws, method, ablate, z, k, tags, base, auc, splits) -> dict:
 
 def summary_csv(judged: list[dict]) -> str:
     """Text of ``methods_summary.csv`` (fields ``SUMMARY_FIELDS``; empty cells for None)."""
+    return _dicts_csv(judged, SUMMARY_FIELDS)
+
+
+def _dicts_csv(rows: list[dict], fields: Sequence[str]) -> str:
+    """CSV text of dicts: a header, then one line per dict (floats to 9 significant digits, None empty)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(SUMMARY_FIELDS)
-    for r in judged:
-        w.writerow(["" if r[f] is None else (f"{r[f]:.9g}" if isinstance(r[f], float) else r[f])
-                    for f in SUMMARY_FIELDS])
+    w.writerow(fields)
+    for r in rows:
+        w.writerow(["" if r[f] is None else (f"{r[f]:.9g}" if isinstance(r[f], float) else r[f]) for f in fields])
     return buf.getvalue()
 
 
@@ -166,10 +170,4 @@ def across_runs(per_run: Sequence[list[dict]]) -> list[dict]:
 
 def across_csv(rows: list[dict]) -> str:
     """Text of ``methods_across_runs.csv`` (fields ``ACROSS_FIELDS``; empty cells for None)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(ACROSS_FIELDS)
-    for r in rows:
-        w.writerow(["" if r[f] is None else (f"{r[f]:.9g}" if isinstance(r[f], float) else r[f])
-                    for f in ACROSS_FIELDS])
-    return buf.getvalue()
+    return _dicts_csv(rows, ACROSS_FIELDS)
