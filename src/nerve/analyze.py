@@ -80,7 +80,7 @@ def analyze_run(run_dir: str, out_dir: str, *, split: str = "dev", bucket: str =
     rank_split = rank_split or split
     if methods:
         _check_methods(methods, ablate)
-        rank_path, rank_sents = read_split(run, rank_split) if rank_split != split else (path, sents)
+        rank_path, rank_sents = read_split(run, rank_split, "--rank-split") if rank_split != split else (path, sents)
         options |= {"methods": list(methods), "rank_split": rank_split, "rank_file": rank_path,
                     "rank_sha256": sha256_file(rank_path), "ablate": list(ablate)}
         about |= {"methods": list(methods), "rank_split": rank_path, "rank_split_name": rank_split,

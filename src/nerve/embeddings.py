@@ -112,14 +112,19 @@ def _load_text(path: Path, lowercase_fallback: bool) -> Pretrained:
     """Parse ``word v1 ... vd`` lines; a word2vec ``count dim`` header is skipped; dim inferred.
 
     Lines end at \\n only; values must be finite numbers; a .gz or .zip that is not one is a clear error."""
-    kind = {".gz": "a gzip file", ".zip": "a zip archive"}.get(path.suffix, "a text file")
     try:
         return _parse_text(path, lowercase_fallback)
     except _ARCHIVE_ERRORS as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise NerveError(f"{path}: cannot be read as {kind} ({type(err).__name__}: {err}); expected GloVe or "
-                         "word2vec text vectors, optionally gzipped or zipped") from None
+        _archive_error(path, err)
+
+
+def _archive_error(path: Path, err: BaseException):
+    """Re-raise a missing file as it is; any other read error of a text, .gz or .zip file as a NerveError."""
+    if isinstance(err, FileNotFoundError):
+        raise err
+    kind = {".gz": "a gzip file", ".zip": "a zip archive"}.get(path.suffix, "a text file")
+    raise NerveError(f"{path}: cannot be read as {kind} ({type(err).__name__}: {err}); expected GloVe or "
+                     "word2vec text vectors, optionally gzipped or zipped") from None
 
 
 def embedding_dim(source: str) -> int:
@@ -127,7 +132,6 @@ def embedding_dim(source: str) -> int:
     if source == GLOVE_50D:
         return 50
     path = Path(source)
-    kind = {".gz": "a gzip file", ".zip": "a zip archive"}.get(path.suffix, "a text file")
     try:
         with _open_text(path) as f:
             for lineno, line in enumerate(f, start=1):
@@ -137,10 +141,7 @@ def embedding_dim(source: str) -> int:
                 if len(parts) >= 2 and parts[0]:
                     return len(parts) - 1
     except _ARCHIVE_ERRORS as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise NerveError(f"{path}: cannot be read as {kind} ({type(err).__name__}: {err}); expected GloVe or "
-                         "word2vec text vectors, optionally gzipped or zipped") from None
+        _archive_error(path, err)
     raise NerveError(f"{path}: no vectors found (expected lines 'word v1 v2 ...')")
 
 

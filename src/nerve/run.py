@@ -192,7 +192,7 @@ SPLIT_ALIASES = {"valid": "dev", "validation": "dev", "development": "dev", "val
                  "training": "train"}
 
 
-def split_path(cfg: Config, split: str) -> str:
+def split_path(cfg: Config, split: str, option: str = "--split") -> str:
     """The file of split ``dev``, ``test`` or ``train`` in ``cfg``, or ``split`` itself as a CoNLL file path.
 
     Raises:
@@ -204,16 +204,17 @@ def split_path(cfg: Config, split: str) -> str:
     if Path(split).is_file():
         return split
     hint = f" (did you mean --split {SPLIT_ALIASES[split.lower()]}?)" if split.lower() in SPLIT_ALIASES else ""
-    raise NerveError(f"--split {split}: expected dev, test, train or a CoNLL file path; no such split or "
+    hint = hint.replace("--split", option)
+    raise NerveError(f"{option} {split}: expected dev, test, train or a CoNLL file path; no such split or "
                      f"file{hint}")
 
 
-def read_split(run: LoadedRun, split: str) -> tuple[str, list[Sentence]]:
+def read_split(run: LoadedRun, split: str, option: str = "--split") -> tuple[str, list[Sentence]]:
     """Resolve ``dev``/``test``/a path against the run's config, read it, and check and convert its tags to the
     model's scheme as training did."""
     from nerve.data.schemes import check_and_convert
 
-    path = split_path(run.cfg, split)
+    path = split_path(run.cfg, split, option)
     sents = read_conll(path)
     d = run.cfg.data
     check_and_convert(sents, path, d.input_scheme, d.scheme, d.repair_bio)

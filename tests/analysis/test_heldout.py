@@ -214,3 +214,10 @@ def test_compare_of_analyses_with_one_folder_name_keeps_every_run(tiny_run, tmp_
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "cmp" / "corr_same.csv").is_file() and (tmp_path / "cmp" / "corr_same_1.csv").is_file()
     assert len(json.loads((tmp_path / "cmp" / "findings.json").read_text())[0]["runs"]) == 2
+
+
+def test_cli_analyze_with_a_missing_rank_split_names_the_rank_split_option(tiny_run, tmp_path):
+    res = run_cli("analyze", tiny_run, "--methods", "probeless", "--rank-split", "valid", "--out", tmp_path / "a")
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("nerve: error: --rank-split valid: expected dev, test, train or a CoNLL file path; "
+                                  "no such split or file (did you mean --rank-split dev?)")

@@ -18,10 +18,20 @@ SUMMARY_FIELDS = ("method", "ablate", "rank_split", "score_split", "target_tag",
                   "others_mean_drop", "selectivity", "auc", "random_mean_drop", "random_p", "n_draws")
 
 
-def _score(rows: np.ndarray, method: str, ablate: str, target: str, eval_tag: str, k: int) -> np.ndarray:
-    sel = ((rows["method"] == method) & (rows["ablate"] == ablate) & (rows["target_tag"] == target)
-           & (rows["eval_tag"] == eval_tag) & (rows["k"] == k))
-    return rows["accuracy"][sel]
+class _Scores:
+    """The scores of sweep rows by (method, ablate, target tag, eval tag, k), in row order (the draws of the
+    random rows), indexed once so that judging reads each in constant time."""
+
+    def __init__(self, rows: np.ndarray):
+        cols = [rows[f].tolist() for f in ("method", "ablate", "target_tag", "eval_tag", "k", "accuracy")]
+        groups: dict[tuple, list[float]] = {}
+        for *key, acc in zip(*cols):
+            groups.setdefault(tuple(key), []).append(acc)
+        self._groups = {key: np.array(v) for key, v in groups.items()}
+        self._empty = np.zeros(0)
+
+    def __call__(self, method: str, ablate: str, target: str, eval_tag: str, k: int) -> np.ndarray:
+        return self._groups.get((method, ablate, target, eval_tag, k), self._empty)
 
 
 def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K) -> list[dict]:
@@ -42,31 +52,31 @@ def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K) -> list[dict]:
     """
     tags = [t for t in dict.fromkeys(rows["target_tag"].tolist())]
     max_k = int(rows["k"].max()) if len(rows) else 0
+    score = _Scores(rows)
     out = []
     splits = (str(rows["rank_split"][0]), str(rows["score_split"][0])) if len(rows) else ("", "")
     for ablate in dict.fromkeys(rows["ablate"].tolist()):
-        draws = rows[(rows["method"] == RANDOM) & (rows["ablate"] == ablate)]
         for method in dict.fromkeys(rows["method"].tolist()):
             if method == RANDOM:
                 continue
             for z in tags:
-                base = {t: _score(rows, method, ablate, z, t, 0) for t in tags}
+                base = {t: score(method, ablate, z, t, 0) for t in tags}
                 if not base[z].size or np.isnan(base[z][0]):
                     continue
-                curve = [float(base[z][0] - _score(rows, method, ablate, z, z, k)[0]) for k in range(max_k + 1)]
+                curve = [float(base[z][0] - score(method, ablate, z, z, k)[0]) for k in range(max_k + 1)]
                 auc = float(np.trapezoid(curve, dx=1.0) / max_k) if max_k else 0.0
                 for k in [k for k in ks if k <= max_k]:
-                    out.append(_judged(rows, draws, method, ablate, z, k, tags, base, auc, splits))
+                    out.append(_judged(score, method, ablate, z, k, tags, base, auc, splits))
     return out
 
 
-def _judged(rows, draws, method, ablate, z, k, tags, base, auc, splits) -> dict:
-    own = float(base[z][0] - _score(rows, method, ablate, z, z, k)[0])
-    others = [float(base[t][0] - _score(rows, method, ablate, z, t, k)[0]) for t in tags
+def _judged(score: _Scores, method, ablate, z, k, tags, base, auc, splits) -> dict:
+    own = float(base[z][0] - score(method, ablate, z, z, k)[0])
+    others = [float(base[t][0] - score(method, ablate, z, t, k)[0]) for t in tags
               if t != z and base[t].size and not np.isnan(base[t][0])]
     others_mean = float(np.mean(others)) if others else float("nan")
-    rnd_base = _score(draws, RANDOM, ablate, z, z, 0)
-    rnd = (rnd_base - _score(draws, RANDOM, ablate, z, z, k)) if rnd_base.size else np.zeros(0)
+    rnd_base = score(RANDOM, ablate, z, z, 0)
+    rnd = (rnd_base - score(RANDOM, ablate, z, z, k)) if rnd_base.size else np.zeros(0)
     return {"method": method, "ablate": ablate, "rank_split": splits[0], "score_split": splits[1], "target_tag": z,
             "k": int(k), "baseline": float(base[z][0]), "own_drop": own, "others_mean_drop": others_mean,
             "selectivity": own - others_mean, "auc": auc,

@@ -243,8 +243,9 @@ def read_ncrfpp_decode(path: str | Path) -> DecodeJob:
         raise NerveError(f"{f.path}: status=train (NCRF++'s default): a training config; run `nerve train "
                          f"{f.path}`, or set status=decode with raw_dir, decode_dir and load_model_dir")
     missing = [k for k in ("raw_dir", "decode_dir") if _none(f.get(k))]
-    if missing or all(_none(f.get(k)) for k in ("load_model_dir", "dset_dir")):
-        missing += [] if not all(_none(f.get(k)) for k in ("load_model_dir", "dset_dir")) else ["load_model_dir"]
+    if all(_none(f.get(k)) for k in ("load_model_dir", "dset_dir")):
+        missing.append("load_model_dir")
+    if missing:
         raise NerveError(f"{f.path}: an NCRF++ decode config needs {', '.join(missing)}")
     nbest = None
     if not _none(f.get("nbest")):
