@@ -125,18 +125,23 @@ def _write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_d
                          rank_split=rank_split, score_split=split)
     write_methods_csv(out / "methods.csv", rows)
     from nerve.analysis.judging import JUDGED_K, drop_matrix, judge_methods, write_summary_csv
-    from nerve.report.ablation_figures import plot_method_drops
+    from nerve.report.ablation_figures import plot_method_curves, plot_method_drops
 
     k = min(10, int(rows["k"].max()))  # the figures' k
     judged = judge_methods(rows, ks=sorted({*JUDGED_K, k}))
     write_summary_csv(out / "methods_summary.csv", judged)
     files = ["methods.csv", "methods_summary.csv"]
     for value in ablate:
-        names, tags, M = drop_matrix(judged, value, k)
-        if names:
-            title = (f"Own drop at k = {k}: ranked on {rank_split}, scored on {split}, {value} ablation "
-                     f"({score.decoder} decoding)")
-            files += [p.name for p in plot_method_drops(names, tags, M, out / f"methods_drop_{value}", title)]
+        for measure, suffix, what in (("accuracy", "", "recall"), ("f1", "_f1", "token F1")):
+            names, tags, M = drop_matrix(judged, value, k, measure)
+            if names:
+                title = (f"Drop of each tag's {what} at k = {k}: ranked on {rank_split}, scored on {split}, "
+                         f"{value} ablation ({score.decoder} decoding)")
+                base = out / f"methods_drop_{value}{suffix}"
+                files += [p.name for p in plot_method_drops(names, tags, M, base, title)]
+        title = (f"Own drop by k: ranked on {rank_split}, scored on {split}, {value} ablation "
+                 f"({score.decoder} decoding, {random_draws} random draws)")
+        files += [p.name for p in plot_method_curves(rows, value, out / f"methods_curves_{value}", title)]
     return files
 
 

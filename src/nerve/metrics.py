@@ -230,8 +230,9 @@ class ChunkScorer:
             )
         return self._index[m]
 
-    def _counts_block(self, p: np.ndarray) -> np.ndarray:
-        """(m, 3) counts for a block of predictions p (m, n_tokens).
+    def _counts_block(self, p: np.ndarray, by_type: bool = False) -> np.ndarray:
+        """(m, 3) counts for a block of predictions p (m, n_tokens); with ``by_type``, (m, n_types + 1, 3): the
+        counts of each entity type (``self.types`` order), then the micro counts.
 
         A gold chunk (s, e, x) is correct iff pred starts an x chunk at s, ends a chunk
         at e and flags nothing at pairs s+1..e (no end in [s, e), hence no start in (s, e]).
@@ -249,7 +250,19 @@ class ChunkScorer:
         out[:, 0] = ok.reshape(m, g).sum(axis=1)
         out[:, 1] = (pairs & 1).sum(axis=1, dtype=np.int64)
         out[:, 2] = g
-        return out
+        if not by_type:
+            return out
+        n_types = len(self.types)
+        per = np.empty((m, n_types + 1, 3), np.int64)  # types, then the micro counts
+        per[:, -1] = out
+        onehot = np.zeros((g, n_types), np.int64)
+        onehot[np.arange(g), self.gold_types] = 1
+        per[:, :-1, 0] = ok.reshape(m, g).astype(np.int64) @ onehot
+        started = (pairs >> 2).astype(np.intp) * (pairs & 1)  # type + 1 where a predicted chunk starts, else 0
+        started += (np.arange(m, dtype=np.intp) * (n_types + 1))[:, None]
+        per[:, :-1, 1] = np.bincount(started.ravel(), minlength=m * (n_types + 1)).reshape(m, -1)[:, 1:]
+        per[:, :-1, 2] = np.bincount(self.gold_types, minlength=n_types)
+        return per
 
     def counts_many(self, preds: np.ndarray) -> np.ndarray:
         """Chunk counts for many predictions, vectorised over rows (in blocks).
@@ -268,6 +281,24 @@ class ChunkScorer:
             self._counts_block(self._check_pred(p[i : i + step], "preds")) for i in range(0, p.shape[0], step)
         ]
         return np.concatenate(blocks) if blocks else np.empty((0, 3), np.int64)
+
+    def type_counts_many(self, preds: np.ndarray) -> np.ndarray:
+        """Chunk counts per entity type for many predictions.
+
+        Args:
+            preds: int (m, n_tokens) predicted tag ids.
+
+        Returns:
+            int64 (m, n_types + 1, 3): n_correct, n_pred_chunks, n_gold_chunks of each type in ``self.types``
+            order (a chunk's type is its first token's), then of all types together (``counts_many``).
+        """
+        p = np.asarray(preds)
+        if p.ndim != 2:
+            raise ValueError(f"preds: expected shape (m, {self.n_tokens}), got {p.shape}")
+        step = max(1, _BLOCK // (self.n_tokens + 1))
+        blocks = [self._counts_block(self._check_pred(p[i : i + step], "preds"), by_type=True)
+                  for i in range(0, p.shape[0], step)]
+        return np.concatenate(blocks) if blocks else np.empty((0, len(self.types) + 1, 3), np.int64)
 
     def counts(self, pred: np.ndarray) -> tuple[int, int, int]:
         """Chunk counts for one prediction.

@@ -6,7 +6,6 @@ import pytest
 from nerve.analysis.ablation import ablation_sweep
 from nerve.analysis.ranking import rank_units
 from nerve.analysis.sensitivity import sensitivity
-from nerve.metrics import entity_scores
 
 TAGS5 = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
 
@@ -48,7 +47,9 @@ def viterbi_loop(em, start, trans, end):
 
 
 def brute_force(arrays, units, crf=False):
-    """Scores after zeroing ``units`` in h: {eval tag: accuracy} with ALL and F1, by direct recomputation."""
+    """Scores after zeroing ``units`` in h, by direct recomputation: {eval tag: (accuracy, precision, recall,
+    F1)} for every tag (token level, scikit-learn), ALL (token accuracy), F1 and F1:type (entity level,
+    seqeval)."""
     tags = [str(t) for t in arrays["tags"]]
     hm = arrays["h"].astype(np.float64)
     hm[:, list(units)] = 0.0
@@ -59,11 +60,28 @@ def brute_force(arrays, units, crf=False):
         pred = np.concatenate([viterbi_loop(logits[a:z], *params) for a, z in zip(starts[:-1], starts[1:])])
     else:
         pred = logits.argmax(axis=1)
-    gold = arrays["gold"]
-    out = {t: float(np.mean(pred[gold == j] == j)) if np.any(gold == j) else float("nan") for j, t in enumerate(tags)}
-    out["ALL"] = float(np.mean(pred == gold))
+    return reference_scores(arrays["gold"], pred, tags, arrays["sentence_starts"])
+
+
+def reference_scores(gold, pred, tags, sentence_starts):
+    """{eval tag: (accuracy, precision, recall, F1)} of pred against gold (int tag ids, sentences concatenated):
+    every tag at token level (scikit-learn), ALL (token accuracy), F1 and F1:type at entity level (seqeval)."""
+    from seqeval.metrics import classification_report
+    from sklearn.metrics import precision_recall_fscore_support
+
+    gold, pred = np.asarray(gold), np.asarray(pred)
+    p, r, f, _ = precision_recall_fscore_support(gold, pred, labels=range(len(tags)), zero_division=np.nan)
+    out = {t: (r[j], p[j], r[j], f[j]) for j, t in enumerate(tags)}
+    acc = float(np.mean(pred == gold))
+    out["ALL"] = (acc,) * 4
+    starts = [*list(sentence_starts), len(gold)]
     sents = [(gold[a:z], pred[a:z]) for a, z in zip(starts[:-1], starts[1:])]
-    out["F1"] = entity_scores([[tags[i] for i in g] for g, _ in sents], [[tags[i] for i in p] for _, p in sents])["f1"]
+    report = classification_report([[tags[i] for i in g] for g, _ in sents],
+                                   [[tags[i] for i in q] for _, q in sents], output_dict=True, zero_division=0)
+    types = sorted({t[2:] for t in tags if t[:2] in ("B-", "I-", "E-", "S-")})
+    for name, key in [("F1", "micro avg"), *[(f"F1:{t}", t) for t in types]]:
+        e = report.get(key, {"precision": 0.0, "recall": 0.0, "f1-score": 0.0})
+        out[name] = (e["f1-score"], e["precision"], e["recall"], e["f1-score"])
     return out
 
 
@@ -76,15 +94,15 @@ def sweep(a, max_k=None, draws=3, seed=0, crf=None):
 
 
 def as_table(rows):
-    """{(target, selection, k, draw): {eval_tag: accuracy}}."""
+    """{(target, selection, k, draw): {eval_tag: (accuracy, precision, recall, f1)}}."""
     out = {}
     for r in rows:
         out.setdefault((str(r["target_tag"]), str(r["selection"]), int(r["k"]), int(r["draw"])), {})[
-            str(r["eval_tag"])] = float(r["accuracy"])
+            str(r["eval_tag"])] = tuple(float(r[f]) for f in ("accuracy", "precision", "recall", "f1"))
     return out
 
 
 def assert_scores_equal(got, want):
     assert got.keys() == want.keys()
     for key in want:
-        assert got[key] == pytest.approx(want[key], abs=1e-12, nan_ok=True), key
+        assert np.asarray(got[key]) == pytest.approx(np.asarray(want[key], dtype=float), abs=1e-12, nan_ok=True), key

@@ -52,9 +52,9 @@ def test_random_rows_are_shared_by_every_target(arrays):
 
 def test_rows_have_expected_count_and_order(arrays):
     rows, _ = sweep(arrays, max_k=3, draws=2)
-    n_tags, n_eval = 5, 7
+    n_tags, n_eval = 5, 9
     assert rows.size == n_tags * (2 + 2) * 4 * n_eval
-    assert rows[:n_eval]["eval_tag"].tolist() == [*arrays["tags"].tolist(), "ALL", "F1"]
+    assert rows[:n_eval]["eval_tag"].tolist() == [*arrays["tags"].tolist(), "ALL", "F1", "F1:LOC", "F1:PER"]
     first = rows[rows["target_tag"] == "B-LOC"]
     assert list(dict.fromkeys(first["selection"].tolist())) == ["top", "bottom", "random"]
     rnd = first[first["selection"] == "random"]
@@ -70,7 +70,7 @@ def test_exact_ties_decode_to_the_first_tag():
     table = as_table(rows)
     for k in range(5):
         assert_scores_equal(table[("O", "top", k, 0)], brute_force(a, rankings[4, :k]))
-    assert table[("O", "top", 4, 0)]["B-LOC"] == 1.0  # everything ablated: all logits tie, tag 0 wins
+    assert table[("O", "top", 4, 0)]["B-LOC"][0] == 1.0  # everything ablated: all logits tie, tag 0 wins
 
 
 def test_max_k_larger_than_units_raises(arrays):
@@ -120,7 +120,7 @@ def test_summary_rejects_k_not_swept(arrays):
 def test_csv_round_trip_keeps_rows(arrays, tmp_path):
     rows, _ = sweep(arrays, max_k=2, draws=2)
     write_ablation_csv(tmp_path / "ablation.csv", rows)
-    assert ablation_csv(rows).startswith("target_tag,selection,k,draw,eval_tag,accuracy\n")
+    assert ablation_csv(rows).startswith("target_tag,selection,k,draw,eval_tag,accuracy,precision,recall,f1\n")
     back = read_ablation_csv(tmp_path / "ablation.csv")
     for f in ("target_tag", "selection", "k", "draw", "eval_tag"):
         assert back[f].tolist() == rows[f].tolist()

@@ -45,7 +45,8 @@ def test_sensitivity_csv_has_neuron_then_tags_header_and_a_row_per_unit(analysed
 
 def test_ablation_csv_header_and_summary_at_k_capped_by_max_k(analysed):
     out, summary = analysed
-    assert (out / "ablation.csv").read_text().startswith("target_tag,selection,k,draw,eval_tag,accuracy\n")
+    header = "target_tag,selection,k,draw,eval_tag,accuracy,precision,recall,f1\n"
+    assert (out / "ablation.csv").read_text().startswith(header)
     rows = list(csv.DictReader((out / "ablation_summary.csv").read_text().splitlines()))
     assert [r["target_tag"] for r in rows] == ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
     assert {r["k"] for r in rows} == {"4"} and summary["summary_k"] == 4

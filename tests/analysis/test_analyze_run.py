@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,9 @@ import torch
 from nerve.analysis.ablation import random_orders
 from nerve.data.conll import read_conll
 from nerve.data.prepare import encode_split
-from nerve.metrics import entity_scores
 from nerve.model.hooks import ablate
 from nerve.run import load_run, predict
+from tests.analysis.analysis_synthetic import reference_scores
 from tests.conftest import TINY, TINY_CFG, run_cli
 
 
@@ -54,6 +53,7 @@ def _rerun_rows(run_dir: Path, analysis: Path, draws: int = 3) -> tuple[list[dic
     n = run.model.n_units
     rand = random_orders(n, draws, 0)
     rows = list(csv.DictReader((analysis / "ablation.csv").open()))
+    starts = np.cumsum([0] + [len(s) for s in gold[:-1]])
     cache: dict[tuple, dict] = {}
     for row in rows:
         k, sel, target = int(row["k"]), row["selection"], row["target_tag"]
@@ -63,13 +63,9 @@ def _rerun_rows(run_dir: Path, analysis: Path, draws: int = 3) -> tuple[list[dic
         if key not in cache:
             with ablate(run.model, units):
                 pred = predict(run.model, items, extra)
-            names = [[tags[i] for i in p] for p in pred]
-            flat_g = [t for s in gold for t in s]
-            flat_p = [t for s in names for t in s]
-            scores = {t: (np.mean([p == g for g, p in zip(flat_g, flat_p) if g == t])
-                          if t in flat_g else math.nan) for t in tags}
-            scores["ALL"] = float(np.mean([g == p for g, p in zip(flat_g, flat_p)]))
-            scores["F1"] = entity_scores(gold, names)["f1"]
+            flat_g = [tags.index(t) for sent in gold for t in sent]
+            flat_p = [int(i) for p in pred for i in p]
+            scores = reference_scores(flat_g, flat_p, tags, starts)
             cache[key] = scores
         row["expected"] = cache[key][row["eval_tag"]]
     return rows, cache
@@ -78,9 +74,8 @@ def _rerun_rows(run_dir: Path, analysis: Path, draws: int = 3) -> tuple[list[dic
 def _assert_rows_equal(rows):
     assert rows
     for row in rows:
-        got = float(row["accuracy"]) if row["accuracy"] not in ("", "nan", "NaN") else math.nan
-        exp = row["expected"]
-        assert (math.isnan(got) and math.isnan(exp)) or abs(got - exp) < 1e-9, row
+        got = [float(row[f]) for f in ("accuracy", "precision", "recall", "f1")]
+        np.testing.assert_allclose(got, np.asarray(row["expected"], dtype=float), atol=1e-9, err_msg=str(row))
 
 
 def test_analyze_writes_every_output(tiny_run, tiny_analysis):
@@ -90,7 +85,7 @@ def test_analyze_writes_every_output(tiny_run, tiny_analysis):
                  "ranking_table.png", "ablation_grid.png", "per_tag_accuracy.png", "ablation_B-PER.png"):
         assert (out / name).is_file(), name
     header = (out / "ablation.csv").read_text().splitlines()[0]
-    assert header == "target_tag,selection,k,draw,eval_tag,accuracy"
+    assert header == "target_tag,selection,k,draw,eval_tag,accuracy,precision,recall,f1"
 
 
 def test_activations_pred_equals_the_models_decode(tiny_run, tiny_analysis):

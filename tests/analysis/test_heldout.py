@@ -3,6 +3,7 @@ scoring split with the units set to 0 or to their ranking-split mean through the
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -13,9 +14,9 @@ from nerve.analysis.checks import AnalysisInputError, check_activations
 from nerve.analysis.heldout import METHOD_FIELDS, method_rankings, method_sweeps, methods_csv, rank_input
 from nerve.data.conll import read_conll
 from nerve.data.prepare import encode_split
-from nerve.metrics import entity_scores
 from nerve.model.hooks import ablate
 from nerve.run import load_run, predict
+from tests.analysis.analysis_synthetic import reference_scores
 from tests.conftest import TINY, TINY_CFG, run_cli
 
 
@@ -40,14 +41,9 @@ def _rerun(run, sents, path, units, values):
     with ablate(run.model, units, values=values):
         pred = predict(run.model, items, enc.extra_vectors())
     tags = run.vocabs.tags.itos
-    names = [[tags[i] for i in p] for p in pred]
-    flat_g = [t for s in sents for t in s.tags]
-    flat_p = [t for s in names for t in s]
-    scores = {t: (np.mean([p == g for g, p in zip(flat_g, flat_p) if g == t]) if t in flat_g else math.nan)
-              for t in tags}
-    scores["ALL"] = float(np.mean([g == p for g, p in zip(flat_g, flat_p)]))
-    scores["F1"] = entity_scores([s.tags for s in sents], names)["f1"]
-    return scores
+    flat_g = [tags.index(t) for s in sents for t in s.tags]
+    flat_p = [int(i) for p in pred for i in p]
+    return reference_scores(flat_g, flat_p, tags, np.cumsum([0] + [len(s.tags) for s in sents[:-1]]))
 
 
 @pytest.mark.parametrize("which", ["softmax", "crf"])
@@ -73,8 +69,9 @@ def test_every_held_out_row_equals_a_model_rerun_through_the_hook(which, tiny_ru
         if key not in cache:
             cache[key] = _rerun(run, test_sents, run.cfg.data.test, units,
                                 means.astype(np.float32) if r["ablate"] == "mean" else None)
-        want, got = cache[key][r["eval_tag"]], float(r["accuracy"])
-        assert (math.isnan(want) and math.isnan(got)) or abs(want - got) < 1e-9, r
+        got = [float(r[f]) for f in ("accuracy", "precision", "recall", "f1")]
+        np.testing.assert_allclose(got, np.asarray(cache[key][r["eval_tag"]], dtype=float), atol=1e-9,
+                                   err_msg=str(r))
 
 
 def test_rankings_come_from_the_ranking_split_alone(tiny_run):
@@ -138,6 +135,16 @@ def test_cli_analyze_with_methods_ranks_on_dev_and_scores_on_test(tiny_run, tmp_
     assert "methods.csv" in json.dumps(marker)
     about = json.loads((out / "analysis.json").read_text())
     assert about["rank_split_name"] == "dev" and about["split_name"] == "test"
+
+
+def test_cli_analyze_ranks_a_crf_model_by_its_marginals_with_finite_judgements(crf_run, tmp_path):
+    out = tmp_path / "a"
+    run_cli("analyze", crf_run, "--methods", "gradxact,ig,random", "--rank-split", "dev", "--split", "test",
+            "--max-k", "2", "--random-draws", "2", "--out", out, check=True)
+    summary = list(csv.DictReader((out / "methods_summary.csv").open()))
+    assert {r["method"] for r in summary} == {"gradxact", "ig"} and {r["score"] for r in summary} == {"accuracy", "f1"}
+    assert all(math.isfinite(float(r["own_drop"])) for r in summary)
+    assert (out / "methods_drop_zero_f1.png").is_file()
 
 
 def test_cli_analyze_with_an_unknown_method_is_a_one_line_error(tiny_run, tmp_path):

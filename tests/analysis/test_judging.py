@@ -17,10 +17,11 @@ def _rows(scores: dict) -> np.ndarray:
     """scores: (method, ablate, target, eval, k, draw) -> accuracy."""
     dtype = np.dtype([("method", "U12"), ("ablate", "U4"), ("rank_split", "U4"), ("score_split", "U4"),
                       ("target_tag", "U6"), ("selection", "U6"), ("k", np.int32), ("draw", np.int32),
-                      ("eval_tag", "U6"), ("accuracy", np.float64)])
+                      ("eval_tag", "U6"), *[(f, np.float64) for f in ("accuracy", "precision", "recall", "f1")]])
     out = np.empty(len(scores), dtype=dtype)
     for i, ((m, a, t, e, k, d), acc) in enumerate(scores.items()):
-        out[i] = (m, a, "dev", "test", t, "random" if m == "random" else "top", k, d, e, acc)
+        # f1 is a fixed transform of the accuracy, so that the two scores are judged apart
+        out[i] = (m, a, "dev", "test", t, "random" if m == "random" else "top", k, d, e, acc, np.nan, acc, acc / 2)
     assert list(out.dtype.names) == list(METHOD_FIELDS)
     return out
 
@@ -40,12 +41,18 @@ def rows() -> np.ndarray:
 
 
 def test_own_drop_selectivity_and_auc_equal_a_plain_recomputation(rows):
-    judged = {(r["target_tag"], r["k"]): r for r in judge_methods(rows, ks=(1, 2))}
-    r = judged[("B-PER", 2)]
+    judged = {(r["score"], r["target_tag"], r["k"]): r for r in judge_methods(rows, ks=(1, 2))}
+    r = judged[("accuracy", "B-PER", 2)]
     assert r["own_drop"] == pytest.approx(0.4) and r["others_mean_drop"] == pytest.approx(0.1)
     assert r["selectivity"] == pytest.approx(0.3)
     assert r["auc"] == pytest.approx(np.trapezoid([0.0, 0.2, 0.4]) / 2)
     assert r["baseline"] == pytest.approx(0.8) and (r["rank_split"], r["score_split"]) == ("dev", "test")
+
+
+def test_the_f1_score_is_judged_from_the_f1_column(rows):
+    judged = {(r["score"], r["target_tag"], r["k"]): r for r in judge_methods(rows, ks=(2,))}
+    f1, acc = judged[("f1", "B-PER", 2)], judged[("accuracy", "B-PER", 2)]
+    assert f1["own_drop"] == pytest.approx(acc["own_drop"] / 2) and f1["baseline"] == pytest.approx(0.4)
 
 
 def test_random_p_is_the_share_of_draws_at_least_as_bad_with_one_added(rows):
@@ -74,7 +81,7 @@ def test_summary_csv_leaves_missing_random_figures_empty(rows):
     text = summary_csv(judge_methods(no_draws, ks=(1,)))
     first = text.splitlines()[1].split(",")
     assert first[0] == "probe" and first[-3:] == ["", "", "0"]
-    assert not math.isnan(float(first[7]))
+    assert first[2] == "accuracy" and not math.isnan(float(first[8]))
 
 
 def _judged(method, tag, k, own, p=None, rnd=None):

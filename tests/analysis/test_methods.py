@@ -118,3 +118,78 @@ def test_integrated_gradients_satisfy_completeness_for_the_log_probability(x):
     got = M.ig_scores(xb)
     for z in range(3):
         np.testing.assert_allclose(got[:, z], attr.numpy()[xb.labels == z].mean(axis=0), atol=1e-9)
+
+
+def _crf_input(seed: int = 5) -> M.RankInput:
+    rng = np.random.default_rng(seed)
+    T, n, lengths = 3, 4, [1, 3, 4, 2]
+    h = rng.normal(size=(sum(lengths), n))
+    crf = (rng.normal(size=T), rng.normal(size=(T, T)), rng.normal(size=T))
+    starts = np.cumsum([0, *lengths[:-1]])
+    return M.RankInput(h, rng.integers(0, T, size=len(h)), rng.normal(size=(T, n)), T, rng.normal(size=T),
+                       crf, starts)
+
+
+def _enumerated_log_marginals(em, starts, crf):
+    """torch (n_tokens, T) log p(y_t = j | x) by summing over every tag path of each sentence."""
+    import itertools
+
+    import torch
+
+    start, trans, end = (torch.as_tensor(v) for v in crf)
+    bounds = [*starts.tolist(), em.shape[0]]
+    out = []
+    for a, z in zip(bounds[:-1], bounds[1:]):
+        e = em[a:z]
+        paths = list(itertools.product(range(e.shape[1]), repeat=z - a))
+        scores = torch.stack([start[p[0]] + end[p[-1]] + sum(e[i, p[i]] for i in range(len(p)))
+                              + sum(trans[p[i - 1], p[i]] for i in range(1, len(p))) for p in paths])
+        log_z = torch.logsumexp(scores, dim=0)
+        for i in range(z - a):
+            out.append(torch.stack([torch.logsumexp(scores[[k for k, p in enumerate(paths) if p[i] == j]], dim=0)
+                                    for j in range(e.shape[1])]) - log_z)
+    return torch.stack(out)
+
+
+def test_crf_context_gives_the_marginals_of_brute_force_enumeration():
+    import torch
+
+    x = _crf_input()
+    em = x.h @ x.W.T + x.b
+    want = _enumerated_log_marginals(torch.as_tensor(em), x.sentence_starts, x.crf).numpy()
+    a = M.crf_context(em, x.sentence_starts, x.crf)
+    np.testing.assert_allclose(torch.log_softmax(torch.as_tensor(em + a), dim=1).numpy(), want, atol=1e-10)
+
+
+def test_gradxact_of_the_crf_marginal_is_the_gradient_at_each_tokens_own_units_times_its_units():
+    import torch
+
+    x = _crf_input()
+    h = torch.as_tensor(x.h).requires_grad_()
+    logm = _enumerated_log_marginals(h @ torch.as_tensor(x.W).T + torch.as_tensor(x.b), x.sentence_starts, x.crf)
+    attr = np.empty_like(x.h)
+    for t in range(len(x.h)):
+        (grad,) = torch.autograd.grad(logm[t, x.labels[t]], h, retain_graph=True)
+        attr[t] = grad[t].numpy() * x.h[t]  # the token's own units; the rest of the sentence held fixed
+    got = M.gradxact_scores(x, target="marginal")
+    for z in range(3):
+        np.testing.assert_allclose(got[:, z], attr[x.labels == z].mean(axis=0), atol=1e-10)
+
+
+def test_integrated_gradients_of_the_crf_marginal_satisfy_completeness_per_token():
+    import torch
+
+    x = _crf_input()
+    f = M._tag_head(x, "marginal")
+    h = torch.as_tensor(x.h)
+    rows, labels = torch.arange(len(h)), torch.as_tensor(x.labels)
+    gap = (f(h)[rows, labels] - f(torch.zeros_like(h))[rows, labels]).numpy()
+    ig = M.ig_scores(x, target="marginal")  # per-tag means of per-token attributions
+    for z in range(3):
+        np.testing.assert_allclose(ig[:, z].sum(), gap[x.labels == z].mean(), atol=1e-3)
+
+
+def test_the_marginal_target_needs_a_crf():
+    x = _crf_input()
+    with pytest.raises(AnalysisInputError, match="marginal"):
+        M.gradxact_scores(M.RankInput(x.h, x.labels, x.W, 3, x.b), target="marginal")

@@ -21,7 +21,9 @@ from nerve.io import atomic_write_text
 from nerve.metrics import ChunkScorer
 
 SELECTIONS = ("top", "bottom", "random")
-FIELDS = ("target_tag", "selection", "k", "draw", "eval_tag", "accuracy")
+SCORES = ("accuracy", "precision", "recall", "f1")
+FIELDS = ("target_tag", "selection", "k", "draw", "eval_tag", *SCORES)
+ENTITY_PREFIX = "F1:"  # eval tag of one entity type's scores, e.g. "F1:PER"
 _SCORE_BLOCK = 16  # predictions per ChunkScorer call: keeps its intp copies small
 
 
@@ -29,7 +31,7 @@ def row_dtype(max_tag_len: int) -> np.dtype:
     """Structured dtype of ablation rows, fields ``FIELDS``; tag fields hold ``max_tag_len`` characters."""
     w = max(int(max_tag_len), 3)
     return np.dtype([("target_tag", f"U{w}"), ("selection", "U6"), ("k", np.int32), ("draw", np.int32),
-                     ("eval_tag", f"U{w}"), ("accuracy", np.float64)])
+                     ("eval_tag", f"U{w}"), *[(f, np.float64) for f in SCORES]])
 
 
 class _TagCounter:
@@ -46,6 +48,12 @@ class _TagCounter:
         correct = (preds == self.gold)[:, self.order]
         b = self.bounds
         return np.stack([np.count_nonzero(correct[:, b[j]:b[j + 1]], axis=1) for j in range(b.size - 1)], axis=1)
+
+    def predicted(self, preds: np.ndarray) -> np.ndarray:
+        """int64 (m, n_tags) number of tokens predicted as each tag in preds (m, n_tokens)."""
+        m, n_tags = preds.shape[0], self.support.size
+        flat = (preds.astype(np.intp) + (np.arange(m, dtype=np.intp) * n_tags)[:, None]).ravel()
+        return np.bincount(flat, minlength=m * n_tags).reshape(m, n_tags)
 
 
 def per_tag_accuracy_arrays(gold: np.ndarray, pred: np.ndarray, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +92,7 @@ def _check_rankings(rankings, n_tags: int, n: int) -> np.ndarray:
     return r.astype(np.intp)
 
 
-MAX_RANDOM_DRAWS = 1000  # the sweep holds n_tags * (2 + draws) * (max_k + 1) * (n_tags + 2) rows in memory
+MAX_RANDOM_DRAWS = 1000  # the sweep holds n_tags * (2 + draws) * (max_k + 1) * n_eval rows in memory
 
 
 def random_orders(n: int, draws: int, seed: int) -> np.ndarray:
@@ -106,9 +114,12 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
     target tag j: ``top`` (first k of rankings[j]), ``bottom`` (first k of rankings[j]
     reversed) and ``random`` (first k of each of ``random_draws`` seeded permutations,
     shared by every target, so random rows repeat across targets). Each distinct unit set
-    is decoded once. Eval tags: every tag (accuracy on its gold tokens), ``ALL`` (token
-    accuracy) and ``F1`` (conlleval entity F1 as a fraction, via ``ChunkScorer``). The k = 0
-    rows re-decode too, so they can differ from the archived float32 ``pred`` on near-ties.
+    is decoded once. Eval tags (``eval_tags``): every tag (accuracy = recall on its gold
+    tokens, plus token precision, recall and F1, so that over-predicting a tag shows), ``ALL``
+    (token accuracy), ``F1`` (conlleval entity micro F1 as a fraction, with entity precision and
+    recall, via ``ChunkScorer``) and ``F1:type`` per entity type (that type's entity scores).
+    The k = 0 rows re-decode too, so they can differ from the archived float32 ``pred`` on
+    near-ties.
 
     Args:
         h: float (n_tokens, n) unit values, sentences concatenated.
@@ -128,7 +139,8 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
 
     Returns:
         Structured array (``row_dtype``) of the rows of ablation.csv ordered by target tag,
-        selection, k, draw, eval tag; n_tags * (2 + random_draws) * (max_k + 1) * (n_tags + 2) rows.
+        selection, k, draw, eval tag; n_tags * (2 + random_draws) * (max_k + 1) * n_eval rows, n_eval =
+        n_tags + 2 + the number of entity types. Columns ``SCORES`` (see ``_score``).
 
     Raises:
         ValueError: on inconsistent shapes, labels or rankings, or max_k outside 0..n.
@@ -166,7 +178,9 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
         ids[key] = _walk(decoder, order, n, cache, table, scorer, counter)
         bar.update(1)
     bar.close()
-    return _rows(np.concatenate(table) if table else np.empty((0, n_tags + 2)), ids, tags, max_k, random_draws)
+    names = eval_tags(tags, scorer.types)
+    scores = np.concatenate(table) if table else np.empty((0, len(names), len(SCORES)))
+    return _rows(scores, ids, names, tags, max_k, random_draws)
 
 
 def _progress(total: int, enabled: bool):
@@ -196,27 +210,54 @@ def _walk(decoder, order: np.ndarray, n: int, cache: dict, table: list, scorer, 
     return ids
 
 
-def _score(preds: np.ndarray, scorer: ChunkScorer, counter: _TagCounter) -> np.ndarray:
-    """float64 (m, n_tags + 2): per-tag accuracy, token accuracy, entity F1 of preds (m, n_tokens)."""
-    right = counter(preds)
-    counts = np.concatenate([scorer.counts_many(preds[i:i + _SCORE_BLOCK]) for i in range(0, len(preds), _SCORE_BLOCK)])
+def _prf(right: np.ndarray, predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """float64 (..., 3) precision, recall, F1 from counts (NaN where a denominator is 0; F1 0 when P + R = 0)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_tag = right / counter.support
-        overall = right.sum(axis=1) / max(counter.gold.size, 1)
-    p = np.where(counts[:, 1] > 0, counts[:, 0] / np.maximum(counts[:, 1], 1), 0.0)
-    r = np.where(counts[:, 2] > 0, counts[:, 0] / np.maximum(counts[:, 2], 1), 0.0)
-    f1 = np.where(p + r > 0, 2 * p * r / np.where(p + r > 0, p + r, 1.0), 0.0)
-    return np.column_stack([per_tag, overall, f1])
+        p = right / predicted
+        r = right / gold
+        pr = np.where(predicted > 0, p, 0.0) + np.where(gold > 0, r, 0.0)
+        f = np.where(pr > 0, 2 * np.where(predicted > 0, p, 0.0) * np.where(gold > 0, r, 0.0) / pr, 0.0)
+    f = np.where((predicted == 0) & (gold == 0), np.nan, f)
+    return np.stack([p, r, f], axis=-1)
 
 
-def _rows(table: np.ndarray, ids: dict, tags: list[str], max_k: int, draws: int) -> np.ndarray:
-    """Lay the score table out as ablation rows (see ``ablation_sweep``)."""
+def _score(preds: np.ndarray, scorer: ChunkScorer, counter: _TagCounter) -> np.ndarray:
+    """float64 (m, n_eval, 4) scores of preds (m, n_tokens), columns ``SCORES``, eval tags as ``eval_tags``.
+
+    A tag: accuracy = recall of its gold tokens, then token precision, recall, F1. ALL: token accuracy in every
+    column (micro P = R = F1 = accuracy). F1 and each ``F1:type``: accuracy = entity F1 (conlleval), then
+    entity precision, recall, F1, with 0 where conlleval writes 0 (no predicted or no gold chunk).
+    """
+    m, n_tags = preds.shape[0], counter.support.size
+    right, predicted = counter(preds), counter.predicted(preds)
+    counts = np.concatenate([scorer.type_counts_many(preds[i:i + _SCORE_BLOCK])
+                             for i in range(0, len(preds), _SCORE_BLOCK)])  # (m, n_types + 1, 3)
+    out = np.empty((m, n_tags + 2 + len(scorer.types), 4))
+    tag = _prf(right, predicted, np.broadcast_to(counter.support, right.shape))
+    out[:, :n_tags, 1:] = tag
+    out[:, :n_tags, 0] = tag[..., 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, n_tags, :] = (right.sum(axis=1) / counter.gold.size)[:, None] if counter.gold.size else np.nan
+    ent = np.nan_to_num(_prf(counts[..., 0], counts[..., 1], counts[..., 2]), nan=0.0)  # conlleval's 0s
+    ent = np.concatenate([ent[:, -1:], ent[:, :-1]], axis=1)  # micro first (eval tag F1), then the types
+    out[:, n_tags + 1:, 1:] = ent
+    out[:, n_tags + 1:, 0] = ent[..., 2]
+    return out
+
+
+def eval_tags(tags: Sequence[str], types: Sequence[str]) -> list[str]:
+    """The eval tags of ablation rows: every tag, ``ALL``, ``F1``, then ``F1:type`` for each entity type."""
+    return [*tags, "ALL", "F1", *(ENTITY_PREFIX + t for t in types)]
+
+
+def _rows(table: np.ndarray, ids: dict, names: list[str], tags: list[str], max_k: int, draws: int) -> np.ndarray:
+    """Lay the score table (m, n_eval, 4) out as ablation rows (see ``ablation_sweep``); names: the eval tags."""
     n_tags, n_k = len(tags), max_k + 1
-    eval_tags = np.array(tags + ["ALL", "F1"])
-    n_eval = eval_tags.size
+    eval_names = np.array(names)
+    n_eval = eval_names.size
     rand = np.stack([ids[("random", r)] for r in range(draws)], axis=1) if draws else np.empty((n_k, 0), np.intp)
     per_target = (2 + draws) * n_k * n_eval
-    out = np.empty(n_tags * per_target, dtype=row_dtype(max(map(len, eval_tags))))
+    out = np.empty(n_tags * per_target, dtype=row_dtype(max(map(len, eval_names))))
     sel = np.repeat(np.array(SELECTIONS), [n_k * n_eval, n_k * n_eval, n_k * draws * n_eval])
     ks = np.concatenate([np.repeat(np.arange(n_k), n_eval)] * 2 + [np.repeat(np.arange(n_k), draws * n_eval)])
     dr = np.concatenate([np.zeros(2 * n_k * n_eval, np.int32), np.tile(np.repeat(np.arange(draws), n_eval), n_k)])
@@ -226,15 +267,16 @@ def _rows(table: np.ndarray, ids: dict, tags: list[str], max_k: int, draws: int)
         block["selection"] = sel
         block["k"] = ks
         block["draw"] = dr
-        block["eval_tag"] = np.tile(eval_tags, per_target // n_eval)
-        block["accuracy"] = np.concatenate(
-            [table[ids[("top", j)]].ravel(), table[ids[("bottom", j)]].ravel(), table[rand.ravel()].ravel()]
-        )
+        block["eval_tag"] = np.tile(eval_names, per_target // n_eval)
+        scores = np.concatenate([table[ids[("top", j)]], table[ids[("bottom", j)]], table[rand.ravel()]])
+        scores = scores.reshape(-1, len(SCORES))
+        for c, f in enumerate(SCORES):
+            block[f] = scores[:, c]
     return out
 
 
 def ablation_csv(rows: np.ndarray) -> str:
-    """Text of ``ablation.csv``: header ``target_tag,selection,k,draw,eval_tag,accuracy`` then one line per row.
+    """Text of ``ablation.csv``: header ``FIELDS`` then one line per row.
 
     Accuracies are written as Python's shortest round-trip repr ("nan" for NaN).
     """
@@ -273,7 +315,7 @@ def read_ablation_csv(path: str | os.PathLike) -> np.ndarray:
     if data:
         cols = list(zip(*data))
         for f, c in zip(FIELDS, cols):
-            out[f] = np.array(c, dtype=out.dtype[f]) if f not in ("k", "draw", "accuracy") else np.array(c, float)
+            out[f] = np.array(c, dtype=out.dtype[f]) if f not in ("k", "draw", *SCORES) else np.array(c, float)
     return out
 
 

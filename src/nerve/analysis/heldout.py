@@ -20,13 +20,14 @@ METHOD_FIELDS = ("method", "ablate", "rank_split", "score_split", *FIELDS)
 
 def rank_input(acts: Activations, bucket: str = "predicted") -> RankInput:
     """What the ranking methods read of one split's activations (labels: predictions or gold by ``bucket``)."""
-    return RankInput(acts.h, acts.pred if bucket == "predicted" else acts.gold, acts.W, len(acts.tags), acts.b)
+    return RankInput(acts.h, acts.pred if bucket == "predicted" else acts.gold, acts.W, len(acts.tags), acts.b,
+                     acts.crf, acts.sentence_starts)
 
 
 def method_rankings(rank: RankInput, methods: Sequence[str], seed: int = 0,
                     target: str = "logprob") -> dict[str, np.ndarray]:
     """Per method (``RANDOM`` excluded: its rows are random draws), the (T, n) rankings from ``rank`` only;
-    ``target``: the attribution methods' token score ("logprob" softmax, "logit" CRF emissions)."""
+    ``target``: the attribution methods' token score ("logprob" softmax, "marginal" or "logit" CRF)."""
     return {m: rank_units(method_scores(m, rank, seed, target)) for m in methods if m != RANDOM}
 
 
@@ -57,7 +58,7 @@ def method_sweeps(rank: RankInput, score: Activations, methods: Sequence[str], *
                                  f"{known} and ablation values from {', '.join(ABLATIONS)}")
     if rank.h.shape[1] != score.h.shape[1]:
         raise AnalysisInputError(f"rank and score splits have {rank.h.shape[1]} and {score.h.shape[1]} units")
-    rankings = method_rankings(rank, methods, seed, "logit" if score.crf is not None else "logprob")
+    rankings = method_rankings(rank, methods, seed, "marginal" if rank.crf is not None else "logprob")
     parts = []
     for ablate in ablations:
         values = np.asarray(rank.h, dtype=np.float64).mean(axis=0) if ablate == "mean" else None

@@ -14,7 +14,8 @@ from nerve.analysis.heldout import RANDOM
 from nerve.io import atomic_write_text
 
 JUDGED_K = (1, 5, 10, 20)
-SUMMARY_FIELDS = ("method", "ablate", "rank_split", "score_split", "target_tag", "k", "baseline", "own_drop",
+JUDGED_SCORES = ("accuracy", "f1")  # a tag's recall (Xin et al.'s accuracy) and its token F1 (sees false positives)
+SUMMARY_FIELDS = ("method", "ablate", "score", "rank_split", "score_split", "target_tag", "k", "baseline", "own_drop",
                   "others_mean_drop", "selectivity", "auc", "random_mean_drop", "random_p", "n_draws")
 
 
@@ -22,8 +23,8 @@ class _Scores:
     """The scores of sweep rows by (method, ablate, target tag, eval tag, k), in row order (the draws of the
     random rows), indexed once so that judging reads each in constant time."""
 
-    def __init__(self, rows: np.ndarray):
-        cols = [rows[f].tolist() for f in ("method", "ablate", "target_tag", "eval_tag", "k", "accuracy")]
+    def __init__(self, rows: np.ndarray, field: str = "accuracy"):
+        cols = [rows[f].tolist() for f in ("method", "ablate", "target_tag", "eval_tag", "k", field)]
         groups: dict[tuple, list[float]] = {}
         for *key, acc in zip(*cols):
             groups.setdefault(tuple(key), []).append(acc)
@@ -34,8 +35,10 @@ class _Scores:
         return self._groups.get((method, ablate, target, eval_tag, k), self._empty)
 
 
-def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K) -> list[dict]:
-    """Per method, ablation value, target tag z and k (those of ``ks`` that were swept):
+def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequence[str] = JUDGED_SCORES) -> list[dict]:
+    """Per method, ablation value, score (``accuracy``: the recall of z's gold tokens, as Xin et al.; ``f1``:
+    z's token F1, which also falls when ablation makes the model over-predict z), target tag z and k (those of
+    ``ks`` that were swept):
 
     - ``own_drop``: z's score at k = 0 minus its score with the method's top k units of z ablated;
     - ``others_mean_drop`` and ``selectivity`` = own drop − the mean drop of the other tags (NaN-free ones);
@@ -48,25 +51,26 @@ def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K) -> list[dict]:
         rows: ``heldout.method_sweeps`` rows (or methods.csv read back).
 
     Returns:
-        one dict per (method, ablate, target tag, k), fields ``SUMMARY_FIELDS``.
+        one dict per (method, ablate, score, target tag, k), fields ``SUMMARY_FIELDS``.
     """
     tags = [t for t in dict.fromkeys(rows["target_tag"].tolist())]
     max_k = int(rows["k"].max()) if len(rows) else 0
-    score = _Scores(rows)
     out = []
     splits = (str(rows["rank_split"][0]), str(rows["score_split"][0])) if len(rows) else ("", "")
-    for ablate in dict.fromkeys(rows["ablate"].tolist()):
-        for method in dict.fromkeys(rows["method"].tolist()):
-            if method == RANDOM:
-                continue
-            for z in tags:
-                base = {t: score(method, ablate, z, t, 0) for t in tags}
-                if not base[z].size or np.isnan(base[z][0]):
+    for field in scores:
+        score = _Scores(rows, field)
+        for ablate in dict.fromkeys(rows["ablate"].tolist()):
+            for method in dict.fromkeys(rows["method"].tolist()):
+                if method == RANDOM:
                     continue
-                curve = [float(base[z][0] - score(method, ablate, z, z, k)[0]) for k in range(max_k + 1)]
-                auc = float(np.trapezoid(curve, dx=1.0) / max_k) if max_k else 0.0
-                for k in [k for k in ks if k <= max_k]:
-                    out.append(_judged(score, method, ablate, z, k, tags, base, auc, splits))
+                for z in tags:
+                    base = {t: score(method, ablate, z, t, 0) for t in tags}
+                    if not base[z].size or np.isnan(base[z][0]):
+                        continue
+                    curve = [float(base[z][0] - score(method, ablate, z, z, k)[0]) for k in range(max_k + 1)]
+                    auc = float(np.trapezoid(curve, dx=1.0) / max_k) if max_k else 0.0
+                    for k in [k for k in ks if k <= max_k]:
+                        out.append({"score": field, **_judged(score, method, ablate, z, k, tags, base, auc, splits)})
     return out
 
 
@@ -108,10 +112,11 @@ def write_summary_csv(path: str | os.PathLike, judged: list[dict]) -> None:
 RANDOM_ROW = "random (mean of draws)"
 
 
-def drop_matrix(judged: list[dict], ablate: str, k: int) -> tuple[list[str], list[str], np.ndarray]:
-    """(methods, tags, (methods × tags) own drop at ``k``) for one ablation value; NaN where not judged. When
-    random draws were swept, a last row ``RANDOM_ROW`` holds their mean own drop."""
-    sel = [r for r in judged if r["ablate"] == ablate and r["k"] == k]
+def drop_matrix(judged: list[dict], ablate: str, k: int, score: str = "accuracy"
+                ) -> tuple[list[str], list[str], np.ndarray]:
+    """(methods, tags, (methods × tags) own drop at ``k``) for one ablation value and score; NaN where not
+    judged. When random draws were swept, a last row ``RANDOM_ROW`` holds their mean own drop."""
+    sel = [r for r in judged if r["ablate"] == ablate and r["k"] == k and r.get("score", "accuracy") == score]
     methods = list(dict.fromkeys(r["method"] for r in sel))
     tags = list(dict.fromkeys(r["target_tag"] for r in sel))
     with_random = any(r["random_mean_drop"] is not None for r in sel)
@@ -132,7 +137,7 @@ def read_summary_csv(path: str | os.PathLike) -> list[dict]:
             for key, v in r.items():
                 if key in ("k", "n_draws"):
                     row[key] = int(v)
-                elif key in ("method", "ablate", "rank_split", "score_split", "target_tag"):
+                elif key in ("method", "ablate", "score", "rank_split", "score_split", "target_tag"):
                     row[key] = v
                 else:
                     row[key] = None if v == "" else float(v)
@@ -140,41 +145,41 @@ def read_summary_csv(path: str | os.PathLike) -> list[dict]:
     return out
 
 
-ACROSS_FIELDS = ("method", "ablate", "rank_split", "score_split", "target_tag", "k", "n_runs", "own_drop_mean",
+ACROSS_FIELDS = ("method", "ablate", "score", "rank_split", "score_split", "target_tag", "k", "n_runs", "own_drop_mean",
                  "own_drop_sd", "selectivity_mean", "random_mean_drop", "random_p_median", "runs_best")
 
 
 def across_runs(per_run: Sequence[list[dict]]) -> list[dict]:
-    """Per method, ablation value, tag and k, over runs (each a ``judge_methods`` list): the mean and sample sd
+    """Per method, ablation value, score, tag and k, over runs (each a ``judge_methods`` list): the mean and sample sd
     of the own drop, the mean selectivity and random mean drop, the median random p, and ``runs_best``: in how
     many runs this method's own drop was the largest of all methods (ties count for each)."""
     groups: dict[tuple, list[dict]] = {}
     for run in per_run:
         for r in run:
-            groups.setdefault((r["method"], r["ablate"], r["rank_split"], r["score_split"], r["target_tag"],
-                               r["k"]), []).append(r)
+            groups.setdefault((r["method"], r["ablate"], r.get("score", "accuracy"), r["rank_split"],
+                               r["score_split"], r["target_tag"], r["k"]), []).append(r)
     best: dict[tuple, int] = {}
     for run in per_run:
         top: dict[tuple, float] = {}
         for r in run:
-            key = (r["ablate"], r["target_tag"], r["k"])
+            key = (r["ablate"], r.get("score", "accuracy"), r["target_tag"], r["k"])
             top[key] = max(top.get(key, -np.inf), r["own_drop"])
         for r in run:
-            if r["own_drop"] >= top[(r["ablate"], r["target_tag"], r["k"])] - 1e-12:
-                key = (r["method"], r["ablate"], r["target_tag"], r["k"])
+            if r["own_drop"] >= top[(r["ablate"], r.get("score", "accuracy"), r["target_tag"], r["k"])] - 1e-12:
+                key = (r["method"], r["ablate"], r.get("score", "accuracy"), r["target_tag"], r["k"])
                 best[key] = best.get(key, 0) + 1
     out = []
-    for (method, ablate, rs, ss, tag, k), rows in groups.items():
+    for (method, ablate, sc, rs, ss, tag, k), rows in groups.items():
         drops = np.array([r["own_drop"] for r in rows])
         ps = [r["random_p"] for r in rows if r["random_p"] is not None]
         rnd = [r["random_mean_drop"] for r in rows if r["random_mean_drop"] is not None]
-        out.append({"method": method, "ablate": ablate, "rank_split": rs, "score_split": ss, "target_tag": tag,
-                    "k": k, "n_runs": len(rows), "own_drop_mean": float(drops.mean()),
+        out.append({"method": method, "ablate": ablate, "score": sc, "rank_split": rs, "score_split": ss,
+                    "target_tag": tag, "k": k, "n_runs": len(rows), "own_drop_mean": float(drops.mean()),
                     "own_drop_sd": float(drops.std(ddof=1)) if len(drops) > 1 else None,
                     "selectivity_mean": float(np.mean([r["selectivity"] for r in rows])),
                     "random_mean_drop": float(np.mean(rnd)) if rnd else None,
                     "random_p_median": float(np.median(ps)) if ps else None,
-                    "runs_best": best.get((method, ablate, tag, k), 0)})
+                    "runs_best": best.get((method, ablate, sc, tag, k), 0)})
     return out
 
 

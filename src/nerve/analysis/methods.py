@@ -29,6 +29,8 @@ class RankInput:
     W: np.ndarray
     n_tags: int
     b: np.ndarray | None = None  # (T,) tag bias, for the attribution methods (0 when absent)
+    crf: tuple | None = None  # (start (T,), transitions (T, T) [from, to], end (T,)): the "marginal" target
+    sentence_starts: np.ndarray | None = None  # (n_sentences,) first token of each sentence, with ``crf``
 
 
 def _class_means(h: np.ndarray, labels: np.ndarray, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,18 +123,67 @@ def random_scores(x: RankInput, seed: int = 0) -> np.ndarray:
 IG_STEPS = 32  # Riemann steps of integrated gradients (Gauss-Legendre, Captum's default method)
 
 
+def crf_context(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple) -> np.ndarray:
+    """What the rest of its sentence adds to each token's tag scores under a linear-chain CRF.
+
+    With forward and backward log-messages α, β (α_t includes e_t, β_t does not), the log-marginal is
+    log p(y_t = j | x) = α_t(j) + β_t(j) − log Z. Writing a_t = α_t − e_t + β_t, which depends on the other
+    tokens' emissions only, gives log p(y_t = · | x) = log_softmax(e_t + a_t): the CRF marginal of token t as a
+    function of its own emission e_t, the rest of the sentence held at its values.
+
+    Args:
+        emissions: float (n_tokens, T), sentences concatenated; sentence_starts: int (n_sentences,).
+        crf: (start (T,), transitions (T, T) [from, to], end (T,)).
+
+    Returns:
+        float64 (n_tokens, T) a_t.
+    """
+    from scipy.special import logsumexp
+
+    em = np.asarray(emissions, dtype=np.float64)
+    start, trans, end = (np.asarray(v, dtype=np.float64) for v in crf)
+    starts = np.asarray(sentence_starts, dtype=np.intp)
+    lengths = np.diff(np.r_[starts, em.shape[0]])
+    width, T = int(lengths.max(initial=0)), em.shape[1]
+    pos = np.arange(width)
+    mask = pos[None, :] < lengths[:, None]  # shape: (n_sentences, width)
+    token = np.where(mask, starts[:, None] + pos[None, :], 0)
+    e = np.where(mask[..., None], em[token], 0.0)  # shape: (n_sentences, width, T)
+    alpha, beta = np.empty_like(e), np.empty_like(e)
+    alpha[:, 0] = start + e[:, 0]
+    for t in range(1, width):  # past a sentence's end the values are unused
+        alpha[:, t] = e[:, t] + logsumexp(alpha[:, t - 1, :, None] + trans, axis=1)
+    last = lengths - 1
+    for t in range(width - 1, -1, -1):
+        if t + 1 < width:
+            nxt = logsumexp(trans[None] + (e[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+        else:
+            nxt = np.zeros((len(lengths), T))
+        beta[:, t] = np.where((t == last)[:, None], end, nxt)
+    return (alpha - e + beta)[mask]
+
+
 def _tag_head(x: RankInput, target: str):
     """f(h) -> (N, T) per token: the log-probabilities of the tags (``"logprob"``: log_softmax of the tag
-    projection, a softmax tagger's output) or the raw tag scores (``"logit"``: the emissions a CRF reads)."""
+    projection, a softmax tagger's output), the raw tag scores (``"logit"``: the emissions a CRF reads) or the
+    CRF log-marginals (``"marginal"``: log_softmax(e_t + a_t), ``crf_context`` a_t from the actual emissions)."""
     import torch
 
     dtype = np.float32 if np.asarray(x.h).dtype == np.float32 else np.float64  # the activations' precision
     W = torch.as_tensor(np.asarray(x.W, dtype=dtype))
     b = torch.zeros(x.n_tags, dtype=W.dtype) if x.b is None else torch.as_tensor(np.asarray(x.b, dtype=dtype))
+    context = torch.zeros(1, x.n_tags, dtype=W.dtype)
+    if target == "marginal":
+        if x.crf is None or x.sentence_starts is None:
+            raise AnalysisInputError("target 'marginal': expected a CRF model's transitions and sentence starts")
+        em = np.asarray(x.h, dtype=np.float64) @ np.asarray(x.W, dtype=np.float64).T
+        em = em + (0.0 if x.b is None else np.asarray(x.b, dtype=np.float64))
+        # a tag the constraints forbid has a_t = -inf; a large finite value keeps its gradient 0, not NaN
+        context = torch.as_tensor(np.maximum(crf_context(em, x.sentence_starts, x.crf), -1e4).astype(dtype))
 
     def f(h):
         z = h @ W.T + b
-        return torch.log_softmax(z, dim=-1) if target == "logprob" else z
+        return z if target == "logit" else torch.log_softmax(z + context, dim=-1)
     return f
 
 
@@ -169,7 +220,9 @@ def gradxact_scores(x: RankInput, target: str = "logprob") -> np.ndarray:
     ``LayerGradientXActivation`` on the model's ``encoder_out`` hook point because the tag projection is the only
     thing after it): for each token t of tag z, ∂score_z(t)/∂h[t] · h[t], averaged over z's tokens. score: the
     log-probability of z (``target="logprob"``, softmax taggers) or its raw score (``"logit"``: the emission a
-    CRF reads; for it gradient × activation is exactly the contribution W[z,i]·h[t,i]).
+    CRF reads; for it gradient × activation is exactly the contribution W[z,i]·h[t,i]) or its CRF marginal
+    (``"marginal"``: log p(y_t = z | x) by forward–backward, as a function of h[t] with the rest of the sentence
+    held at its values, ``crf_context``; the default for CRF taggers).
 
     Returns: float (n, T); NaN columns for tags without tokens."""
     return _attribution_scores(x, "gradxact", target)
@@ -197,7 +250,8 @@ _SEEDED = {"probe", "random"}
 
 def method_scores(name: str, x: RankInput, seed: int = 0, target: str = "logprob") -> np.ndarray:
     """The (n, T) scores of ranking method ``name`` (one of ``METHODS``); ``target`` is the attribution
-    methods' token score ("logprob" for softmax taggers, "logit" = the emission for CRF taggers).
+    methods' token score ("logprob" for softmax taggers; "marginal", the CRF marginal, or "logit", the emission,
+    for CRF taggers).
 
     Raises:
         AnalysisInputError: an unknown method name.

@@ -214,3 +214,61 @@ def plot_method_drops(methods: Sequence[str], tags: Sequence[str], M: np.ndarray
     cbar.ax.tick_params(labelsize=7)
     ax.set_title(title, fontsize=9)
     return figures.save_figure(fig, out_base)
+
+
+def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLike, title: str,
+                       score: str = "accuracy") -> list[Path]:
+    """Small multiples, one panel per target tag: each ranking method's own drop over k, and the 2.5–97.5
+    percentile band and mean of the random draws' own drop (the null every method is judged against).
+
+    Args:
+        rows: ``heldout.method_sweeps`` rows (methods.csv); ablate: "zero" or "mean"; score: the column plotted
+            ("accuracy": the tag's recall, "f1": its token F1).
+    """
+    from nerve.analysis.heldout import RANDOM
+
+    rows = rows[(rows["ablate"] == ablate) & (rows["eval_tag"] == rows["target_tag"])]
+    targets = list(dict.fromkeys(rows["target_tag"].tolist()))
+    targets = [targets[i] for i in tag_order(targets)]
+    methods = [m for m in dict.fromkeys(rows["method"].tolist()) if m != RANDOM]
+    ncol = max(1, math.ceil(math.sqrt(len(targets) * 1.4)))
+    nrow = max(1, math.ceil(len(targets) / ncol))
+    fig = new_figure(1.0 + 2.3 * ncol, 1.3 + 1.9 * nrow)
+    axes = np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)).ravel()
+    from matplotlib import colormaps
+
+    cols = [colormaps["tab10"](i % 10) for i in range(len(methods))]
+    styles = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1))] * len(methods)
+    ydata = [np.zeros(1)]
+    for ax, t in zip(axes, targets):
+        mine = rows[rows["target_tag"] == t]
+        rnd = mine[mine["method"] == RANDOM]
+        if rnd.size:
+            ks = np.unique(rnd["k"])
+            order = np.lexsort((rnd["draw"], rnd["k"]))
+            acc = rnd[score][order].reshape(ks.size, -1)
+            drop = acc[0][None, :] - acc
+            lo, hi = np.percentile(drop, [2.5, 97.5], axis=1)
+            ax.fill_between(ks, lo, hi, color="0.6", alpha=0.3, lw=0, label="random 95% band")
+            ax.plot(ks, drop.mean(axis=1), color="black", ls=":", lw=1.4, label="random mean")
+            ydata += [lo, hi]
+        for m, c, ls in zip(methods, cols, styles):
+            r = mine[mine["method"] == m]
+            r = r[np.argsort(r["k"], kind="stable")]
+            if r.size:
+                ax.plot(r["k"], r[score][0] - r[score], color=c, ls=ls, lw=1.5, label=m)
+                ydata.append(r[score][0] - r[score])
+        ax.axhline(0, color="0.3", lw=0.5)
+        ax.set_title(t, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    for ax in axes[len(targets):]:
+        ax.set_axis_off()
+    axes[0].set_ylim(limits(ydata))
+    fig.supxlabel("number of ablated units k (each method's top k for the tag)", fontsize=9)
+    fig.supylabel(f"own drop ({'recall' if score == 'accuracy' else 'token F1'})", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    if targets:
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=8,
+                   frameon=False)
+    return figures.save_figure(fig, out_base)
