@@ -144,7 +144,7 @@ def test_cli_analyze_ranks_a_crf_model_by_its_marginals_with_finite_judgements(c
     summary = list(csv.DictReader((out / "methods_summary.csv").open()))
     assert {r["method"] for r in summary} == {"gradxact", "ig"} and {r["score"] for r in summary} == {"accuracy", "f1"}
     assert all(math.isfinite(float(r["own_drop"])) for r in summary)
-    assert (out / "methods_drop_zero_f1.png").is_file()
+    assert (out / "methods_drop_zero_f1.png").is_file() and (out / "methods_curves_zero.png").is_file()
 
 
 def test_cli_analyze_with_an_unknown_method_is_a_one_line_error(tiny_run, tmp_path):

@@ -269,6 +269,9 @@ def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLik
     fig.supylabel(f"own drop ({'recall' if score == 'accuracy' else 'token F1'})", fontsize=9)
     fig.suptitle(title, fontsize=10)
     if targets:
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=8,
-                   frameon=False)
+        handles = axes[0].get_legend_handles_labels()
+        if len(axes) > len(targets):  # a spare panel holds the legend
+            axes[len(targets)].legend(*handles, loc="center", fontsize=8, frameon=False, ncols=2)
+        else:
+            fig.legend(*handles, loc="outside right upper", fontsize=8, frameon=False)
     return figures.save_figure(fig, out_base)
