@@ -179,6 +179,8 @@ class ChunkScorer:
         self._inner = inner + np.repeat(self.gold_starts[multi] + 1, lengths)
         self._offsets = offsets
         self._want = 3 | (self.gold_types + 1) << 2
+        self._type_onehot = np.zeros((self.gold_types.size, len(self.types)), np.int64)  # gold chunk -> its type
+        self._type_onehot[np.arange(self.gold_types.size), self.gold_types] = 1
 
     def _check_pred(self, pred: np.ndarray, name: str = "pred") -> np.ndarray:
         """Validate int (..., n_tokens) tag ids in [0, n_tags)."""
@@ -255,9 +257,7 @@ class ChunkScorer:
         n_types = len(self.types)
         per = np.empty((m, n_types + 1, 3), np.int64)  # types, then the micro counts
         per[:, -1] = out
-        onehot = np.zeros((g, n_types), np.int64)
-        onehot[np.arange(g), self.gold_types] = 1
-        per[:, :-1, 0] = ok.reshape(m, g).astype(np.int64) @ onehot
+        per[:, :-1, 0] = ok.reshape(m, g).astype(np.int64) @ self._type_onehot
         started = (pairs >> 2).astype(np.intp) * (pairs & 1)  # type + 1 where a predicted chunk starts, else 0
         started += (np.arange(m, dtype=np.intp) * (n_types + 1))[:, None]
         per[:, :-1, 1] = np.bincount(started.ravel(), minlength=m * (n_types + 1)).reshape(m, -1)[:, 1:]

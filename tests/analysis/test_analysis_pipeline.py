@@ -88,3 +88,17 @@ def test_inconsistent_arrays_raise(tmp_path, key, value, message):
     arrays[key] = value
     with pytest.raises(ValueError, match=message):
         analyze_arrays(arrays, tmp_path, progress=False)
+
+
+def test_an_analysis_of_an_older_format_has_another_fingerprint(monkeypatch, tmp_path):
+    from nerve.analysis import capture
+    from nerve.folder import fingerprint
+
+    split = tmp_path / "dev.txt"
+    split.write_text("EU B-ORG\n")
+    from nerve.run import CONFIG, MODEL, VOCAB
+
+    hashes = {CONFIG: "c", VOCAB: "v", MODEL: "m"}
+    now = fingerprint(capture.analysis_identity(hashes, str(split), "dev", {}))
+    monkeypatch.setattr(capture, "ANALYSIS_FORMAT", capture.ANALYSIS_FORMAT - 1)
+    assert fingerprint(capture.analysis_identity(hashes, str(split), "dev", {})) != now

@@ -85,8 +85,8 @@ def test_summary_csv_leaves_missing_random_figures_empty(rows):
 
 
 def _judged(method, tag, k, own, p=None, rnd=None):
-    return {"method": method, "ablate": "zero", "rank_split": "dev", "score_split": "test", "target_tag": tag,
-            "k": k, "own_drop": own, "selectivity": own / 2, "random_mean_drop": rnd, "random_p": p}
+    return {"method": method, "ablate": "zero", "score": "accuracy", "rank_split": "dev", "score_split": "test",
+            "target_tag": tag, "k": k, "own_drop": own, "selectivity": own / 2, "random_mean_drop": rnd, "random_p": p}
 
 
 def test_across_runs_means_sds_medians_and_best_counts_equal_a_plain_recomputation():
@@ -119,3 +119,13 @@ def test_summary_csv_reads_back_as_written(rows):
     for a, b in zip(judged, back):
         for key, v in a.items():
             assert b[key] == pytest.approx(v) if isinstance(v, float) else b[key] == v
+
+
+def test_a_summary_with_other_columns_is_refused_naming_the_file(tmp_path):
+    from nerve.analysis.checks import AnalysisInputError
+    from nerve.analysis.judging import read_summary_csv
+
+    path = tmp_path / "methods_summary.csv"
+    path.write_text("method,ablate,rank_split,score_split,target_tag,k,own_drop\nprobe,zero,dev,test,O,1,0.1\n")
+    with pytest.raises(AnalysisInputError, match="methods_summary.csv: expected a methods_summary.csv with header"):
+        read_summary_csv(path)

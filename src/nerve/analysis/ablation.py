@@ -211,14 +211,10 @@ def _walk(decoder, order: np.ndarray, n: int, cache: dict, table: list, scorer, 
 
 
 def _prf(right: np.ndarray, predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:
-    """float64 (..., 3) precision, recall, F1 from counts (NaN where a denominator is 0; F1 0 when P + R = 0)."""
+    """float64 (..., 3) precision, recall, F1 = 2·right / (predicted + gold) from counts (NaN where a
+    denominator is 0: F1 is NaN only with neither a predicted nor a gold item)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = right / predicted
-        r = right / gold
-        pr = np.where(predicted > 0, p, 0.0) + np.where(gold > 0, r, 0.0)
-        f = np.where(pr > 0, 2 * np.where(predicted > 0, p, 0.0) * np.where(gold > 0, r, 0.0) / pr, 0.0)
-    f = np.where((predicted == 0) & (gold == 0), np.nan, f)
-    return np.stack([p, r, f], axis=-1)
+        return np.stack([right / predicted, right / gold, 2 * right / (predicted + gold)], axis=-1)
 
 
 def _score(preds: np.ndarray, scorer: ChunkScorer, counter: _TagCounter) -> np.ndarray:

@@ -64,6 +64,9 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     return arrays, [sents[i].words for i in keep]
 
 
+ANALYSIS_FORMAT = 2  # 2: ablation rows score precision, recall, F1 and F1:type; method summaries per score
+
+
 def analysis_identity(hashes: dict[str, str], split_path: str, split: str, options: dict) -> dict:
     """What an analysis of a run is made from: the SHA-256 of the run's model, vocabulary and config files (as
     loaded: ``LoadedRun.hashes``, or read from the run folder by ``run_hashes``), the split scored (name and
@@ -74,7 +77,7 @@ def analysis_identity(hashes: dict[str, str], split_path: str, split: str, optio
 
     return {"kind": "analysis", "model": hashes[MODEL], "vocab": hashes[VOCAB], "config": hashes[CONFIG],
             "split": {"name": split, "sha256": sha256_file(split_path)}, "options": options,
-            "nerve": nerve.__version__}
+            "nerve": nerve.__version__, "format": ANALYSIS_FORMAT}
 
 
 def run_hashes(run_dir: str | os.PathLike) -> dict[str, str]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nerve.analysis.checks import AnalysisInputError
 from nerve.analysis.heldout import RANDOM
 from nerve.io import atomic_write_text
 
@@ -116,7 +117,7 @@ def drop_matrix(judged: list[dict], ablate: str, k: int, score: str = "accuracy"
                 ) -> tuple[list[str], list[str], np.ndarray]:
     """(methods, tags, (methods × tags) own drop at ``k``) for one ablation value and score; NaN where not
     judged. When random draws were swept, a last row ``RANDOM_ROW`` holds their mean own drop."""
-    sel = [r for r in judged if r["ablate"] == ablate and r["k"] == k and r.get("score", "accuracy") == score]
+    sel = [r for r in judged if r["ablate"] == ablate and r["k"] == k and r["score"] == score]
     methods = list(dict.fromkeys(r["method"] for r in sel))
     tags = list(dict.fromkeys(r["target_tag"] for r in sel))
     with_random = any(r["random_mean_drop"] is not None for r in sel)
@@ -132,7 +133,11 @@ def read_summary_csv(path: str | os.PathLike) -> list[dict]:
     """``methods_summary.csv`` read back (numbers as floats, k and n_draws as ints, empty cells as None)."""
     out = []
     with open(path, encoding="utf-8", newline="") as f:
-        for r in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != SUMMARY_FIELDS:
+            raise AnalysisInputError(f"{path}: expected a methods_summary.csv with header {','.join(SUMMARY_FIELDS)} "
+                                     "(an older nerve wrote other columns: analyse the run again)")
+        for r in reader:
             row = {}
             for key, v in r.items():
                 if key in ("k", "n_draws"):
@@ -156,17 +161,17 @@ def across_runs(per_run: Sequence[list[dict]]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for run in per_run:
         for r in run:
-            groups.setdefault((r["method"], r["ablate"], r.get("score", "accuracy"), r["rank_split"],
+            groups.setdefault((r["method"], r["ablate"], r["score"], r["rank_split"],
                                r["score_split"], r["target_tag"], r["k"]), []).append(r)
     best: dict[tuple, int] = {}
     for run in per_run:
         top: dict[tuple, float] = {}
         for r in run:
-            key = (r["ablate"], r.get("score", "accuracy"), r["target_tag"], r["k"])
+            key = (r["ablate"], r["score"], r["target_tag"], r["k"])
             top[key] = max(top.get(key, -np.inf), r["own_drop"])
         for r in run:
-            if r["own_drop"] >= top[(r["ablate"], r.get("score", "accuracy"), r["target_tag"], r["k"])] - 1e-12:
-                key = (r["method"], r["ablate"], r.get("score", "accuracy"), r["target_tag"], r["k"])
+            if r["own_drop"] >= top[(r["ablate"], r["score"], r["target_tag"], r["k"])] - 1e-12:
+                key = (r["method"], r["ablate"], r["score"], r["target_tag"], r["k"])
                 best[key] = best.get(key, 0) + 1
     out = []
     for (method, ablate, sc, rs, ss, tag, k), rows in groups.items():

@@ -92,15 +92,28 @@ def plot_ablation_target(rows: np.ndarray, target: str, out_base: str | os.PathL
     return plot_ablation_targets(rows, [target], [out_base])
 
 
+def _panel_grid(n: int, extra_height: float = 0.0):
+    """A figure of about-square small multiples for n panels, sharing both axes: (figure, flat axes)."""
+    ncol = max(1, math.ceil(math.sqrt(n * 1.4)))
+    nrow = max(1, math.ceil(n / ncol))
+    fig = new_figure(1.0 + 2.3 * ncol, 1.2 + extra_height + 1.9 * nrow)
+    return fig, np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)).ravel()
+
+
+def _style_panel(ax, title: str) -> None:
+    """The zero line, title, small ticks and integer k ticks of one small-multiple panel."""
+    ax.axhline(0, color="0.3", lw=0.5)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+
+
 def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike) -> list[Path]:
     """Small multiples, one panel per target tag: its own accuracy change for top, bottom and random selections."""
     by_target = groups(rows, "target_tag")
     targets = list(by_target)
     targets = [targets[i] for i in tag_order(targets)]
-    ncol = max(1, math.ceil(math.sqrt(len(targets) * 1.4)))
-    nrow = max(1, math.ceil(len(targets) / ncol))
-    fig = new_figure(1.0 + 2.3 * ncol, 1.2 + 1.9 * nrow)
-    axes = np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)).ravel()
+    fig, axes = _panel_grid(len(targets))
     xdata, ydata = [], [np.zeros(1)]
     for ax, t in zip(axes, targets):
         cubes = selections(by_target[t])
@@ -118,10 +131,7 @@ def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike) -> list[Pa
             ax.fill_between(rks, lo, hi, color="0.6", alpha=0.3, lw=0, label="random 95% band")
             ax.plot(rks, mean, color="black", ls=":", lw=1.6, label="random mean")
             ydata += [lo, hi]
-        ax.axhline(0, color="0.3", lw=0.5)
-        ax.set_title(t, fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        _style_panel(ax, t)
     for ax in axes[len(targets):]:
         ax.set_axis_off()
     axes[0].set(xlim=limits(xdata), ylim=limits(ydata))
@@ -231,10 +241,7 @@ def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLik
     targets = list(dict.fromkeys(rows["target_tag"].tolist()))
     targets = [targets[i] for i in tag_order(targets)]
     methods = [m for m in dict.fromkeys(rows["method"].tolist()) if m != RANDOM]
-    ncol = max(1, math.ceil(math.sqrt(len(targets) * 1.4)))
-    nrow = max(1, math.ceil(len(targets) / ncol))
-    fig = new_figure(1.0 + 2.3 * ncol, 1.3 + 1.9 * nrow)
-    axes = np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)).ravel()
+    fig, axes = _panel_grid(len(targets), extra_height=0.1)
     from matplotlib import colormaps
 
     cols = [colormaps["tab10"](i % 10) for i in range(len(methods))]
@@ -258,10 +265,7 @@ def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLik
             if r.size:
                 ax.plot(r["k"], r[score][0] - r[score], color=c, ls=ls, lw=1.5, label=m)
                 ydata.append(r[score][0] - r[score])
-        ax.axhline(0, color="0.3", lw=0.5)
-        ax.set_title(t, fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        _style_panel(ax, t)
     for ax in axes[len(targets):]:
         ax.set_axis_off()
     axes[0].set_ylim(limits(ydata))
