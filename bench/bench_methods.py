@@ -1,6 +1,7 @@
 """Speed of the ranking methods and their held-out ablation sweeps (rank on dev, score on test), after capture.
 
 Run:  taskset -c 0 python bench/bench_methods.py RUN_DIR [--max-k 50] [--random-draws 20] [--ablate zero]
+(ncrfpp_best: --max-k 100; the acceptance targets are 30 s for xin2019 at k = 0..50, 120 s for ncrfpp_best.)
 RUN_DIR is a trained run (e.g. `nerve --threads 1 train xin2019 --data ../shared/data/conll2003 --out R`).
 Prints the machine, the capture time of both splits, then per method its scoring time and the time of its top-k
 sweep, and the random draws' sweep; one torch thread.
@@ -21,7 +22,7 @@ torch.set_num_threads(1)
 from nerve.analysis.ablation import ablation_sweep  # noqa: E402
 from nerve.analysis.capture import capture_activations  # noqa: E402
 from nerve.analysis.checks import check_activations  # noqa: E402
-from nerve.analysis.heldout import rank_input  # noqa: E402
+from nerve.analysis.heldout import default_target, rank_input  # noqa: E402
 from nerve.analysis.methods import METHODS, method_scores  # noqa: E402
 from nerve.analysis.ranking import rank_units  # noqa: E402
 from nerve.data.conll import read_conll  # noqa: E402
@@ -50,7 +51,8 @@ def main() -> None:
         path = getattr(run.cfg.data, split)
         acts[split] = check_activations(capture_activations(run, read_conll(path), path)[0])
     print(f"capture dev + test: {time.perf_counter() - t0:.1f} s; {acts['test'].h.shape[1]} units, "
-          f"{len(acts['test'].tags)} tags, k = 0..{args.max_k}, ablate {args.ablate}")
+          f"{len(acts['test'].tags)} tags, {acts['test'].decoder} decoding, k = 0..{args.max_k}, ablate {args.ablate}, "
+          f"attribution target {default_target(rank_input(acts['dev']))}")
     dev, test = acts["dev"], acts["test"]
     values = dev.h.astype(np.float64).mean(axis=0) if args.ablate == "mean" else None
     sweep_args = (test.h, test.W, test.b, test.gold, test.sentence_starts, test.tags)
@@ -59,7 +61,8 @@ def main() -> None:
         if name == "random":
             continue
         t1 = time.perf_counter()
-        ranking = rank_units(method_scores(name, rank_input(dev)))
+        x = rank_input(dev)
+        ranking = rank_units(method_scores(name, x, 0, default_target(x)))
         t2 = time.perf_counter()
         ablation_sweep(*sweep_args, ranking, args.max_k, random_draws=0, crf=test.crf, progress=False, values=values)
         t3 = time.perf_counter()

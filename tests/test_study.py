@@ -48,6 +48,24 @@ def test_local_study_writes_runs_findings_and_report(local_study):
     assert (local_study / "report.html").stat().st_size > 10_000
 
 
+def test_study_ranks_on_dev_and_judges_on_test_with_zero_and_mean_ablation(local_study):
+    import csv
+
+    from nerve.study import STUDY_METHODS
+
+    rows = list(csv.DictReader((local_study / "runs" / "base" / "seed42" / "analysis" / "methods.csv").open()))
+    assert {(r["rank_split"], r["score_split"]) for r in rows} == {("dev", "test")}
+    assert {r["method"] for r in rows} == set(STUDY_METHODS) and {r["ablate"] for r in rows} == {"zero", "mean"}
+    assert (local_study / "compare" / "base" / "methods_stability.csv").is_file()
+
+
+def test_the_report_says_which_ranking_method_hurt_each_tag_most(local_study):
+    page = (local_study / "report.html").read_text()
+    assert "Which ranking method? — base" in page and "ranks the units on <b>dev</b>" in page
+    assert page.count("<b>Verdict.</b>") == 2  # mean and zero ablation
+    assert "<li>B-PER: " in page
+
+
 def test_ray_engine_gives_the_same_findings_as_local(local_study, corpus, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"

@@ -17,6 +17,7 @@ from nerve.analysis.pipeline import ACTIVATIONS, SUMMARY, analysis_options, anal
 from nerve.errors import NerveError
 from nerve.folder import clear_complete, mark_complete, sha256_file, writer_lock
 from nerve.io import atomic_write_text
+from nerve.method_stage import write_methods
 from nerve.report import plots
 
 
@@ -79,10 +80,9 @@ def analyze_run(run_dir: str, out_dir: str, *, split: str = "dev", bucket: str =
     about = {"run": str(run_dir), "split": path, "split_name": split}
     rank_split = rank_split or split
     if methods:
-        _check_methods(methods, ablate)
+        check_methods(methods, ablate)
         rank_path, rank_sents = read_split(run, rank_split, "--rank-split") if rank_split != split else (path, sents)
-        options |= {"methods": list(methods), "rank_split": rank_split, "rank_file": rank_path,
-                    "rank_sha256": sha256_file(rank_path), "ablate": list(ablate)}
+        options |= method_options(methods, rank_split, rank_path, ablate)
         about |= {"methods": list(methods), "rank_split": rank_path, "rank_split_name": rank_split,
                   "ablate": list(ablate)}
     identity = analysis_identity(run.hashes, path, split, options)
@@ -93,7 +93,7 @@ def analyze_run(run_dir: str, out_dir: str, *, split: str = "dev", bucket: str =
             rank_arrays = arrays if rank_split == split else capture_activations(run, rank_sents, rank_path)[0]
 
             def extra(out: Path) -> list[str]:
-                return _write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_draws, seed,
+                return write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_draws, seed,
                                       rank_split, split, out)
         summary = analyze_arrays(arrays, out_dir, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,
                                  cluster=cluster, progress=progress, identity=identity, about=about, extra=extra)
@@ -101,7 +101,13 @@ def analyze_run(run_dir: str, out_dir: str, *, split: str = "dev", bucket: str =
     return summary
 
 
-def _check_methods(methods: Sequence[str], ablate: Sequence[str]) -> None:
+def method_options(methods: Sequence[str], rank_split: str, rank_path: str, ablate: Sequence[str]) -> dict:
+    """The options of a methods analysis that its fingerprint records, beside ``analysis_options``."""
+    return {"methods": list(methods), "rank_split": rank_split, "rank_file": str(rank_path),
+            "rank_sha256": sha256_file(rank_path), "ablate": list(ablate)}
+
+
+def check_methods(methods: Sequence[str], ablate: Sequence[str]) -> None:
     from nerve.analysis.heldout import ABLATIONS, RANDOM
     from nerve.analysis.methods import METHODS
 
@@ -113,52 +119,6 @@ def _check_methods(methods: Sequence[str], ablate: Sequence[str]) -> None:
     bad = [a for a in ablate if a not in ABLATIONS]
     if bad or not ablate:
         raise NerveError(f"--ablate {','.join(ablate)}: expected zero, mean or zero,mean")
-
-
-def _write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_draws, seed, rank_split, split,
-                   out: Path) -> list[str]:
-    from nerve.analysis.heldout import method_sweeps, rank_input, write_methods_csv
-
-    rank, score = check_activations(rank_arrays), check_activations(arrays)
-    rows = method_sweeps(rank_input(rank, bucket), score, list(methods), max_k=score.h.shape[1] if max_k is None
-                         else max_k, ablations=list(ablate), random_draws=random_draws, seed=seed,
-                         rank_split=rank_split, score_split=split)
-    write_methods_csv(out / "methods.csv", rows)
-    from nerve.analysis.judging import JUDGED_K, drop_matrix, judge_methods, write_summary_csv
-    from nerve.report.ablation_figures import plot_method_curves, plot_method_drops
-
-    k = min(10, int(rows["k"].max()))  # the figures' k
-    judged = judge_methods(rows, ks=sorted({*JUDGED_K, k}))
-    write_summary_csv(out / "methods_summary.csv", judged)
-    files = ["methods.csv", "methods_summary.csv"]
-    for value in ablate:
-        for measure, suffix, what in (("accuracy", "", "recall"), ("f1", "_f1", "token F1")):
-            names, tags, M = drop_matrix(judged, value, k, measure)
-            if names:
-                title = (f"Drop of each tag's {what} at k = {k}: ranked on {rank_split}, scored on {split}, "
-                         f"{value} ablation ({score.decoder} decoding)")
-                base = out / f"methods_drop_{value}{suffix}"
-                files += [p.name for p in plot_method_drops(names, tags, M, base, title)]
-        title = (f"Own drop by k: ranked on {rank_split}, scored on {split}, {value} ablation "
-                 f"({score.decoder} decoding, {random_draws} random draws)")
-        files += [p.name for p in plot_method_curves(rows, value, out / f"methods_curves_{value}", title)]
-    return files
-
-
-def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path | None:
-    """``methods_across_runs.csv`` in ``out_dir`` when every analysis recorded a ``methods_summary.csv`` (else
-    None): each method's held-out judgement aggregated over the runs (``judging.across_runs``)."""
-    from nerve.analysis.compare import check_analysis
-    from nerve.analysis.judging import across_csv, across_runs, read_summary_csv
-
-    per_run = []
-    for d in map(Path, dirs):
-        if "methods_summary.csv" not in check_analysis(d):
-            return None
-        per_run.append(read_summary_csv(d / "methods_summary.csv"))
-    path = Path(out_dir) / "methods_across_runs.csv"
-    atomic_write_text(path, across_csv(across_runs(per_run)))
-    return path
 
 
 def compare(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, k: int = 10, draws: int = 100,

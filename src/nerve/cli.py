@@ -120,7 +120,9 @@ def cmd_study(args) -> int:
     out = args.out or str(Path("studies") / Path(config).stem)
     report = study(config, resolve_data(args.data), args.seeds, out, overrides=args.overrides, grid=args.grid,
                    engine=args.engine, workers=args.workers, address=args.address, progress=not args.no_progress,
-                   rerun_changed=args.rerun_changed, device=args.device, threads=args.threads or DEFAULT_THREADS)
+                   rerun_changed=args.rerun_changed, device=args.device, threads=args.threads or DEFAULT_THREADS,
+                   methods=None if args.methods is None else [m for m in _list(args.methods) if m != "none"],
+                   ablate=None if args.ablate is None else _list(args.ablate))
     print(f"report: {report}", file=sys.stderr)
     return 0
 
@@ -195,7 +197,8 @@ def out_folder(path: str) -> Path:
 def cmd_compare(args) -> int:
     from nerve.analysis.compare import analysis_is_current, load_run_analysis
     from nerve.analysis.findings import evaluate_findings, findings_table, write_findings
-    from nerve.analyze import analyze_run, compare, compare_methods
+    from nerve.analyze import analyze_run, compare
+    from nerve.method_stage import compare_methods
 
     out_folder(args.out)
     dirs = []
@@ -219,7 +222,7 @@ def cmd_compare(args) -> int:
         write_findings(Path(args.out) / "findings.json", results)
     print(findings_table(results))
     if methods is not None:
-        print(f"ranking methods across runs: {methods}", file=sys.stderr)
+        print(f"ranking methods across runs: {methods['path']}", file=sys.stderr)
     print(f"comparison written to {args.out}", file=sys.stderr)
     return 0
 

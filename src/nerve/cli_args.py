@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 SPLIT_HELP = "dev, test, train or a CoNLL file path"
+STUDY_METHODS_TEXT = "sensitivity,probeless,selectivity,gradxact,ig,random"  # nerve.study.STUDY_METHODS (a test)
 
 
 def _globals(p: argparse.ArgumentParser, top: bool) -> None:
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun-changed", action="store_true",
                    help="retrain runs whose folders hold a run of another config or corpus (default: stop and "
                         "say which)")
+    p.add_argument("--methods", default=None, metavar="M1,M2",
+                   help="ranking methods ranked on dev and judged by top-k ablation on test in every run: "
+                        "sensitivity, probeless, probe, selectivity, gradxact, ig, random; none for none "
+                        f"(default: {STUDY_METHODS_TEXT}, every method but the slow probe)")
+    p.add_argument("--ablate", default=None, metavar="VALUES",
+                   help="what an ablated unit becomes in those sweeps: zero, mean (its dev mean) or zero,mean "
+                        "(default: zero,mean)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: on a terminal)")
 
     p = _sub(sub, "evaluate", "score a trained run on a split (conlleval entity P/R/F1, accuracies)")

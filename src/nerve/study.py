@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nerve.config import Config, apply_overrides, load_config
@@ -32,6 +32,8 @@ class Job:
     fingerprint: str = ""  # of the run this job must produce (``nerve.run.run_identity``)
     threads: int = 1
     device: str = "cpu"
+    methods: list[str] = field(default_factory=lambda: list(STUDY_METHODS))  # ranking methods judged held out
+    ablate: list[str] = field(default_factory=lambda: list(STUDY_ABLATE))
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -96,17 +98,24 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
     return jobs
 
 
-ANALYSIS_SPLIT = "dev"
+ANALYSIS_SPLIT = "test"  # the scoring split: the base analysis and the methods' held-out ablation sweeps
+RANK_SPLIT = "dev"  # the split the ranking methods rank on
+# Every method but the probe (20 s a run on xin2019: docs/RESULTS.md); `--methods` adds it.
+STUDY_METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig", "random")
+STUDY_ABLATE = ("zero", "mean")
 
 
 def _analysis_fingerprint(job: Job) -> str:
     """Fingerprint the study's analysis of a finished run must have (``nerve.analysis.capture``)."""
     from nerve.analysis.capture import analysis_identity, run_hashes
     from nerve.analysis.pipeline import analysis_options
+    from nerve.analyze import method_options
 
-    split = job.config().data.dev
+    cfg = job.config()
     options = analysis_options("predicted", None, 20, 0, False)
-    return fingerprint(analysis_identity(run_hashes(job.run_dir), split, ANALYSIS_SPLIT, options))
+    if job.methods:
+        options |= method_options(job.methods, RANK_SPLIT, cfg.data.dev, job.ablate)
+    return fingerprint(analysis_identity(run_hashes(job.run_dir), cfg.data.test, ANALYSIS_SPLIT, options))
 
 
 def run_done(job: Job) -> bool:
@@ -162,7 +171,8 @@ def run_job(spec: dict) -> dict:
                 train(job.config(), run, job.device, progress=False, log=lambda m: print(m, file=log, flush=True),
                       on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
         if not analysis_done(job):
-            analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False, device=job.device)
+            analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False, device=job.device,
+                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate)
     except NerveError as err:
         raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
     except OSError as err:
@@ -305,6 +315,7 @@ def summarise(jobs: list[Job], out: Path) -> dict:
     from nerve.analysis.compare import load_run_analysis
     from nerve.analysis.findings import evaluate_findings, write_findings
     from nerve.analyze import compare
+    from nerve.method_stage import compare_methods
 
     variants: dict[str, list[Job]] = {}
     for j in jobs:
@@ -314,10 +325,12 @@ def summarise(jobs: list[Job], out: Path) -> dict:
         vdir = out / "compare" / _folder(name)
         dirs = [Path(j.run_dir) for j in vjobs]
         comparison = compare([d / "analysis" for d in dirs], vdir) if len(dirs) >= 1 else {}
+        methods = compare_methods([d / "analysis" for d in dirs], vdir)
         findings = evaluate_findings([load_run_analysis(d / "analysis") for d in dirs])
         write_findings(vdir / "findings.json", findings)
         result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),
-                                    "comparison": comparison, "findings": findings}
+                                    "comparison": comparison, "methods": methods, "findings": findings,
+                                    "analysis_split": ANALYSIS_SPLIT}
     atomic_write_json(out / "study.json", result)
     return result
 
@@ -334,11 +347,19 @@ def run_row(job: Job) -> dict:
 def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, overrides: list[str] | None = None,
           grid: list[str] | None = None, engine: str = "local", workers: int | None = None,
           address: str | None = None, progress: bool = True, rerun_changed: bool = False, device: str = "cpu",
-          threads: int = 1) -> Path:
+          threads: int = 1, methods: list[str] | None = None, ablate: list[str] | None = None) -> Path:
     """The whole study; returns the path of report.html. One study writes in a folder at a time.
 
-    Every run trains and is analysed on ``device`` with ``threads`` torch threads per worker.
+    Every run trains and is analysed on ``device`` with ``threads`` torch threads per worker: the base analysis
+    on ``ANALYSIS_SPLIT`` and the ranking ``methods`` (default ``STUDY_METHODS``; [] for none) ranked on
+    ``RANK_SPLIT`` and judged by ablation on ``ANALYSIS_SPLIT`` with the ``ablate`` values (default both).
     """
+    from nerve.analyze import check_methods
+
+    methods = list(STUDY_METHODS) if methods is None else list(methods)
+    ablate = list(STUDY_ABLATE) if ablate is None else list(ablate)
+    if methods:
+        check_methods(methods, ablate)
     if not 1 <= seeds <= MAX_SEEDS:
         raise NerveError(f"--seeds {seeds}: expected a number in 1..{MAX_SEEDS}")
     if workers is not None and workers < 1:
@@ -346,20 +367,20 @@ def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, o
     out = Path(out_dir).resolve()
     with writer_lock(out, "nerve study"):
         return _study(config_path, data_dir, seeds, out, overrides, grid, engine, workers, address, progress,
-                      rerun_changed, device, threads)
+                      rerun_changed, device, threads, methods, ablate)
 
 
 MAX_SEEDS = 1000
 
 
 def _study(config_path, data_dir, seeds, out: Path, overrides, grid, engine, workers, address, progress,
-           rerun_changed, device, threads) -> Path:
+           rerun_changed, device, threads, methods, ablate) -> Path:
     from nerve.report.html import write_report
 
     g = parse_grid(grid or [])
     jobs = plan(config_path, data_dir, seeds, out, overrides or [], g)
     for j in jobs:
-        j.device, j.threads = device, threads
+        j.device, j.threads, j.methods, j.ablate = device, threads, methods, ablate
     epochs = load_config(config_path, overrides or []).train.epochs
     atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
                                           "grid": g, "jobs": [j.to_dict() for j in jobs]})

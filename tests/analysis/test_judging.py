@@ -129,3 +129,40 @@ def test_a_summary_with_other_columns_is_refused_naming_the_file(tmp_path):
     path.write_text("method,ablate,rank_split,score_split,target_tag,k,own_drop\nprobe,zero,dev,test,O,1,0.1\n")
     with pytest.raises(AnalysisInputError, match="methods_summary.csv: expected a methods_summary.csv with header"):
         read_summary_csv(path)
+
+
+def _across(drops: dict, random_drop: float = 0.05) -> list[dict]:
+    """across_runs-like rows at k = 10, zero ablation: drops[(method, tag)] = (mean, sd, runs_best)."""
+    return [{"method": m, "ablate": "zero", "score": "accuracy", "rank_split": "dev", "score_split": "test",
+             "target_tag": t, "k": 10, "n_runs": 5, "own_drop_mean": mean, "own_drop_sd": sd,
+             "selectivity_mean": 0.0, "random_mean_drop": random_drop, "random_p_median": 0.05, "runs_best": best}
+            for (m, t), (mean, sd, best) in drops.items()]
+
+
+def test_the_verdict_names_the_method_that_hurt_each_tag_most_with_its_spread_and_runs():
+    from nerve.analysis.judging import method_verdicts
+
+    v = method_verdicts(_across({("ig", "B-PER"): (0.30, 0.04, 4), ("probe", "B-PER"): (0.12, 0.02, 1)}), "zero", 10)
+    (tag,) = v["tags"]
+    assert tag["best"] == "ig"
+    assert tag["text"] == ("B-PER: ig's top 10 lower its recall most, by 0.30 ± 0.04 (mean over 5 runs; the largest "
+                           "drop in 4 of 5); next probe (0.12); 10 random units: 0.05, median random-draw p 0.05.")
+
+
+def test_the_overall_verdict_counts_wins_over_entity_tags_and_runs_but_not_o():
+    from nerve.analysis.judging import method_verdicts
+
+    v = method_verdicts(_across({("ig", "B-PER"): (0.3, 0.1, 4), ("probe", "B-PER"): (0.2, 0.1, 1),
+                                 ("ig", "B-LOC"): (0.1, 0.1, 2), ("probe", "B-LOC"): (0.2, 0.1, 3),
+                                 ("ig", "O"): (0.01, 0.0, 5), ("probe", "O"): (0.0, 0.0, 0)}), "zero", 10)
+    assert v["wins"] == {"ig": 6, "probe": 4}
+    assert v["overall"].startswith("Over the 10 entity tag × run cases")
+
+
+def test_a_tag_no_method_hurts_more_than_random_units_says_so():
+    from nerve.analysis.judging import method_verdicts
+
+    v = method_verdicts(_across({("ig", "O"): (-0.001, 0.0, 5), ("probe", "O"): (-0.002, 0.0, 0)},
+                                random_drop=-0.001), "zero", 10)
+    assert v["tags"][0]["best"] is None
+    assert "no method's top 10 lower its recall more than 10 random units do" in v["tags"][0]["text"]

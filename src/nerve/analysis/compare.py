@@ -76,7 +76,8 @@ def _analysis_dir(path: str | os.PathLike) -> Path:
 
 
 REQUIRED_FILES = ("sensitivity.csv", "activations.npz")
-OPTIONAL_FILES = ("ranking.tsv", "ablation.csv", "per_tag_accuracy.json", "methods_summary.csv")  # read when recorded
+OPTIONAL_FILES = ("ranking.tsv", "ablation.csv", "per_tag_accuracy.json", "methods_summary.csv",
+                  "methods_scores.npz")  # read when recorded
 
 
 def analysis_is_current(d: str | os.PathLike) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from nerve.analysis.ablation import FIELDS, ablation_sweep, structured_csv
 from nerve.analysis.checks import Activations, AnalysisInputError
 from nerve.analysis.methods import METHODS, RankInput, method_scores
 from nerve.analysis.ranking import rank_units
-from nerve.io import atomic_write_text
+from nerve.io import atomic_save, atomic_write_text
 
 ABLATIONS = ("zero", "mean")
 RANDOM = "random"  # the method whose rows are the random draws (the baseline), selection "random"
@@ -24,16 +24,54 @@ def rank_input(acts: Activations, bucket: str = "predicted") -> RankInput:
                      acts.crf, acts.sentence_starts)
 
 
+def default_target(rank: RankInput) -> str:
+    """The attribution methods' token score: the CRF marginal for CRF taggers, else the log-probability."""
+    return "marginal" if rank.crf is not None else "logprob"
+
+
+def method_score_matrices(rank: RankInput, methods: Sequence[str], seed: int = 0,
+                          target: str | None = None) -> dict[str, np.ndarray]:
+    """Per method (``RANDOM`` excluded: its rows are random draws), the (n, T) scores from ``rank`` only;
+    ``target``: the attribution methods' token score ("logprob" softmax, "marginal" or "logit" CRF; default
+    ``default_target``)."""
+    target = target or default_target(rank)
+    return {m: method_scores(m, rank, seed, target) for m in methods if m != RANDOM}
+
+
 def method_rankings(rank: RankInput, methods: Sequence[str], seed: int = 0,
-                    target: str = "logprob") -> dict[str, np.ndarray]:
-    """Per method (``RANDOM`` excluded: its rows are random draws), the (T, n) rankings from ``rank`` only;
-    ``target``: the attribution methods' token score ("logprob" softmax, "marginal" or "logit" CRF)."""
-    return {m: rank_units(method_scores(m, rank, seed, target)) for m in methods if m != RANDOM}
+                    target: str | None = None) -> dict[str, np.ndarray]:
+    """Per method (``RANDOM`` excluded), the (T, n) rankings from ``rank`` only (``method_score_matrices``)."""
+    return {m: rank_units(s) for m, s in method_score_matrices(rank, methods, seed, target).items()}
+
+
+def write_method_scores(path: str | os.PathLike, scores: Mapping[str, np.ndarray], tags: Sequence[str],
+                        neurons: Sequence[str], rank_split: str, target: str) -> None:
+    """``methods_scores.npz``, loadable with ``numpy.load``: methods (M,), tags (T,), neurons (n,), scores float64
+    (M, n, T), rankings intp (M, T, n) (each tag's units, most important first), rank_split and target (the
+    attribution methods' token score) as 0-d strings."""
+    names = list(scores)
+    S = np.stack([np.asarray(scores[m], dtype=np.float64) for m in names])
+    R = np.stack([rank_units(scores[m]) for m in names])
+    arrays = {"methods": np.array(names), "tags": np.array(list(tags)), "neurons": np.array(list(neurons)),
+              "scores": S, "rankings": R, "rank_split": np.array(rank_split), "target": np.array(target)}
+    atomic_save(path, lambda buf: np.savez_compressed(buf, **arrays))
+
+
+def read_method_scores(path: str | os.PathLike) -> dict:
+    """``methods_scores.npz`` read back: methods, tags, neurons (lists of str), scores {method: (n, T)},
+    rankings {method: (T, n)}, rank_split, target."""
+    with np.load(path, allow_pickle=False) as z:
+        names = [str(m) for m in z["methods"]]
+        return {"methods": names, "tags": [str(t) for t in z["tags"]], "neurons": [str(u) for u in z["neurons"]],
+                "scores": {m: z["scores"][i] for i, m in enumerate(names)},
+                "rankings": {m: z["rankings"][i] for i, m in enumerate(names)},
+                "rank_split": str(z["rank_split"]), "target": str(z["target"])}
 
 
 def method_sweeps(rank: RankInput, score: Activations, methods: Sequence[str], *, max_k: int,
                   ablations: Sequence[str] = ("zero",), random_draws: int = 20, seed: int = 0,
-                  rank_split: str = "dev", score_split: str = "dev", progress: bool = False) -> np.ndarray:
+                  rank_split: str = "dev", score_split: str = "dev", progress: bool = False,
+                  rankings: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """Top-k ablation sweeps of every method's ranking, and the random draws, for each ablation value.
 
     The rankings come from ``rank`` (the ranking split) alone; the sweeps run on ``score`` (the scoring split)
@@ -45,6 +83,7 @@ def method_sweeps(rank: RankInput, score: Activations, methods: Sequence[str], *
         methods: names from ``nerve.analysis.methods.METHODS`` and/or ``"random"`` (the random draws).
         max_k: largest number of ablated units; ablations: "zero" and/or "mean"; random_draws, seed: the
             random baseline (``ablation_sweep``'s).
+        rankings: the methods' (T, n) rankings when already computed from ``rank`` (default: computed here).
 
     Returns:
         structured rows, fields ``METHOD_FIELDS``: method, ablate, rank_split, score_split, then the fields of
@@ -58,7 +97,9 @@ def method_sweeps(rank: RankInput, score: Activations, methods: Sequence[str], *
                                  f"{known} and ablation values from {', '.join(ABLATIONS)}")
     if rank.h.shape[1] != score.h.shape[1]:
         raise AnalysisInputError(f"rank and score splits have {rank.h.shape[1]} and {score.h.shape[1]} units")
-    rankings = method_rankings(rank, methods, seed, "marginal" if rank.crf is not None else "logprob")
+    if rankings is None:
+        rankings = method_rankings(rank, methods, seed)
+    rankings = {m: rankings[m] for m in methods if m != RANDOM}
     parts = []
     for ablate in ablations:
         values = np.asarray(rank.h, dtype=np.float64).mean(axis=0) if ablate == "mean" else None

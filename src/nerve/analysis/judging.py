@@ -92,10 +92,10 @@ def _judged(score: _Scores, method, ablate, z, k, tags, base, auc, splits) -> di
 
 def summary_csv(judged: list[dict]) -> str:
     """Text of ``methods_summary.csv`` (fields ``SUMMARY_FIELDS``; empty cells for None)."""
-    return _dicts_csv(judged, SUMMARY_FIELDS)
+    return dicts_csv(judged, SUMMARY_FIELDS)
 
 
-def _dicts_csv(rows: list[dict], fields: Sequence[str]) -> str:
+def dicts_csv(rows: list[dict], fields: Sequence[str]) -> str:
     """CSV text of dicts: a header, then one line per dict (floats to 9 significant digits, None empty)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -190,4 +190,54 @@ def across_runs(per_run: Sequence[list[dict]]) -> list[dict]:
 
 def across_csv(rows: list[dict]) -> str:
     """Text of ``methods_across_runs.csv`` (fields ``ACROSS_FIELDS``; empty cells for None)."""
-    return _dicts_csv(rows, ACROSS_FIELDS)
+    return dicts_csv(rows, ACROSS_FIELDS)
+
+
+def _num(x: float | None) -> str:
+    """Two decimals, without a minus sign on a value that rounds to zero."""
+    return "–" if x is None else f"{x + 0.0:.2f}".replace("-0.00", "0.00")
+
+
+def method_verdicts(across: list[dict], ablate: str, k: int, score: str = "accuracy") -> dict:
+    """Which method's top-k units hurt each tag most on the scoring split, in plain words, from
+    ``across_runs`` rows (one ablation value, one k, one score).
+
+    Returns:
+        {"tags": [{"tag", "best", "text"}, ...] in tag order, "overall": text over the entity tags (O aside: its
+        recall does not fall under ablation), "wins": {method: tag-runs where it hurt most, entity tags}}; empty
+        lists and text when no row matches.
+    """
+    from nerve.tags import tag_order
+
+    sel = [r for r in across if r["ablate"] == ablate and r["k"] == k and r["score"] == score]
+    tags = list(dict.fromkeys(r["target_tag"] for r in sel))
+    tags = [tags[j] for j in tag_order(tags)]
+    what = "recall" if score == "accuracy" else "token F1"
+    out, wins, cases = [], {}, 0
+    for tag in tags:
+        rows = sorted((r for r in sel if r["target_tag"] == tag), key=lambda r: -r["own_drop_mean"])
+        best, n = rows[0], rows[0]["n_runs"]
+        if tag != "O":
+            cases += n
+            for r in rows:
+                wins[r["method"]] = wins.get(r["method"], 0) + r["runs_best"]
+        rnd, p = best["random_mean_drop"], best["random_p_median"]
+        if best["own_drop_mean"] <= max(0.0, rnd if rnd is not None else 0.0) + 1e-9:
+            text = (f"{tag}: no method's top {k} lower its {what} more than {k} random units do (largest mean drop "
+                    f"{_num(best['own_drop_mean'])}, {best['method']}; random units {_num(rnd)})")
+            out.append({"tag": tag, "best": None, "text": text + "."})
+            continue
+        sd = f" ± {_num(best['own_drop_sd'])}" if best["own_drop_sd"] is not None else ""
+        text = (f"{tag}: {best['method']}'s top {k} lower its {what} most, by {_num(best['own_drop_mean'])}{sd} "
+                f"(mean over {n} run{'s' * (n != 1)}; the largest drop in {best['runs_best']} of {n})")
+        if len(rows) > 1:
+            text += f"; next {rows[1]['method']} ({_num(rows[1]['own_drop_mean'])})"
+        if rnd is not None:
+            text += f"; {k} random units: {_num(rnd)}, median random-draw p {p:.2f}"
+        out.append({"tag": tag, "best": best["method"], "text": text + "."})
+    ranked = sorted(wins.items(), key=lambda kv: -kv[1])
+    overall = ""
+    if ranked:
+        overall = (f"Over the {cases} entity tag × run cases, the method whose top {k} hurt its tag's {what} most: "
+                   + ", ".join(f"{m} {w}" for m, w in ranked) + " (ties count for each).")
+    return {"tags": out, "overall": overall, "wins": dict(ranked)}

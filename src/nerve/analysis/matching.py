@@ -33,6 +33,14 @@ def profile_corr(s_a: np.ndarray, s_b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.clip(np.nan_to_num(za) @ np.nan_to_num(zb).T, -1.0, 1.0), used
 
 
+def assign_units(s_a: np.ndarray, s_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one-to-one matching of ``match_units`` alone: (rows, cols, C), unit rows[i] of a is unit cols[i] of b,
+    chosen by the Hungarian algorithm to maximise the summed profile correlation C (``profile_corr``)."""
+    C, _ = profile_corr(s_a, s_b)
+    rows, cols = linear_sum_assignment(C, maximize=True)
+    return rows, cols, C
+
+
 def _interval(x: np.ndarray) -> tuple[float, float, float]:
     return float(np.mean(x)), float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5))
 

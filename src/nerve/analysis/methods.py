@@ -16,7 +16,8 @@ from nerve.analysis.sensitivity import sensitivity
 
 PROBE_L1_RATIO = 0.5  # elastic net: half L1, half L2 (Dalvi et al. 2019 use both penalties)
 PROBE_C = 1.0  # inverse regularisation strength of scikit-learn's LogisticRegression
-PROBE_MAX_ITER = 200
+PROBE_INIT_ITER = 1000  # lbfgs iterations of the L2-only fit the elastic net starts from
+PROBE_MAX_ITER = 30  # saga passes of the elastic-net fit, warm-started (bench/bench_probe.py, docs/RESULTS.md)
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,18 @@ def selectivity_scores(x: RankInput) -> np.ndarray:
 
 def probe_scores(x: RankInput, seed: int = 0) -> np.ndarray:
     """Dalvi et al. (AAAI 2019), "What is one grain of sand in the desert?": a multinomial logistic-regression
-    probe h -> tag with an elastic-net penalty (scikit-learn's multinomial ``LogisticRegression(solver="saga",
-    l1_ratio=PROBE_L1_RATIO, C=PROBE_C)`` on standardised units); unit i scores |coef[z, i]| for tag
-    z. Tags without tokens get NaN; with only one tag present every score is 0.
+    probe h -> tag with an elastic-net penalty (scikit-learn's multinomial ``LogisticRegression`` with
+    ``l1_ratio=PROBE_L1_RATIO``, ``C=PROBE_C`` on standardised units); unit i scores |coef[z, i]| for tag z. Tags
+    without tokens get NaN; with only one tag present every score is 0.
+
+    The fit starts from the L2-only solution (``solver="lbfgs"``, which converges in a second) and runs
+    ``PROBE_MAX_ITER`` passes of ``solver="saga"`` with the elastic net from there (``warm_start``): a model's own
+    predictions are linearly separable in its units, so the weakly regularised optimum lies far out and a cold
+    saga start is still far from it after 200 passes (20–30 s on a CoNLL dev split); the warm start gets nearer
+    in 30 passes (3–4 s; ``bench/bench_probe.py``).
 
     Returns: float (n, T)."""
-    import warnings
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
 
     h = np.asarray(x.h, dtype=np.float64)
     present = np.unique(x.labels)
@@ -103,14 +107,28 @@ def probe_scores(x: RankInput, seed: int = 0) -> np.ndarray:
         return out
     std = h.std(axis=0)
     z = (h - h.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    clf = LogisticRegression(solver="saga", l1_ratio=PROBE_L1_RATIO, C=PROBE_C,
-                             max_iter=PROBE_MAX_ITER, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the ranking, not the optimum, is what is used
-        clf.fit(z, x.labels)
+    clf = probe_fit(z, x.labels, seed)
     coef = clf.coef_ if len(present) > 2 else np.vstack([-clf.coef_[0], clf.coef_[0]])
     out[:, clf.classes_] = np.abs(coef).T
     return out
+
+
+def probe_fit(z: np.ndarray, labels: np.ndarray, seed: int = 0, max_iter: int = PROBE_MAX_ITER):
+    """The fitted scikit-learn ``LogisticRegression`` of ``probe_scores`` on standardised units z (N, n): lbfgs
+    with L2 alone, then ``max_iter`` saga passes with the elastic net, warm-started."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(solver="lbfgs", C=PROBE_C, max_iter=PROBE_INIT_ITER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the ranking, not the optimum, is what is used
+        clf.fit(z, labels)
+        clf.set_params(solver="saga", l1_ratio=PROBE_L1_RATIO, max_iter=max_iter, warm_start=True,
+                       random_state=seed)
+        clf.fit(z, labels)
+    return clf
 
 
 def random_scores(x: RankInput, seed: int = 0) -> np.ndarray:

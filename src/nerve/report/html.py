@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nerve.io import atomic_write_text
+from nerve.report.methods_section import methods_section
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
 color:#222;line-height:1.4;padding:0 1em}
 h1,h2,h3{font-weight:600} table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:right} th{background:#f3f3f3}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right} .nowrap td{white-space:nowrap} th{background:#f3f3f3}
 td.l,th.l{text-align:left} .yes{color:#1a7f37;font-weight:600} .no{color:#b42318;font-weight:600}
 .na{color:#888} figure{display:inline-block;margin:0.5em;vertical-align:top} figcaption{font-size:0.85em;color:#555}
 img{max-width:100%;height:auto;border:1px solid #eee} details{margin:0.5em 0} summary{cursor:pointer;font-weight:600}
@@ -121,14 +122,19 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
     if grid:
         parts += ["<h2>Grid</h2>", _grid_table(variants)]
     for name, v in variants.items():
+        if v.get("methods"):
+            parts.append(methods_section(name, v["methods"], _table, _img))
         parts.append(f"<h2>Findings — {html.escape(name)}</h2>")
         parts.append(_findings_table(v["findings"]))
         parts.append(f"<h2>Comparison across seeds — {html.escape(name)}</h2>")
-        parts.append(_figures(Path(v["compare_dir"]), "tag × tag matrices (mean over runs, and per run)", True))
+        split = html.escape(v.get("analysis_split", "dev"))
+        parts.append(_figures(Path(v["compare_dir"]), f"tag × tag matrices of the {split} analysis (mean over runs, "
+                              "and per run), and the ranking methods", True))
         parts.append(f"<h2>Per-run analysis — {html.escape(name)}</h2>")
         for i, r in enumerate(v["runs"]):
             parts.append(_figures(Path(r["run_dir"]) / "analysis", f"seed {r['seed']}: sensitivity, ranking, "
-                                  "ablation sweeps, per-tag accuracy", open_=(i == 0)))
+                                  f"ablation sweeps, per-tag accuracy on {split}; ranking methods",
+                                  open_=(i == 0)))
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>nerve study</title>"
             f"<style>{CSS}</style><script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>")
     path = out / "report.html"

@@ -1,0 +1,212 @@
+"""The ranking-methods stage: methods.csv, its judgements, the methods' scores and agreement, and their figures
+for one analysis (``write_methods``); the same aggregated over runs with unit-matched stability
+(``compare_methods``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nerve.analysis.checks import check_activations
+from nerve.io import atomic_write_text
+
+
+def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_draws, seed, rank_split, split,
+                   out: Path) -> list[str]:
+    from nerve.analysis.heldout import (
+        default_target,
+        method_score_matrices,
+        method_sweeps,
+        rank_input,
+        write_method_scores,
+        write_methods_csv,
+    )
+    from nerve.analysis.ranking import rank_units
+
+    rank, score = check_activations(rank_arrays), check_activations(arrays)
+    ranked = rank_input(rank, bucket)
+    scores = method_score_matrices(ranked, list(methods), seed)
+    rankings = {m: rank_units(s) for m, s in scores.items()}
+    rows = method_sweeps(ranked, score, list(methods), max_k=score.h.shape[1] if max_k is None else max_k,
+                         ablations=list(ablate), random_draws=random_draws, seed=seed, rank_split=rank_split,
+                         score_split=split, rankings=rankings)
+    write_methods_csv(out / "methods.csv", rows)
+    files = ["methods.csv"]
+    if scores:
+        write_method_scores(out / METHOD_SCORES, scores, rank.tags, rank.neurons, rank_split, default_target(ranked))
+        files += [METHOD_SCORES, *_write_agreement(scores, rankings, rank.tags, rank_split, out)]
+    return files + _write_judgements(rows, ablate, rank_split, split, score.decoder, random_draws, out)
+
+
+METHOD_SCORES = "methods_scores.npz"
+AGREEMENT_K = 10  # the depth of the agreement figures
+
+
+def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: str, out: Path) -> list[str]:
+    """``methods_agreement.csv`` (top-k overlap of every two methods per tag) and its methods x methods figure."""
+    from nerve.analysis.agreement import AGREEMENT_FIELDS, agreement_rows, pair_matrix
+    from nerve.analysis.judging import JUDGED_K, dicts_csv
+    from nerve.report.method_figures import plot_method_agreement
+
+    if len(rankings) < 2:
+        return []
+    valid = {m: np.all(np.isfinite(s), axis=0) for m, s in scores.items()}
+    rows = agreement_rows(rankings, tags, JUDGED_K, valid)
+    atomic_write_text(out / "methods_agreement.csv", dicts_csv(rows, AGREEMENT_FIELDS))
+    n = next(iter(rankings.values())).shape[1]
+    k = min(AGREEMENT_K, n)
+    names = list(rankings)
+    M = pair_matrix(rows, names, k)
+    title = (f"Shared units among the top {k} of two ranking methods\n(mean over tags; ranked on {rank_split}; "
+             f"chance {k * k / n:.1f})")
+    return ["methods_agreement.csv", *(p.name for p in plot_method_agreement(names, M, k, out / "methods_agreement",
+                                                                           title))]
+
+
+def _write_judgements(rows, ablate, rank_split, split, decoder, random_draws, out: Path) -> list[str]:
+    from nerve.analysis.judging import JUDGED_K, drop_matrix, judge_methods, write_summary_csv
+    from nerve.report.ablation_figures import plot_method_curves, plot_method_drops
+
+    k = min(10, int(rows["k"].max()))  # the figures' k
+    judged = judge_methods(rows, ks=sorted({*JUDGED_K, k}))
+    write_summary_csv(out / "methods_summary.csv", judged)
+    files = ["methods_summary.csv"]
+    for value in ablate:
+        for measure, suffix, what in (("accuracy", "", "recall"), ("f1", "_f1", "token F1")):
+            names, tags, M = drop_matrix(judged, value, k, measure)
+            if names:
+                title = (f"Drop of each tag's {what} at k = {k}: ranked on {rank_split}, scored on {split}, "
+                         f"{value} ablation ({decoder} decoding)")
+                base = out / f"methods_drop_{value}{suffix}"
+                files += [p.name for p in plot_method_drops(names, tags, M, base, title)]
+        title = (f"Own drop by k: ranked on {rank_split}, scored on {split}, {value} ablation "
+                 f"({decoder} decoding, {random_draws} random draws)")
+        files += [p.name for p in plot_method_curves(rows, value, out / f"methods_curves_{value}", title)]
+    return files
+
+
+def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> dict | None:
+    """The ranking methods over runs, when every analysis judged methods (else None, nothing written):
+
+    - ``methods_across_runs.csv``: each method's held-out judgement aggregated over the runs (``judging.across_runs``);
+    - when every analysis saved its methods' scores: ``methods_agreement_across_runs.csv`` (the top-k overlap of
+      every two methods per tag, mean and sd over runs) and ``methods_stability.csv`` (each method's top-k overlap
+      between every two runs after matching their units by sensitivity profile, ``agreement.stability_rows``),
+      with their figures at k = ``AGREEMENT_K``;
+    - ``methods_drop_<ablate>_mean.png``: the mean own drop per method and tag at k = 10.
+
+    Returns:
+        JSON-ready dict: path (of methods_across_runs.csv), compare_dir, files, across (its rows), k (of the
+        figures and verdicts), rank_split, score_split, n_runs, verdicts ({ablate: ``judging.method_verdicts``}).
+    """
+    from nerve.analysis.compare import check_analysis
+    from nerve.analysis.judging import across_csv, across_runs, method_verdicts, read_summary_csv
+
+    per_run, scored = [], True
+    for d in map(Path, dirs):
+        recorded = check_analysis(d)
+        if "methods_summary.csv" not in recorded:
+            return None
+        per_run.append(read_summary_csv(d / "methods_summary.csv"))
+        scored = scored and METHOD_SCORES in recorded
+    out = Path(out_dir)
+    path = out / "methods_across_runs.csv"
+    across = across_runs(per_run)
+    atomic_write_text(path, across_csv(across))
+    files = [path.name]
+    k = max([r["k"] for r in across if r["k"] <= AGREEMENT_K], default=0)
+    verdicts = {}
+    for ablate in dict.fromkeys(r["ablate"] for r in across):
+        verdicts[ablate] = method_verdicts(across, ablate, k)
+        files += _across_drop_figure(across, ablate, k, out)
+    if scored:
+        files += _compare_agreement([Path(d) for d in dirs], out)
+    first = across[0] if across else {"rank_split": "", "score_split": ""}
+    return {"path": str(path), "compare_dir": str(out), "files": files, "across": across, "k": k,
+            "rank_split": first["rank_split"], "score_split": first["score_split"], "n_runs": len(per_run),
+            "verdicts": verdicts}
+
+
+def _across_drop_figure(across: list[dict], ablate: str, k: int, out: Path) -> list[str]:
+    from nerve.report.ablation_figures import plot_method_drops
+    from nerve.tags import tag_order
+
+    sel = [r for r in across if r["ablate"] == ablate and r["k"] == k and r["score"] == "accuracy"]
+    if not sel:
+        return []
+    methods = list(dict.fromkeys(r["method"] for r in sel))
+    tags = list(dict.fromkeys(r["target_tag"] for r in sel))
+    tags = [tags[j] for j in tag_order(tags)]
+    M = np.full((len(methods) + 1, len(tags)), np.nan)
+    for r in sel:
+        M[methods.index(r["method"]), tags.index(r["target_tag"])] = r["own_drop_mean"]
+        if r["random_mean_drop"] is not None:
+            M[-1, tags.index(r["target_tag"])] = r["random_mean_drop"]
+    n = max(r["n_runs"] for r in sel)
+    title = (f"Drop of each tag's recall at k = {k}, mean over {n} runs: ranked on {sel[0]['rank_split']}, "
+             f"scored on {sel[0]['score_split']}, {ablate} ablation")
+    paths = plot_method_drops([*methods, "random units (mean)"], tags, M, out / f"methods_drop_{ablate}_mean", title)
+    return [p.name for p in paths]
+
+
+def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
+    from nerve.analysis.agreement import (
+        STABILITY_FIELDS,
+        agreement_across_runs,
+        agreement_rows,
+        pair_matrix,
+        stability_rows,
+    )
+    from nerve.analysis.compare import load_run_analysis
+    from nerve.analysis.heldout import read_method_scores
+    from nerve.analysis.judging import JUDGED_K, dicts_csv
+    from nerve.analysis.matching import assign_units
+    from nerve.report.method_figures import plot_method_agreement, plot_method_stability
+    from nerve.tags import tag_order
+
+    saved = [read_method_scores(d / METHOD_SCORES) for d in dirs]
+    first = saved[0]
+    tags = [first["tags"][j] for j in tag_order(first["tags"])]
+    methods = [m for m in first["methods"] if all(m in r["methods"] for r in saved)]
+    n = len(first["neurons"])
+    rankings, valid, sens = [], [], []
+    for d, r in zip(dirs, saved):
+        if sorted(r["tags"]) != sorted(tags) or len(r["neurons"]) != n:
+            raise ValueError(f"{d / METHOD_SCORES}: expected the tags and number of units of {dirs[0] / METHOD_SCORES}")
+        idx = [r["tags"].index(t) for t in tags]
+        rankings.append({m: r["rankings"][m][idx] for m in methods})
+        valid.append({m: np.all(np.isfinite(r["scores"][m][:, idx]), axis=0) for m in methods})
+        run = load_run_analysis(d)
+        sens.append(run.s[:, run.columns(tags)][[run.neurons.index(u) for u in r["neurons"]]])
+    agreement = agreement_across_runs([agreement_rows(rk, tags, JUDGED_K, v) for rk, v in zip(rankings, valid)])
+    atomic_write_text(out / "methods_agreement_across_runs.csv",
+                      dicts_csv(agreement, ("method_a", "method_b", "tag", "k", "n_runs", "shared_mean",
+                                            "shared_sd", "chance")))
+    matchings = {}
+    for a in range(len(dirs)):
+        for b in range(a + 1, len(dirs)):
+            usable = np.all(np.isfinite(sens[a]), axis=0) & np.all(np.isfinite(sens[b]), axis=0)
+            if usable.sum() >= 2:
+                rows, cols, _ = assign_units(sens[a], sens[b])
+                matchings[(a, b)] = (rows, cols)
+    stability = stability_rows(rankings, matchings, tags, JUDGED_K, n, valid)
+    atomic_write_text(out / "methods_stability.csv", dicts_csv(stability, STABILITY_FIELDS))
+    files = ["methods_agreement_across_runs.csv", "methods_stability.csv"]
+    k = min(AGREEMENT_K, n)
+    split = first["rank_split"]
+    title = (f"Shared units among the top {k} of two ranking methods\n(mean over tags and {len(dirs)} runs; "
+             f"ranked on {split}; chance {k * k / n:.1f})")
+    M = pair_matrix([{**r, "shared": r["shared_mean"]} for r in agreement], methods, k)
+    files += [p.name for p in plot_method_agreement(methods, M, k, out / "methods_agreement_mean", title)]
+    if matchings:
+        S = np.full((len(methods), len(tags)), np.nan)
+        for r in stability:
+            if r["k"] == k and r["shared_mean"] is not None:
+                S[methods.index(r["method"]), tags.index(r["tag"])] = r["shared_mean"]
+        title = (f"Stability over runs: top-{k} units shared by two runs after matching units\n(mean over "
+                 f"{len(matchings)} run pairs; ranked on {split}; chance {k * k / n:.1f})")
+        files += [p.name for p in plot_method_stability(methods, tags, S, k, out / "methods_stability", title)]
+    return files

@@ -1,0 +1,71 @@
+"""The report's "Which ranking method?" section: held-out own drops per method and tag over runs, a plain-language
+verdict per tag and overall, and the methods' agreement and stability figures."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from nerve.tags import tag_order
+
+SECTION_K = 10  # the k of the section's tables and verdicts (the largest swept k when smaller)
+ABLATE_ORDER = ("mean", "zero")  # mean ablation first: it does not push every token to O
+
+
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return "–"
+    sd = f" ± {_num(r['own_drop_sd'])}" if r["own_drop_sd"] is not None else ""
+    return f"{_num(r['own_drop_mean'])}{sd} [{r['runs_best']}]"
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x + 0.0:.2f}".replace("-0.00", "0.00")
+
+
+def _drop_table(sel: list[dict], table) -> str:
+    tags = list(dict.fromkeys(r["target_tag"] for r in sel))
+    tags = [tags[j] for j in tag_order(tags)]
+    methods = list(dict.fromkeys(r["method"] for r in sel))
+    at = {(r["method"], r["target_tag"]): r for r in sel}
+    rows = [[html.escape(m), *[_cell(at.get((m, t))) for t in tags]] for m in methods]
+    rnd = [next((r["random_mean_drop"] for r in sel if r["target_tag"] == t and r["random_mean_drop"] is not None),
+                None) for t in tags]
+    rows.append(["random units (mean)", *[_num(v) for v in rnd]])
+    return f'<div class="nowrap">{table(["method", *tags], rows, left=1)}</div>'
+
+
+def methods_section(variant: str, methods: dict, table, figure) -> str:
+    """HTML of the section for one study variant.
+
+    Args:
+        methods: the study summary's ``methods`` entry: across (``judging.across_runs`` rows), verdicts
+            ({ablate: ``judging.method_verdicts``}), k, rank_split, score_split, n_runs, compare_dir.
+        table: ``table(header, rows, left=)`` -> HTML; figure: ``figure(path, caption)`` -> HTML.
+    """
+    k, rs, ss, n = methods["k"], methods["rank_split"], methods["score_split"], methods["n_runs"]
+    parts = [f"<h2>Which ranking method? — {html.escape(variant)}</h2>",
+             f"<p>Each method ranks the units on <b>{html.escape(rs)}</b>; its top {k} units of a tag are then "
+             f"ablated in the model on <b>{html.escape(ss)}</b> (held-out data) and the tag's recall is measured "
+             f"again. A cell is the drop of the tag's recall, mean ± sd over {n} run{'s' * (n != 1)}, with the "
+             "number of runs in which that method's drop was the largest in brackets. Random units: the mean drop "
+             f"of {k} random units. Token F1 and k = 1, 5, 20 are in methods_across_runs.csv.</p>"]
+    compare_dir = Path(methods["compare_dir"])
+    for ablate in [a for a in ABLATE_ORDER if a in methods["verdicts"]]:
+        how = ("each ablated unit set to its mean on " + rs) if ablate == "mean" else "each ablated unit set to 0"
+        sel = [r for r in methods["across"] if r["ablate"] == ablate and r["k"] == k and r["score"] == "accuracy"]
+        v = methods["verdicts"][ablate]
+        parts += [f"<h3>{ablate.capitalize()} ablation ({html.escape(how)})</h3>", _drop_table(sel, table),
+                  f"<p><b>Verdict.</b> {html.escape(v['overall'])}</p>",
+                  "<ul>" + "".join(f"<li>{html.escape(t['text'])}</li>" for t in v["tags"]) + "</ul>"]
+        png = compare_dir / f"methods_drop_{ablate}_mean.png"
+        if png.is_file():
+            parts.append(figure(png, f"own drop at k = {k}, mean over runs ({ablate} ablation)"))
+    for stem, caption in (("methods_agreement_mean", f"top-{k} units shared by two methods (mean over tags and "
+                                                     "runs)"),
+                          ("methods_stability", f"each method's top-{k} units shared by two runs after matching "
+                                                "their units by sensitivity profile")):
+        png = compare_dir / f"{stem}.png"
+        if png.is_file():
+            parts.append(figure(png, caption))
+    return "".join(parts)

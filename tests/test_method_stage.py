@@ -1,0 +1,90 @@
+"""The ranking-methods stage: the saved scores and rankings equal a re-computation on the ranking split, agreement
+equals the overlap of the saved rankings, a run compared with itself is perfectly stable, the study judges methods
+ranked on dev on test and its report says which method hurt each tag most."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+from nerve.analysis.capture import capture_activations
+from nerve.analysis.checks import check_activations
+from nerve.analysis.heldout import method_score_matrices, rank_input, read_method_scores
+from nerve.analysis.ranking import rank_units
+from nerve.data.conll import read_conll
+from nerve.run import load_run
+from tests.conftest import run_cli
+
+METHODS = "sensitivity,probeless,selectivity,gradxact,random"
+
+
+@pytest.fixture(scope="module")
+def analysed(tiny_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stage") / "a"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", METHODS, "--random-draws", "2",
+            "--max-k", "5", "--out", out, check=True)
+    return out
+
+
+def test_methods_scores_npz_holds_each_methods_scores_on_the_ranking_split(tiny_run, analysed):
+    saved = read_method_scores(analysed / "methods_scores.npz")
+    run = load_run(tiny_run)
+    dev = check_activations(capture_activations(run, read_conll(run.cfg.data.dev), run.cfg.data.dev)[0])
+    want = method_score_matrices(rank_input(dev), METHODS.split(","))
+    assert saved["methods"] == [m for m in METHODS.split(",") if m != "random"]
+    assert saved["rank_split"] == "dev" and saved["target"] == "logprob" and saved["tags"] == dev.tags
+    for m in saved["methods"]:
+        np.testing.assert_allclose(saved["scores"][m], want[m], equal_nan=True)
+        np.testing.assert_array_equal(saved["rankings"][m], rank_units(want[m]))
+
+
+def test_methods_agreement_csv_is_the_top_k_overlap_of_the_saved_rankings(analysed):
+    saved = read_method_scores(analysed / "methods_scores.npz")
+    rows = list(csv.DictReader((analysed / "methods_agreement.csv").open()))
+    assert rows
+    for r in rows:
+        j, k = saved["tags"].index(r["tag"]), int(r["k"])
+        a, b = saved["rankings"][r["method_a"]][j, :k], saved["rankings"][r["method_b"]][j, :k]
+        valid = all(np.isfinite(saved["scores"][m][:, j]).all() for m in (r["method_a"], r["method_b"]))
+        assert r["shared"] == (str(len(set(a) & set(b))) if valid else "")
+    assert (analysed / "methods_agreement.png").is_file() and (analysed / "methods_agreement.svg").is_file()
+
+
+def test_a_run_compared_with_a_copy_of_its_analysis_is_perfectly_stable(analysed, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(analysed, copy)
+    (copy / ".nerve.lock").unlink(missing_ok=True)
+    res = run_cli("compare", analysed, copy, "--out", tmp_path / "cmp")
+    assert res.returncode == 0, res.stderr
+    rows = [r for r in csv.DictReader((tmp_path / "cmp" / "methods_stability.csv").open()) if r["shared_mean"]]
+    assert rows and all(float(r["shared_mean"]) == int(r["k"]) and r["n_pairs"] == "1" for r in rows)
+    for name in ("methods_agreement_across_runs.csv", "methods_agreement_mean.png", "methods_stability.png",
+                 "methods_drop_zero_mean.png"):
+        assert (tmp_path / "cmp" / name).is_file(), name
+
+
+def test_study_help_names_the_studys_default_methods():
+    from nerve.cli_args import STUDY_METHODS_TEXT
+    from nerve.study import STUDY_METHODS
+
+    assert STUDY_METHODS_TEXT == ",".join(STUDY_METHODS)
+
+
+@pytest.mark.parametrize("given,methods", [("none", []), ("probe,random", ["probe", "random"]), (None, None)])
+def test_study_methods_option_reaches_the_study(monkeypatch, tmp_path, given, methods):
+    import nerve.study
+    from nerve.cli import main
+
+    seen = {}
+    monkeypatch.setattr(nerve.study, "study", lambda *a, **kw: seen.update(kw) or tmp_path / "report.html")
+    args = ["study", "--data", str(tmp_path), "--out", str(tmp_path / "s")]
+    assert main(args + (["--methods", given] if given else [])) == 0
+    assert seen["methods"] == methods
+
+
+def test_study_with_an_unknown_method_is_a_one_line_error(tmp_path):
+    res = run_cli("study", "--data", tmp_path, "--out", tmp_path / "s", "--methods", "sensitivty")
+    assert res.returncode == 2 and "unknown sensitivty" in res.stderr and "Traceback" not in res.stderr
