@@ -165,4 +165,12 @@ def test_a_tag_no_method_hurts_more_than_random_units_says_so():
     v = method_verdicts(_across({("ig", "O"): (-0.001, 0.0, 5), ("probe", "O"): (-0.002, 0.0, 0)},
                                 random_drop=-0.001), "zero", 10)
     assert v["tags"][0]["best"] is None
-    assert "no method's top 10 lower its recall more than 10 random units do" in v["tags"][0]["text"]
+    text = v["tags"][0]["text"]
+    assert "no method's top 10 lower its recall by 0.005 or more, or more than 10 random units do" in text
+
+
+def test_a_drop_that_rounds_to_zero_is_no_drop_even_above_random_units():
+    from nerve.analysis.judging import method_verdicts
+
+    v = method_verdicts(_across({("ig", "O"): (0.003, 0.0, 5)}, random_drop=0.0), "zero", 10)
+    assert v["tags"][0]["best"] is None

