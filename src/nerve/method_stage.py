@@ -206,7 +206,7 @@ def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
         for r in stability:
             if r["k"] == k and r["shared_mean"] is not None:
                 S[methods.index(r["method"]), tags.index(r["tag"])] = r["shared_mean"]
-        title = (f"Stability over runs: top-{k} units shared by two runs, units matched by sensitivity profile\n(mean over "
-                 f"{len(matchings)} run pairs; ranked on {split}; chance {k * k / n:.1f})")
+        title = (f"Stability over runs: top-{k} units shared by two runs, units matched by sensitivity profile\n"
+                 f"(mean over {len(matchings)} run pairs; ranked on {split}; chance {k * k / n:.1f})")
         files += [p.name for p in plot_method_stability(methods, tags, S, k, out / "methods_stability", title)]
     return files

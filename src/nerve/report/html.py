@@ -16,7 +16,8 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
 color:#222;line-height:1.4;padding:0 1em}
 h1,h2,h3{font-weight:600} table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:right} .nowrap{overflow-x:auto} .nowrap table{font-size:0.8em} .nowrap td{white-space:nowrap;padding:2px 4px} th{background:#f3f3f3}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right} th{background:#f3f3f3}
+.nowrap{overflow-x:auto} .nowrap table{font-size:0.8em} .nowrap td{white-space:nowrap;padding:2px 4px}
 td.l,th.l{text-align:left} .yes{color:#1a7f37;font-weight:600} .no{color:#b42318;font-weight:600}
 .na{color:#888} figure{display:inline-block;margin:0.5em;vertical-align:top} figcaption{font-size:0.85em;color:#555}
 img{max-width:100%;height:auto;border:1px solid #eee} details{margin:0.5em 0} summary{cursor:pointer;font-weight:600}
