@@ -44,7 +44,7 @@ def test_methods_scores_npz_holds_each_methods_scores_on_the_ranking_split(tiny_
 def test_methods_agreement_csv_is_the_top_k_overlap_of_the_saved_rankings(analysed):
     saved = read_method_scores(analysed / "methods_scores.npz")
     rows = list(csv.DictReader((analysed / "methods_agreement.csv").open()))
-    assert rows
+    assert rows and {r["rank_split"] for r in rows} == {"dev"}
     for r in rows:
         j, k = saved["tags"].index(r["tag"]), int(r["k"])
         a, b = saved["rankings"][r["method_a"]][j, :k], saved["rankings"][r["method_b"]][j, :k]
@@ -61,6 +61,7 @@ def test_a_run_compared_with_a_copy_of_its_analysis_is_perfectly_stable(analysed
     assert res.returncode == 0, res.stderr
     rows = [r for r in csv.DictReader((tmp_path / "cmp" / "methods_stability.csv").open()) if r["shared_mean"]]
     assert rows and all(float(r["shared_mean"]) == int(r["k"]) and r["n_pairs"] == "1" for r in rows)
+    assert {(r["rank_split"], r["matched_on"]) for r in rows} == {("dev", "test")}
     for name in ("methods_agreement_across_runs.csv", "methods_agreement_mean.png", "methods_stability.png",
                  "methods_drop_zero_mean.png"):
         assert (tmp_path / "cmp" / name).is_file(), name

@@ -55,7 +55,8 @@ def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: 
         return []
     valid = {m: np.all(np.isfinite(s), axis=0) for m, s in scores.items()}
     rows = agreement_rows(rankings, tags, JUDGED_K, valid)
-    atomic_write_text(out / "methods_agreement.csv", dicts_csv(rows, AGREEMENT_FIELDS))
+    atomic_write_text(out / "methods_agreement.csv", dicts_csv([{"rank_split": rank_split, **r} for r in rows],
+                                                               ("rank_split", *AGREEMENT_FIELDS)))
     n = next(iter(rankings.values())).shape[1]
     k = min(AGREEMENT_K, n)
     names = list(rankings)
@@ -182,9 +183,12 @@ def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
         run = load_run_analysis(d)
         sens.append(run.s[:, run.columns(tags)][[run.neurons.index(u) for u in r["neurons"]]])
     agreement = agreement_across_runs([agreement_rows(rk, tags, JUDGED_K, v) for rk, v in zip(rankings, valid)])
+    split = first["rank_split"]
+    matched_on = _split_name(dirs[0])
     atomic_write_text(out / "methods_agreement_across_runs.csv",
-                      dicts_csv(agreement, ("method_a", "method_b", "tag", "k", "n_runs", "shared_mean",
-                                            "shared_sd", "chance")))
+                      dicts_csv([{"rank_split": split, **r} for r in agreement],
+                                ("rank_split", "method_a", "method_b", "tag", "k", "n_runs", "shared_mean",
+                                 "shared_sd", "chance")))
     matchings = {}
     for a in range(len(dirs)):
         for b in range(a + 1, len(dirs)):
@@ -193,10 +197,11 @@ def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
                 rows, cols, _ = assign_units(sens[a], sens[b])
                 matchings[(a, b)] = (rows, cols)
     stability = stability_rows(rankings, matchings, tags, JUDGED_K, n, valid)
-    atomic_write_text(out / "methods_stability.csv", dicts_csv(stability, STABILITY_FIELDS))
+    atomic_write_text(out / "methods_stability.csv",
+                      dicts_csv([{"rank_split": split, "matched_on": matched_on, **r} for r in stability],
+                                ("rank_split", "matched_on", *STABILITY_FIELDS)))
     files = ["methods_agreement_across_runs.csv", "methods_stability.csv"]
     k = min(AGREEMENT_K, n)
-    split = first["rank_split"]
     title = (f"Shared units among the top {k} of two ranking methods\n(mean over tags and {len(dirs)} runs; "
              f"ranked on {split}; chance {k * k / n:.1f})")
     M = pair_matrix([{**r, "shared": r["shared_mean"]} for r in agreement], methods, k)
@@ -206,7 +211,17 @@ def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
         for r in stability:
             if r["k"] == k and r["shared_mean"] is not None:
                 S[methods.index(r["method"]), tags.index(r["tag"])] = r["shared_mean"]
-        title = (f"Stability over runs: top-{k} units shared by two runs, units matched by sensitivity profile\n"
-                 f"(mean over {len(matchings)} run pairs; ranked on {split}; chance {k * k / n:.1f})")
+        title = (f"Stability over runs: top-{k} units shared by two runs, units matched by sensitivity profile on "
+                 f"{matched_on}\n(mean over {len(matchings)} run pairs; ranked on {split}; chance {k * k / n:.1f})")
         files += [p.name for p in plot_method_stability(methods, tags, S, k, out / "methods_stability", title)]
     return files
+
+
+def _split_name(analysis_dir: Path) -> str:
+    """The name of the split an analysis folder analysed (``analysis.json``'s split_name), or "?"."""
+    import json
+
+    try:
+        return str(json.loads((analysis_dir / "analysis.json").read_text(encoding="utf-8")).get("split_name", "?"))
+    except (OSError, ValueError):
+        return "?"
