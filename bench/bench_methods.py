@@ -64,13 +64,14 @@ def main() -> None:
         x = rank_input(dev)
         ranking = rank_units(method_scores(name, x, 0, default_target(x)))
         t2 = time.perf_counter()
-        ablation_sweep(*sweep_args, ranking, args.max_k, random_draws=0, crf=test.crf, progress=False, values=values)
+        ablation_sweep(*sweep_args, ranking, args.max_k, crf=test.crf, progress=False, values=values,
+                       selections=("top",))
         t3 = time.perf_counter()
         total += t3 - t1
         print(f"{name:<12} scores {t2 - t1:6.2f} s  top-k sweep {t3 - t2:6.2f} s")
     t1 = time.perf_counter()
     ablation_sweep(*sweep_args, np.tile(np.arange(test.h.shape[1]), (len(test.tags), 1)), args.max_k,
-                   random_draws=args.random_draws, crf=test.crf, progress=False, values=values)
+                   random_draws=args.random_draws, crf=test.crf, progress=False, values=values, selections=("random",))
     t2 = time.perf_counter()
     total += t2 - t1
     print(f"{'random':<12} {args.random_draws} draws sweep {t2 - t1:6.2f} s")

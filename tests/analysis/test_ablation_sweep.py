@@ -138,3 +138,28 @@ def test_integer_valued_inputs_full_of_ties_equal_brute_force():
     for j, tag in enumerate(a["tags"]):
         for k in range(7):
             assert_scores_equal(table[(str(tag), "top", k, 0)], brute_force(a, rankings[j, :k]))
+
+
+@pytest.mark.parametrize("selections", [("top",), ("random",), ("top", "random"), ("bottom",)])
+def test_a_sweep_of_some_selections_gives_exactly_those_rows_of_the_full_sweep(arrays, selections):
+    args, rankings = _args(arrays)
+    full = ablation_sweep(*args, rankings, 3, random_draws=2, progress=False)
+    part = ablation_sweep(*args, rankings, 3, random_draws=2, progress=False, selections=selections)
+    want = full[np.isin(full["selection"], selections)]
+    assert part.dtype == want.dtype and len(part) == len(want)
+    for field in part.dtype.names:  # field by field: NaN equals NaN in a float column
+        np.testing.assert_array_equal(part[field], want[field])
+
+
+def test_an_unknown_selection_is_refused(arrays):
+    args, rankings = _args(arrays)
+    with pytest.raises(ValueError, match="selections: expected some of top, bottom, random"):
+        ablation_sweep(*args, rankings, 3, progress=False, selections=("middle",))
+
+
+def _args(a):
+    from nerve.analysis.ranking import rank_units
+    from nerve.analysis.sensitivity import sensitivity
+
+    rankings = rank_units(sensitivity(a["h"], a["W"], a["pred"]))
+    return (a["h"], a["W"], a["b"], a["gold"], a["sentence_starts"], list(a["tags"])), rankings

@@ -1,5 +1,5 @@
-"""The CRF Viterbi of the ablation sweep (the model's own CRF.decode, batched over sentences) against brute-force
-enumeration, and the CRF sweep against direct recomputation."""
+"""The CRF Viterbi of the ablation sweep (compiled) and the model's own CRF.decode (batched over sentences) against
+brute-force enumeration and each other, and the CRF sweep against direct recomputation."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from analysis_synthetic import as_table, assert_scores_equal, brute_force, sweep
 
-from nerve.analysis.decoders import torch_viterbi
+from nerve.analysis.decoders import CrfDecoder, torch_viterbi, viterbi
 
 
 def enumerate_best(em, start, trans, end):
@@ -50,3 +50,42 @@ def test_crf_sweep_rows_equal_brute_force(crf_arrays):
         for k in range(n + 1):
             assert_scores_equal(table[(str(tag), "top", k, 0)], brute_force(a, rankings[j, :k], crf=True))
             assert_scores_equal(table[(str(tag), "bottom", k, 0)], brute_force(a, rankings[j, ::-1][:k], crf=True))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_viterbi_equals_enumeration(seed):
+    rng = np.random.default_rng(seed)
+    T, lengths = 3, np.array([4, 1, 3, 2, 4])
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    em = rng.normal(size=(lengths.sum(), T))
+    crf = rng.normal(size=T), rng.normal(size=(T, T)), rng.normal(size=T)
+    paths = viterbi(em, starts, crf)
+    for a, L in zip(starts, lengths):
+        assert paths[a: a + L].tolist() == enumerate_best(em[a: a + L], *crf)
+
+
+def test_compiled_viterbi_equals_the_models_decode_on_many_sentences_with_forbidden_transitions():
+    rng = np.random.default_rng(5)
+    T, lengths = 7, rng.integers(1, 30, size=300)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    em = rng.normal(scale=3.0, size=(lengths.sum(), T))
+    trans = rng.normal(size=(T, T))
+    trans[rng.random((T, T)) < 0.4] = -10000.0
+    crf = rng.normal(size=T), trans, rng.normal(size=T)
+    np.testing.assert_array_equal(viterbi(em, starts, crf), torch_viterbi(em, starts, crf))
+
+
+def test_the_crf_decoder_after_removals_equals_viterbi_of_recomputed_emissions():
+    rng = np.random.default_rng(2)
+    h, W, b = rng.normal(size=(40, 6)), rng.normal(size=(4, 6)), rng.normal(size=4)
+    starts = np.array([0, 7, 19, 30])
+    crf = rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=4)
+    dec = CrfDecoder(h, W, b, starts, crf)
+    mask = np.zeros(6, dtype=bool)
+    for u in (3, 0, 5):
+        dec.remove(u)
+        mask[u] = True
+        keep = ~mask
+        np.testing.assert_array_equal(dec.decode(mask), viterbi(h[:, keep] @ W[:, keep].T + b, starts, crf))
+    dec.reset()
+    np.testing.assert_array_equal(dec.decode(np.zeros(6, dtype=bool)), viterbi(h @ W.T + b, starts, crf))

@@ -106,7 +106,7 @@ def random_orders(n: int, draws: int, seed: int) -> np.ndarray:
 
 def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings, max_k: int, *,
                    random_draws: int = 20, seed: int = 0, crf=None, progress: bool = True,
-                   values=None) -> np.ndarray:
+                   values=None, selections: Sequence[str] = SELECTIONS) -> np.ndarray:
     """Accuracy after ablating k = 0..max_k units per target tag and selection (Xin, Lin & Yu 2019).
 
     Ablating a set S sets h[:, S] = 0, recomputes the emissions h @ W.T + b in float64
@@ -136,6 +136,8 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
         values: float (n,) the value an ablated unit takes (e.g. its mean on the ranking split: mean
             ablation); default 0 (zero ablation). Setting h[:, S] = m[S] is zero-ablating h − m with the bias
             b + W·m, which is how it is computed.
+        selections: the selections swept, some of ``SELECTIONS`` in that order (default all; e.g. ("top",) for
+            judging a ranking alone); the rows of the others are left out.
 
     Returns:
         Structured array (``row_dtype``) of the rows of ablation.csv ordered by target tag,
@@ -162,12 +164,18 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise AnalysisInputError(f"seed: expected an integer >= 0, got {seed!r}")
     crf = crf_arrays(crf, n_tags)
+    bad = [x for x in selections if x not in SELECTIONS]
+    if bad or not selections:
+        raise AnalysisInputError(f"selections: expected some of {', '.join(SELECTIONS)}, got {list(selections)}")
+    if "random" not in selections:
+        random_draws = 0
     if values is not None:
         m = float_matrix(values, "values", (n,)).astype(np.float64)
         h, b = h - m, b + W.astype(np.float64) @ m
     decoder = SoftmaxDecoder(h, W, b, max_k) if crf is None else CrfDecoder(h, W, b, starts, crf)
-    orders = {("top", j): rankings[j, :max_k] for j in range(n_tags)}
-    orders.update({("bottom", j): rankings[j, ::-1][:max_k] for j in range(n_tags)})
+    orders = {("top", j): rankings[j, :max_k] for j in range(n_tags)} if "top" in selections else {}
+    if "bottom" in selections:
+        orders.update({("bottom", j): rankings[j, ::-1][:max_k] for j in range(n_tags)})
     orders.update({("random", r): o[:max_k] for r, o in enumerate(random_orders(n, int(random_draws), seed))})
     scorer, counter = ChunkScorer(tags, gold, starts), _TagCounter(gold, n_tags)
     cache: dict[bytes, int] = {}
@@ -180,7 +188,7 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
     bar.close()
     names = eval_tags(tags, scorer.types)
     scores = np.concatenate(table) if table else np.empty((0, len(names), len(SCORES)))
-    return _rows(scores, ids, names, tags, max_k, random_draws)
+    return _rows(scores, ids, names, tags, max_k, random_draws, [x for x in SELECTIONS[:2] if x in selections])
 
 
 def _progress(total: int, enabled: bool):
@@ -246,17 +254,21 @@ def eval_tags(tags: Sequence[str], types: Sequence[str]) -> list[str]:
     return [*tags, "ALL", "F1", *(ENTITY_PREFIX + t for t in types)]
 
 
-def _rows(table: np.ndarray, ids: dict, names: list[str], tags: list[str], max_k: int, draws: int) -> np.ndarray:
-    """Lay the score table (m, n_eval, 4) out as ablation rows (see ``ablation_sweep``); names: the eval tags."""
+def _rows(table: np.ndarray, ids: dict, names: list[str], tags: list[str], max_k: int, draws: int,
+          ranked: Sequence[str] = ("top", "bottom")) -> np.ndarray:
+    """Lay the score table (m, n_eval, 4) out as ablation rows (see ``ablation_sweep``); names: the eval tags;
+    ranked: the selections of the ranking that were swept, then the ``draws`` random ones."""
     n_tags, n_k = len(tags), max_k + 1
     eval_names = np.array(names)
     n_eval = eval_names.size
     rand = np.stack([ids[("random", r)] for r in range(draws)], axis=1) if draws else np.empty((n_k, 0), np.intp)
-    per_target = (2 + draws) * n_k * n_eval
+    n_ranked = len(ranked)
+    per_target = (n_ranked + draws) * n_k * n_eval
     out = np.empty(n_tags * per_target, dtype=row_dtype(max(map(len, eval_names))))
-    sel = np.repeat(np.array(SELECTIONS), [n_k * n_eval, n_k * n_eval, n_k * draws * n_eval])
-    ks = np.concatenate([np.repeat(np.arange(n_k), n_eval)] * 2 + [np.repeat(np.arange(n_k), draws * n_eval)])
-    dr = np.concatenate([np.zeros(2 * n_k * n_eval, np.int32), np.tile(np.repeat(np.arange(draws), n_eval), n_k)])
+    sel = np.repeat(np.array([*ranked, "random"]), [n_k * n_eval] * n_ranked + [n_k * draws * n_eval])
+    ks = np.concatenate([np.repeat(np.arange(n_k), n_eval)] * n_ranked + [np.repeat(np.arange(n_k), draws * n_eval)])
+    dr = np.concatenate([np.zeros(n_ranked * n_k * n_eval, np.int32),
+                         np.tile(np.repeat(np.arange(draws), n_eval), n_k)])
     for j, tag in enumerate(tags):
         block = out[j * per_target:(j + 1) * per_target]
         block["target_tag"] = tag
@@ -264,7 +276,7 @@ def _rows(table: np.ndarray, ids: dict, names: list[str], tags: list[str], max_k
         block["k"] = ks
         block["draw"] = dr
         block["eval_tag"] = np.tile(eval_names, per_target // n_eval)
-        scores = np.concatenate([table[ids[("top", j)]], table[ids[("bottom", j)]], table[rand.ravel()]])
+        scores = np.concatenate([*(table[ids[(x, j)]] for x in ranked), table[rand.ravel()]])
         scores = scores.reshape(-1, len(SCORES))
         for c, f in enumerate(SCORES):
             block[f] = scores[:, c]

@@ -106,12 +106,11 @@ def method_sweeps(rank: RankInput, score: Activations, methods: Sequence[str], *
         sweep = dict(max_k=max_k, seed=seed, crf=score.crf, progress=progress, values=values)
         args = (score.h, score.W, score.b, score.gold, score.sentence_starts, score.tags)
         for method, ranking in rankings.items():
-            rows = ablation_sweep(*args, ranking, random_draws=0, **sweep)
-            parts.append((method, ablate, rows[rows["selection"] == "top"]))
+            parts.append((method, ablate, ablation_sweep(*args, ranking, selections=("top",), **sweep)))
         if RANDOM in methods:
             any_ranking = np.tile(np.arange(score.h.shape[1]), (len(score.tags), 1))
-            rows = ablation_sweep(*args, any_ranking, random_draws=random_draws, **sweep)
-            parts.append((RANDOM, ablate, rows[rows["selection"] == "random"]))
+            parts.append((RANDOM, ablate, ablation_sweep(*args, any_ranking, random_draws=random_draws,
+                                                         selections=("random",), **sweep)))
     return _label(parts, rank_split, score_split)
 
 
