@@ -64,7 +64,8 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     return arrays, [sents[i].words for i in keep]
 
 
-ANALYSIS_FORMAT = 2  # 2: ablation rows score precision, recall, F1 and F1:type; method summaries per score
+ANALYSIS_FORMAT = 3  # 2: ablation rows score precision, recall, F1 and F1:type; method summaries per score; 3: the
+# warm-started probe, methods_scores.npz and methods_agreement.csv, the compiled CRF Viterbi
 
 
 def analysis_identity(hashes: dict[str, str], split_path: str, split: str, options: dict) -> dict:
