@@ -16,6 +16,10 @@ from nerve.io import atomic_write_text
 
 def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_draws, seed, rank_split, split,
                    out: Path) -> list[str]:
+    """The methods part of ``nerve analyze --methods``: each method scores units on the ranking split's arrays
+    (``rank_arrays``) and is judged by top-k ablation on the scoring split's (``arrays``), for each ``ablate``
+    value, into ``out``: methods.csv, methods_summary.csv, methods_scores.npz, methods_agreement.csv and their
+    figures. Returns the names of the files written."""
     from nerve.analysis.heldout import (
         default_target,
         method_score_matrices,
