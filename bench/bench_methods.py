@@ -10,14 +10,14 @@ sweep, and the random draws' sweep; one torch thread.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 torch.set_num_threads(1)
+
+from machine import cpu_name  # noqa: E402  (bench/machine.py: the scripts run as python bench/X.py)
 
 from nerve.analysis.ablation import ablation_sweep  # noqa: E402
 from nerve.analysis.capture import capture_activations  # noqa: E402
@@ -27,13 +27,6 @@ from nerve.analysis.methods import METHODS, method_scores  # noqa: E402
 from nerve.analysis.ranking import rank_units  # noqa: E402
 from nerve.data.conll import read_conll  # noqa: E402
 from nerve.run import load_run  # noqa: E402
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

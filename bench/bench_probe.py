@@ -10,24 +10,16 @@ with a warm start of ``--reference`` passes by objective and by the mean number 
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from machine import cpu_name
 from scipy.special import log_softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from nerve.analysis import methods as M
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

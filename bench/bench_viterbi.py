@@ -9,23 +9,16 @@ Without a run it times 3,453 synthetic sentences of CoNLL-2003 test's lengths wi
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 torch.set_num_threads(1)
 
+from machine import cpu_name  # noqa: E402  (bench/machine.py: the scripts run as python bench/X.py)
+
 from nerve.analysis.decoders import torch_viterbi, viterbi  # noqa: E402
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def emissions(run: str | None, split: str):
