@@ -89,3 +89,17 @@ def test_study_methods_option_reaches_the_study(monkeypatch, tmp_path, given, me
 def test_study_with_an_unknown_method_is_a_one_line_error(tmp_path):
     res = run_cli("study", "--data", tmp_path, "--out", tmp_path / "s", "--methods", "sensitivty")
     assert res.returncode == 2 and "unknown sensitivty" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_comparison_of_one_method_has_stability_but_no_agreement_figure(tiny_run, tmp_path):
+    one = tmp_path / "one"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity",
+            "--random-draws", "1", "--max-k", "2", "--out", one, check=True)
+    copy = tmp_path / "copy"
+    shutil.copytree(one, copy)
+    (copy / ".nerve.lock").unlink(missing_ok=True)
+    res = run_cli("compare", one, copy, "--out", tmp_path / "cmp")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "cmp" / "methods_stability.png").is_file()
+    assert not (tmp_path / "cmp" / "methods_agreement_mean.png").exists()
+    assert not (one / "methods_agreement.csv").exists()

@@ -208,8 +208,9 @@ def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
     k = min(AGREEMENT_K, n)
     title = (f"Shared units among the top {k} of two ranking methods\n(mean over tags and {len(dirs)} runs; "
              f"ranked on {split}; chance {k * k / n:.1f})")
-    M = pair_matrix([{**r, "shared": r["shared_mean"]} for r in agreement], methods, k)
-    files += [p.name for p in plot_method_agreement(methods, M, k, out / "methods_agreement_mean", title)]
+    if len(methods) >= 2:  # agreement needs two methods
+        M = pair_matrix([{**r, "shared": r["shared_mean"]} for r in agreement], methods, k)
+        files += [p.name for p in plot_method_agreement(methods, M, k, out / "methods_agreement_mean", title)]
     if matchings:
         S = np.full((len(methods), len(tags)), np.nan)
         for r in stability:
