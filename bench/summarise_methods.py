@@ -17,6 +17,7 @@ import numpy as np
 
 from nerve.analysis.agreement import pair_matrix
 from nerve.analysis.judging import method_verdicts
+from nerve.analysis.judging import two_decimals as _num
 from nerve.tags import tag_order
 
 
@@ -38,8 +39,12 @@ def _read(path: Path) -> list[dict]:
     return out
 
 
-def _num(x) -> str:
-    return "–" if x is None else f"{x + 0.0:.2f}".replace("-0.00", "0.00")
+def _markdown(header: list[str], rows: list[list[str]]) -> None:
+    """Print a Markdown table: the header, its rule, then one line per row."""
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---|" * (len(header) - 1))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def main() -> None:
@@ -61,17 +66,16 @@ def main() -> None:
         n = max(r["n_runs"] for r in sel)
         print(f"\n{ablate} ablation, k = {k}, score {args.score}: ranked on {sel[0]['rank_split']}, scored on "
               f"{sel[0]['score_split']}; own drop mean ± sd over {n} runs [runs where the method hurt most]\n")
-        print("| method | " + " | ".join(tags) + " |")
-        print("|---|" + "---|" * len(tags))
+        rows = []
         for m in methods:
             cells = []
             for t in tags:
                 r = at.get((m, t))
                 cells.append("–" if r is None else f"{_num(r['own_drop_mean'])} ± {_num(r['own_drop_sd'])} "
                              f"[{r['runs_best']}]")
-            print(f"| {m} | " + " | ".join(cells) + " |")
+            rows.append([m, *cells])
         rnd = [next((r["random_mean_drop"] for r in sel if r["target_tag"] == t), None) for t in tags]
-        print("| random units (mean) | " + " | ".join(_num(v) for v in rnd) + " |")
+        _markdown(["method", *tags], rows + [["random units (mean)", *(_num(v) for v in rnd)]])
         ps = {m: ", ".join(_num(at[(m, t)]["random_p_median"]) if (m, t) in at else "–" for t in tags)
               for m in methods}
         print("\nmedian random-draw p per tag (same order):")
@@ -88,10 +92,7 @@ def main() -> None:
         M = pair_matrix(rows, methods, k)
         chance = next(r["chance"] for r in rows if r["k"] == k)
         print(f"\nagreement: top-{k} units shared by two methods, mean over tags and runs (chance {chance:.1f})\n")
-        print("| | " + " | ".join(methods) + " |")
-        print("|---|" + "---|" * len(methods))
-        for i, m in enumerate(methods):
-            print(f"| {m} | " + " | ".join(f"{x:.1f}" for x in M[i]) + " |")
+        _markdown(["", *methods], [[m, *(f"{x:.1f}" for x in M[i])] for i, m in enumerate(methods)])
     stability = d / "methods_stability.csv"
     if stability.is_file():
         rows = [r for r in _read(stability) if r["k"] == k]
@@ -102,12 +103,12 @@ def main() -> None:
         pairs = max(r["n_pairs"] for r in rows)
         print(f"\nstability: top-{k} units shared by two runs after unit matching, mean over {pairs} run pairs "
               f"(chance {rows[0]['chance']:.1f})\n")
-        print("| method | " + " | ".join(tags) + " | mean |")
-        print("|---|" + "---|" * (len(tags) + 1))
+        rows = []
         for m in methods:
             vals = [at[(m, t)]["shared_mean"] for t in tags]
             mean = np.mean([v for v in vals if v is not None]) if any(v is not None for v in vals) else None
-            print(f"| {m} | " + " | ".join(("–" if v is None else f"{v:.1f}") for v in vals) + f" | {_num(mean)} |")
+            rows.append([m, *("–" if v is None else f"{v:.1f}" for v in vals), _num(mean)])
+        _markdown(["method", *tags, "mean"], rows)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_dr
     write_methods_csv(out / "methods.csv", rows)
     files = ["methods.csv"]
     if scores:
-        write_method_scores(out / METHOD_SCORES, scores, rank.tags, rank.neurons, rank_split, default_target(ranked))
+        write_method_scores(out / METHOD_SCORES, scores, rankings, rank.tags, rank.neurons, rank_split,
+                            default_target(ranked))
         files += [METHOD_SCORES, *_write_agreement(scores, rankings, rank.tags, rank_split, out)]
     return files + _write_judgements(rows, ablate, rank_split, split, score.decoder, random_draws, out)
 
@@ -136,24 +137,19 @@ def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
 
 
 def _across_drop_figure(across: list[dict], ablate: str, k: int, out: Path) -> list[str]:
+    from nerve.analysis.judging import drop_matrix
     from nerve.report.ablation_figures import plot_method_drops
     from nerve.tags import tag_order
 
-    sel = [r for r in across if r["ablate"] == ablate and r["k"] == k and r["score"] == "accuracy"]
-    if not sel:
+    methods, tags, M = drop_matrix(across, ablate, k, "accuracy", value="own_drop_mean")
+    if not methods:
         return []
-    methods = list(dict.fromkeys(r["method"] for r in sel))
-    tags = list(dict.fromkeys(r["target_tag"] for r in sel))
-    tags = [tags[j] for j in tag_order(tags)]
-    M = np.full((len(methods) + 1, len(tags)), np.nan)
-    for r in sel:
-        M[methods.index(r["method"]), tags.index(r["target_tag"])] = r["own_drop_mean"]
-        if r["random_mean_drop"] is not None:
-            M[-1, tags.index(r["target_tag"])] = r["random_mean_drop"]
-    n = max(r["n_runs"] for r in sel)
-    title = (f"Drop of each tag's recall at k = {k}, mean over {n} runs: ranked on {sel[0]['rank_split']}, "
-             f"scored on {sel[0]['score_split']}, {ablate} ablation")
-    paths = plot_method_drops([*methods, "random units (mean)"], tags, M, out / f"methods_drop_{ablate}_mean", title)
+    order = tag_order(tags)
+    sel = [r for r in across if r["ablate"] == ablate and r["k"] == k]
+    title = (f"Drop of each tag's recall at k = {k}, mean over {max(r['n_runs'] for r in sel)} runs: ranked on "
+             f"{sel[0]['rank_split']}, scored on {sel[0]['score_split']}, {ablate} ablation")
+    paths = plot_method_drops(methods, [tags[j] for j in order], M[:, order], out / f"methods_drop_{ablate}_mean",
+                              title)
     return [p.name for p in paths]
 
 

@@ -44,14 +44,15 @@ def method_rankings(rank: RankInput, methods: Sequence[str], seed: int = 0,
     return {m: rank_units(s) for m, s in method_score_matrices(rank, methods, seed, target).items()}
 
 
-def write_method_scores(path: str | os.PathLike, scores: Mapping[str, np.ndarray], tags: Sequence[str],
-                        neurons: Sequence[str], rank_split: str, target: str) -> None:
+def write_method_scores(path: str | os.PathLike, scores: Mapping[str, np.ndarray],
+                        rankings: Mapping[str, np.ndarray], tags: Sequence[str], neurons: Sequence[str],
+                        rank_split: str, target: str) -> None:
     """``methods_scores.npz``, loadable with ``numpy.load``: methods (M,), tags (T,), neurons (n,), scores float64
-    (M, n, T), rankings intp (M, T, n) (each tag's units, most important first), rank_split and target (the
-    attribution methods' token score) as 0-d strings."""
+    (M, n, T), rankings intp (M, T, n) (each tag's units, most important first: ``rank_units`` of the scores),
+    rank_split and target (the attribution methods' token score) as 0-d strings."""
     names = list(scores)
     S = np.stack([np.asarray(scores[m], dtype=np.float64) for m in names])
-    R = np.stack([rank_units(scores[m]) for m in names])
+    R = np.stack([np.asarray(rankings[m]) for m in names])
     arrays = {"methods": np.array(names), "tags": np.array(list(tags)), "neurons": np.array(list(neurons)),
               "scores": S, "rankings": R, "rank_split": np.array(rank_split), "target": np.array(target)}
     atomic_save(path, lambda buf: np.savez_compressed(buf, **arrays))

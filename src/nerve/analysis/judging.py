@@ -113,17 +113,18 @@ def write_summary_csv(path: str | os.PathLike, judged: list[dict]) -> None:
 RANDOM_ROW = "random (mean of draws)"
 
 
-def drop_matrix(judged: list[dict], ablate: str, k: int, score: str = "accuracy"
+def drop_matrix(judged: list[dict], ablate: str, k: int, score: str = "accuracy", value: str = "own_drop"
                 ) -> tuple[list[str], list[str], np.ndarray]:
     """(methods, tags, (methods × tags) own drop at ``k``) for one ablation value and score; NaN where not
-    judged. When random draws were swept, a last row ``RANDOM_ROW`` holds their mean own drop."""
+    judged. When random draws were swept, a last row ``RANDOM_ROW`` holds their mean own drop. ``value``: the
+    field drawn ("own_drop" of ``judge_methods`` rows, "own_drop_mean" of ``across_runs`` rows)."""
     sel = [r for r in judged if r["ablate"] == ablate and r["k"] == k and r["score"] == score]
     methods = list(dict.fromkeys(r["method"] for r in sel))
     tags = list(dict.fromkeys(r["target_tag"] for r in sel))
     with_random = any(r["random_mean_drop"] is not None for r in sel)
     M = np.full((len(methods) + with_random, len(tags)), np.nan)
     for r in sel:
-        M[methods.index(r["method"]), tags.index(r["target_tag"])] = r["own_drop"]
+        M[methods.index(r["method"]), tags.index(r["target_tag"])] = r[value]
         if with_random and r["random_mean_drop"] is not None:
             M[-1, tags.index(r["target_tag"])] = r["random_mean_drop"]
     return methods + [RANDOM_ROW] * with_random, tags, M
@@ -196,7 +197,7 @@ def across_csv(rows: list[dict]) -> str:
 NO_DROP = 0.005  # a mean drop below this (0.00 at two decimals) is no drop in the verdicts
 
 
-def _num(x: float | None) -> str:
+def two_decimals(x: float | None) -> str:
     """Two decimals, without a minus sign on a value that rounds to zero."""
     return "–" if x is None else f"{x + 0.0:.2f}".replace("-0.00", "0.00")
 
@@ -228,16 +229,17 @@ def method_verdicts(across: list[dict], ablate: str, k: int, score: str = "accur
         if best["own_drop_mean"] < max(NO_DROP, (rnd if rnd is not None else 0.0) + 1e-9):
             text = (f"{tag}: no method's top {k} lower its {what} by 0.005 or more, or more than {k} random units do "
                     f"(largest mean drop "
-                    f"{_num(best['own_drop_mean'])}, {best['method']}; random units {_num(rnd)})")
+                    f"{two_decimals(best['own_drop_mean'])}, {best['method']}; random units {two_decimals(rnd)})")
             out.append({"tag": tag, "best": None, "text": text + "."})
             continue
-        sd = f" ± {_num(best['own_drop_sd'])}" if best["own_drop_sd"] is not None else ""
-        text = (f"{tag}: {best['method']}'s top {k} lower its {what} most, by {_num(best['own_drop_mean'])}{sd} "
+        sd = f" ± {two_decimals(best['own_drop_sd'])}" if best["own_drop_sd"] is not None else ""
+        text = (f"{tag}: {best['method']}'s top {k} lower its {what} most, by "
+                f"{two_decimals(best['own_drop_mean'])}{sd} "
                 f"(mean over {n} run{'s' * (n != 1)}; the largest drop in {best['runs_best']} of {n})")
         if len(rows) > 1:
-            text += f"; next {rows[1]['method']} ({_num(rows[1]['own_drop_mean'])})"
+            text += f"; next {rows[1]['method']} ({two_decimals(rows[1]['own_drop_mean'])})"
         if rnd is not None:
-            text += f"; {k} random units: {_num(rnd)}, median random-draw p {p:.2f}"
+            text += f"; {k} random units: {two_decimals(rnd)}, median random-draw p {p:.2f}"
         out.append({"tag": tag, "best": best["method"], "text": text + "."})
     ranked = sorted(wins.items(), key=lambda kv: -kv[1])
     overall = ""

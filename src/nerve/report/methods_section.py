@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from nerve.analysis.judging import two_decimals
 from nerve.tags import tag_order
 
 SECTION_K = 10  # the k of the section's tables and verdicts (the largest swept k when smaller)
@@ -15,12 +16,9 @@ ABLATE_ORDER = ("mean", "zero")  # mean ablation first: it does not push every t
 def _cell(r: dict | None) -> str:
     if r is None:
         return "–"
-    sd = f" ± {_num(r['own_drop_sd'])}" if r["own_drop_sd"] is not None else ""
-    return f"{_num(r['own_drop_mean'])}{sd} [{r['runs_best']}]"
+    sd = f" ± {two_decimals(r['own_drop_sd'])}" if r["own_drop_sd"] is not None else ""
+    return f"{two_decimals(r['own_drop_mean'])}{sd} [{r['runs_best']}]"
 
-
-def _num(x: float | None) -> str:
-    return "–" if x is None else f"{x + 0.0:.2f}".replace("-0.00", "0.00")
 
 
 def _drop_table(sel: list[dict], table) -> str:
@@ -31,7 +29,7 @@ def _drop_table(sel: list[dict], table) -> str:
     rows = [[html.escape(m), *[_cell(at.get((m, t))) for t in tags]] for m in methods]
     rnd = [next((r["random_mean_drop"] for r in sel if r["target_tag"] == t and r["random_mean_drop"] is not None),
                 None) for t in tags]
-    rows.append(["random units (mean)", *[_num(v) for v in rnd]])
+    rows.append(["random units (mean)", *[two_decimals(v) for v in rnd]])
     return f'<div class="nowrap">{table(["method", *tags], rows, left=1)}</div>'
 
 
