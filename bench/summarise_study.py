@@ -31,6 +31,28 @@ def specific_units(analysis: Path, top: int = 1) -> list[tuple[str, str, float, 
     return out
 
 
+def _effect(cl: dict) -> str:
+    e = cl["effect"]
+    if e["mean"] is None:
+        return "–"
+    lo, hi = e["ci"]
+    return f"{cl['short']} {e['mean']:+.2f}" + (f" [{lo:+.2f}, {hi:+.2f}]" if lo is not None else "")
+
+
+def findings_markdown(findings: list[dict]) -> str:
+    """The findings as a Markdown table: verdict, effect with its interval over runs, Holm p, cases holding."""
+    lines = ["| # | finding | verdict | effect, mean [95 % interval] | p (Holm) | cases holding |",
+             "|---|---|---|---|---|---|"]
+    for f in findings:
+        label = f"{f['number']}" + (f" ({f['ablate']})" if f.get("ablate") else "")
+        applicable = f["verdict"] != "not applicable"
+        effect = "; ".join(_effect(cl) for cl in f["clauses"]) if applicable else "–"
+        p = "–" if f["p"] is None else (f"{f['p']:.2g}" if f["p"] >= 0.001 else f"{f['p']:.1e}")
+        share = f"{f['n_holding']} / {f['n_cases']}" if applicable else "–"
+        lines.append(f"| {label} | {f['id']} | {f['verdict']} | {effect} | {p} | {share} |")
+    return "\n".join(lines) + ("\n\n" + findings[0]["method"] if findings else "")
+
+
 def main() -> None:
     study = Path(sys.argv[1])
     summary = json.loads((study / "study.json").read_text())
@@ -39,12 +61,7 @@ def main() -> None:
         print(f"## {study.name} ({name}): test F1 " + ", ".join(f"{x:.4f}" for x in f1)
               + f"; mean {statistics.mean(f1):.4f}" + (f" ± {statistics.stdev(f1):.4f}" if len(f1) > 1 else ""))
         print("dev F1 " + ", ".join(f"{r['dev_f1']:.4f}" for r in v["runs"]))
-        for f in v["findings"]:
-            cases = f.get("cases", {})
-            per = "; ".join(f"{k}: {c['holds_runs']}/{c['applicable_runs']}" for k, c in cases.items()
-                            if c.get("applicable_runs"))
-            print(f"finding {f['number']} ({f['id']}): holds {f['holds_runs']}/{f['applicable_runs']}"
-                  + (f" — per case: {per}" if per and f["number"] in (1, 4, 9, 10) else ""))
+        print(findings_markdown(v["findings"]))
         first = Path(v["runs"][0]["run_dir"]) / "analysis"
         print("most tag-specific unit per tag (run " + first.parent.name + "): " + "; ".join(
             f"{t}: unit {u} (s={s:.3f}, +{d:.3f} over other tags)" for t, u, s, d in specific_units(first)))

@@ -196,7 +196,7 @@ def out_folder(path: str) -> Path:
 
 def cmd_compare(args) -> int:
     from nerve.analysis.compare import analysis_is_current, load_run_analysis
-    from nerve.analysis.findings import evaluate_findings, findings_table, write_findings
+    from nerve.analysis.verdicts import evaluate_findings, findings_table, write_findings
     from nerve.analyze import analyze_run, compare
     from nerve.method_stage import compare_methods
 

@@ -313,7 +313,7 @@ def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
 def summarise(jobs: list[Job], out: Path) -> dict:
     """Compare the runs of each variant, evaluate the findings, and collect the run table."""
     from nerve.analysis.compare import load_run_analysis
-    from nerve.analysis.findings import evaluate_findings, write_findings
+    from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.analyze import compare
     from nerve.method_stage import compare_methods
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nerve.analysis.ablation import ablation_sweep
+from nerve.analysis.ablation import ablation_sweep, row_dtype
 from nerve.analysis.ranking import rank_units
 from nerve.analysis.sensitivity import sensitivity
 
@@ -106,3 +106,19 @@ def assert_scores_equal(got, want):
     assert got.keys() == want.keys()
     for key in want:
         assert np.asarray(got[key]) == pytest.approx(np.asarray(want[key], dtype=float), abs=1e-12, nan_ok=True), key
+
+
+def ablation_rows(tags, own_drop, other_drop, random_drops, max_k=10, base=0.9):
+    """ablation.csv rows: accuracy falls linearly in k to base - drop at max_k (top: own / other tags; random)."""
+    evals = list(tags) + ["ALL", "F1"]
+    rows = []
+    for t in tags:
+        for k in range(max_k + 1):
+            f = k / max_k if max_k else 0.0
+            for e in evals:
+                rows.append((t, "top", k, 0, e, base - f * (own_drop if e == t else other_drop)))
+            for d, rd in enumerate(random_drops):
+                for e in evals:
+                    rows.append((t, "random", k, d, e, base - f * (rd if e == t else other_drop)))
+    nan = float("nan")  # precision, recall, f1: not read by the findings
+    return np.array([(*r, nan, nan, nan) for r in rows], dtype=row_dtype(max(map(len, evals))))

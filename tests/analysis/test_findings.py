@@ -1,21 +1,16 @@
-"""Findings of Xin, Lin & Yu (2019) in rules.toml: each holds, fails and is not applicable on hand-made matrices."""
+"""Findings of Xin, Lin & Yu (2019) in rules.toml, in one run: each holds, fails and is not applicable on hand-made
+matrices and sweeps; the within-run nulls equal a plain re-computation."""
 
 import json
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
+from analysis_synthetic import ablation_rows
 
-from nerve.analysis.ablation import row_dtype
-from nerve.analysis.findings import (
-    RunEvidence,
-    entity_types,
-    evaluate_findings,
-    evaluate_rule,
-    findings_table,
-    load_rules,
-    write_findings,
-)
+from nerve.analysis.findings import RunEvidence, entity_types, evaluate_rule, load_rules
+from nerve.analysis.matrices import corr_matrix, similarity_matrix
+from nerve.analysis.stats import case_rng, empirical_p, unit_permutations
+from nerve.analysis.verdicts import evaluate_findings, findings_table, write_findings
 
 CONLL = ["B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER", "O"]
 NO_MISC = ["B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER", "O"]
@@ -23,7 +18,7 @@ B_ONLY = ["B-LOC", "B-ORG", "B-PER", "O"]
 MOVIE_TYPES = ["ACTOR", "CHARACTER", "DIRECTOR", "GENRE", "PLOT", "RATING", "RATINGS_AVERAGE", "REVIEW", "SONG",
                "TITLE", "TRAILER", "YEAR"]
 MOVIE = [f"{p}-{t}" for t in MOVIE_TYPES for p in "BI"] + ["O"]
-RULES = {r["number"]: r for r in load_rules()}
+RULES = {r["number"]: r for r in load_rules()[0]}
 
 
 def matrix(tags, default=0.0, *layers):
@@ -36,9 +31,9 @@ def matrix(tags, default=0.0, *layers):
     return M
 
 
-def status(number, tags, corr=None, similarity=None, ablation=None):
-    run = RunEvidence(tags, "r", corr, similarity, ablation)
-    return evaluate_rule(RULES[number], run)
+def status(number, tags, corr=None, similarity=None, ablation=None, ablate="zero"):
+    run = RunEvidence(tags, "r", corr, similarity, {} if ablation is None else {"zero": ablation})
+    return evaluate_rule(RULES[number], run, ablate)
 
 
 def _analysed(name, tags, s, W):
@@ -231,22 +226,6 @@ def test_rule8_not_applicable_without_I_MISC():
 # ------------------------------------------------------------------ (9), (10) ablation
 
 
-def ablation_rows(tags, own_drop, other_drop, random_drops, max_k=10, base=0.9):
-    """ablation.csv rows: accuracy falls linearly in k to base - drop at max_k (top: own / other tags; random)."""
-    evals = list(tags) + ["ALL", "F1"]
-    rows = []
-    for t in tags:
-        for k in range(max_k + 1):
-            f = k / max_k if max_k else 0.0
-            for e in evals:
-                rows.append((t, "top", k, 0, e, base - f * (own_drop if e == t else other_drop)))
-            for d, rd in enumerate(random_drops):
-                for e in evals:
-                    rows.append((t, "random", k, d, e, base - f * (rd if e == t else other_drop)))
-    nan = float("nan")  # precision, recall, f1: not read by the findings
-    return np.array([(*r, nan, nan, nan) for r in rows], dtype=row_dtype(max(map(len, evals))))
-
-
 RANDOM = list(np.random.default_rng(0).uniform(0.0, 0.04, size=20))
 TAGS3 = ["B-PER", "I-PER", "O"]
 
@@ -255,8 +234,20 @@ def test_rule9_holds_when_top_units_hurt_more_than_random_ones():
     r = status(9, TAGS3, ablation=ablation_rows(TAGS3, 0.3, 0.01, RANDOM))
     case = r["clauses"][0]["cases"][0]
     assert r["status"] == "holds" and case["k"] == 10
-    assert case["effect"] == pytest.approx(0.3 - np.mean(RANDOM))
-    assert 0 < case["ci"][0] < case["effect"] < case["ci"][1]
+    assert case["statistic"] == pytest.approx(0.3 - np.mean(RANDOM))
+
+
+def test_rule9_null_is_where_the_top_drop_lies_among_the_random_draws():
+    random = [0.01] * 15 + [0.5] * 5  # 5 of 20 random draws hurt more than the top 10
+    case = status(9, TAGS3, ablation=ablation_rows(TAGS3, 0.3, 0.01, random))["clauses"][0]["cases"][0]
+    assert case["null_p"] == pytest.approx((1 + 5) / (1 + 20)) and case["null_n"] == 20
+
+
+def test_rule9_reads_the_sweep_of_the_ablation_value_asked_for():
+    run = RunEvidence(TAGS3, "r", sweeps={"mean": ablation_rows(TAGS3, 0.3, 0.01, RANDOM)})
+    assert evaluate_rule(RULES[9], run, "mean")["status"] == "holds"
+    r = evaluate_rule(RULES[9], run, "zero")
+    assert r["status"] == "not applicable" and r["reason"] == "no zero-ablation sweep"
 
 
 def test_rule9_fails_when_top_units_hurt_less_than_random_ones():
@@ -295,17 +286,62 @@ def test_rule10_not_applicable_without_ablation():
     assert status(10, TAGS3)["status"] == "not applicable"
 
 
+def test_rule10_null_is_the_selectivity_of_each_random_draw():
+    rows = ablation_rows(TAGS3, 0.3, 0.05, RANDOM)
+    case = status(10, TAGS3, ablation=rows)["clauses"][0]["cases"][0]
+    null = np.array(RANDOM) - 0.05  # each draw: its own drop minus the other tags' (0.05 each)
+    assert case["null_p"] == pytest.approx(empirical_p(0.3 - 0.05, null)) and case["null_n"] == 20
+
+
 # ------------------------------------------------------------------ across runs, other tag sets, files
 
 
-def test_sign_test_counts_only_applicable_runs():
-    good = RunEvidence(CONLL, "good", corr=matrix(CONLL, 0.0, pairs(CONLL, "B-{x}", "I-{x}", 0.5)))
-    bad = RunEvidence(CONLL, "bad", corr=matrix(CONLL, -0.5))
-    na = RunEvidence(B_ONLY, "na", corr=matrix(B_ONLY, 0.1))
-    f1 = evaluate_findings([good, good, bad, na])[0]
-    assert (f1["n_runs"], f1["applicable_runs"], f1["holds_runs"]) == (4, 3, 2)
-    assert f1["sign_test_p"] == pytest.approx(binomtest(2, 3, 0.5).pvalue)
-    assert f1["cases"]["B-LOC/I-LOC"] == {"applicable_runs": 3, "holds_runs": 2, "sign_test_p": pytest.approx(1.0)}
+def test_corr_null_equals_correlations_recomputed_with_the_units_permuted():
+    rng = np.random.default_rng(3)
+    s, W = rng.normal(size=(30, 9)), rng.normal(size=(9, 30))
+    run = RunEvidence(CONLL, "r", corr_matrix(s), similarity_matrix(W), s=s, W=W)
+    stats = {"permutations": 50, "seed": 7}
+    case = evaluate_rule(RULES[1], run, stats=stats)["clauses"][0]["cases"][0]  # B-LOC/I-LOC: permute I-LOC
+    a, b = CONLL.index("B-LOC"), CONLL.index("I-LOC")
+    perms = unit_permutations(30, 50, case_rng(7, "corr_B_I_same_type/0/B-LOC/I-LOC"))
+    null = []
+    for perm in perms:
+        t = s.copy()
+        t[:, b] = s[perm, b]
+        null.append(corr_matrix(t)[a, b])
+    assert case["null_p"] == pytest.approx(empirical_p(corr_matrix(s)[a, b], np.array(null)))
+    assert case["null_mean"] == pytest.approx(np.mean(null))
+
+
+def test_is_most_null_equals_margins_recomputed_with_the_units_permuted():
+    rng = np.random.default_rng(4)
+    s, W = rng.normal(size=(30, 9)), rng.normal(size=(9, 30))
+    run = RunEvidence(CONLL, "r", corr_matrix(s), similarity_matrix(W), s=s, W=W)
+    case = evaluate_rule(RULES[5], run, stats={"permutations": 40, "seed": 1})["clauses"][0]["cases"][0]
+    a, b = CONLL.index("B-LOC"), CONLL.index("I-LOC")
+    others = [c for c in range(9) if c not in (a, b)]
+    null = []
+    for perm in unit_permutations(30, 40, case_rng(1, "sim_B_I_not_most_similar/0/B-LOC/I-LOC")):
+        t = W.copy()
+        t[b] = W[b, perm]
+        M = similarity_matrix(t)
+        null.append(max(M[a, b] - M[a, others].max(), M[b, a] - M[b, others].max()))
+    M = similarity_matrix(W)
+    observed = max(M[a, b] - M[a, others].max(), M[b, a] - M[b, others].max())
+    assert case["statistic"] == pytest.approx(observed)
+    assert case["null_p"] == pytest.approx(empirical_p(-observed, -np.array(null)))
+
+
+def test_nulls_are_reproducible_by_seed_and_change_with_it():
+    rng = np.random.default_rng(5)
+    s, W = rng.normal(size=(30, 9)), rng.normal(size=(9, 30))
+    run = RunEvidence(CONLL, "r", corr_matrix(s), similarity_matrix(W), s=s, W=W)
+
+    def nulls(seed):
+        cases = evaluate_rule(RULES[3], run, stats={"permutations": 30, "seed": seed})["clauses"][0]["cases"]
+        return [c["null_mean"] for c in cases]
+
+    assert nulls(0) == nulls(0) and nulls(0) != nulls(1)
 
 
 def test_movie_tag_set_runs_and_conll_named_rules_are_not_applicable():
@@ -313,6 +349,7 @@ def test_movie_tag_set_runs_and_conll_named_rules_are_not_applicable():
     run = _analysed("movie", MOVIE, rng.normal(size=(40, 25)), rng.normal(size=(25, 40)))
     out = {f["number"]: f for f in evaluate_findings([run])}
     assert {n for n, f in out.items() if f["applicable_runs"] == 0} == {2, 6, 8, 9, 10}
+    assert {n for n, f in out.items() if f["verdict"] == "not applicable"} == {2, 6, 8, 9, 10}
     assert all(out[n]["applicable_runs"] == 1 for n in (1, 3, 4, 5, 7))
     assert out[3]["runs"][0]["clauses"][0]["n_cases"] == 12 * 11
 
@@ -323,7 +360,7 @@ def test_write_findings_is_strict_json_list(tmp_path):
     results = evaluate_findings([_analysed("x", CONLL, s, np.ones((9, 10)))])
     write_findings(tmp_path / "findings.json", results)
     data = json.loads((tmp_path / "findings.json").read_text(), parse_constant=lambda c: pytest.fail(c))
-    assert [f["number"] for f in data] == list(range(1, 11))
+    assert [f["number"] for f in data] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 10, 10]
     assert "corr_B_I_same_type" in findings_table(results)
 
 
@@ -331,4 +368,20 @@ def test_load_rules_rejects_an_unknown_kind(tmp_path):
     p = tmp_path / "rules.toml"
     p.write_text('[[finding]]\nnumber = 1\nid = "x"\ndescription = "d"\n[[finding.clause]]\nkind = "magic"\n')
     with pytest.raises(ValueError, match="expected kind in compare"):
+        load_rules(p)
+
+
+def test_load_rules_rejects_an_unknown_statistics_key(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text('[statistics]\nalpah = 0.01\n[[finding]]\nnumber = 1\nid = "x"\ndescription = "d"\n'
+                 '[[finding.clause]]\nkind = "compare"\nmatrix = "corr"\na = "O"\nb = "*"\nop = ">"\nvalue = 0\n')
+    with pytest.raises(ValueError, match=r"\[statistics\] expects keys alpha"):
+        load_rules(p)
+
+
+def test_load_rules_rejects_an_unknown_ablation_value(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text('[[finding]]\nnumber = 9\nid = "x"\ndescription = "d"\nablate = ["half"]\n'
+                 '[[finding.clause]]\nkind = "ablation_vs_random"\na = "*"\nk = 10\n')
+    with pytest.raises(ValueError, match="expected ablate to list some of zero, mean"):
         load_rules(p)

@@ -1,22 +1,23 @@
-"""The published findings of Xin, Lin & Yu (EMNLP 2019), kept as data in rules.toml, checked on analysed runs."""
+"""The published findings of Xin, Lin & Yu (EMNLP 2019), kept as data in rules.toml, measured on one analysed run:
+per case a statistic, whether it holds, and where it lies in a within-run null."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest
 
-from nerve.io import atomic_write_text
+from nerve.analysis.stats import case_rng, empirical_p, permuted_column_products, unit_permutations
 from nerve.tags import entity_types
 
 DEFAULT_RULES = resources.files("nerve.analysis") / "rules.toml"
@@ -29,48 +30,117 @@ KINDS = {  # kind -> keys a clause of that kind needs
 }
 MATRICES = ("corr", "similarity")
 QUANTIFIERS = ("all", "most", "any")
+ABLATIONS = ("zero", "mean")
 NA = "not applicable"
+STATISTICS = {"alpha": 0.05, "level": 0.95, "permutations": 1000, "resamples": 10_000, "seed": 0}
 _VAR = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
 class RunEvidence:
-    """What the findings read of one run: its tags (T,), the tag x tag matrices corr (sensitivity correlation)
-    and similarity (weight cosine), float (T, T) indexed like tags or None, and its ablation rows or None."""
+    """What the findings read of one run.
+
+    tags (T,); s: (n, T) sensitivities and W: (T, n) output weights (for the matrices and their permutation
+    nulls), or the matrices corr / similarity (T, T) alone (no null then); sweeps: per ablation value
+    ("zero", "mean") the ablation rows of the sensitivity ranking (selection "top") and of the random draws
+    (selection "random"), fields as ablation.csv; rank_split / score_split: the splits that ranked the units
+    and that scored the ablations."""
 
     tags: list[str]
     name: str = ""
     corr: np.ndarray | None = None
     similarity: np.ndarray | None = None
-    ablation: np.ndarray | None = None
+    sweeps: Mapping[str, np.ndarray] = field(default_factory=dict)
+    s: np.ndarray | None = None
+    W: np.ndarray | None = None
+    rank_split: str = ""
+    score_split: str = ""
 
     @classmethod
     def of(cls, run) -> RunEvidence:
-        """The evidence of an ``AnalysedRun`` (its matrices computed from its s and W)."""
+        """The evidence of an ``AnalysedRun``: its matrices from s and W, and its ablation sweeps — held out from
+        methods.csv (the sensitivity ranking and the random draws, every ablation value) when the analysis judged
+        the methods, else ablation.csv (zero ablation, ranked and scored on the analysis split)."""
         from nerve.analysis.matrices import corr_matrix, similarity_matrix
 
-        return cls(list(run.tags), run.name, corr_matrix(run.s), similarity_matrix(run.W), run.ablation)
+        sweeps, rank, score = _sweeps(run)
+        return cls(list(run.tags), run.name, corr_matrix(run.s), similarity_matrix(run.W), sweeps,
+                   np.asarray(run.s, dtype=np.float64), np.asarray(run.W, dtype=np.float64), rank, score)
 
     def matrix(self, name: str) -> np.ndarray | None:
         M = self.corr if name == "corr" else self.similarity
         return None if M is None else np.asarray(M, dtype=np.float64)
 
+    @cached_property
+    def _units(self) -> dict:
+        from nerve.analysis.matrices import unit_vectors
 
-def load_rules(path: str | os.PathLike | None = None) -> list[dict]:
-    """The findings of a rules file (default: the packaged ``rules.toml``), checked.
+        out = {}
+        if self.s is not None and self.s.shape[0] >= 2:
+            with np.errstate(invalid="ignore"):
+                centred = self.s - self.s.mean(axis=0)
+            out["corr"] = unit_vectors(centred.T, axis=1, ref=self.s.T)[0].T
+        if self.W is not None and self.W.shape[1] >= 1:
+            out["similarity"] = unit_vectors(self.W, axis=1)[0].T
+        return out
 
-    The format (finding and clause keys, tag patterns, rule kinds) is described in the comment block
-    at the top of the packaged rules.toml.
+    def unit_columns(self, name: str) -> np.ndarray | None:
+        """(n, T) unit-length columns whose dot products are the matrix ``name`` (None without s / W)."""
+        return self._units.get(name)
+
+
+def _split_names(run) -> tuple[str, str]:
+    try:
+        about = json.loads((Path(run.analysis_dir) / "analysis.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return "", ""
+    split = str(about.get("split_name", ""))
+    return str(about.get("rank_split_name", split)), split
+
+
+def _sweeps(run) -> tuple[dict, str, str]:
+    """(ablation value -> rows, rank split, score split) of an analysed run (see ``RunEvidence.of``)."""
+    from nerve.analysis.ablation import FIELDS, row_dtype
+
+    rows = getattr(run, "methods", None)
+    if rows is not None and len(rows):
+        keep = np.isin(rows["method"], ["sensitivity", "random"])
+        rows = rows[keep]
+        if len(rows):
+            out = {}
+            width = max(len(t) for t in rows["eval_tag"].tolist())
+            for ablate in dict.fromkeys(rows["ablate"].tolist()):
+                r = rows[rows["ablate"] == ablate]
+                a = np.empty(len(r), dtype=row_dtype(max(width, max(len(t) for t in r["target_tag"].tolist()))))
+                for f in FIELDS:
+                    a[f] = r[f]
+                a["selection"] = np.where(r["method"] == "random", "random", "top")
+                out[str(ablate)] = a
+            return out, str(rows["rank_split"][0]), str(rows["score_split"][0])
+    rank, score = _split_names(run)
+    ablation = getattr(run, "ablation", None)
+    return ({"zero": ablation} if ablation is not None else {}), score, score
+
+
+def load_rules(path: str | os.PathLike | None = None) -> tuple[list[dict], dict]:
+    """The findings of a rules file (default: the packaged ``rules.toml``), checked, and its statistics settings.
+
+    The format (finding and clause keys, tag patterns, rule kinds, the [statistics] table) is described in the
+    comment block at the top of the packaged rules.toml.
 
     Returns:
-        list of dicts with number, id, description and clause (list of clause dicts).
+        (findings: list of dicts with number, id, description, clause (list of clause dicts) and ablate
+        (ablation values, ablation findings only), statistics: ``STATISTICS`` updated by the file's table).
 
     Raises:
         ValueError: invalid TOML, or a finding or clause lacks a key or names an unknown kind, matrix,
-            op or quantifier.
+            op, quantifier or ablation value.
     """
     src = DEFAULT_RULES if path is None else Path(path)
-    data = tomllib.loads(src.read_text(encoding="utf-8"))
+    try:
+        data = tomllib.loads(src.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{src}: not valid TOML ({err})") from None
     rules = data.get("finding")
     if not isinstance(rules, list) or not rules:
         raise ValueError(f"{src}: expected one or more [[finding]] tables")
@@ -84,20 +154,40 @@ def load_rules(path: str | os.PathLike | None = None) -> list[dict]:
             raise ValueError(f"{where}: expected a unique id")
         seen.add(r["id"])
         for c in r["clause"]:
-            if c.get("kind") not in KINDS:
-                raise ValueError(f"{where}: expected kind in {', '.join(KINDS)}, got {c.get('kind')!r}")
-            missing = [k for k in KINDS[c["kind"]] if k not in c]
-            if missing:
-                raise ValueError(f"{where}: kind {c['kind']} expects keys {', '.join(missing)}")
-            if "matrix" in KINDS[c["kind"]] and c["matrix"] not in MATRICES:
-                raise ValueError(f"{where}: expected matrix in {', '.join(MATRICES)}, got {c['matrix']!r}")
-            if c["kind"] == "compare" and c["op"] not in (">", "<"):
-                raise ValueError(f"{where}: expected op '>' or '<', got {c['op']!r}")
-            if c.get("quantifier", "all") not in QUANTIFIERS:
-                raise ValueError(f"{where}: expected quantifier in {', '.join(QUANTIFIERS)}, got {c['quantifier']!r}")
-            if c.get("types", "all") != "all" and not isinstance(c["types"], list):
-                raise ValueError(f"{where}: expected types = \"all\" or a list of type names")
-    return rules
+            _check_clause(c, where)
+        ablative = [c["kind"].startswith("ablation") for c in r["clause"]]
+        if any(ablative):
+            if not all(ablative):
+                raise ValueError(f"{where}: expected ablation clauses only, or none")
+            r["ablate"] = list(r.get("ablate", ["zero"]))
+            if not r["ablate"] or any(a not in ABLATIONS for a in r["ablate"]):
+                raise ValueError(f"{where}: expected ablate to list some of {', '.join(ABLATIONS)}")
+    stats = dict(STATISTICS)
+    given = data.get("statistics", {})
+    unknown = [k for k in given if k not in STATISTICS]
+    if unknown:
+        raise ValueError(f"{src}: [statistics] expects keys {', '.join(STATISTICS)}, got {', '.join(unknown)}")
+    stats.update(given)
+    if not (0 < stats["alpha"] < 1 and 0 < stats["level"] < 1 and stats["permutations"] >= 1
+            and stats["resamples"] >= 1):
+        raise ValueError(f"{src}: [statistics] expects 0 < alpha, level < 1 and permutations, resamples >= 1")
+    return rules, stats
+
+
+def _check_clause(c: dict, where: str) -> None:
+    if c.get("kind") not in KINDS:
+        raise ValueError(f"{where}: expected kind in {', '.join(KINDS)}, got {c.get('kind')!r}")
+    missing = [k for k in KINDS[c["kind"]] if k not in c]
+    if missing:
+        raise ValueError(f"{where}: kind {c['kind']} expects keys {', '.join(missing)}")
+    if "matrix" in KINDS[c["kind"]] and c["matrix"] not in MATRICES:
+        raise ValueError(f"{where}: expected matrix in {', '.join(MATRICES)}, got {c['matrix']!r}")
+    if c["kind"] == "compare" and c["op"] not in (">", "<"):
+        raise ValueError(f"{where}: expected op '>' or '<', got {c['op']!r}")
+    if c.get("quantifier", "all") not in QUANTIFIERS:
+        raise ValueError(f"{where}: expected quantifier in {', '.join(QUANTIFIERS)}, got {c['quantifier']!r}")
+    if c.get("types", "all") != "all" and not isinstance(c["types"], list):
+        raise ValueError(f"{where}: expected types = \"all\" or a list of type names")
 
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -145,44 +235,97 @@ def _cases(clause: dict, tags: list[str]) -> tuple[list[tuple[dict, tuple]], lis
     return cases, skipped, None
 
 
-def _top(M: np.ndarray, i: int) -> int | None:
-    """Index of the largest finite value in row i other than the diagonal, or None."""
-    row = np.array(M[i], dtype=np.float64)
-    row[i] = np.nan
-    return None if not np.any(np.isfinite(row)) else int(np.nanargmax(row))
+def direction(clause: dict) -> tuple[str, float]:
+    """(op, threshold) of the clause's per-case statistic: a case holds when statistic op threshold."""
+    if clause["kind"] == "compare":
+        return clause["op"], float(clause["value"])
+    if clause["kind"] == "is_most" and clause.get("negate"):
+        return "<", 0.0
+    return ">", 0.0
 
 
-def _matrix_case(clause: dict, M: np.ndarray, tags: list[str], binding: dict, tt: tuple) -> dict:
-    """Evidence of one case of a matrix clause; holds is None when a value it needs is NaN."""
+def oriented(stat: np.ndarray | float, op: str, threshold: float):
+    """The statistic turned so that positive means "holds": stat − threshold for ">", threshold − stat for "<"."""
+    return stat - threshold if op == ">" else threshold - stat
+
+
+def _best_other(M_row: np.ndarray, exclude: list[int]) -> np.ndarray:
+    """Largest finite value of a row (or of each row of a (P, T) stack) outside ``exclude``; NaN if none."""
+    row = np.array(M_row, dtype=np.float64, copy=True)
+    row[..., exclude] = np.nan
+    best = np.max(np.where(np.isfinite(row), row, -np.inf), axis=-1)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def _matrix_stat(clause: dict, M: np.ndarray, tags: list[str], binding: dict, tt: tuple,
+                 row_b: np.ndarray | None = None) -> tuple[float | np.ndarray, dict]:
+    """The case's statistic (and its evidence), or with ``row_b`` (P, T) — tag b's matrix row under P
+    permutations of b's units — the statistic under each permutation (a (P,) array)."""
     ix = {t: i for i, t in enumerate(tags)}
-    a, b = tt
-    v = _num(M[ix[a], ix[b]])
-    ev = {"tags": [a, b], "value": v, "holds": None}
-    if v is None:
-        return ev | {"reason": "NaN"}
-    kind = clause["kind"]
+    a, b = ix[tt[0]], ix[tt[1]]
+    ab = M[a, b] if row_b is None else row_b[:, a]
+    kind, ev = clause["kind"], {}
     if kind == "compare":
-        ev["holds"] = bool(v > clause["value"] if clause["op"] == ">" else v < clause["value"])
-    elif kind == "is_most":
-        checks = []
-        for x, y, label in ((a, b, "a"), (b, a, "b"))[: 2 if clause.get("both_ways") else 1]:
-            top = _top(M, ix[x])
-            ev[f"most_similar_to_{label}"] = None if top is None else tags[top]
-            ev[f"most_similar_to_{label}_value"] = None if top is None else _num(M[ix[x], top])
-            checks.append(top is not None and tags[top] == y)
-        ev["holds"] = (not any(checks)) if clause.get("negate") else all(checks)
-    elif kind == "some_exceeds":
-        (free,) = [n for n in _VAR.findall(clause["candidates"]) if n not in binding] or [None]
-        taken = set(binding.values())
-        cands = [c for t in entity_types(tags) if t not in taken
-                 if (c := _expand(clause["candidates"], binding | ({free: t} if free else {}))) in ix and c not in tt]
-        vals = [(_num(M[ix[a], ix[c]]), c) for c in cands]
-        vals = [(x, c) for x, c in vals if x is not None]
-        if not vals:
-            return ev | {"reason": "no candidate tag"}
-        best, c = max(vals)
-        ev.update({"best_candidate": c, "best_value": best, "holds": bool(best > v)})
-    return ev
+        return ab, ev
+    if kind == "is_most":
+        margins = [ab - _best_other(M[a], [a, b])]
+        if clause.get("both_ways"):
+            margins.append(ab - _best_other(M[b] if row_b is None else row_b, [a, b]))
+        if row_b is None:
+            for label, x in (("a", a), ("b", b))[: len(margins)]:
+                row = np.where(np.isfinite(M[x]) & (np.arange(len(tags)) != x), M[x], -np.inf)
+                j = int(np.argmax(row)) if np.isfinite(row.max()) else None
+                ev[f"most_similar_to_{label}"] = None if j is None else tags[j]
+                ev[f"most_similar_to_{label}_value"] = None if j is None else _num(M[x, j])
+        stack = np.stack(margins)
+        return (np.max(stack, axis=0) if clause.get("negate") else np.min(stack, axis=0)), ev
+    # some_exceeds: the best candidate (a row of a, untouched by permuting b) minus M[a, b]
+    (free,) = [n for n in _VAR.findall(clause["candidates"]) if n not in binding] or [None]
+    taken = set(binding.values())
+    cands = [c for t in entity_types(tags) if t not in taken
+             if (c := _expand(clause["candidates"], binding | ({free: t} if free else {}))) in ix and c not in tt]
+    vals = [(float(M[a, ix[c]]), c) for c in cands if math.isfinite(M[a, ix[c]])]
+    if not vals:
+        return math.nan, {"reason": "no candidate tag"}
+    best, c = max(vals)
+    if row_b is None:
+        ev = {"best_candidate": c, "best_value": best}
+    return best - ab, ev
+
+
+def _matrix_case(clause: dict, run: RunEvidence, M: np.ndarray, binding: dict, tt: tuple, stats: dict,
+                 key: str) -> dict:
+    """Evidence of one case of a matrix clause: value M[a, b], statistic, holds (None when NaN), and the null
+    from ``stats['permutations']`` permutations of tag b's units."""
+    tags = [str(t) for t in run.tags]
+    op, threshold = direction(clause)
+    stat, ev = _matrix_stat(clause, M, tags, binding, tt)
+    value = _num(M[tags.index(tt[0]), tags.index(tt[1])])
+    out = {"tags": list(tt), "value": value, "statistic": _num(stat), "holds": None} | ev
+    if out["statistic"] is None:
+        return out | {"reason": ev.get("reason", "NaN")}
+    d = oriented(out["statistic"], op, threshold)
+    out |= {"oriented": d, "holds": bool(d > 0)}
+    u = run.unit_columns(clause["matrix"])
+    if u is not None:
+        rng = case_rng(stats["seed"], key)
+        perms = unit_permutations(u.shape[0], int(stats["permutations"]), rng)
+        row_b = permuted_column_products(u, tags.index(tt[1]), perms)
+        null = np.asarray(_matrix_stat(clause, M, tags, binding, tt, row_b)[0], dtype=np.float64)
+        out |= _null_fields(d, oriented(null, op, threshold), stat, null)
+    return out
+
+
+def _null_fields(d: float, null_d: np.ndarray, stat: float, null: np.ndarray) -> dict:
+    """Where the oriented statistic d lies among the null's: one-sided p, null mean, 95 % range and z."""
+    fin = null[np.isfinite(null)]
+    if not fin.size:
+        return {}
+    sd = float(fin.std(ddof=1)) if fin.size > 1 else math.nan
+    z = (stat - fin.mean()) / sd if sd > 0 else math.nan
+    lo, hi = np.quantile(fin, [0.025, 0.975])
+    return {"null_p": empirical_p(d, null_d), "null_mean": float(fin.mean()), "null_lo": float(lo),
+            "null_hi": float(hi), "null_z": _num(z), "null_n": int(fin.size)}
 
 
 def _acc(rows: np.ndarray, target: str, selection: str, k: int, eval_tag: str | None = None) -> np.ndarray:
@@ -196,10 +339,10 @@ def _acc(rows: np.ndarray, target: str, selection: str, k: int, eval_tag: str | 
 def _ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, k: int) -> dict:
     """Evidence of one target tag of an ablation clause (drop = accuracy at k = 0 minus at k).
 
-    ablation_vs_random: effect = top drop - mean random drop over draws; percentile bootstrap interval of
-    the effect from ``resamples`` resamplings of the draws (``seed``); holds if effect > 0 and the
-    interval's lower end > 0. ablation_selectivity: holds if the target's top-k drop exceeds the mean
-    drop of the other tags (on the same ablation); holds_vs_max compares with the largest other drop.
+    ablation_vs_random: statistic = top-k drop − mean drop of the random draws; its null: each random draw's
+    drop minus that mean (the top-k set taken as one more random draw). ablation_selectivity: statistic =
+    the target's top-k drop − the mean drop of the other tags; its null: the same difference for each random
+    draw. null_p = (1 + #draws at least as extreme) / (1 + #draws).
     """
     ev = {"tags": [target], "k": k, "holds": None}
     base = _acc(rows, target, "top", 0)
@@ -210,50 +353,57 @@ def _ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str,
     if not top.size:
         return ev | {"reason": f"no top-{k} row"}
     top_drop = float(base[0] - top[0])
+    rnd = base[0] - _acc(rows, target, "random", k)
     if clause["kind"] == "ablation_vs_random":
-        rnd = base[0] - _acc(rows, target, "random", k)
         rnd = rnd[np.isfinite(rnd)]
         if not rnd.size:
             return ev | {"reason": "no random draws"}
-        rng = np.random.default_rng(int(clause.get("seed", 0)))
-        boot = top_drop - rnd[rng.integers(0, rnd.size, size=(int(clause.get("resamples", 2000)), rnd.size))].mean(1)
-        alpha = (1.0 - float(clause.get("level", 0.95))) / 2 * 100
-        lo, hi = np.percentile(boot, [alpha, 100 - alpha])
-        effect = top_drop - float(rnd.mean())
-        return ev | {"baseline": float(base[0]), "top_drop": top_drop, "random_mean_drop": float(rnd.mean()),
-                     "effect": effect, "ci": [float(lo), float(hi)], "n_draws": int(rnd.size),
-                     "holds": bool(effect > 0 and lo > 0)}
-    drops = {}
-    for t in tags:
-        if t != target:
+        stat, null = top_drop - float(rnd.mean()), rnd - rnd.mean()
+        ev |= {"baseline": float(base[0]), "top_drop": top_drop, "random_mean_drop": float(rnd.mean()),
+               "n_draws": int(rnd.size)}
+    else:
+        drops, rnd_others = {}, []
+        for t in tags:
+            if t == target:
+                continue
             a0, ak = _acc(rows, target, "top", 0, t), _acc(rows, target, "top", k, t)
             if a0.size and ak.size and np.isfinite(a0[0] - ak[0]):
                 drops[t] = float(a0[0] - ak[0])
-    if not drops:
-        return ev | {"reason": "no other tag with an accuracy"}
-    worst = max(drops, key=drops.get)
-    mean = float(np.mean(list(drops.values())))
-    return ev | {"own_drop": top_drop, "others_mean_drop": mean, "others_max_drop": drops[worst],
-                 "others_max_tag": worst, "holds_vs_max": bool(top_drop > drops[worst]), "holds": bool(top_drop > mean)}
+                rk = _acc(rows, target, "random", k, t)
+                if rk.size == rnd.size:
+                    rnd_others.append(a0[0] - rk)
+        if not drops:
+            return ev | {"reason": "no other tag with an accuracy"}
+        worst = max(drops, key=drops.get)
+        mean = float(np.mean(list(drops.values())))
+        stat = top_drop - mean
+        null = rnd - np.mean(rnd_others, axis=0) if rnd_others and rnd.size else np.zeros(0)
+        ev |= {"own_drop": top_drop, "others_mean_drop": mean, "others_max_drop": drops[worst],
+               "others_max_tag": worst, "holds_vs_max": bool(top_drop > drops[worst])}
+    ev |= {"statistic": stat, "oriented": stat, "holds": bool(stat > 0)}
+    return ev | _null_fields(stat, null, stat, null)
 
 
 def _quantify(quantifier: str, n_hold: int, n: int) -> bool:
     return {"all": n_hold == n, "most": n_hold > n / 2, "any": n_hold >= 1}[quantifier]
 
 
-def evaluate_clause(clause: dict, run: RunEvidence) -> dict:
+def evaluate_clause(clause: dict, run: RunEvidence, ablate: str = "zero", stats: dict | None = None,
+                    key: str = "") -> dict:
     """One clause on one run; see ``evaluate_rule``."""
+    stats = STATISTICS if stats is None else stats
     tags = [str(t) for t in run.tags]
-    out = {"kind": clause["kind"], "quantifier": clause.get("quantifier", "all")}
+    op, threshold = direction(clause)
+    out = {"kind": clause["kind"], "quantifier": clause.get("quantifier", "all"), "op": op, "threshold": threshold}
     if "matrix" in clause:
         out["matrix"] = clause["matrix"]
         M = run.matrix(clause["matrix"])
         if M is None:
             return out | {"status": NA, "holds": None, "reason": f"no {clause['matrix']} matrix (no s / W)"}
     else:
-        rows = run.ablation
+        rows = run.sweeps.get(ablate)
         if rows is None or not len(rows):
-            return out | {"status": NA, "holds": None, "reason": "no ablation rows"}
+            return out | {"status": NA, "holds": None, "reason": f"no {ablate}-ablation sweep"}
         k = int(min(clause["k"], rows["k"].max()))
         if k < 1:
             return out | {"status": NA, "holds": None, "reason": "no ablation with k >= 1"}
@@ -265,9 +415,10 @@ def evaluate_clause(clause: dict, run: RunEvidence) -> dict:
         return out | {"status": NA, "holds": None, "reason": reason, "skipped": skipped}
     evidence = []
     for binding, tt in cases:
-        ev = (_matrix_case(clause, M, tags, binding, tt) if "matrix" in clause
+        name = "/".join(tt)
+        ev = (_matrix_case(clause, run, M, binding, tt, stats, f"{key}/{name}") if "matrix" in clause
               else _ablation_case(clause, by_target[tt[0]], tags, tt[0], k))
-        evidence.append({"key": "/".join(tt), "binding": binding} | ev)
+        evidence.append({"key": name, "binding": binding} | ev)
     done = [e for e in evidence if e["holds"] is not None]
     skipped += [{"tags": e["tags"], "reason": e["reason"]} for e in evidence if e["holds"] is None]
     if not done:
@@ -278,112 +429,24 @@ def evaluate_clause(clause: dict, run: RunEvidence) -> dict:
                   "n_holding": int(n_hold), "cases": done, "skipped": skipped}
 
 
-def evaluate_rule(rule: dict, run: RunEvidence) -> dict:
+def evaluate_rule(rule: dict, run: RunEvidence, ablate: str = "zero", stats: dict | None = None) -> dict:
     """One finding on one run.
 
     Args:
         rule: a finding from ``load_rules``.
         run: the run's evidence (``RunEvidence.of`` an analysed run, or built by hand).
+        ablate: the ablation value whose sweep the ablation clauses read.
+        stats: the rules file's statistics settings (permutations, seed; default ``STATISTICS``).
 
     Returns:
-        dict: run, status ("holds", "fails" or "not applicable"), holds (bool or None), reason,
-        clauses (per clause: kind, status, holds, n_cases, n_holding, cases with their evidence
-        numbers, skipped cases). The finding holds when every clause holds; it is not applicable
-        when any clause is.
+        dict: run, status ("holds", "fails" or "not applicable" — in this run alone, by the clause's
+        quantifier), holds (bool or None), reason, clauses (per clause: kind, op and threshold of its statistic,
+        status, holds, n_cases, n_holding, cases with their statistic, oriented statistic (> 0: holds) and
+        within-run null (null_p, null_mean, null_lo, null_hi, null_z), skipped cases). The finding holds when
+        every clause holds; it is not applicable when any clause is.
     """
-    clauses = [evaluate_clause(c, run) for c in rule["clause"]]
+    clauses = [evaluate_clause(c, run, ablate, stats, f"{rule['id']}/{i}") for i, c in enumerate(rule["clause"])]
     na = [c for c in clauses if c["status"] == NA]
     holds = None if na else all(c["holds"] for c in clauses)
     return {"run": run.name, "status": NA if na else ("holds" if holds else "fails"), "holds": holds,
             "reason": "; ".join(c["reason"] for c in na) or None, "clauses": clauses}
-
-
-def _sign_p(holds: int, applicable: int) -> float | None:
-    return float(binomtest(holds, applicable, 0.5).pvalue) if applicable else None
-
-
-def _headline(e: dict) -> float:
-    """The number a case turns on: the matrix value, the ablation effect, or own minus mean other drop."""
-    if "value" in e:
-        return e["value"]
-    return e["effect"] if "effect" in e else e["own_drop"] - e["others_mean_drop"]
-
-
-def _summary(per_run: list[dict]) -> str:
-    """One line: per run, the status, holding / applicable cases per clause and up to 3 failing cases."""
-    parts = []
-    for r in per_run:
-        if r["status"] == NA:
-            parts.append(f"{r['run']}: n/a ({r['reason']})")
-            continue
-        counts = ", ".join(f"{c['n_holding']}/{c['n_cases']}" for c in r["clauses"])
-        fails = [f"{e['key']} {_headline(e):+.3f}" for c in r["clauses"] for e in c["cases"] if not e["holds"]][:3]
-        parts.append(f"{r['run']}: {r['status']} {counts}" + (f" (failing cases: {', '.join(fails)})" if fails else ""))
-    return "; ".join(parts)
-
-
-def evaluate_findings(runs: list[dict], rules_path: str | os.PathLike | None = None) -> list[dict]:
-    """Every finding of the rules file on every run, with a sign test across runs.
-
-    Args:
-        runs: ``RunEvidence`` or analysed runs (``load_run_analysis``), unnamed ones named run0, run1, ...
-        rules_path: rules file; default the packaged ``rules.toml``.
-
-    Returns:
-        One JSON-ready dict per finding: number, id, description, n_runs, applicable_runs,
-        holds_runs, sign_test_p (two-sided ``binomtest(holds_runs, applicable_runs, 0.5)``, None
-        when no run applies), cases (per case key, e.g. "B-LOC/I-LOC", of each clause:
-        applicable_runs, holds_runs, sign_test_p), evidence_summary (one line), runs (``evaluate_rule``).
-    """
-    rules = load_rules(rules_path)
-    runs = [r if isinstance(r, RunEvidence) else RunEvidence.of(r) for r in runs]
-    runs = [r if r.name else dataclasses.replace(r, name=f"run{i}") for i, r in enumerate(runs)]
-    out = []
-    for rule in rules:
-        per_run = [evaluate_rule(rule, r) for r in runs]
-        applicable = [r for r in per_run if r["status"] != NA]
-        n_holds = sum(bool(r["holds"]) for r in applicable)
-        cases: dict[str, dict] = {}
-        for r in per_run:
-            for ci, c in enumerate(r["clauses"]):
-                for e in c.get("cases", []):
-                    key = e["key"] if len(rule["clause"]) == 1 else f"{ci + 1}:{e['key']}"
-                    d = cases.setdefault(key, {"applicable_runs": 0, "holds_runs": 0})
-                    d["applicable_runs"] += 1
-                    d["holds_runs"] += int(e["holds"])
-        for d in cases.values():
-            d["sign_test_p"] = _sign_p(d["holds_runs"], d["applicable_runs"])
-        out.append({"number": rule["number"], "id": rule["id"], "description": rule["description"],
-                    "n_runs": len(per_run), "applicable_runs": len(applicable), "holds_runs": n_holds,
-                    "sign_test_p": _sign_p(n_holds, len(applicable)), "cases": cases,
-                    "evidence_summary": _summary(per_run), "runs": per_run})
-    return out
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return _num(x)
-    return x
-
-
-def write_findings(path: str | os.PathLike, results: list[dict]) -> None:
-    """Write ``evaluate_findings`` results to ``path`` (findings.json: a JSON list, NaN as null) atomically."""
-    atomic_write_text(path, json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
-
-
-def findings_table(results: list[dict]) -> str:
-    """A plain-text table of ``evaluate_findings`` results: number, id, holds / applicable runs, sign-test p."""
-    lines = [f"{'#':>2}  {'finding':<32} {'holds':>9}  {'p':>6}  evidence"]
-    for f in results:
-        verdict = f"{f['holds_runs']}/{f['applicable_runs']}" if f["applicable_runs"] else NA
-        p = "-" if f["sign_test_p"] is None else f"{f['sign_test_p']:.3g}"
-        lines.append(f"{f['number']:>2}  {f['id']:<32} {verdict:>9}  {p:>6}  {f['evidence_summary']}")
-    return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nerve.io import atomic_write_text
+from nerve.report.findings_section import findings_section
 from nerve.report.methods_section import methods_section
 
 CSS = """
@@ -87,24 +88,6 @@ def _grid_table(variants: dict) -> str:
     return _table(header, rows, left=1)
 
 
-def _verdict(f: dict) -> str:
-    app, holds = f.get("applicable_runs", 0), f.get("holds_runs", 0)
-    if not app:
-        return '<span class="na">not applicable</span>'
-    cls = "yes" if holds == app else ("no" if holds == 0 else "")
-    return f'<span class="{cls}">{holds} / {app}</span>'
-
-
-def _findings_table(findings: list[dict]) -> str:
-    rows = []
-    for f in findings:
-        p = f.get("sign_test_p")
-        rows.append([html.escape(str(f.get("number", f.get("id", "")))), html.escape(str(f.get("description", ""))),
-                     _verdict(f),
-                     _fmt(p, 3) if p is not None else "–", html.escape(str(f.get("evidence_summary", "")))])
-    return _table(["#", "finding", "holds in runs", "sign test p", "evidence"], rows, left=2)
-
-
 def _figures(folder: Path, title: str, open_: bool = False) -> str:
     pngs = sorted(folder.glob("*.png")) if folder.is_dir() else []
     if not pngs:
@@ -126,7 +109,7 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
         if v.get("methods"):
             parts.append(methods_section(name, v["methods"], _table, _img))
         parts.append(f"<h2>Findings — {html.escape(name)}</h2>")
-        parts.append(_findings_table(v["findings"]))
+        parts.append(findings_section(v["findings"], v.get("analysis_split", "dev")))
         parts.append(f"<h2>Comparison across seeds — {html.escape(name)}</h2>")
         split = html.escape(v.get("analysis_split", "dev"))
         parts.append(_figures(Path(v["compare_dir"]), f"tag × tag matrices of the {split} analysis (mean over runs, "

@@ -1,0 +1,84 @@
+"""The report's findings section: per finding its verdict, effect with interval, corrected p and share of cases
+holding, each finding's cases expandable, and the tests stated in words."""
+
+from __future__ import annotations
+
+import html
+import math
+
+from nerve.analysis.verdicts import finding_label, run_words
+
+_CLASS = {"holds": "yes", "fails": "no", "not applicable": "na", "inconclusive": ""}
+
+
+def _num(x, digits: int = 2) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def _p(p) -> str:
+    if p is None or not math.isfinite(p):
+        return "–"
+    return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
+
+
+def _effect(cl: dict) -> str:
+    e = cl["effect"]
+    lo, hi = e["ci"]
+    ci = f" [{_num(lo)}, {_num(hi)}]" if lo is not None and math.isfinite(lo) else ""
+    return f"{html.escape(cl['short'])} {_num(e['mean'])}{ci}"
+
+
+def _verdict(v: str) -> str:
+    return f'<span class="{_CLASS.get(v, "")}">{html.escape(v)}</span>'
+
+
+def _cases_table(f: dict) -> str:
+    rows = []
+    for ci, cl in enumerate(f["clauses"]):
+        for c in cl["cases"]:
+            lo, hi = c["ci"]
+            values = ", ".join(_num(v) for v in c["values"])
+            null = f"{c['runs_beyond_null']} / {c['runs_with_null']}" if c["runs_with_null"] else "–"
+            rows.append(f"<tr><td class=\"l\">{html.escape(c['key'])}</td>"
+                        f"<td class=\"l\">{html.escape(cl['statistic'])} {html.escape(c['op'])} {c['threshold']:g}</td>"
+                        f"<td>{_num(c['mean'])}</td><td>[{_num(lo)}, {_num(hi)}]</td><td>{_p(c['p'])}</td>"
+                        f"<td>{_p(c['p_holm'])}</td><td>{_verdict(c['verdict'])}</td>"
+                        f"<td>{c['runs_holding']} / {c['n']}</td><td>{null}</td>"
+                        f"<td class=\"l\">{values}</td></tr>")
+        if len(f["clauses"]) > 1 and ci < len(f["clauses"]) - 1:
+            rows.append('<tr><td class="l" colspan="10">next clause</td></tr>')
+    head = ("<tr><th class=\"l\">case</th><th class=\"l\">holds when</th><th>mean</th><th>95 % interval</th>"
+            "<th>p</th><th>p (Holm)</th><th>verdict</th><th>runs holding</th><th>runs beyond null</th>"
+            "<th class=\"l\">per run</th></tr>")
+    runs = "".join(f"<li>{html.escape(run_words(r))}</li>" for r in f["runs"])
+    return (f"<details><summary>{f['n_cases']} cases</summary><table><thead>{head}</thead>"
+            f"<tbody>{''.join(rows)}</tbody></table><ul>{runs}</ul></details>")
+
+
+def findings_section(findings: list[dict], analysis_split: str) -> str:
+    """HTML of the findings of one variant (``verdicts.evaluate_findings``)."""
+    if not findings:
+        return "<p>No findings evaluated.</p>"
+    rows = []
+    for f in findings:
+        applicable = f["verdict"] != "not applicable"
+        effect = "; ".join(_effect(cl) for cl in f["clauses"]) if applicable else "–"
+        share = f"{f['n_holding']} / {f['n_cases']}" if applicable else "–"
+        detail = _cases_table(f) if applicable and f["n_cases"] else ""
+        rows.append(f"<tr><td class=\"l\">{html.escape(finding_label(f))}</td>"
+                    f"<td class=\"l\">{html.escape(f['description'])}</td><td>{_verdict(f['verdict'])}</td>"
+                    f"<td>{effect}</td><td>{_p(f['p'])}</td><td>{share}</td>"
+                    f"<td class=\"l\">{html.escape(f['evidence'])}{detail}</td></tr>")
+    head = ("<tr><th class=\"l\">#</th><th class=\"l\">finding</th><th>verdict</th><th>effect, mean [95 % interval]"
+            "</th><th>p (Holm)</th><th>cases holding</th><th class=\"l\">evidence (click for the cases)</th></tr>")
+    ablation = next((f for f in findings if f.get("ablate") and f.get("rank_split")), None)
+    where = (f"Findings 1–8 read the {html.escape(analysis_split)} analysis' sensitivities and output weights. "
+             + (f"The ablation findings rank units on {html.escape(ablation['rank_split'])} and score on "
+                f"{html.escape(ablation['score_split'])}, once per ablation value (zero, and each unit's mean on the "
+                "ranking split). " if ablation else ""))
+    method = html.escape(findings[0]["method"])
+    return (f"<p>{where}Method: {method} The p column is the corrected p that decides the verdict "
+            "(for a finding whose every case must hold: the largest of its cases').</p>"
+            f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>")
