@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import html
 import math
-import statistics
 from datetime import UTC, datetime
 from pathlib import Path
 
 from nerve.io import atomic_write_text
 from nerve.report.findings_section import findings_section
+from nerve.report.grid_section import findings_by_variant, grid_table, layout_table
 from nerve.report.methods_section import methods_section
 
 CSS = """
@@ -65,29 +65,6 @@ def _run_table(runs: list[dict]) -> str:
     return _table(header, rows, left=1)
 
 
-def _mean_std(xs: list[float]) -> str:
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return "–"
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.4f} ± {sd:.4f}"
-
-
-def _grid_table(variants: dict) -> str:
-    tags = []
-    for v in variants.values():
-        tags = list(v["runs"][0]["per_tag_accuracy"])
-        break
-    header = ["variant", "runs", "dev F1", "test F1", *tags]
-    rows = []
-    for name, v in variants.items():
-        runs = v["runs"]
-        rows.append([html.escape(name), len(runs), _mean_std([r["dev_f1"] for r in runs]),
-                     _mean_std([r["test_f1"] for r in runs]),
-                     *[_fmt(statistics.mean([r["per_tag_accuracy"].get(t) or 0.0 for r in runs]), 3) for t in tags]])
-    return _table(header, rows, left=1)
-
-
 def _figures(folder: Path, title: str, open_: bool = False) -> str:
     pngs = sorted(folder.glob("*.png")) if folder.is_dir() else []
     if not pngs:
@@ -104,7 +81,8 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
              f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {len(all_runs)} runs, "
              f"{len(variants)} config variant(s)</p>", "<h2>Runs</h2>", _run_table(all_runs)]
     if grid:
-        parts += ["<h2>Grid</h2>", _grid_table(variants)]
+        parts += ["<h2>Grid</h2>", layout_table(variants, grid), grid_table(variants),
+                  "<h2>Findings × architecture</h2>", findings_by_variant(variants)]
     for name, v in variants.items():
         if v.get("methods"):
             parts.append(methods_section(name, v["methods"], _table, _img))

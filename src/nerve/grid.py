@@ -1,0 +1,77 @@
+"""The architecture grid of a study: each cell's runs summarised over seeds (NaN-aware, with counts), the study's
+char × word × inference layout, and the published baselines it is set beside."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+CHAR, WORD, INFERENCE = "model.char", "model.encoder", "model.decoder"
+# CoNLL-2003 test entity F1 (%) of the study this project follows (its Table 1: NCRF++, Yang et al. 2018) and of
+# NCRF++'s README (GloVe 100d, 100 epochs, BiLSTM 200, SGD lr 0.015), keyed (char, word, inference).
+PUBLISHED = {
+    ("none", "lstm", "softmax"): (86.46, 88.57), ("lstm", "lstm", "softmax"): (89.88, 90.84),
+    ("cnn", "lstm", "softmax"): (89.74, 90.73), ("none", "lstm", "crf"): (87.82, 89.45),
+    ("lstm", "lstm", "crf"): (90.20, 91.20), ("cnn", "lstm", "crf"): (90.33, 91.35),
+    ("none", "cnn", "softmax"): (86.33, 88.56), ("lstm", "cnn", "softmax"): (90.42, 90.46),
+    ("cnn", "cnn", "softmax"): (88.39, 90.30), ("none", "cnn", "crf"): (86.67, 88.90),
+    ("lstm", "cnn", "crf"): (89.75, 90.70), ("cnn", "cnn", "crf"): (89.42, 90.43),
+}
+PUBLISHED_SOURCES = ("the study (NCRF++, its Table 1)", "NCRF++ README (GloVe 100d)")
+
+
+def _finite(xs) -> list[float]:
+    return [float(x) for x in xs if x is not None and math.isfinite(float(x))]
+
+
+def mean_sd(xs) -> tuple[float | None, float | None, int]:
+    """(mean, sample sd, n) of the finite values of ``xs``; mean None when there are none, sd None below 2."""
+    v = _finite(xs)
+    if not v:
+        return None, None, 0
+    return statistics.fmean(v), (statistics.stdev(v) if len(v) > 1 else None), len(v)
+
+
+def cell_summary(runs: Sequence[dict]) -> dict:
+    """One grid cell over its runs (``study.run_row`` dicts): n_runs; dev_f1, test_f1, train_seconds and each
+    tag's test accuracy as (mean, sd, n) over the runs that have a finite value (a run without a tag's value —
+    the tag never occurred, or was never predicted — is left out of that tag's mean, never counted as 0)."""
+    tags = list(dict.fromkeys(t for r in runs for t in r.get("per_tag_accuracy", {})))
+    return {"n_runs": len(runs),
+            "dev_f1": mean_sd(r.get("dev_f1") for r in runs),
+            "test_f1": mean_sd(r.get("test_f1") for r in runs),
+            "train_seconds": mean_sd(r.get("train_seconds") for r in runs),
+            "per_tag": {t: mean_sd(r.get("per_tag_accuracy", {}).get(t) for r in runs) for t in tags}}
+
+
+def assignment(variant: str) -> dict[str, str]:
+    """The grid values of a variant name ("char=cnn,encoder=lstm" -> {"char": "cnn", "encoder": "lstm"})."""
+    if variant == "base":
+        return {}
+    return dict(part.split("=", 1) for part in variant.split(","))
+
+
+def study_layout(grid: Sequence[tuple[str, Sequence[str]]]) -> bool:
+    """Whether the grid varies exactly the study's three axes (char, word encoder, inference layer)."""
+    return sorted(k for k, _ in grid) == sorted((CHAR, WORD, INFERENCE))
+
+
+def layout_cells(variants: dict, grid: Sequence[tuple[str, Sequence[str]]]) -> list[dict]:
+    """The study's 4×3 layout: one row per (word encoder, inference) and one cell per char value, each with its
+    summary (``cell_summary``; None for a cell with no run) and the published numbers for it."""
+    values = dict(grid)
+    by_key = {}
+    for name, v in variants.items():
+        a = assignment(name)
+        by_key[(a.get("char"), a.get("encoder"), a.get("decoder"))] = v
+    rows = []
+    for word in values[WORD]:
+        for inference in values[INFERENCE]:
+            cells = []
+            for char in values[CHAR]:
+                v = by_key.get((char, word, inference))
+                cells.append({"char": char, "summary": cell_summary(v["runs"]) if v and v["runs"] else None,
+                              "published": PUBLISHED.get((char, word, inference))})
+            rows.append({"word": word, "inference": inference, "cells": cells})
+    return rows

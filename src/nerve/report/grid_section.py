@@ -1,0 +1,90 @@
+"""The report's grid section: every variant over its seeds (NaN-aware, with counts), the study's char × word ×
+inference layout beside the published numbers, and the findings × architecture table."""
+
+from __future__ import annotations
+
+import html
+
+from nerve.analysis.verdicts import finding_label
+from nerve.grid import PUBLISHED_SOURCES, cell_summary, layout_cells, study_layout
+
+_CLASS = {"holds": "yes", "fails": "no", "not applicable": "na", "inconclusive": ""}
+
+
+def _ms(t: tuple, scale: float = 1.0, digits: int = 2, of: int | None = None) -> str:
+    """"mean ± sd" of a (mean, sd, n) triple, "(n of N)" when some runs lack the value, "–" when none has it."""
+    mean, sd, n = t
+    if mean is None:
+        return '<span class="na">–</span>'
+    text = f"{mean * scale:.{digits}f}" + (f" ± {sd * scale:.{digits}f}" if sd is not None else "")
+    return text + (f" <span class=\"na\">({n} of {of})</span>" if of is not None and n < of else "")
+
+
+def grid_table(variants: dict) -> str:
+    """Every variant: runs, dev and test F1 (%), training seconds and per-tag test accuracy (%), mean ± sd over
+    the runs that have the value."""
+    tags = list(dict.fromkeys(t for v in variants.values() for r in v["runs"] for t in r["per_tag_accuracy"]))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["runs", "dev F1", "test F1", "train s", *tags])
+    rows = []
+    for name, v in variants.items():
+        c = cell_summary(v["runs"])
+        n = c["n_runs"]
+        cells = [str(n), _ms(c["dev_f1"], 100, of=n), _ms(c["test_f1"], 100, of=n),
+                 _ms(c["train_seconds"], 1, 0, of=n),
+                 *[_ms(c["per_tag"].get(t, (None, None, 0)), 100, 1, of=n) for t in tags]]
+        rows.append(f"<tr><td class=\"l\">{html.escape(name)}</td>" + "".join(f"<td>{x}</td>" for x in cells)
+                    + "</tr>")
+    return (f"<div class=\"nowrap\"><table><thead><tr><th class=\"l\">variant</th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def layout_table(variants: dict, grid) -> str:
+    """The study's table: rows word encoder (+ CRF), columns char representation; test F1 (%) mean ± sd over
+    seeds with the published numbers beside, and the mean training time."""
+    if not study_layout(grid):
+        return ""
+    rows = layout_cells(variants, grid)
+    chars = [c["char"] for c in rows[0]["cells"]] if rows else []
+    head = "".join(f"<th>char {html.escape(c)}</th>" for c in chars)
+    body = []
+    for r in rows:
+        label = f"word {r['word'].upper()}" + (" + CRF" if r["inference"] == "crf" else "")
+        cells = []
+        for c in r["cells"]:
+            s, pub = c["summary"], c["published"]
+            ours = _ms(s["test_f1"], 100) + f" <span class=\"na\">({s['n_runs']} runs)</span>" if s else \
+                '<span class="na">no run</span>'
+            ref = f"<br><small>{pub[0]:.2f} / {pub[1]:.2f}</small>" if pub else ""
+            secs = f"<br><small>{s['train_seconds'][0]:.0f} s a run</small>" if s and s["train_seconds"][0] else ""
+            cells.append(f"<td>{ours}{ref}{secs}</td>")
+        body.append(f"<tr><td class=\"l\">{label}</td>{''.join(cells)}</tr>")
+    note = (f"Test entity F1 (%), conlleval, mean ± sd over seeds; below: {PUBLISHED_SOURCES[0]} / "
+            f"{PUBLISHED_SOURCES[1]}, and the mean training time of a run.")
+    return (f"<p>{html.escape(note)}</p><table><thead><tr><th class=\"l\">model</th>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def findings_by_variant(variants: dict) -> str:
+    """Findings × architectures: each finding's verdict (and share of cases holding) in each variant."""
+    names = [n for n, v in variants.items() if v.get("findings")]
+    if not names:
+        return ""
+    labels = list(dict.fromkeys(finding_label(f) for n in names for f in variants[n]["findings"]))
+    ids = {finding_label(f): f["id"] for n in names for f in variants[n]["findings"]}
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = []
+    for label in labels:
+        cells = []
+        for n in names:
+            f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
+            if f is None:
+                cells.append('<td class="na">–</td>')
+                continue
+            share = f" {f['n_holding']}/{f['n_cases']}" if f["verdict"] != "not applicable" else ""
+            cells.append(f"<td><span class=\"{_CLASS.get(f['verdict'], '')}\">{html.escape(f['verdict'])}</span>"
+                         f"<small>{share}</small></td>")
+        body.append(f"<tr><td class=\"l\">{html.escape(label)} {html.escape(ids[label])}</td>{''.join(cells)}</tr>")
+    return ("<p>Each finding's verdict per architecture (cases holding / tested after Holm–Bonferroni within the "
+            "architecture's runs).</p>"
+            f"<div class=\"nowrap\"><table><thead><tr><th class=\"l\">finding</th>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")

@@ -1,0 +1,75 @@
+"""The architecture grid: expansion into configs, NaN-aware cell summaries, the study's layout with missing cells,
+and the findings × architecture table."""
+
+import math
+
+import pytest
+
+from nerve.grid import PUBLISHED, assignment, cell_summary, layout_cells, study_layout
+from nerve.report.grid_section import findings_by_variant, grid_table, layout_table
+from nerve.study import parse_grid, plan
+
+GRID = [("model.char", ["none", "lstm", "cnn"]), ("model.encoder", ["lstm", "cnn"]),
+        ("model.decoder", ["softmax", "crf"])]
+
+
+def run(test_f1, per_tag, seconds=10.0):
+    return {"test_f1": test_f1, "dev_f1": test_f1, "per_tag_accuracy": per_tag, "train_seconds": seconds}
+
+
+def test_study_grid_expands_into_12_configs_per_seed(tmp_path):
+    grid = parse_grid(["model.char=none,lstm,cnn", "model.encoder=lstm,cnn", "model.decoder=softmax,crf"])
+    jobs = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 2, tmp_path, ["model.hidden=8"], grid)
+    assert len(jobs) == 24 and len({j.variant for j in jobs}) == 12
+    seen = {(j.config().model.char, j.config().model.encoder, j.config().model.decoder) for j in jobs}
+    assert seen == set(PUBLISHED)
+    job = next(j for j in jobs if j.variant == "char=cnn,encoder=lstm,decoder=crf" and j.seed == jobs[1].seed)
+    cfg = job.config()
+    assert (cfg.model.char, cfg.model.encoder, cfg.model.decoder, cfg.model.hidden, cfg.train.seed) == \
+        ("cnn", "lstm", "crf", 8, jobs[1].seed)
+
+
+def test_cell_mean_leaves_out_a_missing_tag_instead_of_counting_it_as_zero():
+    c = cell_summary([run(0.8, {"B-X": 0.5, "I-X": None}), run(0.9, {"B-X": 0.7, "I-X": 0.6})])
+    assert c["per_tag"]["I-X"] == (0.6, None, 1)
+    assert c["per_tag"]["B-X"][0] == pytest.approx(0.6) and c["per_tag"]["B-X"][2] == 2
+
+
+def test_cell_mean_leaves_out_a_nan_f1():
+    c = cell_summary([run(float("nan"), {}), run(0.9, {}), run(0.7, {})])
+    assert c["test_f1"][0] == pytest.approx(0.8) and c["test_f1"][2] == 2 and c["n_runs"] == 3
+
+
+def test_grid_table_says_how_many_runs_a_value_has():
+    page = grid_table({"a": {"runs": [run(0.8, {"B-X": 0.5, "I-X": math.nan}), run(0.9, {"B-X": 0.7, "I-X": 0.6})]}})
+    assert "60.0 <span class=\"na\">(1 of 2)</span>" in page and "30.0" not in page
+
+
+def test_layout_marks_a_cell_without_runs_and_sets_published_numbers_beside():
+    variants = {"char=cnn,encoder=lstm,decoder=crf": {"runs": [run(0.905, {}), run(0.907, {})]}}
+    rows = layout_cells(variants, GRID)
+    assert [(r["word"], r["inference"]) for r in rows] == [("lstm", "softmax"), ("lstm", "crf"), ("cnn", "softmax"),
+                                                          ("cnn", "crf")]
+    crf = rows[1]["cells"]
+    assert crf[2]["summary"]["test_f1"][0] == pytest.approx(0.906) and crf[2]["published"] == (90.33, 91.35)
+    assert crf[0]["summary"] is None
+    page = layout_table(variants, GRID)
+    assert page.count("no run") == 11 and "90.60 ± 0.14" in page and "90.33 / 91.35" in page
+
+
+def test_layout_is_only_drawn_for_the_studys_three_axes():
+    assert study_layout(GRID) and not study_layout(GRID[:2])
+    assert layout_table({}, GRID[:2]) == ""
+
+
+def test_assignment_reads_a_variant_name():
+    assert assignment("char=cnn,encoder=lstm,decoder=crf") == {"char": "cnn", "encoder": "lstm", "decoder": "crf"}
+    assert assignment("base") == {}
+
+
+def test_findings_by_variant_shows_each_verdict_and_share():
+    f = {"number": 1, "id": "corr_B_I_same_type", "ablate": None, "verdict": "holds", "n_holding": 4, "n_cases": 4}
+    g = dict(f, verdict="not applicable", n_holding=0, n_cases=0)
+    page = findings_by_variant({"A": {"findings": [f]}, "B": {"findings": [g]}})
+    assert '<span class="yes">holds</span><small> 4/4</small>' in page
+    assert '<span class="na">not applicable</span><small></small>' in page
