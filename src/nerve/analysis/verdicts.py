@@ -201,7 +201,7 @@ def _decide(findings: list[dict], stats: dict) -> None:
 def _clause_words(cl: dict, n_runs: int) -> str:
     cases, noun = cl["cases"], cl["noun"]
     counts = {v: sum(c["verdict"] == v for c in cases) for v in (HOLDS, FAILS, INCONCLUSIVE)}
-    words = f"holds in {counts[HOLDS]} of {len(cases)} {noun}"
+    words = f"holds in {counts[HOLDS]} of {len(cases)} {noun if len(cases) != 1 else noun[:-1]}"
     rest = [f"fails in {counts[FAILS]}"] if counts[FAILS] else []
     rest += [f"inconclusive in {counts[INCONCLUSIVE]}"] if counts[INCONCLUSIVE] else []
     if rest:
@@ -219,8 +219,8 @@ def run_words(run: dict) -> str:
         return f"{run['run']}: not applicable ({run['reason']})"
     parts = []
     for c in run["clauses"]:
-        noun = "tags" if len(c["cases"][0]["tags"]) == 1 else "pairs"
-        parts.append(f"{c['n_holding']} of {c['n_cases']} {noun} hold")
+        noun = ("tag" if len(c["cases"][0]["tags"]) == 1 else "pair") + ("s" if c["n_cases"] != 1 else "")
+        parts.append(f"{c['n_holding']} of {c['n_cases']} {noun} hold" + ("s" if c["n_cases"] == 1 else ""))
     return f"{run['run']}: {', '.join(parts)}"
 
 

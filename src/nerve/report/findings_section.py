@@ -53,7 +53,8 @@ def _cases_table(f: dict) -> str:
             "<th>p</th><th>p (Holm)</th><th>verdict</th><th>runs holding</th><th>runs beyond null</th>"
             "<th class=\"l\">per run</th></tr>")
     runs = "".join(f"<li>{html.escape(run_words(r))}</li>" for r in f["runs"])
-    return (f"<details><summary>{f['n_cases']} cases</summary><table><thead>{head}</thead>"
+    return (f"<details><summary>the {f['n_cases']} cases of finding {html.escape(finding_label(f))}, and each run"
+            f"</summary><table><thead>{head}</thead>"
             f"<tbody>{''.join(rows)}</tbody></table><ul>{runs}</ul></details>")
 
 
@@ -70,9 +71,11 @@ def findings_section(findings: list[dict], analysis_split: str) -> str:
         rows.append(f"<tr><td class=\"l\">{html.escape(finding_label(f))}</td>"
                     f"<td class=\"l\">{html.escape(f['description'])}</td><td>{_verdict(f['verdict'])}</td>"
                     f"<td>{effect}</td><td>{_p(f['p'])}</td><td>{share}</td>"
-                    f"<td class=\"l\">{html.escape(f['evidence'])}{detail}</td></tr>")
+                    f"<td class=\"l\">{html.escape(f['evidence'])}</td></tr>")
+        if detail:
+            rows.append(f'<tr class="cases"><td></td><td class="l" colspan="6">{detail}</td></tr>')
     head = ("<tr><th class=\"l\">#</th><th class=\"l\">finding</th><th>verdict</th><th>effect, mean [95 % interval]"
-            "</th><th>p (Holm)</th><th>cases holding</th><th class=\"l\">evidence (click for the cases)</th></tr>")
+            "</th><th>p (Holm)</th><th>cases holding</th><th class=\"l\">evidence</th></tr>")
     ablation = next((f for f in findings if f.get("ablate") and f.get("rank_split")), None)
     where = (f"Findings 1–8 read the {html.escape(analysis_split)} analysis' sensitivities and output weights. "
              + (f"The ablation findings rank units on {html.escape(ablation['rank_split'])} and score on "

@@ -22,6 +22,7 @@ th,td{border:1px solid #ccc;padding:3px 7px;text-align:right} th{background:#f3f
 td.l,th.l{text-align:left} .yes{color:#1a7f37;font-weight:600} .no{color:#b42318;font-weight:600}
 .na{color:#888} figure{display:inline-block;margin:0.5em;vertical-align:top} figcaption{font-size:0.85em;color:#555}
 img{max-width:100%;height:auto;border:1px solid #eee} details{margin:0.5em 0} summary{cursor:pointer;font-weight:600}
+tr.cases>td{border-top:none;padding-top:0} tr.cases summary{font-weight:400;font-size:0.9em}
 """
 
 # Marks the page once every image has loaded (data-images-ok / data-images-failed): the headless browser test reads it.
