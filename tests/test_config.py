@@ -136,3 +136,25 @@ def test_ncrfpp_unknown_key_names_file_and_line(tmp_path):
     path.write_text("iteration=2\nlearning_rat=0.1\n")
     with pytest.raises(NerveError, match=r"bad.config:2: unknown NCRF\+\+ key 'learning_rat' \(did you mean"):
         load_config(path)
+
+
+def test_cnn_layers_sets_the_word_cnn_depth_apart_from_layers(tmp_path):
+    from nerve.data.prepare import prepare
+    from nerve.model.tagger import Tagger
+
+    cfg = apply_overrides(load_config(TINY_CFG), ["model.encoder=cnn", "model.layers=1", "model.cnn_layers=3",
+                                                  f"data.train={FIXTURES}/tiny/train.txt",
+                                                  f"data.dev={FIXTURES}/tiny/valid.txt",
+                                                  f"data.test={FIXTURES}/tiny/test.txt"])
+    model = Tagger(cfg, prepare(cfg, tmp_path / "vocab.json", lambda m: None).vocabs, 8)
+    assert len(model.encoder.convs) == 3
+
+
+def test_cnn_layers_at_its_default_leaves_a_runs_fingerprint_as_before_the_key_existed():
+    from nerve.run import run_identity
+
+    cfg = load_config(TINY_CFG)
+    cfg = apply_overrides(cfg, [f"data.{s}={FIXTURES}/tiny/{f}.txt" for s, f in (("train", "train"),
+                                                                                 ("dev", "valid"), ("test", "test"))])
+    assert "cnn_layers" not in run_identity(cfg)["config"]["model"]
+    assert run_identity(apply_overrides(cfg, ["model.cnn_layers=4"]))["config"]["model"]["cnn_layers"] == 4

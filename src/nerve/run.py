@@ -57,9 +57,13 @@ def run_identity(cfg: Config) -> dict:
     """What produced a run: its config (data paths left out: the corpus is identified by the checksums of its
     files), the SHA-256 of each split file and of the embedding file, and the nerve and checkpoint versions.
     ``nerve.folder.fingerprint`` of this dict is the run's fingerprint."""
+    from nerve.config import LATER_KEYS
     from nerve.folder import sha256_file
 
     config = cfg.to_dict()
+    for (section, key), default in LATER_KEYS.items():
+        if config[section].get(key) == default:
+            del config[section][key]
     data = {split: sha256_file(config["data"].pop(split)) for split in ("train", "dev", "test")}
     return {"kind": "run", "config": config, "data": data, "embeddings": embeddings_identity(cfg.embeddings.source),
             "nerve": nerve.__version__, "format": nerve.FORMAT_VERSION}

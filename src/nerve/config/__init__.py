@@ -52,6 +52,7 @@ class ModelConfig:
     layers: int = 1
     hidden: int = 50  # units at the analysis site (split across directions when bidirectional)
     cnn_kernel: int = 3
+    cnn_layers: int = 0  # word CNN layers (NCRF++'s cnn_layer) when it differs from layers; 0 = layers
     dropout: float = 0.5
     decoder: str = "softmax"  # softmax | crf
     crf_constraints: bool = True  # forbid illegal BIO/BIOES transitions in the CRF
@@ -107,12 +108,15 @@ _POSITIVE = ({("model", k) for k in ("char_emb_dim", "char_hidden", "cap_emb_dim
                                      "hidden", "cnn_kernel")}
              | {("train", k) for k in ("batch_size", "eval_batch_size", "nbest")} | {("embeddings", "dim")})
 _NON_NEGATIVE = {("train", k) for k in ("epochs", "lr", "lr_decay", "momentum", "l2", "clip", "average_from",
-                                         "seed")}
+                                         "seed")} | {("model", "cnn_layers")}
 # Upper bounds that keep memory and time finite (a seed must fit numpy's and torch's 32-bit seeding).
 _AT_MOST = (("train", "seed", 2**32 - 1), ("train", "nbest", 100), ("train", "epochs", 100_000),
             ("train", "batch_size", 100_000), ("train", "eval_batch_size", 100_000), ("model", "layers", 64),
             ("model", "hidden", 100_000), ("embeddings", "dim", 100_000), ("model", "char_hidden", 100_000),
-            ("model", "char_emb_dim", 100_000), ("model", "cnn_kernel", 99))
+            ("model", "char_emb_dim", 100_000), ("model", "cnn_kernel", 99), ("model", "cnn_layers", 64))
+# Keys added after runs were first fingerprinted: left out of a run's identity while at this value (which
+# behaves as before the key existed), so that older runs stay valid.
+LATER_KEYS = {("model", "cnn_layers"): 0}
 _FEATURE = re.compile(r"[1-9][0-9]*|\[[^\[\]\s]+\]")
 
 
