@@ -1,0 +1,66 @@
+"""Summarise a finished grid study for docs/RESULTS.md: the study's 4×3 table (test F1 mean ± sd over seeds, with
+the study's and NCRF++'s numbers and the training time per cell) and the findings × architecture table.
+
+Run:  python bench/summarise_grid.py studies/grid
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from nerve.analysis.verdicts import finding_label
+from nerve.grid import CHAR, INFERENCE, WORD, layout_cells
+
+SHORT = {"holds": "holds", "fails": "FAILS", "inconclusive": "?", "not applicable": "n/a"}
+
+
+def layout_markdown(variants: dict, grid: list) -> str:
+    rows = layout_cells(variants, grid)
+    chars = [c["char"] for c in rows[0]["cells"]]
+    lines = ["| model | " + " | ".join(f"char {c}" for c in chars) + " |", "|---" * (len(chars) + 1) + "|"]
+    for r in rows:
+        label = f"word {r['word'].upper()}" + (" + CRF" if r["inference"] == "crf" else "")
+        cells = []
+        for c in r["cells"]:
+            s, pub = c["summary"], c["published"]
+            if s is None or s["test_f1"][0] is None:
+                cells.append("no run")
+                continue
+            mean, sd, n = s["test_f1"]
+            ours = f"**{100 * mean:.2f}**" + (f" ± {100 * sd:.2f}" if sd is not None else "") + f" ({n})"
+            ref = f" · {pub[0]:.2f} / {pub[1]:.2f}" if pub else ""
+            cells.append(f"{ours}{ref} · {s['train_seconds'][0] / 60:.0f} min")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def findings_markdown(variants: dict) -> str:
+    names = list(variants)
+    labels = list(dict.fromkeys(finding_label(f) for v in variants.values() for f in v["findings"]))
+    lines = ["| finding | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for label in labels:
+        cells = []
+        for n in names:
+            f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
+            cells.append("–" if f is None else SHORT[f["verdict"]]
+                         + (f" {f['n_holding']}/{f['n_cases']}" if f["verdict"] != "not applicable" else ""))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    study = Path(sys.argv[1])
+    summary = json.loads((study / "study.json").read_text())
+    plan = json.loads((study / "plan.json").read_text())
+    grid = [tuple(g) for g in plan["grid"]]
+    variants = summary["variants"]
+    if sorted(k for k, _ in grid) == sorted((CHAR, WORD, INFERENCE)):
+        print("Test entity F1 (%), mean ± sd (runs) · the study's / NCRF++'s · mean training time of a run\n")
+        print(layout_markdown(variants, grid) + "\n")
+    print(findings_markdown(variants))
+
+
+if __name__ == "__main__":
+    main()
