@@ -328,7 +328,7 @@
     st.view = v;
     document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.view === v));
     document.querySelectorAll(".view").forEach((e) => { e.hidden = e.id !== "view-" + v; });
-    if (v === "live") renderLiveUnits();
+    if (v === "live") { renderLiveUnits(); $("live-top").textContent = `ablate the top 10 of ${D.tags[st.tag]}`; }
   }
   $("tabs").addEventListener("click", (ev) => { const b = ev.target.closest("button[data-view]"); if (b) setView(b.dataset.view); });
 
@@ -381,6 +381,10 @@
   $("live-input").addEventListener("keydown", (ev) => { if (ev.key === "Enter") liveTag(); });
   $("live-value").addEventListener("change", liveTag);
   $("live-clear").addEventListener("click", () => { ablated.clear(); renderLiveUnits(); liveTag(); });
+  $("live-top").addEventListener("click", () => {
+    ranking(st.tag).slice(0, 10).forEach((u) => ablated.add(D.units[u]));
+    renderLiveUnits(); liveTag();
+  });
   $("live-units").addEventListener("click", (ev) => {
     const b = ev.target.closest("button[data-unit]");
     if (!b) return;
