@@ -38,8 +38,8 @@ def test_payload_matches_the_activations_archive(payload, tiny_analysis):
     scale = np.array(payload["act_scale"])
     assert np.abs(q * scale / 127 - h).max() <= scale.max() / 254 + 1e-6
     assert payload["gold"] == a["gold"].tolist() and payload["pred"] == a["pred"].tolist()
-    assert np.allclose(np.array(payload["sensitivity"], dtype=float), np.load(tiny_analysis / "sensitivity.npy"), atol=1e-4,
-                       equal_nan=True)
+    s = np.array(payload["sensitivity"], dtype=float)
+    assert np.allclose(s, np.load(tiny_analysis / "sensitivity.npy"), atol=1e-4, equal_nan=True)
 
 
 def test_words_are_the_split_in_token_order(payload, tiny_analysis):

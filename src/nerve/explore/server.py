@@ -88,12 +88,13 @@ class LiveModel:
 
         from nerve.data.batching import make_batch
         from nerve.data.conll import Sentence
-        from nerve.model.hooks import ablate as ablated, capture
+        from nerve.model.hooks import ablate as ablated
+        from nerve.model.hooks import capture
 
         model = self.run.model
         with self.lock, torch.no_grad():
-            item = self.enc.encode(Sentence(list(tokens), columns=[[w] for w in tokens]), labelled=False, allow_extra=True, path="<typed>",
-                                   tag_column=False)
+            sent = Sentence(list(tokens), columns=[[w] for w in tokens])
+            item = self.enc.encode(sent, labelled=False, allow_extra=True, path="<typed>", tag_column=False)
             extra = self.enc.extra_vectors()
             ext = None if extra is None else torch.from_numpy(extra).to(self.run.device)
             batch = make_batch([item], model.char is not None).to(self.run.device)
@@ -117,7 +118,7 @@ def make_handler(files: dict[str, bytes], live: LiveModel):
     class Handler(BaseHTTPRequestHandler):
         server_version = "nerve-serve"
 
-        def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        def log_message(self, format, *args):
             pass
 
         def _send(self, code: int, body: bytes, ctype: str) -> None:
@@ -132,7 +133,7 @@ def make_handler(files: dict[str, bytes], live: LiveModel):
         def _json(self, code: int, obj: dict) -> None:
             self._send(code, json.dumps(obj, allow_nan=False).encode("utf-8"), "application/json")
 
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             path = self.path.split("?", 1)[0].lstrip("/") or "index.html"
             if path in files:
                 self._send(200, files[path], types.get(Path(path).suffix, "application/octet-stream"))
@@ -141,7 +142,7 @@ def make_handler(files: dict[str, bytes], live: LiveModel):
             else:
                 self._json(404, {"error": f"no such page: /{path}"})
 
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self):
             if self.path.split("?", 1)[0] != "/api/tag":
                 self._json(404, {"error": f"no such endpoint: {self.path}; expected POST /api/tag"})
                 return
@@ -168,8 +169,8 @@ def make_handler(files: dict[str, bytes], live: LiveModel):
 
 def analysis_for(run_dir: Path, analysis: str | None) -> Path:
     """The analysis folder of the served run: ``analysis`` or ``RUN/analysis``, made from the run's model."""
-    from nerve.analysis.compare import check_analysis
     from nerve.analysis.capture import run_hashes
+    from nerve.analysis.compare import check_analysis
     from nerve.folder import read_marker
     from nerve.run import MODEL
 

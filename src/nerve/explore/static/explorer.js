@@ -334,6 +334,7 @@
 
   // ------------------------------------------------------------------ live panel (nerve serve)
   const ablated = new Set();
+  let liveAnswers = 0;  // answers shown so far (tests wait for the next one)
   function renderLiveUnits() {
     $("live-units").innerHTML = "units: " + D.units.map((n) =>
       `<button data-unit="${esc(n)}" class="${ablated.has(n) ? "ablated" : ""}">${esc(n)}</button>`).join("");
@@ -354,9 +355,10 @@
     if (!res || !res.ok || data.error) {
       $("live-error").textContent = data.error || ("the server answered " + res.status);
       $("live-error").hidden = false;
-      return;
+    } else {
+      renderLive(data);
     }
-    renderLive(data);
+    document.body.dataset.liveAnswers = String(++liveAnswers);
   }
 
   function renderLive(r) {
