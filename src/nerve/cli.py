@@ -261,9 +261,30 @@ def cmd_data(args) -> int:
     return run(args)
 
 
+def cmd_explore(args) -> int:
+    from nerve.explore import write_explorer
+
+    index = write_explorer(args.source, out_folder(args.out))
+    print(f"explorer written to {index} (open it in a browser)", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from nerve.explore.server import serve
+
+    if not 0 <= args.port <= 65535:
+        raise NerveError(f"--port {args.port}: expected a number in 0..65535")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"nerve: warning: --host {args.host}: the explorer is reachable from other machines, and anyone who "
+              "reaches it can run the model", file=sys.stderr)
+    serve(args.run, args.host, args.port, args.analysis, args.device)
+    return 0
+
+
 COMMANDS = {"compare": cmd_compare, "data": cmd_data, "study": cmd_study, "train": cmd_train,
             "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze, "export-activations": cmd_export,
             "plot": cmd_plot}
+COMMANDS.update({"explore": cmd_explore, "serve": cmd_serve})
 
 if __name__ == "__main__":
     sys.exit(main())

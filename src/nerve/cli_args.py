@@ -122,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="dev", help=f"{SPLIT_HELP} (default: dev)")
     p.add_argument("--out", required=True, help="output .json (required; .tokens.txt and .labels.txt beside it)")
 
+    p = _sub(sub, "explore", "write the explorer: a page over an analysed run or a study that opens from file://")
+    p.add_argument("source", help="run folder with analysis/, analysis folder, or study folder")
+    p.add_argument("--out", required=True, help="explorer folder: index.html and data/ (required)")
+
+    p = _sub(sub, "serve", "the explorer backed by a local server holding the model: tag typed sentences, ablate "
+                           "units live")
+    p.add_argument("run", help="run folder (its analysis in RUN/analysis unless --analysis)")
+    p.add_argument("--analysis", default=None, help="the run's analysis folder (default: RUN/analysis)")
+    p.add_argument("--port", type=int, default=8000, help="port, 0 for a free one (default: 8000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+
     from nerve.data.cli import add_data_parser
 
     _globals(add_data_parser(sub), top=False)

@@ -1,0 +1,216 @@
+"""``nerve serve``: the explorer page backed by a local HTTP server that holds the model, tags typed sentences and
+ablates units in the model (``nerve.model.hooks.ablate``) on request. Every request is checked; a bad one gets a
+JSON error (400) the page shows, and the server keeps serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+
+from nerve.errors import NerveError
+
+MAX_TOKENS = 1000  # longest typed sentence, in whitespace tokens
+MAX_BODY = 1_000_000  # bytes of one request
+MAX_TOKEN_CHARS = 200
+FIELDS = {"sentence", "ablate", "value"}
+VALUES = ("zero", "mean")
+
+
+class RequestError(ValueError):
+    """A request the server refuses, with the message the page shows."""
+
+
+def parse_request(body: bytes, units: list[str]) -> tuple[list[str], list[int], str]:
+    """(tokens, unit indices to ablate, "zero" | "mean") of a /api/tag request body, or RequestError saying why not.
+
+    The body is a JSON object: sentence (text, split at whitespace; 1..MAX_TOKENS tokens), ablate (optional list
+    of unit names), value (optional, zero or mean)."""
+    try:
+        req = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise RequestError("the request is not JSON; expected {\"sentence\": \"...\", \"ablate\": [...], "
+                           "\"value\": \"zero\"}") from None
+    if not isinstance(req, dict):
+        raise RequestError("expected a JSON object with sentence, ablate and value")
+    extra = sorted(set(req) - FIELDS)
+    if extra:
+        raise RequestError(f"unknown field {extra[0]!r}; expected sentence, ablate and value")
+    sentence = req.get("sentence")
+    if not isinstance(sentence, str):
+        raise RequestError("sentence: expected text")
+    tokens = sentence.split()
+    if not tokens:
+        raise RequestError("the sentence is empty; type a few words separated by spaces")
+    if len(tokens) > MAX_TOKENS:
+        raise RequestError(f"the sentence has {len(tokens)} tokens; at most {MAX_TOKENS} are tagged at once")
+    long = next((t for t in tokens if len(t) > MAX_TOKEN_CHARS), None)
+    if long is not None:
+        raise RequestError(f"a token of {len(long)} characters; at most {MAX_TOKEN_CHARS} per token")
+    ablate = req.get("ablate", [])
+    if not isinstance(ablate, list) or not all(isinstance(u, str) for u in ablate):
+        raise RequestError("ablate: expected a list of unit names")
+    index = {u: i for i, u in enumerate(units)}
+    unknown = [u for u in ablate if u not in index]
+    if unknown:
+        shown = ", ".join(units[:3]) + (f" … {units[-1]}" if len(units) > 3 else "")
+        raise RequestError(f"unknown unit {unknown[0]!r}; this model's units are {shown}")
+    value = req.get("value", "zero")
+    if value not in VALUES:
+        raise RequestError(f"value: expected zero or mean, got {value!r}")
+    return tokens, sorted({index[u] for u in ablate}), value
+
+
+class LiveModel:
+    """A run's model ready to tag whitespace-tokenised sentences with units ablated; one request at a time."""
+
+    def __init__(self, run_dir: str | os.PathLike, means: np.ndarray, device: str = "cpu"):
+        from nerve.run import load_run
+
+        self.run = load_run(run_dir, device)
+        self.enc = self.run.indexer()
+        self.units = [str(u) for u in self.run.model.unit_names()]
+        self.itos = self.run.vocabs.tags.itos
+        if len(means) != len(self.units):
+            raise NerveError(f"{run_dir}: the analysis has {len(means)} units, the model {len(self.units)}")
+        self.means = np.asarray(means, dtype=np.float32)
+        self.lock = threading.Lock()
+
+    def tag(self, tokens: list[str], ablate: list[int], value: str = "zero") -> dict:
+        """The tags of ``tokens`` with every unit, with the ``ablate`` units set to 0 or their mean, and the
+        (unablated) unit activations per token."""
+        import torch
+
+        from nerve.data.batching import make_batch
+        from nerve.data.conll import Sentence
+        from nerve.model.hooks import ablate as ablated
+        from nerve.model.hooks import capture
+
+        model = self.run.model
+        with self.lock, torch.no_grad():
+            sent = Sentence(list(tokens), columns=[[w] for w in tokens])
+            item = self.enc.encode(sent, labelled=False, allow_extra=True, path="<typed>", tag_column=False)
+            extra = self.enc.extra_vectors()
+            ext = None if extra is None else torch.from_numpy(extra).to(self.run.device)
+            batch = make_batch([item], model.char is not None).to(self.run.device)
+            with capture(model) as store:
+                base = model.decode(batch, ext)[0].cpu().numpy()
+            h = store[0][0].cpu().numpy()
+            values = None if value == "zero" else self.means
+            with ablated(model, ablate, values=values):
+                pred = model.decode(batch, ext)[0].cpu().numpy()
+        n = len(tokens)
+        return {"tokens": tokens, "tags": [self.itos[t] for t in pred[:n]],
+                "base_tags": [self.itos[t] for t in base[:n]], "units": self.units,
+                "activations": np.round(h[:n], 3).tolist(), "ablated": [self.units[i] for i in ablate],
+                "value": value}
+
+
+def make_handler(files: dict[str, bytes], live: LiveModel):
+    """The request handler: GET serves the page and its data, POST /api/tag tags a sentence."""
+    types = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "nerve-serve"
+
+        def log_message(self, format, *args):
+            pass
+
+        def _send(self, code: int, body: bytes, ctype: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, code: int, obj: dict) -> None:
+            self._send(code, json.dumps(obj, allow_nan=False).encode("utf-8"), "application/json")
+
+        def do_GET(self):
+            path = self.path.split("?", 1)[0].lstrip("/") or "index.html"
+            if path in files:
+                self._send(200, files[path], types.get(Path(path).suffix, "application/octet-stream"))
+            elif path == "api/health":
+                self._json(200, {"ok": True, "units": len(live.units)})
+            else:
+                self._json(404, {"error": f"no such page: /{path}"})
+
+        def do_POST(self):
+            if self.path.split("?", 1)[0] != "/api/tag":
+                self._json(404, {"error": f"no such endpoint: {self.path}; expected POST /api/tag"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                self._json(411, {"error": "the request has no Content-Length"})
+                return
+            if length > MAX_BODY or length < 0:
+                self._json(413, {"error": f"the request has {length} bytes; at most {MAX_BODY}"})
+                self.close_connection = True
+                return
+            body = self.rfile.read(length)
+            try:
+                tokens, ablate, value = parse_request(body, live.units)
+                self._json(200, live.tag(tokens, ablate, value))
+            except (RequestError, NerveError) as err:
+                self._json(400, {"error": str(err)})
+            except Exception as err:  # a fault in tagging must not stop the server
+                self._json(500, {"error": f"tagging failed: {type(err).__name__}: {err}"})
+
+    return Handler
+
+
+def analysis_for(run_dir: Path, analysis: str | None) -> Path:
+    """The analysis folder of the served run: ``analysis`` or ``RUN/analysis``, made from the run's model."""
+    from nerve.analysis.capture import run_hashes
+    from nerve.analysis.compare import check_analysis
+    from nerve.folder import read_marker
+    from nerve.run import MODEL
+
+    d = Path(analysis) if analysis else run_dir / "analysis"
+    if not (d / "sensitivity.csv").is_file():
+        raise NerveError(f"{d}: no analysis of {run_dir}; run `nerve analyze {run_dir} --out {d}` first")
+    check_analysis(d)
+    made_from = (read_marker(d, "complete.json") or {}).get("components", {}).get("model")
+    if made_from is not None and made_from != run_hashes(run_dir)[MODEL]:
+        raise NerveError(f"{d}: analyses another model than {run_dir / MODEL}; re-run `nerve analyze`")
+    return d
+
+
+def make_server(run_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, analysis: str | None = None,
+                device: str = "cpu") -> ThreadingHTTPServer:
+    """The server, bound and ready for ``serve_forever`` (port 0: a free port, ``server.server_address[1]``)."""
+    from nerve.explore.page import explorer_files
+
+    run = Path(run_dir)
+    d = analysis_for(run, analysis)
+    files = {k: v.encode("utf-8") for k, v in explorer_files(d, live=True).items()}
+    with np.load(d / "activations.npz", allow_pickle=False) as z:
+        mean = dict(zip((str(u) for u in z["neurons"]), z["h"].mean(axis=0)))
+    live = LiveModel(run, np.zeros(len(mean)), device)
+    if sorted(mean) != sorted(live.units):
+        raise NerveError(f"{d}: its units are not those of the model in {run}")
+    live.means = np.array([mean[u] for u in live.units], dtype=np.float32)
+    try:
+        return ThreadingHTTPServer((host, port), make_handler(files, live))
+    except OSError as err:
+        raise NerveError(f"{host}:{port}: cannot listen there ({err.strerror or err}); try another --port") from None
+
+
+def serve(run_dir: str, host: str = "127.0.0.1", port: int = 8000, analysis: str | None = None,
+          device: str = "cpu") -> None:
+    """Serve until interrupted, printing the page's address to standard error."""
+    server = make_server(run_dir, host, port, analysis, device)
+    h, p = server.server_address[:2]
+    print(f"serving the explorer of {run_dir} at http://{h}:{p}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
