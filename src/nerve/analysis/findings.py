@@ -4,7 +4,6 @@ per case a statistic, whether it holds, and where it lies in a within-run null."
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import re
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nerve.analysis.stats import case_rng, empirical_p, permuted_column_products, unit_permutations
+from nerve.analysis.findings_ablation import ablation_case, run_sweeps
+from nerve.analysis.stats import case_rng, null_fields, permuted_column_products, unit_permutations
 from nerve.tags import entity_types
 
 DEFAULT_RULES = resources.files("nerve.analysis") / "rules.toml"
@@ -63,7 +63,7 @@ class RunEvidence:
         the methods, else ablation.csv (zero ablation, ranked and scored on the analysis split)."""
         from nerve.analysis.matrices import corr_matrix, similarity_matrix
 
-        sweeps, rank, score = _sweeps(run)
+        sweeps, rank, score = run_sweeps(run)
         return cls(list(run.tags), run.name, corr_matrix(run.s), similarity_matrix(run.W), sweeps,
                    np.asarray(run.s, dtype=np.float64), np.asarray(run.W, dtype=np.float64), rank, score)
 
@@ -87,39 +87,6 @@ class RunEvidence:
     def unit_columns(self, name: str) -> np.ndarray | None:
         """(n, T) unit-length columns whose dot products are the matrix ``name`` (None without s / W)."""
         return self._units.get(name)
-
-
-def _split_names(run) -> tuple[str, str]:
-    try:
-        about = json.loads((Path(run.analysis_dir) / "analysis.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
-        return "", ""
-    split = str(about.get("split_name", ""))
-    return str(about.get("rank_split_name", split)), split
-
-
-def _sweeps(run) -> tuple[dict, str, str]:
-    """(ablation value -> rows, rank split, score split) of an analysed run (see ``RunEvidence.of``)."""
-    from nerve.analysis.ablation import FIELDS, row_dtype
-
-    rows = getattr(run, "methods", None)
-    if rows is not None and len(rows):
-        keep = np.isin(rows["method"], ["sensitivity", "random"])
-        rows = rows[keep]
-        if len(rows):
-            out = {}
-            width = max(len(t) for t in rows["eval_tag"].tolist())
-            for ablate in dict.fromkeys(rows["ablate"].tolist()):
-                r = rows[rows["ablate"] == ablate]
-                a = np.empty(len(r), dtype=row_dtype(max(width, max(len(t) for t in r["target_tag"].tolist()))))
-                for f in FIELDS:
-                    a[f] = r[f]
-                a["selection"] = np.where(r["method"] == "random", "random", "top")
-                out[str(ablate)] = a
-            return out, str(rows["rank_split"][0]), str(rows["score_split"][0])
-    rank, score = _split_names(run)
-    ablation = getattr(run, "ablation", None)
-    return ({"zero": ablation} if ablation is not None else {}), score, score
 
 
 def load_rules(path: str | os.PathLike | None = None) -> tuple[list[dict], dict]:
@@ -312,76 +279,8 @@ def _matrix_case(clause: dict, run: RunEvidence, M: np.ndarray, binding: dict, t
         perms = unit_permutations(u.shape[0], int(stats["permutations"]), rng)
         row_b = permuted_column_products(u, tags.index(tt[1]), perms)
         null = np.asarray(_matrix_stat(clause, M, tags, binding, tt, row_b)[0], dtype=np.float64)
-        out |= _null_fields(d, oriented(null, op, threshold), stat, null)
+        out |= null_fields(d, oriented(null, op, threshold), stat, null)
     return out
-
-
-def _null_fields(d: float, null_d: np.ndarray, stat: float, null: np.ndarray) -> dict:
-    """Where the oriented statistic d lies among the null's: one-sided p, null mean, 95 % range and z."""
-    fin = null[np.isfinite(null)]
-    if not fin.size:
-        return {}
-    sd = float(fin.std(ddof=1)) if fin.size > 1 else math.nan
-    z = (stat - fin.mean()) / sd if sd > 0 else math.nan
-    lo, hi = np.quantile(fin, [0.025, 0.975])
-    return {"null_p": empirical_p(d, null_d), "null_mean": float(fin.mean()), "null_lo": float(lo),
-            "null_hi": float(hi), "null_z": _num(z), "null_n": int(fin.size)}
-
-
-def _acc(rows: np.ndarray, target: str, selection: str, k: int, eval_tag: str | None = None) -> np.ndarray:
-    """Accuracies of ``eval_tag`` (default: the target) at k, ordered by draw."""
-    m = (rows["target_tag"] == target) & (rows["selection"] == selection) & (rows["k"] == k)
-    m &= rows["eval_tag"] == (target if eval_tag is None else eval_tag)
-    r = rows[m]
-    return r["accuracy"][np.argsort(r["draw"], kind="stable")]
-
-
-def _ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, k: int) -> dict:
-    """Evidence of one target tag of an ablation clause (drop = accuracy at k = 0 minus at k).
-
-    ablation_vs_random: statistic = top-k drop − mean drop of the random draws; its null: each random draw's
-    drop minus that mean (the top-k set taken as one more random draw). ablation_selectivity: statistic =
-    the target's top-k drop − the mean drop of the other tags; its null: the same difference for each random
-    draw. null_p = (1 + #draws at least as extreme) / (1 + #draws).
-    """
-    ev = {"tags": [target], "k": k, "holds": None}
-    base = _acc(rows, target, "top", 0)
-    base = base if base.size else _acc(rows, target, "random", 0)[:1]
-    if not base.size or not np.isfinite(base[0]):
-        return ev | {"reason": "no accuracy at k = 0 (tag absent from the gold labels?)"}
-    top = _acc(rows, target, "top", k)
-    if not top.size:
-        return ev | {"reason": f"no top-{k} row"}
-    top_drop = float(base[0] - top[0])
-    rnd = base[0] - _acc(rows, target, "random", k)
-    if clause["kind"] == "ablation_vs_random":
-        rnd = rnd[np.isfinite(rnd)]
-        if not rnd.size:
-            return ev | {"reason": "no random draws"}
-        stat, null = top_drop - float(rnd.mean()), rnd - rnd.mean()
-        ev |= {"baseline": float(base[0]), "top_drop": top_drop, "random_mean_drop": float(rnd.mean()),
-               "n_draws": int(rnd.size)}
-    else:
-        drops, rnd_others = {}, []
-        for t in tags:
-            if t == target:
-                continue
-            a0, ak = _acc(rows, target, "top", 0, t), _acc(rows, target, "top", k, t)
-            if a0.size and ak.size and np.isfinite(a0[0] - ak[0]):
-                drops[t] = float(a0[0] - ak[0])
-                rk = _acc(rows, target, "random", k, t)
-                if rk.size == rnd.size:
-                    rnd_others.append(a0[0] - rk)
-        if not drops:
-            return ev | {"reason": "no other tag with an accuracy"}
-        worst = max(drops, key=drops.get)
-        mean = float(np.mean(list(drops.values())))
-        stat = top_drop - mean
-        null = rnd - np.mean(rnd_others, axis=0) if rnd_others and rnd.size else np.zeros(0)
-        ev |= {"own_drop": top_drop, "others_mean_drop": mean, "others_max_drop": drops[worst],
-               "others_max_tag": worst, "holds_vs_max": bool(top_drop > drops[worst])}
-    ev |= {"statistic": stat, "oriented": stat, "holds": bool(stat > 0)}
-    return ev | _null_fields(stat, null, stat, null)
 
 
 def _quantify(quantifier: str, n_hold: int, n: int) -> bool:
@@ -417,7 +316,7 @@ def evaluate_clause(clause: dict, run: RunEvidence, ablate: str = "zero", stats:
     for binding, tt in cases:
         name = "/".join(tt)
         ev = (_matrix_case(clause, run, M, binding, tt, stats, f"{key}/{name}") if "matrix" in clause
-              else _ablation_case(clause, by_target[tt[0]], tags, tt[0], k))
+              else ablation_case(clause, by_target[tt[0]], tags, tt[0], k))
         evidence.append({"key": name, "binding": binding} | ev)
     done = [e for e in evidence if e["holds"] is not None]
     skipped += [{"tags": e["tags"], "reason": e["reason"]} for e in evidence if e["holds"] is None]

@@ -97,3 +97,15 @@ def holm(p: Sequence[float]) -> np.ndarray:
     adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
     out[order] = np.maximum.accumulate(adjusted)
     return out
+
+
+def null_fields(d: float, null_d: np.ndarray, stat: float, null: np.ndarray) -> dict:
+    """Where the oriented statistic d lies among the null's: one-sided p, null mean, 95 % range and z."""
+    fin = null[np.isfinite(null)]
+    if not fin.size:
+        return {}
+    sd = float(fin.std(ddof=1)) if fin.size > 1 else math.nan
+    z = (stat - fin.mean()) / sd if sd > 0 else math.nan
+    lo, hi = np.quantile(fin, [0.025, 0.975])
+    return {"null_p": empirical_p(d, null_d), "null_mean": float(fin.mean()), "null_lo": float(lo),
+            "null_hi": float(hi), "null_z": float(z) if math.isfinite(z) else None, "null_n": int(fin.size)}

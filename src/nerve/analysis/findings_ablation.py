@@ -1,0 +1,102 @@
+"""The ablation findings of one run: the sweeps they read (held out from methods.csv, or ablation.csv), and per
+target tag the top-k drop against the random draws or against the other tags, with the draws as the null."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nerve.analysis.stats import null_fields
+
+
+def _split_names(run) -> tuple[str, str]:
+    try:
+        about = json.loads((Path(run.analysis_dir) / "analysis.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return "", ""
+    split = str(about.get("split_name", ""))
+    return str(about.get("rank_split_name", split)), split
+
+
+def run_sweeps(run) -> tuple[dict, str, str]:
+    """(ablation value -> rows, rank split, score split) of an analysed run (see ``RunEvidence.of``)."""
+    from nerve.analysis.ablation import FIELDS, row_dtype
+
+    rows = getattr(run, "methods", None)
+    if rows is not None and len(rows):
+        keep = np.isin(rows["method"], ["sensitivity", "random"])
+        rows = rows[keep]
+        if len(rows):
+            out = {}
+            width = max(len(t) for t in rows["eval_tag"].tolist())
+            for ablate in dict.fromkeys(rows["ablate"].tolist()):
+                r = rows[rows["ablate"] == ablate]
+                a = np.empty(len(r), dtype=row_dtype(max(width, max(len(t) for t in r["target_tag"].tolist()))))
+                for f in FIELDS:
+                    a[f] = r[f]
+                a["selection"] = np.where(r["method"] == "random", "random", "top")
+                out[str(ablate)] = a
+            return out, str(rows["rank_split"][0]), str(rows["score_split"][0])
+    rank, score = _split_names(run)
+    ablation = getattr(run, "ablation", None)
+    return ({"zero": ablation} if ablation is not None else {}), score, score
+
+
+def _acc(rows: np.ndarray, target: str, selection: str, k: int, eval_tag: str | None = None) -> np.ndarray:
+    """Accuracies of ``eval_tag`` (default: the target) at k, ordered by draw."""
+    m = (rows["target_tag"] == target) & (rows["selection"] == selection) & (rows["k"] == k)
+    m &= rows["eval_tag"] == (target if eval_tag is None else eval_tag)
+    r = rows[m]
+    return r["accuracy"][np.argsort(r["draw"], kind="stable")]
+
+
+def ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, k: int) -> dict:
+    """Evidence of one target tag of an ablation clause (drop = accuracy at k = 0 minus at k).
+
+    ablation_vs_random: statistic = top-k drop − mean drop of the random draws; its null: each random draw's
+    drop minus that mean (the top-k set taken as one more random draw). ablation_selectivity: statistic =
+    the target's top-k drop − the mean drop of the other tags; its null: the same difference for each random
+    draw. null_p = (1 + #draws at least as extreme) / (1 + #draws).
+    """
+    ev = {"tags": [target], "k": k, "holds": None}
+    base = _acc(rows, target, "top", 0)
+    base = base if base.size else _acc(rows, target, "random", 0)[:1]
+    if not base.size or not np.isfinite(base[0]):
+        return ev | {"reason": "no accuracy at k = 0 (tag absent from the gold labels?)"}
+    top = _acc(rows, target, "top", k)
+    if not top.size:
+        return ev | {"reason": f"no top-{k} row"}
+    top_drop = float(base[0] - top[0])
+    rnd = base[0] - _acc(rows, target, "random", k)
+    if clause["kind"] == "ablation_vs_random":
+        rnd = rnd[np.isfinite(rnd)]
+        if not rnd.size:
+            return ev | {"reason": "no random draws"}
+        stat, null = top_drop - float(rnd.mean()), rnd - rnd.mean()
+        ev |= {"baseline": float(base[0]), "top_drop": top_drop, "random_mean_drop": float(rnd.mean()),
+               "n_draws": int(rnd.size)}
+    else:
+        drops, rnd_others = {}, []
+        for t in tags:
+            if t == target:
+                continue
+            a0, ak = _acc(rows, target, "top", 0, t), _acc(rows, target, "top", k, t)
+            if a0.size and ak.size and np.isfinite(a0[0] - ak[0]):
+                drops[t] = float(a0[0] - ak[0])
+                rk = _acc(rows, target, "random", k, t)
+                if rk.size == rnd.size:
+                    rnd_others.append(a0[0] - rk)
+        if not drops:
+            return ev | {"reason": "no other tag with an accuracy"}
+        worst = max(drops, key=drops.get)
+        mean = float(np.mean(list(drops.values())))
+        stat = top_drop - mean
+        null = rnd - np.mean(rnd_others, axis=0) if rnd_others and rnd.size else np.zeros(0)
+        ev |= {"own_drop": top_drop, "others_mean_drop": mean, "others_max_drop": drops[worst],
+               "others_max_tag": worst, "holds_vs_max": bool(top_drop > drops[worst])}
+    ev |= {"statistic": stat, "oriented": stat, "holds": bool(stat > 0)}
+    return ev | null_fields(stat, null, stat, null)
+
+
