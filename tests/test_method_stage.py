@@ -67,6 +67,32 @@ def test_a_run_compared_with_a_copy_of_its_analysis_is_perfectly_stable(analysed
         assert (tmp_path / "cmp" / name).is_file(), name
 
 
+def test_a_loaded_analysis_holds_the_rows_of_its_methods_csv(analysed):
+    from nerve.analysis.compare import load_run_analysis
+    from nerve.analysis.heldout import read_methods_csv
+
+    run = load_run_analysis(analysed)
+    assert run.methods is not None and "methods.csv" in run.files
+    want = read_methods_csv(analysed / "methods.csv")
+    assert run.methods.dtype == want.dtype
+    for f in want.dtype.names:
+        np.testing.assert_array_equal(run.methods[f], want[f])
+
+
+def test_compare_methods_of_loaded_runs_equals_that_of_their_folders(analysed, tmp_path):
+    from nerve.analysis.compare import load_run_analysis
+    from nerve.method_stage import compare_methods
+
+    copy = tmp_path / "copy"
+    shutil.copytree(analysed, copy)
+    (copy / ".nerve.lock").unlink(missing_ok=True)
+    by_folder = compare_methods([analysed, copy], tmp_path / "a")
+    by_run = compare_methods([load_run_analysis(analysed), load_run_analysis(copy)], tmp_path / "b")
+    assert by_run["files"] == by_folder["files"] and by_run["across"] == by_folder["across"]
+    for name in ("methods_across_runs.csv", "methods_stability.csv", "methods_agreement_across_runs.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
+
+
 def test_study_help_names_the_studys_default_methods():
     from nerve.cli_args import STUDY_METHODS_TEXT
     from nerve.study import STUDY_METHODS

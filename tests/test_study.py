@@ -67,6 +67,19 @@ def test_the_report_says_which_ranking_method_hurt_each_tag_most(local_study):
     assert "<li>B-PER: " in page
 
 
+def test_summarise_reads_each_analysis_once(local_study, monkeypatch, tmp_path):
+    import nerve.analysis.compare as compare
+    from nerve.study import Job, summarise
+
+    loaded = []
+    real = compare.load_run_analysis
+    monkeypatch.setattr(compare, "load_run_analysis", lambda d: loaded.append(d) or real(d))
+    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    summary = summarise(jobs, tmp_path)
+    assert len(loaded) == len(jobs) == 2
+    assert summary["variants"]["base"]["findings"] == _findings(local_study)
+
+
 def test_ray_engine_gives_the_same_findings_as_local(local_study, corpus, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"

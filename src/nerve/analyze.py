@@ -121,7 +121,9 @@ def check_methods(methods: Sequence[str], ablate: Sequence[str]) -> None:
         raise NerveError(f"--ablate {','.join(ablate)}: expected zero, mean or zero,mean")
 
 
-def compare(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, k: int = 10, draws: int = 100,
-            seed: int = 0) -> dict:
-    """``compare_runs`` with its tag x tag heatmaps drawn by ``nerve.report.plots.plot_tag_matrix``."""
-    return compare_runs(dirs, out_dir, k=k, draws=draws, seed=seed, draw=plots.plot_tag_matrix)
+def compare(dirs: Sequence, out_dir: str | os.PathLike, *, k: int = 10, draws: int = 100, seed: int = 0,
+            run_figures: bool = True) -> dict:
+    """``compare_runs`` (of analysed runs or their folders) with its tag x tag heatmaps drawn by
+    ``nerve.report.plots.plot_tag_matrix``: the means', and each run's with ``run_figures``."""
+    return compare_runs(dirs, out_dir, k=k, draws=draws, seed=seed, draw=plots.plot_tag_matrix,
+                        run_figures=run_figures)

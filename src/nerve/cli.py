@@ -214,9 +214,10 @@ def cmd_compare(args) -> int:
 
     with writer_lock(args.out, "nerve compare"):
         try:
-            compare(dirs, args.out, k=args.k)
-            methods = compare_methods(dirs, args.out)
-            results = evaluate_findings([load_run_analysis(d) for d in dirs])
+            runs = [load_run_analysis(d) for d in dirs]  # each analysis read once
+            compare(runs, args.out, k=args.k, run_figures=not args.no_run_figures)
+            methods = compare_methods(runs, args.out)
+            results = evaluate_findings(runs)
         except ValueError as err:
             raise NerveError(str(err)) from None
         write_findings(Path(args.out) / "findings.json", results)

@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                                            "analysis folders")
     p.add_argument("--out", required=True, help="comparison folder (required)")
     p.add_argument("--k", type=int, default=10, help="top-k for the overlap matrix (default: 10)")
+    p.add_argument("--no-run-figures", action="store_true",
+                   help="draw the matrices' means only; each run's matrices are still written as CSV (default: "
+                        "each run's figures too)")
 
     p = _sub(sub, "export-activations", "write a run's activations in NeuroX's JSON format")
     p.add_argument("run", help="run folder")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from nerve.analysis.checks import check_activations
+from nerve.analysis.compare import AnalysedRun
 from nerve.io import atomic_write_text
 
 
@@ -94,8 +95,9 @@ def _write_judgements(rows, ablate, rank_split, split, decoder, random_draws, ou
     return files
 
 
-def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> dict | None:
-    """The ranking methods over runs, when every analysis judged methods (else None, nothing written):
+def compare_methods(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str | os.PathLike) -> dict | None:
+    """The ranking methods over analysed runs (or their folders, ``load_run_analysis``), when every analysis
+    judged methods (else None, nothing written):
 
     - ``methods_across_runs.csv``: each method's held-out judgement aggregated over the runs (``judging.across_runs``);
     - when every analysis saved its methods' scores: ``methods_agreement_across_runs.csv`` (the top-k overlap of
@@ -108,16 +110,14 @@ def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         JSON-ready dict: path (of methods_across_runs.csv), compare_dir, files, across (its rows), k (of the
         figures and verdicts), rank_split, score_split, n_runs, verdicts ({ablate: ``judging.method_verdicts``}).
     """
-    from nerve.analysis.compare import check_analysis
+    from nerve.analysis.compare import as_analysed
     from nerve.analysis.judging import across_csv, across_runs, method_verdicts, read_summary_csv
 
-    per_run, scored = [], True
-    for d in map(Path, dirs):
-        recorded = check_analysis(d)
-        if "methods_summary.csv" not in recorded:
-            return None
-        per_run.append(read_summary_csv(d / "methods_summary.csv"))
-        scored = scored and METHOD_SCORES in recorded
+    runs = [as_analysed(d) for d in dirs]
+    if any("methods_summary.csv" not in r.files for r in runs):
+        return None
+    per_run = [read_summary_csv(Path(r.analysis_dir) / "methods_summary.csv") for r in runs]
+    scored = all(METHOD_SCORES in r.files for r in runs)
     out = Path(out_dir)
     path = out / "methods_across_runs.csv"
     across = across_runs(per_run)
@@ -129,7 +129,7 @@ def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         verdicts[ablate] = method_verdicts(across, ablate, k)
         files += _across_drop_figure(across, ablate, k, out)
     if scored:
-        files += _compare_agreement([Path(d) for d in dirs], out)
+        files += _compare_agreement(runs, out)
     first = across[0] if across else {"rank_split": "", "score_split": ""}
     return {"path": str(path), "compare_dir": str(out), "files": files, "across": across, "k": k,
             "rank_split": first["rank_split"], "score_split": first["score_split"], "n_runs": len(per_run),
@@ -153,7 +153,7 @@ def _across_drop_figure(across: list[dict], ablate: str, k: int, out: Path) -> l
     return [p.name for p in paths]
 
 
-def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
+def _compare_agreement(runs: list[AnalysedRun], out: Path) -> list[str]:
     from nerve.analysis.agreement import (
         STABILITY_FIELDS,
         agreement_across_runs,
@@ -161,26 +161,25 @@ def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
         pair_matrix,
         stability_rows,
     )
-    from nerve.analysis.compare import load_run_analysis
     from nerve.analysis.heldout import read_method_scores
     from nerve.analysis.judging import JUDGED_K, dicts_csv
     from nerve.analysis.matching import assign_units
     from nerve.report.method_figures import plot_method_agreement, plot_method_stability
     from nerve.tags import tag_order
 
+    dirs = [Path(r.analysis_dir) for r in runs]
     saved = [read_method_scores(d / METHOD_SCORES) for d in dirs]
     first = saved[0]
     tags = [first["tags"][j] for j in tag_order(first["tags"])]
     methods = [m for m in first["methods"] if all(m in r["methods"] for r in saved)]
     n = len(first["neurons"])
     rankings, valid, sens = [], [], []
-    for d, r in zip(dirs, saved):
+    for d, r, run in zip(dirs, saved, runs):
         if sorted(r["tags"]) != sorted(tags) or len(r["neurons"]) != n:
             raise ValueError(f"{d / METHOD_SCORES}: expected the tags and number of units of {dirs[0] / METHOD_SCORES}")
         idx = [r["tags"].index(t) for t in tags]
         rankings.append({m: r["rankings"][m][idx] for m in methods})
         valid.append({m: np.all(np.isfinite(r["scores"][m][:, idx]), axis=0) for m in methods})
-        run = load_run_analysis(d)
         sens.append(run.s[:, run.columns(tags)][[run.neurons.index(u) for u in r["neurons"]]])
     agreement = agreement_across_runs([agreement_rows(rk, tags, JUDGED_K, v) for rk, v in zip(rankings, valid)])
     split = first["rank_split"]

@@ -323,10 +323,10 @@ def summarise(jobs: list[Job], out: Path) -> dict:
     result = {"variants": {}}
     for name, vjobs in variants.items():
         vdir = out / "compare" / _folder(name)
-        dirs = [Path(j.run_dir) for j in vjobs]
-        comparison = compare([d / "analysis" for d in dirs], vdir) if len(dirs) >= 1 else {}
-        methods = compare_methods([d / "analysis" for d in dirs], vdir)
-        findings = evaluate_findings([load_run_analysis(d / "analysis") for d in dirs])
+        runs = [load_run_analysis(Path(j.run_dir) / "analysis") for j in vjobs]  # each analysis read once
+        comparison = compare(runs, vdir)
+        methods = compare_methods(runs, vdir)
+        findings = evaluate_findings(runs)
         write_findings(vdir / "findings.json", findings)
         result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),
                                     "comparison": comparison, "methods": methods, "findings": findings,
