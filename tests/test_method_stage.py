@@ -93,6 +93,54 @@ def test_compare_methods_of_loaded_runs_equals_that_of_their_folders(analysed, t
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
 
 
+@pytest.fixture(scope="module")
+def analysed_without_figures(tiny_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stage") / "tables"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", METHODS, "--random-draws", "2",
+            "--max-k", "5", "--no-figures", "--out", out, check=True)
+    return out
+
+
+def _figure_files(folder):
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".png", ".svg"))
+
+
+def test_an_analysis_without_figures_writes_the_same_tables_and_no_figure(analysed, analysed_without_figures):
+    assert not _figure_files(analysed_without_figures)
+    tables = sorted(p.name for p in analysed.iterdir() if p.suffix in (".csv", ".tsv", ".txt"))
+    assert "methods.csv" in tables and "ablation.csv" in tables
+    for name in tables:
+        assert (analysed_without_figures / name).read_bytes() == (analysed / name).read_bytes(), name
+
+
+def test_an_analysis_without_figures_has_another_fingerprint(analysed, analysed_without_figures):
+    from nerve.folder import read_marker
+
+    a, b = (read_marker(d, "complete.json") for d in (analysed, analysed_without_figures))
+    assert a["components"]["options"]["figures"] == ["png", "svg"] and b["components"]["options"]["figures"] == []
+    assert a["fingerprint"] != b["fingerprint"]
+
+
+def test_plot_analysis_draws_from_the_tables_the_figures_the_analysis_would_have_drawn(
+        analysed, analysed_without_figures, tmp_path):
+    res = run_cli("plot", "analysis", analysed_without_figures, "--out", tmp_path / "figs")
+    assert res.returncode == 0, res.stderr
+    assert _figure_files(tmp_path / "figs") == _figure_files(analysed)
+    assert "methods_agreement.png" in _figure_files(analysed) and "methods_curves_zero.svg" in _figure_files(analysed)
+    for name in _figure_files(analysed):
+        assert (tmp_path / "figs" / name).read_bytes() == (analysed / name).read_bytes(), name
+
+
+def test_plot_analysis_writes_the_formats_asked_for(analysed_without_figures, tmp_path):
+    run_cli("plot", "analysis", analysed_without_figures, "--out", tmp_path, "--formats", "png", check=True)
+    assert _figure_files(tmp_path) and all(n.endswith(".png") for n in _figure_files(tmp_path))
+
+
+def test_plot_analysis_of_a_folder_without_an_analysis_is_a_one_line_error(tmp_path):
+    res = run_cli("plot", "analysis", tmp_path, "--out", tmp_path / "figs")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "expected an analysis folder" in res.stderr
+
+
 def test_study_help_names_the_studys_default_methods():
     from nerve.cli_args import STUDY_METHODS_TEXT
     from nerve.study import STUDY_METHODS

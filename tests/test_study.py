@@ -67,6 +67,30 @@ def test_the_report_says_which_ranking_method_hurt_each_tag_most(local_study):
     assert "<li>B-PER: " in page
 
 
+def test_study_draws_the_first_seeds_figures_and_tells_how_to_draw_the_others(local_study):
+    first, second = (local_study / "runs" / "base" / f"seed{seed}" / "analysis" for seed in (42, 43))
+    assert (first / "sensitivity_heatmap.png").is_file() and not list(first.glob("*.svg"))
+    assert not list(second.glob("*.png")) and (second / "ablation.csv").is_file() and (second / "methods.csv").is_file()
+    page = (local_study / "report.html").read_text()
+    assert f"nerve plot analysis {second} --out {second.parent / 'figures'}" in page
+
+
+def test_study_compare_draws_the_mean_matrices_and_writes_every_runs_as_csv(local_study):
+    cmp = local_study / "compare" / "base"
+    assert {p.name for p in cmp.glob("corr_*")} == {"corr_mean.png", "corr_mean.csv", "corr_std.csv",
+                                                     "corr_seed42.csv", "corr_seed43.csv"}
+    assert (cmp / "methods_stability.png").is_file() and not list(cmp.glob("*.svg"))
+
+
+def test_an_analysis_without_figures_is_not_reused_where_figures_are_expected(local_study):
+    from nerve.study import Job, analysis_done
+
+    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    assert [j.figures for j in jobs] == [True, False] and all(analysis_done(j) for j in jobs)
+    jobs[1].figures = True
+    assert not analysis_done(jobs[1])
+
+
 def test_summarise_reads_each_analysis_once(local_study, monkeypatch, tmp_path):
     import nerve.analysis.compare as compare
     from nerve.study import Job, summarise

@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablate", default="zero", metavar="VALUES",
                    help="what an ablated unit becomes in methods.csv: zero, mean (its ranking-split mean) or "
                         "zero,mean (default: zero)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="write the tables only; `nerve plot analysis` draws the figures from them later (default: "
+                        "figures as PNG and SVG)")
     p.add_argument("--out", required=True, help="analysis folder (required)")
 
     p = _sub(sub, "compare", "tag correlations, weight similarity, top-k overlap and findings across runs")
@@ -129,8 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _globals(add_data_parser(sub), top=False)
 
-    p = _sub(sub, "plot", "figures across runs")
+    p = _sub(sub, "plot", "figures of one analysis, or across runs")
     psub = p.add_subparsers(dest="plot", required=True, metavar="FIGURE")
+    q = _sub(psub, "analysis", "draw every figure of an analysed folder from its saved tables (e.g. of a study's "
+                               "run analysed without figures)")
+    q.add_argument("analysis", help="analysis folder (or the run folder holding analysis/)")
+    q.add_argument("--out", required=True, help="folder the figures are written to (required)")
+    q.add_argument("--formats", default="png,svg", metavar="F1,F2",
+                   help="figure formats: png, svg or png,svg (default: png,svg)")
     q = _sub(psub, "ablation", "overlay one tag's ablation curve from several analysed runs")
     q.add_argument("runs", nargs="+", help="analysis folders (or run folders holding analysis/)")
     q.add_argument("--tag", required=True, help="the tag whose curve is drawn, e.g. B-ORG (required)")

@@ -12,15 +12,16 @@ import numpy as np
 
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import AnalysedRun
+from nerve.analysis.judging import JUDGED_K, dicts_csv, drop_matrix
 from nerve.io import atomic_write_text
 
 
 def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_draws, seed, rank_split, split,
-                   out: Path) -> list[str]:
+                   out: Path, figures: bool = True) -> list[str]:
     """The methods part of ``nerve analyze --methods``: each method scores units on the ranking split's arrays
     (``rank_arrays``) and is judged by top-k ablation on the scoring split's (``arrays``), for each ``ablate``
-    value, into ``out``: methods.csv, methods_summary.csv, methods_scores.npz, methods_agreement.csv and their
-    figures. Returns the names of the files written."""
+    value, into ``out``: methods.csv, methods_summary.csv, methods_scores.npz, methods_agreement.csv and, with
+    ``figures``, their figures (``draw_methods``). Returns the names of the files written."""
     from nerve.analysis.heldout import (
         default_target,
         method_score_matrices,
@@ -29,6 +30,7 @@ def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_dr
         write_method_scores,
         write_methods_csv,
     )
+    from nerve.analysis.judging import judge_methods, write_summary_csv
     from nerve.analysis.ranking import rank_units
 
     rank, score = check_activations(rank_arrays), check_activations(arrays)
@@ -40,22 +42,34 @@ def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_dr
                          score_split=split, rankings=rankings)
     write_methods_csv(out / "methods.csv", rows)
     files = ["methods.csv"]
+    agreement = []
     if scores:
         write_method_scores(out / METHOD_SCORES, scores, rankings, rank.tags, rank.neurons, rank_split,
                             default_target(ranked))
-        files += [METHOD_SCORES, *_write_agreement(scores, rankings, rank.tags, rank_split, out)]
-    return files + _write_judgements(rows, ablate, rank_split, split, score.decoder, random_draws, out)
+        agreement = _write_agreement(scores, rankings, rank.tags, rank_split, out)
+        files += [METHOD_SCORES, *(["methods_agreement.csv"] if agreement else [])]
+    judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}))
+    write_summary_csv(out / "methods_summary.csv", judged)
+    files.append("methods_summary.csv")
+    if figures:
+        files += draw_methods(rows, judged, list(rankings), agreement, score.h.shape[1], score.decoder, random_draws,
+                              out)
+    return files
 
 
 METHOD_SCORES = "methods_scores.npz"
 AGREEMENT_K = 10  # the depth of the agreement figures
 
 
-def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: str, out: Path) -> list[str]:
-    """``methods_agreement.csv`` (top-k overlap of every two methods per tag) and its methods x methods figure."""
-    from nerve.analysis.agreement import AGREEMENT_FIELDS, agreement_rows, pair_matrix
-    from nerve.analysis.judging import JUDGED_K, dicts_csv
-    from nerve.report.method_figures import plot_method_agreement
+def figure_k(rows: np.ndarray) -> int:
+    """The k of one analysis' methods figures: 10, or every unit when there are fewer."""
+    return min(10, int(rows["k"].max()))
+
+
+def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: str, out: Path) -> list[dict]:
+    """``methods_agreement.csv`` (top-k overlap of every two methods per tag) when there are two methods; returns
+    its rows (``agreement.agreement_rows``), none with fewer methods."""
+    from nerve.analysis.agreement import AGREEMENT_FIELDS, agreement_rows
 
     if len(rankings) < 2:
         return []
@@ -63,32 +77,36 @@ def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: 
     rows = agreement_rows(rankings, tags, JUDGED_K, valid)
     atomic_write_text(out / "methods_agreement.csv", dicts_csv([{"rank_split": rank_split, **r} for r in rows],
                                                                ("rank_split", *AGREEMENT_FIELDS)))
-    n = next(iter(rankings.values())).shape[1]
-    k = min(AGREEMENT_K, n)
-    names = list(rankings)
-    M = pair_matrix(rows, names, k)
-    title = (f"Shared units among the top {k} of two ranking methods\n(mean over tags; ranked on {rank_split}; "
-             f"chance {k * k / n:.1f})")
-    return ["methods_agreement.csv", *(p.name for p in plot_method_agreement(names, M, k, out / "methods_agreement",
-                                                                           title))]
+    return rows
 
 
-def _write_judgements(rows, ablate, rank_split, split, decoder, random_draws, out: Path) -> list[str]:
-    from nerve.analysis.judging import JUDGED_K, drop_matrix, judge_methods, write_summary_csv
+def draw_methods(rows: np.ndarray, judged: list[dict], names: list[str], agreement: list[dict], n: int,
+                 decoder: str, random_draws: int, out: Path) -> list[str]:
+    """The figures of one analysis' methods, from its tables: methods.csv's ``rows``, methods_summary.csv's
+    ``judged``, methods_agreement.csv's ``agreement`` (of the methods ``names``; n units), into ``out``: the
+    methods x methods agreement, and per ablation value the drop heatmaps and the own-drop curves. Returns the
+    names of the files written."""
+    from nerve.analysis.agreement import pair_matrix
     from nerve.report.ablation_figures import plot_method_curves, plot_method_drops
+    from nerve.report.method_figures import plot_method_agreement
 
-    k = min(10, int(rows["k"].max()))  # the figures' k
-    judged = judge_methods(rows, ks=sorted({*JUDGED_K, k}))
-    write_summary_csv(out / "methods_summary.csv", judged)
-    files = ["methods_summary.csv"]
-    for value in ablate:
+    rank_split, split = str(rows["rank_split"][0]), str(rows["score_split"][0])
+    files = []
+    if agreement:
+        k = min(AGREEMENT_K, n)
+        title = (f"Shared units among the top {k} of two ranking methods\n(mean over tags; ranked on {rank_split}; "
+                 f"chance {k * k / n:.1f})")
+        files += [p.name for p in plot_method_agreement(names, pair_matrix(agreement, names, k), k,
+                                                        out / "methods_agreement", title)]
+    k = figure_k(rows)
+    for value in dict.fromkeys(rows["ablate"].tolist()):
         for measure, suffix, what in (("accuracy", "", "recall"), ("f1", "_f1", "token F1")):
-            names, tags, M = drop_matrix(judged, value, k, measure)
-            if names:
+            methods, tags, M = drop_matrix(judged, value, k, measure)
+            if methods:
                 title = (f"Drop of each tag's {what} at k = {k}: ranked on {rank_split}, scored on {split}, "
                          f"{value} ablation ({decoder} decoding)")
-                base = out / f"methods_drop_{value}{suffix}"
-                files += [p.name for p in plot_method_drops(names, tags, M, base, title)]
+                files += [p.name for p in plot_method_drops(methods, tags, M, out / f"methods_drop_{value}{suffix}",
+                                                            title)]
         title = (f"Own drop by k: ranked on {rank_split}, scored on {split}, {value} ablation "
                  f"({decoder} decoding, {random_draws} random draws)")
         files += [p.name for p in plot_method_curves(rows, value, out / f"methods_curves_{value}", title)]
@@ -137,7 +155,6 @@ def compare_methods(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: st
 
 
 def _across_drop_figure(across: list[dict], ablate: str, k: int, out: Path) -> list[str]:
-    from nerve.analysis.judging import drop_matrix
     from nerve.report.ablation_figures import plot_method_drops
     from nerve.tags import tag_order
 
@@ -162,7 +179,6 @@ def _compare_agreement(runs: list[AnalysedRun], out: Path) -> list[str]:
         stability_rows,
     )
     from nerve.analysis.heldout import read_method_scores
-    from nerve.analysis.judging import JUDGED_K, dicts_csv
     from nerve.analysis.matching import assign_units
     from nerve.report.method_figures import plot_method_agreement, plot_method_stability
     from nerve.tags import tag_order

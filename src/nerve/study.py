@@ -34,6 +34,7 @@ class Job:
     device: str = "cpu"
     methods: list[str] = field(default_factory=lambda: list(STUDY_METHODS))  # ranking methods judged held out
     ablate: list[str] = field(default_factory=lambda: list(STUDY_ABLATE))
+    figures: bool = True  # the analysis draws its figures (``STUDY_FIGURES``); else tables only
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -88,6 +89,7 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
             job = Job(name, sets, seed, str(Path(config_path).resolve()),
                       str(Path(data_dir).resolve()) if data_dir else None, str(run_dir.resolve()))
             job.fingerprint = fingerprint(run_identity(job.config()))
+            job.figures = i == 0  # the first seed of each variant; `nerve plot analysis` draws any other's
             jobs.append(job)
     seen: dict[str, Job] = {}
     for job in jobs:
@@ -103,6 +105,12 @@ RANK_SPLIT = "dev"  # the split the ranking methods rank on
 # Every method but the probe (20 s a run on xin2019: docs/RESULTS.md); `--methods` adds it.
 STUDY_METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig", "random")
 STUDY_ABLATE = ("zero", "mean")
+STUDY_FIGURES = ("png",)  # the report embeds PNG; `nerve plot analysis --formats svg` draws SVG for a paper
+
+
+def figure_formats(job: Job) -> tuple[str, ...]:
+    """The formats of the figures the job's analysis draws (none: tables only)."""
+    return STUDY_FIGURES if job.figures else ()
 
 
 def _analysis_fingerprint(job: Job) -> str:
@@ -112,7 +120,7 @@ def _analysis_fingerprint(job: Job) -> str:
     from nerve.analyze import method_options
 
     cfg = job.config()
-    options = analysis_options("predicted", None, 20, 0, False)
+    options = analysis_options("predicted", None, 20, 0, False, figure_formats(job))
     if job.methods:
         options |= method_options(job.methods, RANK_SPLIT, cfg.data.dev, job.ablate)
     return fingerprint(analysis_identity(run_hashes(job.run_dir), cfg.data.test, ANALYSIS_SPLIT, options))
@@ -172,7 +180,7 @@ def run_job(spec: dict) -> dict:
                       on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
         if not analysis_done(job):
             analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False, device=job.device,
-                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate)
+                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate, figures=figure_formats(job))
     except NerveError as err:
         raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
     except OSError as err:
@@ -316,6 +324,7 @@ def summarise(jobs: list[Job], out: Path) -> dict:
     from nerve.analysis.findings import evaluate_findings, write_findings
     from nerve.analyze import compare
     from nerve.method_stage import compare_methods
+    from nerve.report.plots import figure_formats as formats
 
     variants: dict[str, list[Job]] = {}
     for j in jobs:
@@ -324,8 +333,9 @@ def summarise(jobs: list[Job], out: Path) -> dict:
     for name, vjobs in variants.items():
         vdir = out / "compare" / _folder(name)
         runs = [load_run_analysis(Path(j.run_dir) / "analysis") for j in vjobs]  # each analysis read once
-        comparison = compare(runs, vdir)
-        methods = compare_methods(runs, vdir)
+        with formats(STUDY_FIGURES):  # the means' figures; every run's matrices as CSV
+            comparison = compare(runs, vdir, run_figures=False)
+            methods = compare_methods(runs, vdir)
         findings = evaluate_findings(runs)
         write_findings(vdir / "findings.json", findings)
         result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),

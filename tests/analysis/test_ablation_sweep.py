@@ -12,11 +12,10 @@ from nerve.analysis.ablation import (
     random_orders,
     read_ablation_csv,
     row_dtype,
-    slow_structured_csv,
-    structured_csv,
     summarise_ablation,
     write_ablation_csv,
 )
+from nerve.analysis.tables import slow_structured_csv, structured_csv
 
 
 def test_top_and_bottom_rows_equal_brute_force(arrays):

@@ -7,18 +7,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from nerve.analysis.ablation import (
-    FIELDS,
-    SCORES,
-    ablation_sweep,
-    read_csv_columns,
-    row_dtype,
-    structured_csv,
-    text_width,
-)
+from nerve.analysis.ablation import FIELDS, SCORES, ablation_sweep, row_dtype
 from nerve.analysis.checks import Activations, AnalysisInputError
 from nerve.analysis.methods import METHODS, RankInput, method_scores
 from nerve.analysis.ranking import rank_units
+from nerve.analysis.tables import read_csv_columns, structured_csv, text_width
 from nerve.io import atomic_save, atomic_write_text
 
 ABLATIONS = ("zero", "mean")

@@ -113,6 +113,22 @@ def _figures(folder: Path, title: str, open_: bool = False) -> str:
     return f"<details{' open' if open_ else ''}><summary>{html.escape(title)}</summary>{imgs}</details>"
 
 
+def _per_run_figures(runs: list[dict], split: str) -> str:
+    """The figures of the runs whose analysis drew them, and for the others the command that draws them."""
+    drawn = [r for r in runs if any((Path(r["run_dir"]) / "analysis").glob("*.png"))]
+    parts = [_figures(Path(r["run_dir"]) / "analysis", f"seed {r['seed']}: sensitivity, ranking, ablation sweeps, "
+                      f"per-tag accuracy on {split}; ranking methods", open_=(i == 0)) for i, r in enumerate(drawn)]
+    rest = [r for r in runs if r not in drawn]
+    if rest:
+        seeds = ", ".join(str(r["seed"]) for r in rest)
+        run = Path(rest[0]["run_dir"])
+        cmd = html.escape(f"nerve plot analysis {run / 'analysis'} --out {run / 'figures'}")
+        parts.append(f"<p>The analyses of seed{'s' * (len(rest) > 1)} {html.escape(seeds)} hold every table but no "
+                     f"figures (the study draws the first seed's); draw a run's from its tables with "
+                     f"<code>{cmd}</code>.</p>")
+    return "".join(parts)
+
+
 def write_report(out: Path, summary: dict, grid=None) -> Path:
     """Write ``out/report.html`` from a study summary (see ``nerve.study.summarise``)."""
     variants = summary["variants"]
@@ -129,13 +145,10 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
         parts.append(_findings_table(v["findings"]))
         parts.append(f"<h2>Comparison across seeds — {html.escape(name)}</h2>")
         split = html.escape(v.get("analysis_split", "dev"))
-        parts.append(_figures(Path(v["compare_dir"]), f"tag × tag matrices of the {split} analysis (mean over runs, "
-                              "and per run), and the ranking methods", True))
+        parts.append(_figures(Path(v["compare_dir"]), f"tag × tag matrices of the {split} analysis (mean over runs; "
+                              "each run's as CSV in the comparison folder), and the ranking methods", True))
         parts.append(f"<h2>Per-run analysis — {html.escape(name)}</h2>")
-        for i, r in enumerate(v["runs"]):
-            parts.append(_figures(Path(r["run_dir"]) / "analysis", f"seed {r['seed']}: sensitivity, ranking, "
-                                  f"ablation sweeps, per-tag accuracy on {split}; ranking methods",
-                                  open_=(i == 0)))
+        parts.append(_per_run_figures(v["runs"], split))
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>nerve study</title>"
             f"<style>{CSS}</style><script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>")
     path = out / "report.html"
