@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "study", "train and analyse several seeds/configs, compare them, write report.html")
     p.add_argument("config", nargs="?", default="xin2019", help="TOML config or preset name (default: xin2019)")
     p.add_argument("--data", default="conll2003", help="corpus folder or registered name (default: conll2003)")
-    p.add_argument("--seeds", type=int, default=5, metavar="N",
-                   help="runs per config, seeds 42, 43, ... (default: 5; at most 1000)")
+    p.add_argument("--seeds", type=int, default=10, metavar="N",
+                   help="runs per config, seeds 42, 43, ... (default: 10; at most 1000)")
     p.add_argument("--out", default=None, help="study folder (default: studies/<config name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value for every run (repeatable; default: none)")
