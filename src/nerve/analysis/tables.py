@@ -58,7 +58,8 @@ def _column_text(col: np.ndarray, end: str = ""):
     enc = pa.array(keys).dictionary_encode()
     values = enc.dictionary.to_numpy(zero_copy_only=False)
     values = values.view(col.dtype) if col.dtype.kind == "f" else values
-    text = [_csv_field(v) + end for v in values.tolist()]
+    field = _csv_field if col.dtype.kind == "U" else repr  # the csv module writes numbers as repr, never quoted
+    text = [field(v) + end for v in values.tolist()]
     return pa.array(text, pa.string()).take(enc.indices)
 
 
