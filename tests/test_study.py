@@ -75,6 +75,23 @@ def test_study_draws_the_first_seeds_figures_and_tells_how_to_draw_the_others(lo
     assert f"nerve plot analysis {second} --out {second.parent / 'figures'}" in page
 
 
+def test_the_report_leaves_out_figures_an_earlier_run_left_behind(local_study, tmp_path):
+    from nerve.report.html import write_report
+
+    stale = [local_study / "runs" / "base" / "seed43" / "analysis" / "sensitivity_heatmap.png",
+             local_study / "compare" / "base" / "corr_seed43.png"]
+    summary = json.loads((local_study / "study.json").read_text())
+    try:
+        for p in stale:
+            shutil.copy(local_study / "runs" / "base" / "seed42" / "analysis" / "per_tag_accuracy.png", p)
+        page = write_report(tmp_path, summary).read_text()
+    finally:
+        for p in stale:
+            p.unlink()
+    assert "seed 43: sensitivity" not in page and 'alt="corr seed43"' not in page
+    assert "seed 42: sensitivity" in page and 'alt="corr mean"' in page
+
+
 def test_study_compare_draws_the_mean_matrices_and_writes_every_runs_as_csv(local_study):
     cmp = local_study / "compare" / "base"
     assert {p.name for p in cmp.glob("corr_*")} == {"corr_mean.png", "corr_mean.csv", "corr_std.csv",
