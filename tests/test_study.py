@@ -121,6 +121,17 @@ def test_summarise_reads_each_analysis_once(local_study, monkeypatch, tmp_path):
     assert summary["variants"]["base"]["findings"] == _findings(local_study)
 
 
+def test_summarise_reads_no_analysis_the_study_preloaded(local_study, monkeypatch, tmp_path):
+    import nerve.analysis.compare as compare
+    from nerve.study import Job, preload, summarise
+
+    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    early: dict = {}
+    preload([j.to_dict() for j in jobs], early)
+    monkeypatch.setattr(compare, "load_run_analysis", lambda d: pytest.fail(f"{d} read again"))
+    assert summarise(jobs, tmp_path, early)["variants"]["base"]["findings"] == _findings(local_study)
+
+
 def test_ray_engine_gives_the_same_findings_as_local(local_study, corpus, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"
