@@ -77,3 +77,7 @@ def test_default_thread_count_is_one(tiny_run):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_study_runs_ten_seeds_by_default():
+    assert build_parser().parse_args(["study"]).seeds == 10

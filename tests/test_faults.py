@@ -239,3 +239,13 @@ def test_a_worker_killed_from_outside_is_a_one_line_error(tmp_path):
     _, err = proc.communicate(timeout=120)
     lines = err.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "a study worker died" in lines[0], err
+
+
+def test_local_workers_hand_finished_tasks_to_idle_while_a_core_is_free():
+    import time
+
+    from nerve.workers import run_local
+
+    seen, ticks = [], []
+    run_local(time.sleep, [3.0, 0.0, 0.0], 2, ticks.append, idle=lambda finished: seen.append(list(finished)))
+    assert sum(ticks) == 3 and seen and all(s and 3.0 not in s for s in seen)

@@ -67,6 +67,80 @@ def test_a_run_compared_with_a_copy_of_its_analysis_is_perfectly_stable(analysed
         assert (tmp_path / "cmp" / name).is_file(), name
 
 
+def test_a_loaded_analysis_holds_the_rows_of_its_methods_csv(analysed):
+    from nerve.analysis.compare import load_run_analysis
+    from nerve.analysis.heldout import read_methods_csv
+
+    run = load_run_analysis(analysed)
+    assert run.methods is not None and "methods.csv" in run.files
+    want = read_methods_csv(analysed / "methods.csv")
+    assert run.methods.dtype == want.dtype
+    for f in want.dtype.names:
+        np.testing.assert_array_equal(run.methods[f], want[f])
+
+
+def test_compare_methods_of_loaded_runs_equals_that_of_their_folders(analysed, tmp_path):
+    from nerve.analysis.compare import load_run_analysis
+    from nerve.method_stage import compare_methods
+
+    copy = tmp_path / "copy"
+    shutil.copytree(analysed, copy)
+    (copy / ".nerve.lock").unlink(missing_ok=True)
+    by_folder = compare_methods([analysed, copy], tmp_path / "a")
+    by_run = compare_methods([load_run_analysis(analysed), load_run_analysis(copy)], tmp_path / "b")
+    assert by_run["files"] == by_folder["files"] and by_run["across"] == by_folder["across"]
+    for name in ("methods_across_runs.csv", "methods_stability.csv", "methods_agreement_across_runs.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
+
+
+@pytest.fixture(scope="module")
+def analysed_without_figures(tiny_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stage") / "tables"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", METHODS, "--random-draws", "2",
+            "--max-k", "5", "--no-figures", "--out", out, check=True)
+    return out
+
+
+def _figure_files(folder):
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".png", ".svg"))
+
+
+def test_an_analysis_without_figures_writes_the_same_tables_and_no_figure(analysed, analysed_without_figures):
+    assert not _figure_files(analysed_without_figures)
+    tables = sorted(p.name for p in analysed.iterdir() if p.suffix in (".csv", ".tsv", ".txt"))
+    assert "methods.csv" in tables and "ablation.csv" in tables
+    for name in tables:
+        assert (analysed_without_figures / name).read_bytes() == (analysed / name).read_bytes(), name
+
+
+def test_an_analysis_without_figures_has_another_fingerprint(analysed, analysed_without_figures):
+    from nerve.folder import read_marker
+
+    a, b = (read_marker(d, "complete.json") for d in (analysed, analysed_without_figures))
+    assert a["components"]["options"]["figures"] == ["png", "svg"] and b["components"]["options"]["figures"] == []
+    assert a["fingerprint"] != b["fingerprint"]
+
+
+def test_plot_analysis_draws_from_the_tables_the_figures_the_analysis_would_have_drawn(
+        analysed, analysed_without_figures, tmp_path):
+    res = run_cli("plot", "analysis", analysed_without_figures, "--out", tmp_path / "figs")
+    assert res.returncode == 0, res.stderr
+    assert _figure_files(tmp_path / "figs") == _figure_files(analysed)
+    assert "methods_agreement.png" in _figure_files(analysed) and "methods_curves_zero.svg" in _figure_files(analysed)
+    for name in _figure_files(analysed):
+        assert (tmp_path / "figs" / name).read_bytes() == (analysed / name).read_bytes(), name
+
+
+def test_plot_analysis_writes_the_formats_asked_for(analysed_without_figures, tmp_path):
+    run_cli("plot", "analysis", analysed_without_figures, "--out", tmp_path, "--formats", "png", check=True)
+    assert _figure_files(tmp_path) and all(n.endswith(".png") for n in _figure_files(tmp_path))
+
+
+def test_plot_analysis_of_a_folder_without_an_analysis_is_a_one_line_error(tmp_path):
+    res = run_cli("plot", "analysis", tmp_path, "--out", tmp_path / "figs")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "expected an analysis folder" in res.stderr
+
+
 def test_study_help_names_the_studys_default_methods():
     from nerve.cli_args import STUDY_METHODS_TEXT
     from nerve.study import STUDY_METHODS

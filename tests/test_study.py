@@ -67,6 +67,71 @@ def test_the_report_says_which_ranking_method_hurt_each_tag_most(local_study):
     assert "<li>B-PER: " in page
 
 
+def test_study_draws_the_first_seeds_figures_and_tells_how_to_draw_the_others(local_study):
+    first, second = (local_study / "runs" / "base" / f"seed{seed}" / "analysis" for seed in (42, 43))
+    assert (first / "sensitivity_heatmap.png").is_file() and not list(first.glob("*.svg"))
+    assert not list(second.glob("*.png")) and (second / "ablation.csv").is_file() and (second / "methods.csv").is_file()
+    page = (local_study / "report.html").read_text()
+    assert f"nerve plot analysis {second} --out {second.parent / 'figures'}" in page
+
+
+def test_the_report_leaves_out_figures_an_earlier_run_left_behind(local_study, tmp_path):
+    from nerve.report.html import write_report
+
+    stale = [local_study / "runs" / "base" / "seed43" / "analysis" / "sensitivity_heatmap.png",
+             local_study / "compare" / "base" / "corr_seed43.png"]
+    summary = json.loads((local_study / "study.json").read_text())
+    try:
+        for p in stale:
+            shutil.copy(local_study / "runs" / "base" / "seed42" / "analysis" / "per_tag_accuracy.png", p)
+        page = write_report(tmp_path, summary).read_text()
+    finally:
+        for p in stale:
+            p.unlink()
+    assert "seed 43: sensitivity" not in page and 'alt="corr seed43"' not in page
+    assert "seed 42: sensitivity" in page and 'alt="corr mean"' in page
+
+
+def test_study_compare_draws_the_mean_matrices_and_writes_every_runs_as_csv(local_study):
+    cmp = local_study / "compare" / "base"
+    assert {p.name for p in cmp.glob("corr_*")} == {"corr_mean.png", "corr_mean.csv", "corr_std.csv",
+                                                     "corr_seed42.csv", "corr_seed43.csv"}
+    assert (cmp / "methods_stability.png").is_file() and not list(cmp.glob("*.svg"))
+
+
+def test_an_analysis_without_figures_is_not_reused_where_figures_are_expected(local_study):
+    from nerve.study import Job, analysis_done
+
+    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    assert [j.figures for j in jobs] == [True, False] and all(analysis_done(j) for j in jobs)
+    jobs[1].figures = True
+    assert not analysis_done(jobs[1])
+
+
+def test_summarise_reads_each_analysis_once(local_study, monkeypatch, tmp_path):
+    import nerve.analysis.compare as compare
+    from nerve.study import Job, summarise
+
+    loaded = []
+    real = compare.load_run_analysis
+    monkeypatch.setattr(compare, "load_run_analysis", lambda d: loaded.append(d) or real(d))
+    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    summary = summarise(jobs, tmp_path)
+    assert len(loaded) == len(jobs) == 2
+    assert summary["variants"]["base"]["findings"] == _findings(local_study)
+
+
+def test_summarise_reads_no_analysis_the_study_preloaded(local_study, monkeypatch, tmp_path):
+    import nerve.analysis.compare as compare
+    from nerve.study import Job, preload, summarise
+
+    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    early: dict = {}
+    preload([j.to_dict() for j in jobs], early)
+    monkeypatch.setattr(compare, "load_run_analysis", lambda d: pytest.fail(f"{d} read again"))
+    assert summarise(jobs, tmp_path, early)["variants"]["base"]["findings"] == _findings(local_study)
+
+
 def test_ray_engine_gives_the_same_findings_as_local(local_study, corpus, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"

@@ -166,13 +166,14 @@ def _decode_ncrfpp(args) -> int:
 
 
 def cmd_analyze(args) -> int:
+    from nerve.analysis.pipeline import FIGURES
     from nerve.analyze import analyze_run
 
     out_folder(args.out)
     summary = analyze_run(args.run, args.out, split=args.split, bucket=args.bucket, max_k=args.max_k,
                           random_draws=args.random_draws, seed=args.seed, cluster=args.cluster,
                           device=args.device, methods=_list(args.methods), rank_split=args.rank_split,
-                          ablate=_list(args.ablate))
+                          ablate=_list(args.ablate), figures=() if args.no_figures else FIGURES)
     print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
     return 0
 
@@ -214,9 +215,10 @@ def cmd_compare(args) -> int:
 
     with writer_lock(args.out, "nerve compare"):
         try:
-            compare(dirs, args.out, k=args.k)
-            methods = compare_methods(dirs, args.out)
-            results = evaluate_findings([load_run_analysis(d) for d in dirs])
+            runs = [load_run_analysis(d) for d in dirs]  # each analysis read once
+            compare(runs, args.out, k=args.k, run_figures=not args.no_run_figures)
+            methods = compare_methods(runs, args.out)
+            results = evaluate_findings(runs)
         except ValueError as err:
             raise NerveError(str(err)) from None
         write_findings(Path(args.out) / "findings.json", results)
@@ -236,6 +238,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    if args.plot == "analysis":
+        return _plot_analysis(args)
     from nerve.analysis.compare import check_analysis
     from nerve.report.plots import plot_ablation_overlay
 
@@ -252,6 +256,18 @@ def cmd_plot(args) -> int:
         raise NerveError(f"--labels has {len(labels)} names for {len(paths)} runs")
     written = plot_ablation_overlay(paths, labels, args.tag, args.out)
     print(f"wrote {', '.join(map(str, written))}", file=sys.stderr)
+    return 0
+
+
+def _plot_analysis(args) -> int:
+    from nerve.analyze import plot_analysis
+
+    out_folder(args.out)
+    try:
+        written = plot_analysis(analysis_dir(Path(args.analysis)), args.out, figures=_list(args.formats))
+    except ValueError as err:
+        raise NerveError(str(err)) from None
+    print(f"wrote {len(written)} figure files to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "study", "train and analyse several seeds/configs, compare them, write report.html")
     p.add_argument("config", nargs="?", default="xin2019", help="TOML config or preset name (default: xin2019)")
     p.add_argument("--data", default="conll2003", help="corpus folder or registered name (default: conll2003)")
-    p.add_argument("--seeds", type=int, default=5, metavar="N",
-                   help="runs per config, seeds 42, 43, ... (default: 5; at most 1000)")
+    p.add_argument("--seeds", type=int, default=10, metavar="N",
+                   help="runs per config, seeds 42, 43, ... (default: 10; at most 1000)")
     p.add_argument("--out", default=None, help="study folder (default: studies/<config name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value for every run (repeatable; default: none)")
@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablate", default="zero", metavar="VALUES",
                    help="what an ablated unit becomes in methods.csv: zero, mean (its ranking-split mean) or "
                         "zero,mean (default: zero)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="write the tables only; `nerve plot analysis` draws the figures from them later (default: "
+                        "figures as PNG and SVG)")
     p.add_argument("--out", required=True, help="analysis folder (required)")
 
     p = _sub(sub, "compare", "tag correlations, weight similarity, top-k overlap and findings across runs")
@@ -116,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                                            "analysis folders")
     p.add_argument("--out", required=True, help="comparison folder (required)")
     p.add_argument("--k", type=int, default=10, help="top-k for the overlap matrix (default: 10)")
+    p.add_argument("--no-run-figures", action="store_true",
+                   help="draw the matrices' means only; each run's matrices are still written as CSV (default: "
+                        "each run's figures too)")
 
     p = _sub(sub, "export-activations", "write a run's activations in NeuroX's JSON format")
     p.add_argument("run", help="run folder")
@@ -138,8 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _globals(add_data_parser(sub), top=False)
 
-    p = _sub(sub, "plot", "figures across runs")
+    p = _sub(sub, "plot", "figures of one analysis, or across runs")
     psub = p.add_subparsers(dest="plot", required=True, metavar="FIGURE")
+    q = _sub(psub, "analysis", "draw every figure of an analysed folder from its saved tables (e.g. of a study's "
+                               "run analysed without figures)")
+    q.add_argument("analysis", help="analysis folder (or the run folder holding analysis/)")
+    q.add_argument("--out", required=True, help="folder the figures are written to (required)")
+    q.add_argument("--formats", default="png,svg", metavar="F1,F2",
+                   help="figure formats: png, svg or png,svg (default: png,svg)")
     q = _sub(psub, "ablation", "overlay one tag's ablation curve from several analysed runs")
     q.add_argument("runs", nargs="+", help="analysis folders (or run folders holding analysis/)")
     q.add_argument("--tag", required=True, help="the tag whose curve is drawn, e.g. B-ORG (required)")

@@ -11,15 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from nerve.analysis.checks import check_activations
+from nerve.analysis.compare import AnalysedRun
+from nerve.analysis.judging import JUDGED_K, dicts_csv, drop_matrix
 from nerve.io import atomic_write_text
 
 
 def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_draws, seed, rank_split, split,
-                   out: Path) -> list[str]:
+                   out: Path, figures: bool = True) -> list[str]:
     """The methods part of ``nerve analyze --methods``: each method scores units on the ranking split's arrays
     (``rank_arrays``) and is judged by top-k ablation on the scoring split's (``arrays``), for each ``ablate``
-    value, into ``out``: methods.csv, methods_summary.csv, methods_scores.npz, methods_agreement.csv and their
-    figures. Returns the names of the files written."""
+    value, into ``out``: methods.csv, methods_summary.csv, methods_scores.npz, methods_agreement.csv and, with
+    ``figures``, their figures (``draw_methods``). Returns the names of the files written."""
     from nerve.analysis.heldout import (
         default_target,
         method_score_matrices,
@@ -28,6 +30,7 @@ def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_dr
         write_method_scores,
         write_methods_csv,
     )
+    from nerve.analysis.judging import judge_methods, write_summary_csv
     from nerve.analysis.ranking import rank_units
 
     rank, score = check_activations(rank_arrays), check_activations(arrays)
@@ -39,22 +42,34 @@ def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_dr
                          score_split=split, rankings=rankings)
     write_methods_csv(out / "methods.csv", rows)
     files = ["methods.csv"]
+    agreement = []
     if scores:
         write_method_scores(out / METHOD_SCORES, scores, rankings, rank.tags, rank.neurons, rank_split,
                             default_target(ranked))
-        files += [METHOD_SCORES, *_write_agreement(scores, rankings, rank.tags, rank_split, out)]
-    return files + _write_judgements(rows, ablate, rank_split, split, score.decoder, random_draws, out)
+        agreement = _write_agreement(scores, rankings, rank.tags, rank_split, out)
+        files += [METHOD_SCORES, *(["methods_agreement.csv"] if agreement else [])]
+    judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}))
+    write_summary_csv(out / "methods_summary.csv", judged)
+    files.append("methods_summary.csv")
+    if figures:
+        files += draw_methods(rows, judged, list(rankings), agreement, score.h.shape[1], score.decoder, random_draws,
+                              out)
+    return files
 
 
 METHOD_SCORES = "methods_scores.npz"
 AGREEMENT_K = 10  # the depth of the agreement figures
 
 
-def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: str, out: Path) -> list[str]:
-    """``methods_agreement.csv`` (top-k overlap of every two methods per tag) and its methods x methods figure."""
-    from nerve.analysis.agreement import AGREEMENT_FIELDS, agreement_rows, pair_matrix
-    from nerve.analysis.judging import JUDGED_K, dicts_csv
-    from nerve.report.method_figures import plot_method_agreement
+def figure_k(rows: np.ndarray) -> int:
+    """The k of one analysis' methods figures: 10, or every unit when there are fewer."""
+    return min(10, int(rows["k"].max()))
+
+
+def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: str, out: Path) -> list[dict]:
+    """``methods_agreement.csv`` (top-k overlap of every two methods per tag) when there are two methods; returns
+    its rows (``agreement.agreement_rows``), none with fewer methods."""
+    from nerve.analysis.agreement import AGREEMENT_FIELDS, agreement_rows
 
     if len(rankings) < 2:
         return []
@@ -62,40 +77,45 @@ def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: 
     rows = agreement_rows(rankings, tags, JUDGED_K, valid)
     atomic_write_text(out / "methods_agreement.csv", dicts_csv([{"rank_split": rank_split, **r} for r in rows],
                                                                ("rank_split", *AGREEMENT_FIELDS)))
-    n = next(iter(rankings.values())).shape[1]
-    k = min(AGREEMENT_K, n)
-    names = list(rankings)
-    M = pair_matrix(rows, names, k)
-    title = (f"Shared units among the top {k} of two ranking methods\n(mean over tags; ranked on {rank_split}; "
-             f"chance {k * k / n:.1f})")
-    return ["methods_agreement.csv", *(p.name for p in plot_method_agreement(names, M, k, out / "methods_agreement",
-                                                                           title))]
+    return rows
 
 
-def _write_judgements(rows, ablate, rank_split, split, decoder, random_draws, out: Path) -> list[str]:
-    from nerve.analysis.judging import JUDGED_K, drop_matrix, judge_methods, write_summary_csv
+def draw_methods(rows: np.ndarray, judged: list[dict], names: list[str], agreement: list[dict], n: int,
+                 decoder: str, random_draws: int, out: Path) -> list[str]:
+    """The figures of one analysis' methods, from its tables: methods.csv's ``rows``, methods_summary.csv's
+    ``judged``, methods_agreement.csv's ``agreement`` (of the methods ``names``; n units), into ``out``: the
+    methods x methods agreement, and per ablation value the drop heatmaps and the own-drop curves. Returns the
+    names of the files written."""
+    from nerve.analysis.agreement import pair_matrix
     from nerve.report.ablation_figures import plot_method_curves, plot_method_drops
+    from nerve.report.method_figures import plot_method_agreement
 
-    k = min(10, int(rows["k"].max()))  # the figures' k
-    judged = judge_methods(rows, ks=sorted({*JUDGED_K, k}))
-    write_summary_csv(out / "methods_summary.csv", judged)
-    files = ["methods_summary.csv"]
-    for value in ablate:
+    rank_split, split = str(rows["rank_split"][0]), str(rows["score_split"][0])
+    files = []
+    if agreement:
+        k = min(AGREEMENT_K, n)
+        title = (f"Shared units among the top {k} of two ranking methods\n(mean over tags; ranked on {rank_split}; "
+                 f"chance {k * k / n:.1f})")
+        files += [p.name for p in plot_method_agreement(names, pair_matrix(agreement, names, k), k,
+                                                        out / "methods_agreement", title)]
+    k = figure_k(rows)
+    for value in dict.fromkeys(rows["ablate"].tolist()):
         for measure, suffix, what in (("accuracy", "", "recall"), ("f1", "_f1", "token F1")):
-            names, tags, M = drop_matrix(judged, value, k, measure)
-            if names:
+            methods, tags, M = drop_matrix(judged, value, k, measure)
+            if methods:
                 title = (f"Drop of each tag's {what} at k = {k}: ranked on {rank_split}, scored on {split}, "
                          f"{value} ablation ({decoder} decoding)")
-                base = out / f"methods_drop_{value}{suffix}"
-                files += [p.name for p in plot_method_drops(names, tags, M, base, title)]
+                files += [p.name for p in plot_method_drops(methods, tags, M, out / f"methods_drop_{value}{suffix}",
+                                                            title)]
         title = (f"Own drop by k: ranked on {rank_split}, scored on {split}, {value} ablation "
                  f"({decoder} decoding, {random_draws} random draws)")
         files += [p.name for p in plot_method_curves(rows, value, out / f"methods_curves_{value}", title)]
     return files
 
 
-def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> dict | None:
-    """The ranking methods over runs, when every analysis judged methods (else None, nothing written):
+def compare_methods(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str | os.PathLike) -> dict | None:
+    """The ranking methods over analysed runs (or their folders, ``load_run_analysis``), when every analysis
+    judged methods (else None, nothing written):
 
     - ``methods_across_runs.csv``: each method's held-out judgement aggregated over the runs (``judging.across_runs``);
     - when every analysis saved its methods' scores: ``methods_agreement_across_runs.csv`` (the top-k overlap of
@@ -108,16 +128,14 @@ def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         JSON-ready dict: path (of methods_across_runs.csv), compare_dir, files, across (its rows), k (of the
         figures and verdicts), rank_split, score_split, n_runs, verdicts ({ablate: ``judging.method_verdicts``}).
     """
-    from nerve.analysis.compare import check_analysis
+    from nerve.analysis.compare import as_analysed
     from nerve.analysis.judging import across_csv, across_runs, method_verdicts, read_summary_csv
 
-    per_run, scored = [], True
-    for d in map(Path, dirs):
-        recorded = check_analysis(d)
-        if "methods_summary.csv" not in recorded:
-            return None
-        per_run.append(read_summary_csv(d / "methods_summary.csv"))
-        scored = scored and METHOD_SCORES in recorded
+    runs = [as_analysed(d) for d in dirs]
+    if any("methods_summary.csv" not in r.files for r in runs):
+        return None
+    per_run = [read_summary_csv(Path(r.analysis_dir) / "methods_summary.csv") for r in runs]
+    scored = all(METHOD_SCORES in r.files for r in runs)
     out = Path(out_dir)
     path = out / "methods_across_runs.csv"
     across = across_runs(per_run)
@@ -129,7 +147,7 @@ def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         verdicts[ablate] = method_verdicts(across, ablate, k)
         files += _across_drop_figure(across, ablate, k, out)
     if scored:
-        files += _compare_agreement([Path(d) for d in dirs], out)
+        files += _compare_agreement(runs, out)
     first = across[0] if across else {"rank_split": "", "score_split": ""}
     return {"path": str(path), "compare_dir": str(out), "files": files, "across": across, "k": k,
             "rank_split": first["rank_split"], "score_split": first["score_split"], "n_runs": len(per_run),
@@ -137,7 +155,6 @@ def compare_methods(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
 
 
 def _across_drop_figure(across: list[dict], ablate: str, k: int, out: Path) -> list[str]:
-    from nerve.analysis.judging import drop_matrix
     from nerve.report.ablation_figures import plot_method_drops
     from nerve.tags import tag_order
 
@@ -153,7 +170,7 @@ def _across_drop_figure(across: list[dict], ablate: str, k: int, out: Path) -> l
     return [p.name for p in paths]
 
 
-def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
+def _compare_agreement(runs: list[AnalysedRun], out: Path) -> list[str]:
     from nerve.analysis.agreement import (
         STABILITY_FIELDS,
         agreement_across_runs,
@@ -161,26 +178,24 @@ def _compare_agreement(dirs: list[Path], out: Path) -> list[str]:
         pair_matrix,
         stability_rows,
     )
-    from nerve.analysis.compare import load_run_analysis
     from nerve.analysis.heldout import read_method_scores
-    from nerve.analysis.judging import JUDGED_K, dicts_csv
     from nerve.analysis.matching import assign_units
     from nerve.report.method_figures import plot_method_agreement, plot_method_stability
     from nerve.tags import tag_order
 
+    dirs = [Path(r.analysis_dir) for r in runs]
     saved = [read_method_scores(d / METHOD_SCORES) for d in dirs]
     first = saved[0]
     tags = [first["tags"][j] for j in tag_order(first["tags"])]
     methods = [m for m in first["methods"] if all(m in r["methods"] for r in saved)]
     n = len(first["neurons"])
     rankings, valid, sens = [], [], []
-    for d, r in zip(dirs, saved):
+    for d, r, run in zip(dirs, saved, runs):
         if sorted(r["tags"]) != sorted(tags) or len(r["neurons"]) != n:
             raise ValueError(f"{d / METHOD_SCORES}: expected the tags and number of units of {dirs[0] / METHOD_SCORES}")
         idx = [r["tags"].index(t) for t in tags]
         rankings.append({m: r["rankings"][m][idx] for m in methods})
         valid.append({m: np.all(np.isfinite(r["scores"][m][:, idx]), axis=0) for m in methods})
-        run = load_run_analysis(d)
         sens.append(run.s[:, run.columns(tags)][[run.neurons.index(u) for u in r["neurons"]]])
     agreement = agreement_across_runs([agreement_rows(rk, tags, JUDGED_K, v) for rk, v in zip(rankings, valid)])
     split = first["rank_split"]

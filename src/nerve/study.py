@@ -16,7 +16,7 @@ from nerve.errors import NerveError
 from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, read_marker, writer_lock
 from nerve.io import atomic_write_json, make_dirs, os_error
 from nerve.run import run_identity
-from nerve.workers import die_with_parent, stop_workers
+from nerve.workers import run_local
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Job:
     device: str = "cpu"
     methods: list[str] = field(default_factory=lambda: list(STUDY_METHODS))  # ranking methods judged held out
     ablate: list[str] = field(default_factory=lambda: list(STUDY_ABLATE))
+    figures: bool = True  # the analysis draws its figures (``STUDY_FIGURES``); else tables only
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -88,6 +89,7 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
             job = Job(name, sets, seed, str(Path(config_path).resolve()),
                       str(Path(data_dir).resolve()) if data_dir else None, str(run_dir.resolve()))
             job.fingerprint = fingerprint(run_identity(job.config()))
+            job.figures = i == 0  # the first seed of each variant; `nerve plot analysis` draws any other's
             jobs.append(job)
     seen: dict[str, Job] = {}
     for job in jobs:
@@ -103,6 +105,12 @@ RANK_SPLIT = "dev"  # the split the ranking methods rank on
 # Every method but the probe (20 s a run on xin2019: docs/RESULTS.md); `--methods` adds it.
 STUDY_METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig", "random")
 STUDY_ABLATE = ("zero", "mean")
+STUDY_FIGURES = ("png",)  # the report embeds PNG; `nerve plot analysis --formats svg` draws SVG for a paper
+
+
+def figure_formats(job: Job) -> tuple[str, ...]:
+    """The formats of the figures the job's analysis draws (none: tables only)."""
+    return STUDY_FIGURES if job.figures else ()
 
 
 def _analysis_fingerprint(job: Job) -> str:
@@ -112,7 +120,7 @@ def _analysis_fingerprint(job: Job) -> str:
     from nerve.analyze import method_options
 
     cfg = job.config()
-    options = analysis_options("predicted", None, 20, 0, False)
+    options = analysis_options("predicted", None, 20, 0, False, figure_formats(job))
     if job.methods:
         options |= method_options(job.methods, RANK_SPLIT, cfg.data.dev, job.ablate)
     return fingerprint(analysis_identity(run_hashes(job.run_dir), cfg.data.test, ANALYSIS_SPLIT, options))
@@ -172,7 +180,7 @@ def run_job(spec: dict) -> dict:
                       on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
         if not analysis_done(job):
             analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False, device=job.device,
-                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate)
+                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate, figures=figure_formats(job))
     except NerveError as err:
         raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
     except OSError as err:
@@ -218,8 +226,9 @@ def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
 
 
 def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = None, address: str | None = None,
-            epochs: int = 1, progress: bool = True, rerun_changed: bool = False) -> None:
-    """Run every incomplete job with the chosen engine, showing runs and epochs done."""
+            epochs: int = 1, progress: bool = True, rerun_changed: bool = False, idle=None) -> None:
+    """Run every incomplete job with the chosen engine, showing runs and epochs done; ``idle(finished specs)``
+    is called while a local worker has no job left (the study reads finished analyses then)."""
     from tqdm import tqdm
 
     check_stale(jobs, rerun_changed)
@@ -239,45 +248,12 @@ def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = Non
         if engine == "ray":
             _execute_ray(todo, address, tick)
         elif engine == "local":
-            _execute_local(todo, workers, tick)
+            run_local(run_job, [j.to_dict() for j in todo], workers, tick, idle)
         else:
             raise NerveError(f"--engine {engine!r}: expected local or ray")
     finally:
         runs.close()
         eps.close()
-
-
-def _execute_local(todo: list[Job], workers: int, tick) -> None:
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    if not todo:
-        return
-    # The resource tracker (started with the pool, with this interpreter's -W options) unlinks the semaphores of
-    # workers stopped mid-run itself; its "leaked semaphore" warning would only follow the one-line error.
-    quiet = "ignore:resource_tracker:UserWarning"
-    if quiet not in sys.warnoptions:
-        sys.warnoptions.append(quiet)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                               initializer=die_with_parent, initargs=(os.getpid(),))
-    ok = False
-    try:
-        pending = {pool.submit(run_job, j.to_dict()) for j in todo}
-        while pending:
-            done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
-            for fut in done:
-                try:
-                    fut.result()
-                except BrokenProcessPool:
-                    raise NerveError("a study worker died (killed from outside, or out of memory); re-run the same "
-                                     "command to resume") from None
-            tick(len(done))
-        ok = True
-    finally:
-        if not ok:  # a run failed or we were interrupted: stop the other workers now, not after their runs
-            stop_workers(list(getattr(pool, "_processes", {}).values()))
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
@@ -310,12 +286,14 @@ def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
             ray.shutdown()
 
 
-def summarise(jobs: list[Job], out: Path) -> dict:
-    """Compare the runs of each variant, evaluate the findings, and collect the run table."""
+def summarise(jobs: list[Job], out: Path, loaded: dict | None = None) -> dict:
+    """Compare the runs of each variant, evaluate the findings, and collect the run table; ``loaded``: analysed
+    runs already read, by run folder (``preload``)."""
     from nerve.analysis.compare import load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.analyze import compare
     from nerve.method_stage import compare_methods
+    from nerve.report.plots import figure_formats as formats
 
     variants: dict[str, list[Job]] = {}
     for j in jobs:
@@ -323,16 +301,33 @@ def summarise(jobs: list[Job], out: Path) -> dict:
     result = {"variants": {}}
     for name, vjobs in variants.items():
         vdir = out / "compare" / _folder(name)
-        dirs = [Path(j.run_dir) for j in vjobs]
-        comparison = compare([d / "analysis" for d in dirs], vdir) if len(dirs) >= 1 else {}
-        methods = compare_methods([d / "analysis" for d in dirs], vdir)
-        findings = evaluate_findings([load_run_analysis(d / "analysis") for d in dirs])
+        runs = [(loaded or {}).get(j.run_dir) or load_run_analysis(Path(j.run_dir) / "analysis")
+                for j in vjobs]  # each analysis read once
+        with formats(STUDY_FIGURES):  # the means' figures; every run's matrices as CSV
+            comparison = compare(runs, vdir, run_figures=False)
+            methods = compare_methods(runs, vdir)
+        findings = evaluate_findings(runs)
         write_findings(vdir / "findings.json", findings)
         result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),
                                     "comparison": comparison, "methods": methods, "findings": findings,
                                     "analysis_split": ANALYSIS_SPLIT}
     atomic_write_json(out / "study.json", result)
     return result
+
+
+def preload(specs: list[dict], loaded: dict) -> None:
+    """Read the analyses of finished jobs not read yet into ``loaded`` (by run folder), and import what the summary
+    needs, on a core no job uses; one that cannot be read is left to ``summarise``, which says why."""
+    import nerve.analysis.findings
+    import nerve.report.html  # noqa: F401
+    from nerve.analysis.compare import load_run_analysis
+
+    for spec in specs:
+        if spec["run_dir"] not in loaded:
+            try:
+                loaded[spec["run_dir"]] = load_run_analysis(Path(spec["run_dir"]) / "analysis")
+            except (NerveError, ValueError, OSError):
+                loaded[spec["run_dir"]] = None
 
 
 def run_row(job: Job) -> dict:
@@ -384,7 +379,8 @@ def _study(config_path, data_dir, seeds, out: Path, overrides, grid, engine, wor
     epochs = load_config(config_path, overrides or []).train.epochs
     atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
                                           "grid": g, "jobs": [j.to_dict() for j in jobs]})
+    loaded: dict = {}
     execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
-            rerun_changed=rerun_changed)
-    summary = summarise(jobs, out)
+            rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded))
+    summary = summarise(jobs, out, loaded)
     return write_report(out, summary, grid=g)

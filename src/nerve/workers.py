@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 
@@ -44,3 +45,43 @@ def stop_workers(procs: list) -> None:
         proc.join(max(0.0, deadline - time.time()))
         if proc.is_alive():
             proc.kill()
+
+
+def run_local(task, specs: list, workers: int, tick, idle=None) -> None:
+    """``task(spec)`` for every spec in ``workers`` spawned processes that die with this one; ``tick(n)`` after n
+    finish; ``idle(finished specs)``, when given, whenever fewer tasks remain than workers (a core is free)."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from nerve.errors import NerveError
+
+    if not specs:
+        return
+    # The resource tracker (started with the pool, with this interpreter's -W options) unlinks the semaphores of
+    # workers stopped mid-run itself; its "leaked semaphore" warning would only follow the one-line error.
+    quiet = "ignore:resource_tracker:UserWarning"
+    if quiet not in sys.warnoptions:
+        sys.warnoptions.append(quiet)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
+    ok, finished = False, []
+    try:
+        pending = {pool.submit(task, spec): spec for spec in specs}
+        while pending:
+            done, _ = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    fut.result()
+                except BrokenProcessPool:
+                    raise NerveError("a study worker died (killed from outside, or out of memory); re-run the same "
+                                     "command to resume") from None
+                finished.append(pending.pop(fut))
+            tick(len(done))
+            if idle is not None and pending and len(pending) < workers:
+                idle(finished)
+        ok = True
+    finally:
+        if not ok:  # a run failed or we were interrupted: stop the other workers now, not after their runs
+            stop_workers(list(getattr(pool, "_processes", {}).values()))
+        pool.shutdown(wait=True, cancel_futures=True)

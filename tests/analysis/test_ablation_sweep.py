@@ -5,14 +5,17 @@ import pytest
 from analysis_synthetic import as_table, assert_scores_equal, brute_force, make_arrays, sweep
 
 from nerve.analysis.ablation import (
+    FIELDS,
     ablation_csv,
     ablation_sweep,
     per_tag_accuracy_arrays,
     random_orders,
     read_ablation_csv,
+    row_dtype,
     summarise_ablation,
     write_ablation_csv,
 )
+from nerve.analysis.tables import slow_structured_csv, structured_csv
 
 
 def test_top_and_bottom_rows_equal_brute_force(arrays):
@@ -163,3 +166,56 @@ def _args(a):
 
     rankings = rank_units(sensitivity(a["h"], a["W"], a["pred"]))
     return (a["h"], a["W"], a["b"], a["gold"], a["sentence_starts"], list(a["tags"])), rankings
+
+
+ODD_TAGS = {"B-LOC": 'B-"L,O"C', "B-PER": "B-P ER", "I-PER": "I-PÉR;x", "O": "O"}
+
+
+def _odd_rows(arrays) -> np.ndarray:
+    """A sweep with tag names the csv module must quote, and NaN, -0.0, tiny and huge scores."""
+    rows, _ = sweep(arrays, max_k=2, draws=2)
+    odd = np.empty(rows.size, dtype=row_dtype(12))
+    for f in FIELDS:
+        odd[f] = [ODD_TAGS.get(t, t) for t in rows[f].tolist()] if f.endswith("_tag") else rows[f]
+    odd["accuracy"][:4] = [np.nan, -0.0, 1e-05, 1.5e20]
+    odd["f1"][5] = np.inf
+    return odd
+
+
+def _csv_module_parse(path) -> list[list[str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def test_csv_text_is_the_csv_modules_text_with_odd_tags_and_nan(arrays):
+    rows = _odd_rows(arrays)
+    assert structured_csv(rows, FIELDS) == slow_structured_csv(rows, FIELDS)
+    assert '"B-""L,O""C"' in structured_csv(rows, FIELDS) and ",nan," in structured_csv(rows, FIELDS)
+
+
+def test_read_ablation_csv_equals_the_csv_module_parse(arrays, tmp_path):
+    rows = _odd_rows(arrays)
+    write_ablation_csv(tmp_path / "ablation.csv", rows)
+    back = read_ablation_csv(tmp_path / "ablation.csv")
+    lines = _csv_module_parse(tmp_path / "ablation.csv")
+    assert lines[0] == list(FIELDS)
+    assert [[str(v) if isinstance(v, str) else repr(v) for v in r] for r in back.tolist()] == lines[1:]
+    assert back.dtype == row_dtype(max(len(t) for t in rows["eval_tag"].tolist()))
+    np.testing.assert_array_equal(np.signbit(back["accuracy"]), np.signbit(rows["accuracy"]))
+
+
+def test_read_ablation_csv_refuses_another_header_naming_the_file(tmp_path):
+    path = tmp_path / "ablation.csv"
+    path.write_text("target_tag,selection,k\nO,top,0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{path}: expected an ablation.csv with header target_tag,selection"):
+        read_ablation_csv(path)
+
+
+def test_read_ablation_csv_refuses_a_line_that_does_not_parse_naming_the_file(arrays, tmp_path):
+    path = tmp_path / "ablation.csv"
+    rows, _ = sweep(arrays, max_k=1, draws=0)
+    path.write_text(ablation_csv(rows).replace(",top,1,", ",top,one,", 1), encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{path}: cannot be read as an ablation.csv"):
+        read_ablation_csv(path)

@@ -111,6 +111,7 @@ def test_load_run_analysis_reads_run_or_analysis_folder_and_names_the_run(three_
     b = load_run_analysis(three_runs["root"] / "c" / "analysis")
     assert a.name == b.name == "c"
     assert a.ablation is None and a.s.shape == (N, len(TAGS)) and a.W.shape == (len(TAGS), N)
+    assert a.methods is None and "ranking.tsv" in a.files
     np.testing.assert_array_equal(a.s, b.s)
 
 
@@ -150,6 +151,23 @@ def test_compare_writes_heatmaps_of_every_run_and_of_the_means(three_runs):
     for kind, stem in itertools.product(("corr", "similarity", "overlap"), ("a", "b", "c", "mean")):
         for ext in ("png", "svg"):
             assert (three_runs["out"] / f"{kind}_{stem}.{ext}").stat().st_size > 1000
+
+
+def test_compare_of_loaded_runs_writes_the_same_files_as_of_their_folders(three_runs, tmp_path):
+    runs = [load_run_analysis(three_runs["root"] / n) for n in "abc"]
+    summary = compare_runs(runs, tmp_path, k=K, draws=20)
+    assert summary["files"] == three_runs["summary"]["files"]
+    for name in summary["files"]:
+        if name.endswith(".csv"):
+            assert (tmp_path / name).read_text() == (three_runs["out"] / name).read_text(), name
+
+
+def test_compare_without_run_figures_draws_the_means_only_and_writes_every_matrix(three_runs, tmp_path):
+    summary = compare_runs([three_runs["root"] / n for n in "abc"], tmp_path, k=K, draws=20, run_figures=False)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["corr_mean.png", "overlap_mean.png",
+                                                              "similarity_mean.png"]
+    assert {n for n in summary["files"] if n.endswith(".csv")} == {
+        n for n in three_runs["summary"]["files"] if n.endswith(".csv")}
 
 
 def test_compare_summary_is_json_ready_and_lists_every_pair(three_runs):

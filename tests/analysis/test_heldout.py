@@ -11,7 +11,15 @@ import pytest
 
 from nerve.analysis.capture import capture_activations
 from nerve.analysis.checks import AnalysisInputError, check_activations
-from nerve.analysis.heldout import METHOD_FIELDS, method_rankings, method_sweeps, methods_csv, rank_input
+from nerve.analysis.heldout import (
+    METHOD_FIELDS,
+    method_rankings,
+    method_sweeps,
+    methods_csv,
+    rank_input,
+    read_methods_csv,
+    write_methods_csv,
+)
 from nerve.data.conll import read_conll
 from nerve.data.prepare import encode_split
 from nerve.model.hooks import ablate
@@ -102,6 +110,25 @@ def test_methods_csv_names_method_ablation_and_both_splits(tiny_run):
     lines = methods_csv(rows).splitlines()
     assert lines[0] == ",".join(METHOD_FIELDS)
     assert lines[1].startswith("selectivity,zero,dev,dev,")
+
+
+def test_methods_csv_reads_back_as_the_rows_written(tiny_run, tmp_path):
+    run = load_run(tiny_run)
+    _, dev = _split(run, "dev")
+    rows = method_sweeps(rank_input(dev), dev, ["selectivity", "random"], max_k=2, ablations=["zero", "mean"],
+                         random_draws=2, rank_split="dev", score_split="dev")
+    write_methods_csv(tmp_path / "methods.csv", rows)
+    back = read_methods_csv(tmp_path / "methods.csv")
+    assert back.dtype == rows.dtype
+    for f in METHOD_FIELDS:
+        np.testing.assert_array_equal(back[f], rows[f])
+
+
+def test_read_methods_csv_refuses_another_header_naming_the_file(tmp_path):
+    path = tmp_path / "methods.csv"
+    path.write_text("method,k\nprobe,1\n", encoding="utf-8")
+    with pytest.raises(AnalysisInputError, match=f"{path}: expected a methods.csv with header method,ablate"):
+        read_methods_csv(path)
 
 
 def test_unknown_method_or_ablation_value_is_refused(tiny_run):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Sequence
 
@@ -17,6 +15,7 @@ from nerve.analysis.checks import (
     sentence_starts_array,
 )
 from nerve.analysis.decoders import CrfDecoder, SoftmaxDecoder
+from nerve.analysis.tables import read_csv_columns, structured_csv, text_width
 from nerve.io import atomic_write_text
 from nerve.metrics import ChunkScorer
 
@@ -291,39 +290,22 @@ def ablation_csv(rows: np.ndarray) -> str:
     return structured_csv(rows, FIELDS)
 
 
-def structured_csv(rows: np.ndarray, fields: Sequence[str]) -> str:
-    """CSV text of the ``fields`` columns of a structured array: a header, then one line per row (numbers as
-    Python's shortest round-trip repr)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(fields)
-    w.writerows(zip(*(rows[f].tolist() for f in fields)))
-    return buf.getvalue()
-
-
 def write_ablation_csv(path: str | os.PathLike, rows: np.ndarray) -> None:
     """Write ``ablation_csv(rows)`` to ``path`` atomically."""
     atomic_write_text(path, ablation_csv(rows))
 
 
 def read_ablation_csv(path: str | os.PathLike) -> np.ndarray:
-    """Rows of an ``ablation.csv`` as a structured array (``row_dtype``).
+    """Rows of an ``ablation.csv`` as a structured array (``row_dtype``), parsed by pyarrow.
 
     Raises:
-        ValueError: if the file lacks the ablation.csv header.
+        ValueError: if the file lacks the ablation.csv header or a line does not parse.
     """
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(header) != FIELDS:
-            raise AnalysisInputError(f"{path}: expected an ablation.csv with header {','.join(FIELDS)}")
-        data = list(reader)
-    width = max([len(r[0]) for r in data] + [len(r[4]) for r in data] + [3])
-    out = np.empty(len(data), dtype=row_dtype(width))
-    if data:
-        cols = list(zip(*data))
-        for f, c in zip(FIELDS, cols):
-            out[f] = np.array(c, dtype=out.dtype[f]) if f not in ("k", "draw", *SCORES) else np.array(c, float)
+    cols = read_csv_columns(path, FIELDS, {"k": np.int32, "draw": np.int32, **dict.fromkeys(SCORES, np.float64)},
+                            "an ablation.csv")
+    out = np.empty(len(cols["k"]), dtype=row_dtype(max(text_width(cols["target_tag"]), text_width(cols["eval_tag"]))))
+    for f in FIELDS:
+        out[f] = cols[f]
     return out
 
 

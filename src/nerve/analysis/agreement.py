@@ -3,7 +3,9 @@ through unit matching (Fan et al., NeurIPS 2023, "Evaluating Neuron Interpretati
 
 from __future__ import annotations
 
+import csv
 import itertools
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -142,6 +144,22 @@ def agreement_across_runs(per_run: Sequence[list[dict]]) -> list[dict]:
                     "shared_mean": float(x.mean()) if x.size else None,
                     "shared_sd": float(x.std(ddof=1)) if x.size > 1 else None, "chance": chance[(a, b, tag, k)]})
     return out
+
+
+def read_agreement_csv(path: str | os.PathLike) -> list[dict]:
+    """``methods_agreement.csv`` read back as ``agreement_rows`` gives them (plus rank_split): k and shared as ints
+    (an empty shared cell as None), chance as a float.
+
+    Raises:
+        AnalysisInputError: another header, naming the file.
+    """
+    fields = ("rank_split", *AGREEMENT_FIELDS)
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != fields:
+            raise AnalysisInputError(f"{path}: expected a methods_agreement.csv with header {','.join(fields)}")
+        return [{**r, "k": int(r["k"]), "shared": int(r["shared"]) if r["shared"] else None,
+                 "chance": float(r["chance"])} for r in reader]
 
 
 def pair_matrix(rows: list[dict], methods: Sequence[str], k: int, tags: Sequence[str] | None = None,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nerve.analysis.ablation import read_ablation_csv
+from nerve.analysis.heldout import read_methods_csv
 from nerve.analysis.matching import match_units, upper_pearson
 from nerve.analysis.matrices import corr_matrix, format_value, matrix_csv, overlap_matrix, similarity_matrix
 from nerve.analysis.ranking import rank_units
@@ -76,8 +77,8 @@ def _analysis_dir(path: str | os.PathLike) -> Path:
 
 
 REQUIRED_FILES = ("sensitivity.csv", "activations.npz")
-OPTIONAL_FILES = ("ranking.tsv", "ablation.csv", "per_tag_accuracy.json", "methods_summary.csv",
-                  "methods_scores.npz")  # read when recorded
+OPTIONAL_FILES = ("sensitivity.npy", "ranking.tsv", "ablation.csv", "per_tag_accuracy.json", "methods.csv",
+                  "methods_summary.csv", "methods_scores.npz", "methods_agreement.csv")  # read when recorded
 
 
 def analysis_is_current(d: str | os.PathLike) -> bool:
@@ -123,7 +124,9 @@ class AnalysedRun:
     name: the run folder's name; analysis_dir; tags (T,); neurons (n,); s: float64 (n, T) sensitivities;
     W: float64 (T, n) output weights (rows and columns in the order of tags and neurons); rankings: intp (T, n);
     ablation: the rows of ablation.csv (fields target_tag, selection, k, draw, eval_tag, accuracy) or None;
-    accuracy: per_tag_accuracy.json's content or None.
+    accuracy: per_tag_accuracy.json's content or None; files: the names of the files the analysis recorded that
+    a reader may use (``check_analysis``); methods: the rows of methods.csv (``heldout.read_methods_csv``) when the
+    analysis judged ranking methods, else None.
     """
 
     name: str
@@ -135,6 +138,8 @@ class AnalysedRun:
     rankings: np.ndarray
     ablation: np.ndarray | None = None
     accuracy: dict | None = None
+    files: tuple[str, ...] = ()
+    methods: np.ndarray | None = None
 
     def columns(self, tags: Sequence[str]) -> list[int]:
         """Indices of ``tags`` among this run's tags (to align runs whose tags are in another order)."""
@@ -145,7 +150,8 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> AnalysedRun:
     """What the comparisons and findings need from one analysed run.
 
     Reads sensitivity.csv, activations.npz (only tags, neurons, W), ranking.tsv (if absent or
-    incomplete, rankings are recomputed from s), ablation.csv and per_tag_accuracy.json (None if absent).
+    incomplete, rankings are recomputed from s), ablation.csv, per_tag_accuracy.json and methods.csv (None if
+    absent).
 
     Args:
         run_or_analysis_dir: a run folder holding ``analysis/`` or the analysis folder itself.
@@ -181,8 +187,14 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> AnalysedRun:
     ablation = read_ablation_csv(d / "ablation.csv") if "ablation.csv" in files else None
     acc_path = d / "per_tag_accuracy.json"
     accuracy = json.loads(acc_path.read_text(encoding="utf-8")) if "per_tag_accuracy.json" in files else None
+    methods = read_methods_csv(d / "methods.csv") if "methods.csv" in files else None
     return AnalysedRun(name, str(d), tags, neurons, s, W, rank_units(s) if rankings is None else rankings, ablation,
-                       accuracy)
+                       accuracy, tuple(files), methods)
+
+
+def as_analysed(run: AnalysedRun | str | os.PathLike) -> AnalysedRun:
+    """An analysed run as given, or loaded from its folder (``load_run_analysis``)."""
+    return run if isinstance(run, AnalysedRun) else load_run_analysis(run)
 
 
 
@@ -204,25 +216,27 @@ def _check_tag_sets(runs: list[AnalysedRun], names: list[str]) -> None:
         raise ValueError(f"runs: expected one tag set across the compared runs, got {desc}")
 
 
-def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, k: int = 10, draws: int = 100,
-                 seed: int = 0, *, draw: MatrixDrawer | None = None) -> dict:
+def compare_runs(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str | os.PathLike, k: int = 10,
+                 draws: int = 100, seed: int = 0, *, draw: MatrixDrawer | None = None,
+                 run_figures: bool = True) -> dict:
     """Compare the tag x tag structure of analysed runs (e.g. seeds) and match their units.
 
     Writes into ``out_dir`` (every file atomically; matrices with header ``tag,<tags...>`` in
     ``tag_order``): per run ``corr_<run>.csv``, ``similarity_<run>.csv``, ``overlap_<run>.csv``
-    (``corr_matrix``, ``similarity_matrix``, ``overlap_matrix`` at depth min(k, n)) and their heatmaps
-    (.png + .svg); across runs ``<kind>_mean.csv`` and ``<kind>_std.csv`` (element-wise mean and
+    (``corr_matrix``, ``similarity_matrix``, ``overlap_matrix`` at depth min(k, n)) and, with ``run_figures``,
+    their heatmaps (.png + .svg); across runs ``<kind>_mean.csv`` and ``<kind>_std.csv`` (element-wise mean and
     sample std, ddof 1, NaN propagates; std is NaN for a single run) with heatmaps of the means;
     ``consistency.csv`` (run_a, run_b, kind, n_pairs, pearson: correlation of the two runs' upper
     triangles without diagonal, finite pairs only); ``unit_matching.csv`` (``match_units`` per pair).
 
     Args:
-        dirs: run folders or their analysis folders (``load_run_analysis``); run names that
+        dirs: analysed runs, or run folders or their analysis folders (``load_run_analysis``); run names that
             repeat get a suffix.
         out_dir: output folder (created).
         k: top-k depth of the overlap matrices; draws, seed: baselines of ``match_units``.
         draw: draws a matrix as ``draw(M, tags, out_base, title, signed=, vmax=, label=)`` and returns the
             paths written (``nerve.report.plots.plot_tag_matrix``); None writes the CSV files only.
+        run_figures: draw each run's matrices too (else only the means').
 
     Returns:
         JSON-ready dict: out_dir, runs (names), tags (tag_order), k, files (names), consistency
@@ -233,7 +247,7 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     """
     if not dirs:
         raise ValueError("dirs: expected at least one analysed run")
-    runs = [load_run_analysis(d) for d in dirs]
+    runs = [as_analysed(d) for d in dirs]
     names: list[str] = []  # distinct, file-safe, one per run even when two runs share a name
     for r in runs:
         names.append(tag_filenames([r.name], reserved=("mean", "std", *names))[r.name])
@@ -264,7 +278,7 @@ def compare_runs(dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, 
     for kind in KINDS:
         title = _TITLES[kind].format(k=k_eff)
         for name, M in zip(names, mats[kind]):
-            emit(kind, f"{kind}_{name}", M, f"{title}\n{name}")
+            emit(kind, f"{kind}_{name}", M, f"{title}\n{name}", plot=run_figures)
         stack = np.stack([np.asarray(M, dtype=np.float64) for M in mats[kind]])
         mean = stack.mean(axis=0)
         std = stack.std(axis=0, ddof=1) if len(runs) > 1 else np.full_like(mean, np.nan)

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from nerve.analysis.ablation import FIELDS, ablation_sweep, structured_csv
+from nerve.analysis.ablation import FIELDS, SCORES, ablation_sweep, row_dtype
 from nerve.analysis.checks import Activations, AnalysisInputError
 from nerve.analysis.methods import METHODS, RankInput, method_scores
 from nerve.analysis.ranking import rank_units
+from nerve.analysis.tables import read_csv_columns, structured_csv, text_width
 from nerve.io import atomic_save, atomic_write_text
 
 ABLATIONS = ("zero", "mean")
@@ -115,11 +116,18 @@ def method_sweeps(rank: RankInput, score: Activations, methods: Sequence[str], *
     return _label(parts, rank_split, score_split)
 
 
+def method_dtype(width: int, tag_width: int, ablate_width: int = 4) -> np.dtype:
+    """Structured dtype of methods.csv rows (``METHOD_FIELDS``): method and split names of ``width`` characters,
+    ablation values of ``ablate_width``, tags of ``tag_width`` (``ablation.row_dtype``)."""
+    tags = row_dtype(tag_width)
+    return np.dtype([("method", f"U{width}"), ("ablate", f"U{ablate_width}"), ("rank_split", f"U{width}"),
+                     ("score_split", f"U{width}"), *[(f, tags[f]) for f in FIELDS]])
+
+
 def _label(parts, rank_split: str, score_split: str) -> np.ndarray:
     width = max([len(m) for m, _, _ in parts] + [len(rank_split), len(score_split), 6])
     first = parts[0][2].dtype
-    dtype = np.dtype([("method", f"U{width}"), ("ablate", "U4"), ("rank_split", f"U{width}"),
-                      ("score_split", f"U{width}"), *[(f, first[f]) for f in FIELDS]])
+    dtype = method_dtype(width, text_width(np.empty(0, first["target_tag"])))
     out = np.empty(sum(len(r) for _, _, r in parts), dtype=dtype)
     i = 0
     for method, ablate, rows in parts:
@@ -141,3 +149,19 @@ def methods_csv(rows: np.ndarray) -> str:
 def write_methods_csv(path: str | os.PathLike, rows: np.ndarray) -> None:
     """Write ``methods_csv(rows)`` to ``path`` atomically."""
     atomic_write_text(path, methods_csv(rows))
+
+
+def read_methods_csv(path: str | os.PathLike) -> np.ndarray:
+    """Rows of a ``methods.csv`` as ``method_sweeps`` gives them (``method_dtype``), parsed by pyarrow.
+
+    Raises:
+        ValueError (AnalysisInputError): another header, or a line that does not parse, naming the file.
+    """
+    cols = read_csv_columns(path, METHOD_FIELDS, {"k": np.int32, "draw": np.int32, **dict.fromkeys(SCORES, np.float64)},
+                            "a methods.csv")
+    width = max([6, *(text_width(cols[f]) for f in ("method", "rank_split", "score_split"))])
+    tag_width = max(3, text_width(cols["target_tag"]), text_width(cols["eval_tag"]))
+    out = np.empty(len(cols["k"]), dtype=method_dtype(width, tag_width, max(4, text_width(cols["ablate"]))))
+    for f in METHOD_FIELDS:
+        out[f] = cols[f]
+    return out

@@ -3,6 +3,7 @@ method's drop lies among the random draws (an empirical p-value, not an interval
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import os
@@ -22,18 +23,31 @@ SUMMARY_FIELDS = ("method", "ablate", "score", "rank_split", "score_split", "tar
 
 class _Scores:
     """The scores of sweep rows by (method, ablate, target tag, eval tag, k), in row order (the draws of the
-    random rows), indexed once so that judging reads each in constant time."""
+    random rows), indexed once (sorted key codes) so that judging finds each by a binary search."""
 
     def __init__(self, rows: np.ndarray, field: str = "accuracy"):
-        cols = [rows[f].tolist() for f in ("method", "ablate", "target_tag", "eval_tag", "k", field)]
-        groups: dict[tuple, list[float]] = {}
-        for *key, acc in zip(*cols):
-            groups.setdefault(tuple(key), []).append(acc)
-        self._groups = {key: np.array(v) for key, v in groups.items()}
+        codes, self._index = np.zeros(len(rows), np.int64), []
+        for f in ("method", "ablate", "target_tag", "eval_tag", "k"):
+            values, inverse = np.unique(rows[f], return_inverse=True)
+            codes = codes * len(values) + inverse.ravel()
+            self._index.append({v: i for i, v in enumerate(values.tolist())})
+        order = np.argsort(codes, kind="stable")  # row order within a key
+        codes = codes[order]
+        starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0]) if len(rows) else np.zeros(0, np.intp)
+        self._codes, self._starts = codes[starts].tolist(), starts.tolist() + [len(rows)]
+        self._values = np.asarray(rows[field], dtype=np.float64)[order]
         self._empty = np.zeros(0)
 
     def __call__(self, method: str, ablate: str, target: str, eval_tag: str, k: int) -> np.ndarray:
-        return self._groups.get((method, ablate, target, eval_tag, k), self._empty)
+        code = 0
+        for index, value in zip(self._index, (method, ablate, target, eval_tag, k)):
+            if value not in index:
+                return self._empty
+            code = code * len(index) + index[value]
+        i = bisect.bisect_left(self._codes, code)
+        if i == len(self._codes) or self._codes[i] != code:
+            return self._empty
+        return self._values[self._starts[i]:self._starts[i + 1]]
 
 
 def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequence[str] = JUDGED_SCORES) -> list[dict]:

@@ -9,6 +9,7 @@ import os
 import time
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,10 +108,15 @@ class Analysis:
     summary: dict
 
 
-def analysis_options(bucket: str, max_k: int | None, random_draws: int, seed: int, cluster: bool) -> dict:
-    """The options that change an analysis' outputs (part of its fingerprint)."""
+FIGURES = ("png", "svg")  # the figure formats of an analysis unless told otherwise
+
+
+def analysis_options(bucket: str, max_k: int | None, random_draws: int, seed: int, cluster: bool,
+                     figures: Sequence[str] = FIGURES) -> dict:
+    """The options that change an analysis' outputs (part of its fingerprint); ``figures``: the formats its
+    figures were drawn in (none: tables only)."""
     return {"bucket": bucket, "max_k": max_k, "random_draws": int(random_draws), "seed": int(seed),
-            "cluster": bool(cluster)}
+            "cluster": bool(cluster), "figures": list(figures)}
 
 
 def analyze(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "predicted", max_k: int | None = None,

@@ -7,7 +7,9 @@ matplotlib itself so that they stay inside the canvas."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -30,25 +32,52 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def save_figure(fig: Figure, base: str | os.PathLike, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
-    """Save ``fig`` as ``base``.png (dpi 150) and ``base``.svg, each atomically; return both paths.
+FORMATS = ("png", "svg")  # what save_figure writes unless told otherwise (``figure_formats``)
+_formats: ContextVar[tuple[str, ...]] = ContextVar("figure_formats", default=FORMATS)
+
+
+@contextmanager
+def figure_formats(formats: Sequence[str]) -> Iterator[None]:
+    """Within the block, ``save_figure`` writes ``formats`` (some of png, svg) by default."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ValueError(f"figure formats: expected some of {', '.join(FORMATS)}, got {', '.join(bad)}")
+    token = _formats.set(tuple(formats))
+    try:
+        yield
+    finally:
+        _formats.reset(token)
+
+
+def save_figure(fig: Figure, base: str | os.PathLike, formats: tuple[str, ...] | None = None) -> list[Path]:
+    """Save ``fig`` as ``base``.png (dpi 150) and ``base``.svg (or the formats of ``figure_formats``), each
+    atomically; return the paths written.
 
     ``formats=("pdf",)`` writes ``base`` itself as one PDF instead.
     """
+    formats = _formats.get() if formats is None else tuple(formats)
     if formats == ("pdf",):
         with rc_context(SAVE_RC):
             atomic_save(Path(base), lambda buf: fig.savefig(buf, format="pdf", metadata={"CreationDate": None}))
         return [Path(base)]
     png, svg = Path(f"{os.fspath(base)}.png"), Path(f"{os.fspath(base)}.svg")
     with rc_context(SAVE_RC):
-        atomic_save(png, lambda buf: fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}))
-        engine = fig.get_layout_engine()
-        fig.set_layout_engine("none")  # the SVG keeps the layout the PNG's draw computed (one layout, not two)
-        try:
-            atomic_save(svg, lambda buf: fig.savefig(buf, format="svg", dpi=DPI, metadata={"Date": None}))
-        finally:
-            fig.set_layout_engine(engine)
-    return [png, svg]
+        if "png" in formats:
+            atomic_save(png, lambda buf: fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}))
+        if "svg" in formats:
+            _save_svg(fig, svg, laid_out="png" in formats)
+    return [p for p, f in ((png, "png"), (svg, "svg")) if f in formats]
+
+
+def _save_svg(fig: Figure, path: Path, laid_out: bool) -> None:
+    """The SVG; after the PNG's draw it keeps the layout that draw computed (one layout, not two)."""
+    engine = fig.get_layout_engine()
+    if laid_out:
+        fig.set_layout_engine("none")
+    try:
+        atomic_save(path, lambda buf: fig.savefig(buf, format="svg", dpi=DPI, metadata={"Date": None}))
+    finally:
+        fig.set_layout_engine(engine)
 
 
 def colours(tags: Sequence[str]) -> dict[str, tuple]:

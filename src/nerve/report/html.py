@@ -66,12 +66,40 @@ def _run_table(runs: list[dict]) -> str:
     return _table(header, rows, left=1)
 
 
-def _figures(folder: Path, title: str, open_: bool = False) -> str:
+def _figures(folder: Path, title: str, open_: bool = False, names: set[str] | None = None) -> str:
+    """The PNG figures of ``folder`` in a collapsible section: those named in ``names`` (the files the stage that
+    wrote the folder listed; figures an earlier run left behind are not shown), or every one without it."""
     pngs = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    pngs = [p for p in pngs if names is None or p.name in names]
     if not pngs:
         return ""
     imgs = "".join(_img(p, p.stem.replace("_", " ")) for p in pngs)
     return f"<details{' open' if open_ else ''}><summary>{html.escape(title)}</summary>{imgs}</details>"
+
+
+def _recorded(analysis: Path) -> set[str]:
+    """The files an analysis folder's completion marker lists."""
+    from nerve.folder import read_marker
+
+    return set((read_marker(analysis, "complete.json") or {}).get("files", {}))
+
+
+def _per_run_figures(runs: list[dict], split: str) -> str:
+    """The figures of the runs whose analysis drew them, and for the others the command that draws them."""
+    recorded = {r["run_dir"]: _recorded(Path(r["run_dir"]) / "analysis") for r in runs}
+    drawn = [r for r in runs if any(n.endswith(".png") for n in recorded[r["run_dir"]])]
+    parts = [_figures(Path(r["run_dir"]) / "analysis", f"seed {r['seed']}: sensitivity, ranking, ablation sweeps, "
+                      f"per-tag accuracy on {split}; ranking methods", open_=(i == 0), names=recorded[r["run_dir"]])
+             for i, r in enumerate(drawn)]
+    rest = [r for r in runs if r not in drawn]
+    if rest:
+        seeds = ", ".join(str(r["seed"]) for r in rest)
+        run = Path(rest[0]["run_dir"])
+        cmd = html.escape(f"nerve plot analysis {run / 'analysis'} --out {run / 'figures'}")
+        parts.append(f"<p>The analyses of seed{'s' * (len(rest) > 1)} {html.escape(seeds)} hold every table but no "
+                     f"figures (the study draws the first seed's); draw a run's from its tables with "
+                     f"<code>{cmd}</code>.</p>")
+    return "".join(parts)
 
 
 def write_report(out: Path, summary: dict, grid=None) -> Path:
@@ -91,13 +119,11 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
         parts.append(findings_section(v["findings"], v.get("analysis_split", "dev")))
         parts.append(f"<h2>Comparison across seeds — {html.escape(name)}</h2>")
         split = html.escape(v.get("analysis_split", "dev"))
-        parts.append(_figures(Path(v["compare_dir"]), f"tag × tag matrices of the {split} analysis (mean over runs, "
-                              "and per run), and the ranking methods", True))
+        written = {*v["comparison"].get("files", []), *(v.get("methods") or {}).get("files", [])}
+        parts.append(_figures(Path(v["compare_dir"]), f"tag × tag matrices of the {split} analysis (mean over runs; "
+                              "each run's as CSV in the comparison folder), and the ranking methods", True, written))
         parts.append(f"<h2>Per-run analysis — {html.escape(name)}</h2>")
-        for i, r in enumerate(v["runs"]):
-            parts.append(_figures(Path(r["run_dir"]) / "analysis", f"seed {r['seed']}: sensitivity, ranking, "
-                                  f"ablation sweeps, per-tag accuracy on {split}; ranking methods",
-                                  open_=(i == 0)))
+        parts.append(_per_run_figures(v["runs"], split))
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>nerve study</title>"
             f"<style>{CSS}</style><script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>")
     path = out / "report.html"

@@ -7,14 +7,14 @@ from nerve.report.ablation_figures import (
     plot_ablation_target,
     plot_ablation_targets,
 )
-from nerve.report.figures import save_figure
+from nerve.report.figures import figure_formats, save_figure
 from nerve.report.matrix_figures import plot_tag_matrix
 from nerve.report.unit_figures import plot_per_tag_accuracy, plot_ranking_table, plot_sensitivity_heatmap
 from nerve.tags import tag_filenames
 
 __all__ = ["plot_ablation_grid", "plot_ablation_overlay", "plot_ablation_target", "plot_ablation_targets",
            "plot_per_tag_accuracy", "plot_ranking_table", "plot_sensitivity_heatmap", "plot_tag_matrix",
-           "save_figure", "tag_filenames", "draw_analysis"]
+           "save_figure", "figure_formats", "tag_filenames", "draw_analysis"]
 
 
 def draw_analysis(result, out, cluster: bool = False) -> list:
