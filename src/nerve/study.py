@@ -318,7 +318,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None) -> dict:
 def preload(specs: list[dict], loaded: dict) -> None:
     """Read the analyses of finished jobs not read yet into ``loaded`` (by run folder), and import what the summary
     needs, on a core no job uses; one that cannot be read is left to ``summarise``, which says why."""
-    import nerve.analysis.findings
+    import nerve.analysis.verdicts
     import nerve.report.html  # noqa: F401
     from nerve.analysis.compare import load_run_analysis
 
