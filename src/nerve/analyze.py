@@ -45,7 +45,8 @@ def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "p
         result = analyze(arrays, out, bucket=bucket, max_k=max_k, random_draws=random_draws, seed=seed,
                          progress=progress)
         with plots.figure_formats(figures):
-            drawn = plots.draw_analysis(result, out, cluster=cluster) if figures else []
+            drawn = plots.draw_analysis(result, out, cluster=cluster,
+                                        split=str((about or {}).get("split_name", ""))) if figures else []
             more = extra(out) if extra is not None else []
         summary = {**result.summary, **(about or {})}
         atomic_write_text(out / SUMMARY, json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2,
@@ -137,7 +138,8 @@ def plot_analysis(analysis_dir: str | os.PathLike, out_dir: str | os.PathLike,
     out = make_dirs(out_dir)
     with plots.figure_formats(figures):
         result = Analysis(run.tags, run.neurons, s, run.rankings, run.ablation, run.accuracy, about)
-        paths = plots.draw_analysis(result, out, cluster=bool(options.get("cluster", False)))
+        paths = plots.draw_analysis(result, out, cluster=bool(options.get("cluster", False)),
+                                    split=str(about.get("split_name", "")))
         if run.methods is not None and "methods_summary.csv" in run.files:
             paths += [out / name for name in _saved_method_figures(run, about, out)]
     return paths

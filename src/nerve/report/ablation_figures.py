@@ -38,9 +38,10 @@ def _target_curves(rows: np.ndarray, target: str) -> dict:
 
 
 def plot_ablation_targets(rows: np.ndarray, targets: Sequence[str],
-                          out_bases: Sequence[str | os.PathLike]) -> list[Path]:
+                          out_bases: Sequence[str | os.PathLike], where: str = "") -> list[Path]:
     """``plot_ablation_target`` for each of ``targets`` (written to the matching ``out_bases``); every chart has
-    the same size and y range, so that the charts of one analysis compare at a glance.
+    the same size and y range, so that the charts of one analysis compare at a glance. ``where``: the split the
+    units were ranked and ablated on, named in each title.
 
     Raises:
         ValueError: if lengths differ, or a target has no rows or no top-k rows.
@@ -53,10 +54,10 @@ def plot_ablation_targets(rows: np.ndarray, targets: Sequence[str],
             check_target(rows, target)
     charts = [_target_curves(by_target[t], t) for t in targets]
     ylim = limits([np.zeros(1)] + [y for c in charts for y in (*c["changes"].values(), *(c["band"] or ()))])
-    return [p for c, base in zip(charts, out_bases) for p in _draw_target(c, ylim, base)]
+    return [p for c, base in zip(charts, out_bases) for p in _draw_target(c, ylim, base, where)]
 
 
-def _draw_target(c: dict, ylim: tuple[float, float], base: str | os.PathLike) -> list[Path]:
+def _draw_target(c: dict, ylim: tuple[float, float], base: str | os.PathLike, where: str = "") -> list[Path]:
     target, ks = c["target"], c["ks"]
     palette = colours([n for n in c["names"] if n not in SUMMARIES])
     fig = new_figure(8.5, 4.8)
@@ -76,7 +77,7 @@ def _draw_target(c: dict, ylim: tuple[float, float], base: str | os.PathLike) ->
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("number of ablated units k (top of the target's ranking)", fontsize=9)
     ax.set_ylabel("accuracy change vs k = 0", fontsize=9)
-    ax.set_title(f"Ablating the top units of {target}", fontsize=11)
+    ax.set_title(f"Ablating the top units of {target}" + (f" ({where})" if where else ""), fontsize=11)
     n = len(c["names"]) + 2
     fig.legend(loc="outside right upper", fontsize=font_size(n, 8, 6, 30), ncols=max(1, math.ceil(n / 18)),
                frameon=False)
@@ -108,8 +109,9 @@ def _style_panel(ax, title: str) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
 
 
-def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike) -> list[Path]:
-    """Small multiples, one panel per target tag: its own accuracy change for top, bottom and random selections."""
+def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike, where: str = "") -> list[Path]:
+    """Small multiples, one panel per target tag: its own accuracy change for top, bottom and random selections;
+    ``where`` (the split ranked and ablated on) is named under the panels."""
     by_target = groups(rows, "target_tag")
     targets = list(by_target)
     targets = [targets[i] for i in tag_order(targets)]
@@ -135,7 +137,7 @@ def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike) -> list[Pa
     for ax in axes[len(targets):]:
         ax.set_axis_off()
     axes[0].set(xlim=limits(xdata), ylim=limits(ydata))
-    fig.supxlabel("number of ablated units k", fontsize=9)
+    fig.supxlabel("number of ablated units k" + (f" ({where})" if where else ""), fontsize=9)
     fig.supylabel("accuracy change of the target tag", fontsize=9)
     if targets:
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=4, fontsize=8,

@@ -102,13 +102,25 @@ def _per_run_figures(runs: list[dict], split: str) -> str:
     return "".join(parts)
 
 
+def _explorer(out: Path) -> str:
+    from nerve.explore.page import explorer_link
+
+    link = explorer_link(out)
+    if link:
+        return f'<p><a href="{html.escape(link)}">Open the explorer</a>: units, tags and tokens in context.</p>'
+    return ("<p>Explorer (units, tags and tokens in context): <code>nerve explore "
+            f"{html.escape(str(out))} --out {html.escape(str(out / 'explore'))}</code>, then re-run the study "
+            "command to link it here.</p>")
+
+
 def write_report(out: Path, summary: dict, grid=None) -> Path:
     """Write ``out/report.html`` from a study summary (see ``nerve.study.summarise``)."""
     variants = summary["variants"]
     all_runs = [r for v in variants.values() for r in v["runs"]]
     parts = [f"<h1>nerve study report</h1><p>{html.escape(str(out))} — "
              f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {len(all_runs)} runs, "
-             f"{len(variants)} config variant(s)</p>", "<h2>Runs</h2>", _run_table(all_runs)]
+             f"{len(variants)} config variant(s)</p>", _explorer(out), "<h2>Runs</h2>",
+             "<p>Scores on the test split; F1 is conlleval's entity F1.</p>", _run_table(all_runs)]
     if grid:
         parts += ["<h2>Grid</h2>", layout_table(variants, grid), grid_table(variants),
                   "<h2>Findings × architecture</h2>", findings_by_variant(variants)]

@@ -17,18 +17,24 @@ __all__ = ["plot_ablation_grid", "plot_ablation_overlay", "plot_ablation_target"
            "save_figure", "figure_formats", "tag_filenames", "draw_analysis"]
 
 
-def draw_analysis(result, out, cluster: bool = False) -> list:
+def draw_analysis(result, out, cluster: bool = False, split: str = "") -> list:
     """Every figure of one analysis (``nerve.analysis.pipeline.Analysis``) into the folder ``out``:
-    sensitivity_heatmap, ranking_table, ablation_<tag> per tag, ablation_grid, per_tag_accuracy (PNG + SVG)."""
+    sensitivity_heatmap, ranking_table, ablation_<tag> per tag, ablation_grid, per_tag_accuracy (PNG + SVG);
+    ``split`` (the analysed split) is named in their titles."""
     from pathlib import Path
 
     out = Path(out)
     tags, neurons = result.tags, result.neurons
-    paths = plot_sensitivity_heatmap(result.s, tags, neurons, out / "sensitivity_heatmap", cluster=cluster)
+    on = f" ({split} split)" if split else ""
+    where = f"ranked and ablated on {split}" if split else ""
+    bucket = result.summary.get("bucket", "predicted")
+    paths = plot_sensitivity_heatmap(result.s, tags, neurons, out / "sensitivity_heatmap", cluster=cluster,
+                                     title=f"Unit sensitivity per tag{on}, {bucket} labels")
     paths += plot_ranking_table(result.s, result.rankings, tags, neurons, out / "ranking_table")
     stems = tag_filenames(tags, reserved=("grid",))
-    paths += plot_ablation_targets(result.rows, tags, [out / f"ablation_{stems[tag]}" for tag in tags])
-    paths += plot_ablation_grid(result.rows, out / "ablation_grid")
+    paths += plot_ablation_targets(result.rows, tags, [out / f"ablation_{stems[tag]}" for tag in tags], where)
+    paths += plot_ablation_grid(result.rows, out / "ablation_grid", where)
     acc = result.accuracy
-    paths += plot_per_tag_accuracy({**acc["per_tag"], "ALL": acc["ALL"], "F1": acc["F1"]}, out / "per_tag_accuracy")
+    paths += plot_per_tag_accuracy({**acc["per_tag"], "ALL": acc["ALL"], "F1": acc["F1"]}, out / "per_tag_accuracy",
+                                   title=f"Per-tag accuracy{on}")
     return paths
