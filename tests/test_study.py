@@ -140,7 +140,12 @@ def test_ray_engine_gives_the_same_findings_as_local(local_study, corpus, tmp_pa
     out = tmp_path / "ray"
     run_cli("study", "xin2019", "--data", corpus, "--out", out, "--engine", "ray", *ARGS, *NO_METHODS, check=True,
             fresh=True)
-    assert _findings(out) == _findings(local_study)
+
+    def per_case(study):  # the matrix findings (the ablation ones differ: local judged the methods held out)
+        return [(c["key"], c["values"], c["p"]) for f in _findings(study) if f["ablate"] is None
+                for cl in f["clauses"] for c in cl["cases"]]
+
+    assert per_case(out) == per_case(local_study) and per_case(out)
 
 
 def test_killed_study_reruns_only_the_missing_runs(corpus, tmp_path):
