@@ -36,7 +36,8 @@ def _effect(cl: dict) -> str:
     if e["mean"] is None:
         return "–"
     lo, hi = e["ci"]
-    return f"{cl['short']} {e['mean']:+.2f}" + (f" [{lo:+.2f}, {hi:+.2f}]" if lo is not None else "")
+    d = 2 if abs(e["mean"]) >= 0.01 else 4
+    return f"{cl['short']} {e['mean']:+.{d}f}" + (f" [{lo:+.{d}f}, {hi:+.{d}f}]" if lo is not None else "")
 
 
 def findings_markdown(findings: list[dict]) -> str:

@@ -48,7 +48,11 @@ def _case_noun(clause: dict) -> str:
 
 
 def _f(x, digits: int = 2) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{x:+.{digits}f}".replace("+-", "−").replace("-", "−")
+    """Signed, two decimals (four below 0.01, so that a small effect is not shown as 0.00)."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    digits = digits if abs(x) >= 0.01 or x == 0 else digits + 2
+    return f"{x:+.{digits}f}".replace("-", "−")
 
 
 def _p(p) -> str:

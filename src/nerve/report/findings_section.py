@@ -14,6 +14,7 @@ _CLASS = {"holds": "yes", "fails": "no", "not applicable": "na", "inconclusive":
 def _num(x, digits: int = 2) -> str:
     if x is None or not math.isfinite(x):
         return "–"
+    digits = digits if abs(x) >= 0.01 or x == 0 else digits + 2
     return f"{x:+.{digits}f}".replace("-", "−")
 
 
