@@ -217,3 +217,11 @@ def test_compare_command_analyses_on_the_fly_and_writes_matrices_and_findings(tm
                  "consistency.csv", "unit_matching.csv", "findings.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "findings.json").read_text()) and "corr" in proc.stdout.lower()
+
+
+def test_study_max_k_bounds_every_analysis_sweep(tmp_path):
+    out = tmp_path / "k"
+    run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
+            "--max-k", "3", "--no-progress", *NO_METHODS, check=True)
+    analysis = json.loads((out / "runs" / "base" / "seed1" / "analysis" / "analysis.json").read_text())
+    assert analysis["max_k"] == 3

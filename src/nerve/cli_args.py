@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablate", default=None, metavar="VALUES",
                    help="what an ablated unit becomes in those sweeps: zero, mean (its dev mean) or zero,mean "
                         "(default: zero,mean)")
+    p.add_argument("--max-k", type=int, default=None, metavar="K",
+                   help="ablate at most K units in the analyses' sweeps, e.g. 50 for wide models (every run's "
+                        "model must have K units or more; default: every unit)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: on a terminal)")
 
     p = _sub(sub, "evaluate", "score a trained run on a split (conlleval entity P/R/F1, accuracies)")

@@ -34,6 +34,7 @@ class Job:
     device: str = "cpu"
     methods: list[str] = field(default_factory=lambda: list(STUDY_METHODS))  # ranking methods judged held out
     ablate: list[str] = field(default_factory=lambda: list(STUDY_ABLATE))
+    max_k: int | None = None  # largest ablation size of the analysis; None: every unit
     figures: bool = True  # the analysis draws its figures (``STUDY_FIGURES``); else tables only
 
     def to_dict(self) -> dict:
@@ -120,7 +121,7 @@ def _analysis_fingerprint(job: Job) -> str:
     from nerve.analyze import method_options
 
     cfg = job.config()
-    options = analysis_options("predicted", None, 20, 0, False, figure_formats(job))
+    options = analysis_options("predicted", job.max_k, 20, 0, False, figure_formats(job))
     if job.methods:
         options |= method_options(job.methods, RANK_SPLIT, cfg.data.dev, job.ablate)
     return fingerprint(analysis_identity(run_hashes(job.run_dir), cfg.data.test, ANALYSIS_SPLIT, options))
@@ -180,7 +181,8 @@ def run_job(spec: dict) -> dict:
                       on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
         if not analysis_done(job):
             analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False, device=job.device,
-                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate, figures=figure_formats(job))
+                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate, figures=figure_formats(job),
+                        max_k=job.max_k)
     except NerveError as err:
         raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
     except OSError as err:
@@ -342,7 +344,8 @@ def run_row(job: Job) -> dict:
 def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, overrides: list[str] | None = None,
           grid: list[str] | None = None, engine: str = "local", workers: int | None = None,
           address: str | None = None, progress: bool = True, rerun_changed: bool = False, device: str = "cpu",
-          threads: int = 1, methods: list[str] | None = None, ablate: list[str] | None = None) -> Path:
+          threads: int = 1, methods: list[str] | None = None, ablate: list[str] | None = None,
+          max_k: int | None = None) -> Path:
     """The whole study; returns the path of report.html. One study writes in a folder at a time.
 
     Every run trains and is analysed on ``device`` with ``threads`` torch threads per worker: the base analysis
@@ -359,23 +362,25 @@ def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, o
         raise NerveError(f"--seeds {seeds}: expected a number in 1..{MAX_SEEDS}")
     if workers is not None and workers < 1:
         raise NerveError(f"--workers {workers}: expected a number >= 1")
+    if max_k is not None and max_k < 0:
+        raise NerveError(f"--max-k {max_k}: expected a number >= 0")
     out = Path(out_dir).resolve()
     with writer_lock(out, "nerve study"):
         return _study(config_path, data_dir, seeds, out, overrides, grid, engine, workers, address, progress,
-                      rerun_changed, device, threads, methods, ablate)
+                      rerun_changed, device, threads, methods, ablate, max_k)
 
 
 MAX_SEEDS = 1000
 
 
 def _study(config_path, data_dir, seeds, out: Path, overrides, grid, engine, workers, address, progress,
-           rerun_changed, device, threads, methods, ablate) -> Path:
+           rerun_changed, device, threads, methods, ablate, max_k) -> Path:
     from nerve.report.html import write_report
 
     g = parse_grid(grid or [])
     jobs = plan(config_path, data_dir, seeds, out, overrides or [], g)
     for j in jobs:
-        j.device, j.threads, j.methods, j.ablate = device, threads, methods, ablate
+        j.device, j.threads, j.methods, j.ablate, j.max_k = device, threads, methods, ablate, max_k
     epochs = load_config(config_path, overrides or []).train.epochs
     atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
                                           "grid": g, "jobs": [j.to_dict() for j in jobs]})

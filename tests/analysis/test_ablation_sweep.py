@@ -195,6 +195,14 @@ def test_csv_text_is_the_csv_modules_text_with_odd_tags_and_nan(arrays):
     assert '"B-""L,O""C"' in structured_csv(rows, FIELDS) and ",nan," in structured_csv(rows, FIELDS)
 
 
+def test_csv_text_written_in_blocks_is_the_csv_modules_text(arrays, monkeypatch):
+    import nerve.analysis.tables as tables
+
+    rows = _odd_rows(arrays)
+    monkeypatch.setattr(tables, "BLOCK_ROWS", 7)  # many blocks, the last one short
+    assert len(rows) % 7 and structured_csv(rows, FIELDS) == slow_structured_csv(rows, FIELDS)
+
+
 def test_read_ablation_csv_equals_the_csv_module_parse(arrays, tmp_path):
     rows = _odd_rows(arrays)
     write_ablation_csv(tmp_path / "ablation.csv", rows)

@@ -11,6 +11,8 @@ import numpy as np
 
 from nerve.analysis.checks import AnalysisInputError
 
+BLOCK_ROWS = 200_000  # rows formatted at a time (a methods.csv of 25 tags has millions)
+
 
 def structured_csv(rows: np.ndarray, fields: Sequence[str]) -> str:
     """CSV text of the ``fields`` columns of a structured array: a header, then one line per row (numbers as
@@ -23,9 +25,13 @@ def structured_csv(rows: np.ndarray, fields: Sequence[str]) -> str:
         return slow_structured_csv(rows, fields)
     import pyarrow.compute as pc
 
-    cols = [_column_text(rows[f], end="\n" if i == len(fields) - 1 else "") for i, f in enumerate(fields)]
-    lines = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
-    return _csv_line(fields) + "".join(lines.to_pylist())
+    parts = [_csv_line(fields)]
+    for start in range(0, len(rows), BLOCK_ROWS):  # blocks keep each pyarrow string array far below 2 GB
+        block = rows[start:start + BLOCK_ROWS]
+        cols = [_column_text(block[f], end="\n" if i == len(fields) - 1 else "") for i, f in enumerate(fields)]
+        lines = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
+        parts.append("".join(lines.to_pylist()))
+    return "".join(parts)
 
 
 def slow_structured_csv(rows: np.ndarray, fields: Sequence[str]) -> str:
