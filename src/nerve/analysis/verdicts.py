@@ -47,7 +47,7 @@ def _case_noun(clause: dict) -> str:
     return "tags" if "b" not in clause else "pairs"
 
 
-def _f(x, digits: int = 2) -> str:
+def signed(x, digits: int = 2) -> str:
     """Signed, two decimals (four below 0.01, so that a small effect is not shown as 0.00)."""
     if x is None or not math.isfinite(x):
         return "–"
@@ -55,7 +55,8 @@ def _f(x, digits: int = 2) -> str:
     return f"{x:+.{digits}f}".replace("-", "−")
 
 
-def _p(p) -> str:
+def p_text(p) -> str:
+    """A p-value in two significant digits (scientific below 0.001), "–" for none."""
     if p is None or not math.isfinite(p):
         return "–"
     return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
@@ -211,9 +212,9 @@ def _clause_words(cl: dict, n_runs: int) -> str:
     if rest:
         words += f" ({', '.join(rest)})"
     e = cl["effect"]
-    words += f"; mean {cl['short']} = {_f(e['mean'])}"
+    words += f"; mean {cl['short']} = {signed(e['mean'])}"
     if e["ci"][0] is not None and math.isfinite(e["ci"][0]):
-        words += f" [{_f(e['ci'][0])}, {_f(e['ci'][1])}]"
+        words += f" [{signed(e['ci'][0])}, {signed(e['ci'][1])}]"
     return words + (f" over {n_runs} runs" if n_runs != 1 else " in 1 run")
 
 
@@ -251,8 +252,8 @@ def evidence(f: dict) -> str:
 def case_words(c: dict) -> str:
     """One case across runs in words: statistic, interval, corrected p, verdict, runs beyond the within-run null."""
     lo, hi = c["ci"]
-    ci = f" [{_f(lo)}, {_f(hi)}]" if lo is not None and math.isfinite(lo) else ""
-    text = f"{c['key']}: {_f(c['mean'])}{ci}, Holm p = {_p(c['p_holm'])}, {c['verdict']}"
+    ci = f" [{signed(lo)}, {signed(hi)}]" if lo is not None and math.isfinite(lo) else ""
+    text = f"{c['key']}: {signed(c['mean'])}{ci}, Holm p = {p_text(c['p_holm'])}, {c['verdict']}"
     if c["runs_with_null"]:
         text += f"; beyond the within-run null in {c['runs_beyond_null']} of {c['runs_with_null']} runs"
     return text
@@ -286,7 +287,7 @@ def findings_table(results: list[dict]) -> str:
     """A plain-text table of ``evaluate_findings`` results: finding, verdict, corrected p, evidence."""
     lines = [f"{'#':<9} {'finding':<32} {'verdict':<15} {'p (Holm)':>8}  evidence"]
     for f in results:
-        lines.append(f"{finding_label(f):<9} {f['id']:<32} {f['verdict']:<15} {_p(f['p']):>8}  {f['evidence']}")
+        lines.append(f"{finding_label(f):<9} {f['id']:<32} {f['verdict']:<15} {p_text(f['p']):>8}  {f['evidence']}")
     if results:
         lines.append(f"method: {results[0]['method']}")
     return "\n".join(lines) + "\n"

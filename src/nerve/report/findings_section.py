@@ -6,29 +6,16 @@ from __future__ import annotations
 import html
 import math
 
-from nerve.analysis.verdicts import finding_label, run_words
+from nerve.analysis.verdicts import finding_label, p_text, run_words, signed
 
 _CLASS = {"holds": "yes", "fails": "no", "not applicable": "na", "inconclusive": ""}
-
-
-def _num(x, digits: int = 2) -> str:
-    if x is None or not math.isfinite(x):
-        return "–"
-    digits = digits if abs(x) >= 0.01 or x == 0 else digits + 2
-    return f"{x:+.{digits}f}".replace("-", "−")
-
-
-def _p(p) -> str:
-    if p is None or not math.isfinite(p):
-        return "–"
-    return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
 
 
 def _effect(cl: dict) -> str:
     e = cl["effect"]
     lo, hi = e["ci"]
-    ci = f" [{_num(lo)}, {_num(hi)}]" if lo is not None and math.isfinite(lo) else ""
-    return f"{html.escape(cl['short'])} {_num(e['mean'])}{ci}"
+    ci = f" [{signed(lo)}, {signed(hi)}]" if lo is not None and math.isfinite(lo) else ""
+    return f"{html.escape(cl['short'])} {signed(e['mean'])}{ci}"
 
 
 def _verdict(v: str) -> str:
@@ -40,12 +27,12 @@ def _cases_table(f: dict) -> str:
     for ci, cl in enumerate(f["clauses"]):
         for c in cl["cases"]:
             lo, hi = c["ci"]
-            values = ", ".join(_num(v) for v in c["values"])
+            values = ", ".join(signed(v) for v in c["values"])
             null = f"{c['runs_beyond_null']} / {c['runs_with_null']}" if c["runs_with_null"] else "–"
             rows.append(f"<tr><td class=\"l\">{html.escape(c['key'])}</td>"
                         f"<td class=\"l\">{html.escape(cl['statistic'])} {html.escape(c['op'])} {c['threshold']:g}</td>"
-                        f"<td>{_num(c['mean'])}</td><td>[{_num(lo)}, {_num(hi)}]</td><td>{_p(c['p'])}</td>"
-                        f"<td>{_p(c['p_holm'])}</td><td>{_verdict(c['verdict'])}</td>"
+                        f"<td>{signed(c['mean'])}</td><td>[{signed(lo)}, {signed(hi)}]</td><td>{p_text(c['p'])}</td>"
+                        f"<td>{p_text(c['p_holm'])}</td><td>{_verdict(c['verdict'])}</td>"
                         f"<td>{c['runs_holding']} / {c['n']}</td><td>{null}</td>"
                         f"<td class=\"l\">{values}</td></tr>")
         if len(f["clauses"]) > 1 and ci < len(f["clauses"]) - 1:
@@ -71,7 +58,7 @@ def findings_section(findings: list[dict], analysis_split: str) -> str:
         detail = _cases_table(f) if applicable and f["n_cases"] else ""
         rows.append(f"<tr><td class=\"l\">{html.escape(finding_label(f))}</td>"
                     f"<td class=\"l\">{html.escape(f['description'])}</td><td>{_verdict(f['verdict'])}</td>"
-                    f"<td>{effect}</td><td>{_p(f['p'])}</td><td>{share}</td>"
+                    f"<td>{effect}</td><td>{p_text(f['p'])}</td><td>{share}</td>"
                     f"<td class=\"l\">{html.escape(f['evidence'])}</td></tr>")
         if detail:
             rows.append(f'<tr class="cases"><td></td><td class="l" colspan="6">{detail}</td></tr>')
