@@ -19,7 +19,38 @@ import pytest
 from nerve.explore.server import MAX_TOKENS, RequestError, parse_request
 from tests.explore.conftest import console_errors, open_page, screenshot
 
-X42 = Path("/work/runs/x42")  # a real xin2019 CoNLL-2003 run, where one exists (not in CI)
+
+def _head(src: Path, dst: Path, sentences: int) -> None:
+    """The first ``sentences`` sentences of a CoNLL file (blank-line ended)."""
+    out, n = [], 0
+    for line in src.open(encoding="utf-8"):
+        out.append(line)
+        n += not line.strip()
+        if n >= sentences:
+            break
+    dst.write_text("".join(out), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def conll_run(tmp_path_factory):
+    """(run, analysis) of xin2019 trained 5 epochs on the first 6,000 CoNLL-2003 training sentences (~20 s), so
+    that "Angela Merkel visited Paris ." gets PER and LOC tags in CI too."""
+    from tests.conftest import SHARED, run_cli
+
+    if not (SHARED / "conll2003" / "train.txt").is_file():
+        pytest.skip("../shared/data is not present")
+    shared_data = SHARED
+    root = tmp_path_factory.mktemp("conll")
+    corpus = root / "slice"
+    corpus.mkdir()
+    for name, n in (("train.txt", 6000), ("valid.txt", 600), ("test.txt", 600)):
+        _head(shared_data / "conll2003" / name, corpus / name, n)
+    run, analysis = root / "run", root / "analysis"
+    run_cli("train", "xin2019", "--data", corpus, "--out", run, "--set", "train.epochs=5", "--no-progress",
+            check=True)
+    run_cli("analyze", run, "--split", "dev", "--max-k", "10", "--random-draws", "2", "--no-figures", "--out",
+            analysis, check=True)
+    return run, analysis
 
 
 def hook_tags(run_dir, words: list[str], units: list[int], values=None) -> list[str]:
@@ -151,9 +182,9 @@ def test_bad_requests_get_a_clear_error_and_the_server_keeps_serving(browser, se
     assert not browser.find_element("id", "live-error").is_displayed() and len(page_tags(browser)[1]) == 2
 
 
-@pytest.mark.skipif(not (X42 / "analysis" / "complete.json").is_file(), reason="no trained CoNLL run at /work/runs")
-def test_a_conll_model_finds_per_and_loc_and_the_page_ablates_as_the_hook(browser):
-    proc, url = start_server(X42, X42 / "analysis")
+def test_a_conll_model_finds_per_and_loc_and_the_page_ablates_as_the_hook(browser, conll_run):
+    run, analysis = conll_run
+    proc, url = start_server(run, analysis)
     try:
         open_page(browser, url)
         words = "Angela Merkel visited Paris .".split()
@@ -167,7 +198,7 @@ def test_a_conll_model_finds_per_and_loc_and_the_page_ablates_as_the_hook(browse
         live_answer(browser, lambda: browser.find_element("id", "live-top").click())
         ablated = browser.execute_script("return window.nerveExplorer.data().rankings[arguments[0]].slice(0, 10)",
                                          tags.index("B-PER"))
-        assert page_tags(browser)[1] == hook_tags(X42, words, ablated)
+        assert page_tags(browser)[1] == hook_tags(run, words, ablated)
         screenshot(browser, "live_ablated")
     finally:
         proc.terminate()
