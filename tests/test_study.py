@@ -197,6 +197,22 @@ def test_grid_study_trains_each_variant_and_reports_a_grid_table(tmp_path):
     assert "<h2>Grid</h2>" in report and "hidden=8" in report and "hidden=12" in report
 
 
+def test_partial_grid_resumes_with_only_its_missing_runs(tmp_path):
+    import shutil
+
+    out = tmp_path / "grid"
+    cmd = ["study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
+           "--grid", "model.hidden=8,12", "--workers", "1", "--no-progress", *NO_METHODS]
+    run_cli(*cmd, check=True)
+    kept, lost = out / "runs" / "hidden=8" / "seed1", out / "runs" / "hidden=12" / "seed1"
+    stamp = (kept / "model.pt").stat().st_mtime_ns
+    shutil.rmtree(lost)  # an interrupted grid: one cell never ran
+    run_cli(*cmd, check=True)
+    assert (kept / "model.pt").stat().st_mtime_ns == stamp
+    assert json.loads((lost / "metrics.json").read_text())["complete"]
+    assert len(json.loads((out / "study.json").read_text())["variants"]) == 2
+
+
 def test_grid_with_an_unknown_key_is_a_one_line_error(tmp_path):
     proc = run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", tmp_path / "g",
                    "--grid", "model.hiden=8,12")
