@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nerve.model.char import CharCNN
+from nerve.model.char import CharCNN, CharRNN
 
 
 def reference_char_cnn(cnn: CharCNN, chars: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
@@ -50,3 +50,13 @@ def test_char_cnn_weight_gradient_equals_conv1d_gradient():
     cnn.zero_grad()
     reference_char_cnn(cnn, chars, lens).sum().backward()
     torch.testing.assert_close(fast, cnn.conv.weight.grad)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_char_rnn_eval_path_encoding_each_distinct_word_once_equals_training_path(cell):
+    torch.manual_seed(0)
+    rnn = CharRNN(n_chars=20, emb_dim=6, hidden=6, dropout=0.0, cell=cell)
+    chars, lens = random_words(3, n_words=8, max_len=5, n_chars=20)
+    chars[4], lens[4] = chars[1], lens[1]  # a repeated word
+    train_out = rnn.train()(chars.view(2, 4, 5), lens.view(2, 4))
+    torch.testing.assert_close(rnn.eval()(chars.view(2, 4, 5), lens.view(2, 4)), train_out)

@@ -83,11 +83,24 @@ class CharRNN(nn.Module):
         self.out_dim = 2 * half
 
     def forward(self, chars: torch.Tensor, char_lens: torch.Tensor) -> torch.Tensor:
+        """chars (B, L, C), char_lens (B, L) -> (B, L, out_dim).
+
+        In eval mode each distinct word is encoded once (its representation does not depend on context).
+        """
         B, L, C = chars.shape
-        lens = char_lens.view(B * L).clamp(min=1)
-        x = self.drop(self.emb(chars.view(B * L, C)))
+        flat, lens = chars.reshape(B * L, C), char_lens.reshape(B * L)
+        if not self.training:
+            first, inv = unique_rows(flat)
+            return self._encode(flat[first], lens[first])[inv].view(B, L, -1)
+        return self._encode(flat, lens).view(B, L, -1)
+
+    def _encode(self, chars: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        """chars (N, C), lens (N,) -> (N, out_dim): last forward state, first backward state."""
+        N = chars.shape[0]
+        lens = lens.clamp(min=1)
+        x = self.drop(self.emb(chars))  # shape: (N, C, emb)
         f, _ = self.fwd(x)
-        last = f[torch.arange(B * L, device=chars.device), lens - 1]
+        last = f[torch.arange(N, device=chars.device), lens - 1]
         r, _ = self.bwd(reverse_padded(x, lens))
-        first = r[torch.arange(B * L, device=chars.device), lens - 1]
-        return torch.cat([last, first], dim=-1).view(B, L, -1)
+        first = r[torch.arange(N, device=chars.device), lens - 1]
+        return torch.cat([last, first], dim=-1)
