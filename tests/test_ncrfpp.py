@@ -292,3 +292,9 @@ def test_every_row_of_the_key_table_has_a_test():
 @pytest.mark.parametrize("key", list(ROWS))
 def test_key_table_row(key, tiny_run, tmp_path):
     ROWS[key](tmp_path, tiny_run)
+
+
+@pytest.mark.parametrize(("extractor", "batchnorm"), [("CNN", True), ("LSTM", False)])
+def test_ncrfpp_word_cnn_gets_its_batchnorm(extractor, batchnorm, tmp_path):
+    cfg, _ = _load(tmp_path, f"word_seq_feature={extractor}")
+    assert cfg.model.cnn_batchnorm is batchnorm

@@ -21,6 +21,7 @@ VARIANTS = [
     dict(encoder="cnn", layers=2, char="cnn"),
     dict(encoder="lstm", bidirectional=True, char="gru", cap_feature=True, decoder="crf"),
     dict(encoder="cnn", decoder="crf"),
+    dict(encoder="cnn", layers=2, cnn_batchnorm=True, decoder="crf"),
 ]
 
 
@@ -37,6 +38,10 @@ def make_model(**model_kw) -> Tagger:
     with torch.no_grad():
         if model.crf is not None:
             model.crf.transitions.normal_()
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.running_mean.normal_()
+                mod.running_var.uniform_(0.5, 2.0)
     return model
 
 

@@ -53,6 +53,7 @@ class ModelConfig:
     hidden: int = 50  # units at the analysis site (split across directions when bidirectional)
     cnn_kernel: int = 3
     cnn_layers: int = 0  # word CNN layers (NCRF++'s cnn_layer) when it differs from layers; 0 = layers
+    cnn_batchnorm: bool = False  # word CNN: BatchNorm1d (real tokens) after each conv -> ReLU -> dropout, as NCRF++
     dropout: float = 0.5
     decoder: str = "softmax"  # softmax | crf
     crf_constraints: bool = True  # forbid illegal BIO/BIOES transitions in the CRF
@@ -116,7 +117,7 @@ _AT_MOST = (("train", "seed", 2**32 - 1), ("train", "nbest", 100), ("train", "ep
             ("model", "char_emb_dim", 100_000), ("model", "cnn_kernel", 99), ("model", "cnn_layers", 64))
 # Keys added after runs were first fingerprinted: left out of a run's identity while at this value (which
 # behaves as before the key existed), so that older runs stay valid.
-LATER_KEYS = {("model", "cnn_layers"): 0}
+LATER_KEYS = {("model", "cnn_layers"): 0, ("model", "cnn_batchnorm"): False}
 _FEATURE = re.compile(r"[1-9][0-9]*|\[[^\[\]\s]+\]")
 
 

@@ -191,6 +191,7 @@ def read_ncrfpp_config(path: str | Path) -> Config:
         _feature(cfg, value, f"{f.path}:{lineno}")
     cfg.model.char = char_kind if use_char else "none"
     key = "cnn_layer" if cfg.model.encoder == "cnn" else "lstm_layer"
+    cfg.model.cnn_batchnorm = cfg.model.encoder == "cnn"  # NCRF++'s word CNN always has BatchNorm1d
     if key in layers:
         cfg.model.layers = layers[key]
     resolve_embedding_path(cfg, f.path.parent)

@@ -50,7 +50,8 @@ class Tagger(nn.Module):
         in_dim += m.feature_emb_dim * len(vocabs.features)
         self.drop_in = Dropout(m.dropout)
         if m.encoder == "cnn":
-            self.encoder = CNNEncoder(in_dim, m.hidden, m.cnn_layers or m.layers, m.cnn_kernel, m.dropout)
+            self.encoder = CNNEncoder(in_dim, m.hidden, m.cnn_layers or m.layers, m.cnn_kernel, m.dropout,
+                                      m.cnn_batchnorm)
         else:
             self.encoder = RNNEncoder(in_dim, m.hidden, m.layers, m.bidirectional, m.encoder)
         self.drop_out = Dropout(m.dropout)
