@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nerve.model.layers import Dropout
-from nerve.model.rnn import reverse_padded
+from nerve.model.rnn import conv1d_as_matmul, reverse_padded
 
 
 def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,6 +21,19 @@ def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     keys = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
     _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
     return torch.from_numpy(first), torch.from_numpy(inv.reshape(-1))
+
+
+def encode_words(encoder: nn.Module, chars: torch.Tensor, char_lens: torch.Tensor) -> torch.Tensor:
+    """chars (B, L, C), char_lens (B, L) -> (B, L, out) through ``encoder._encode`` ((N, C), (N,) -> (N, out)).
+
+    In eval mode each distinct word is encoded once (its representation does not depend on context).
+    """
+    B, L, C = chars.shape
+    flat, lens = chars.reshape(B * L, C), char_lens.reshape(B * L)
+    if not encoder.training:
+        first, inv = unique_rows(flat)
+        return encoder._encode(flat[first], lens[first])[inv].view(B, L, -1)
+    return encoder._encode(flat, lens).view(B, L, -1)
 
 
 def char_embedding(n_chars: int, emb_dim: int) -> nn.Embedding:
@@ -44,27 +56,14 @@ class CharCNN(nn.Module):
         self.out_dim = hidden
 
     def forward(self, chars: torch.Tensor, char_lens: torch.Tensor) -> torch.Tensor:
-        """chars (B, L, C), char_lens (B, L) -> (B, L, hidden); padding characters never win the max.
-
-        In eval mode each distinct word is encoded once (its representation does not depend on context).
-        """
-        B, L, C = chars.shape
-        flat, lens = chars.reshape(B * L, C), char_lens.reshape(B * L)
-        if not self.training:
-            first, inv = unique_rows(flat)
-            return self._encode(flat[first], lens[first])[inv].view(B, L, -1)
-        return self._encode(flat, lens).view(B, L, -1)
+        """chars (B, L, C), char_lens (B, L) -> (B, L, hidden); padding characters never win the max."""
+        return encode_words(self, chars, char_lens)
 
     def _encode(self, chars: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         """chars (N, C), lens (N,) -> (N, hidden)."""
         N, C = chars.shape
         x = self.drop(self.emb(chars))  # shape: (N, C, emb)
-        # The kernel-3 convolution as one matmul over the three shifted views side by side (zero padding at both
-        # ends): much faster than Conv1d for short words on CPU.
-        xp = F.pad(x, (0, 0, 1, 1))  # shape: (N, C+2, emb)
-        windows = torch.cat([xp[:, :-2], xp[:, 1:-1], xp[:, 2:]], dim=2)  # shape: (N, C, 3*emb)
-        w = self.conv.weight.permute(2, 1, 0).reshape(-1, self.conv.out_channels)  # shape: (3*emb, hidden)
-        y = torch.addmm(self.conv.bias, windows.reshape(N * C, -1), w).view(N, C, -1)  # shape: (N, C, hidden)
+        y = conv1d_as_matmul(x, self.conv)  # shape: (N, C, hidden)
         pad = torch.arange(C, device=chars.device)[None, :] >= lens.view(N, 1).clamp(min=1)
         return y.masked_fill(pad[:, :, None], float("-inf")).amax(dim=1)
 
@@ -83,16 +82,8 @@ class CharRNN(nn.Module):
         self.out_dim = 2 * half
 
     def forward(self, chars: torch.Tensor, char_lens: torch.Tensor) -> torch.Tensor:
-        """chars (B, L, C), char_lens (B, L) -> (B, L, out_dim).
-
-        In eval mode each distinct word is encoded once (its representation does not depend on context).
-        """
-        B, L, C = chars.shape
-        flat, lens = chars.reshape(B * L, C), char_lens.reshape(B * L)
-        if not self.training:
-            first, inv = unique_rows(flat)
-            return self._encode(flat[first], lens[first])[inv].view(B, L, -1)
-        return self._encode(flat, lens).view(B, L, -1)
+        """chars (B, L, C), char_lens (B, L) -> (B, L, out_dim)."""
+        return encode_words(self, chars, char_lens)
 
     def _encode(self, chars: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         """chars (N, C), lens (N,) -> (N, out_dim): last forward state, first backward state."""
