@@ -158,3 +158,17 @@ def test_cnn_layers_at_its_default_leaves_a_runs_fingerprint_as_before_the_key_e
                                                                                  ("dev", "valid"), ("test", "test"))])
     assert "cnn_layers" not in run_identity(cfg)["config"]["model"]
     assert run_identity(apply_overrides(cfg, ["model.cnn_layers=4"]))["config"]["model"]["cnn_layers"] == 4
+
+
+def test_cnn_batchnorm_leaves_the_fingerprint_of_a_run_without_a_word_cnn_unchanged():
+    from nerve.folder import fingerprint
+    from nerve.run import run_identity
+
+    def identity(*sets):
+        splits = (("train", "train"), ("dev", "valid"), ("test", "test"))
+        data = [f"data.{s}={FIXTURES}/tiny/{f}.txt" for s, f in splits]
+        return fingerprint(run_identity(apply_overrides(load_config(TINY_CFG), data + list(sets))))
+
+    for encoder, same in (("lstm", True), ("gru", True), ("cnn", False)):
+        plain = identity(f"model.encoder={encoder}")
+        assert (plain == identity(f"model.encoder={encoder}", "model.cnn_batchnorm=true")) is same, encoder

@@ -64,6 +64,8 @@ def run_identity(cfg: Config) -> dict:
     for (section, key), default in LATER_KEYS.items():
         if config[section].get(key) == default:
             del config[section][key]
+    if config["model"]["encoder"] != "cnn":  # it only shapes the word CNN: with another encoder, the same run
+        config["model"].pop("cnn_batchnorm", None)
     data = {split: sha256_file(config["data"].pop(split)) for split in ("train", "dev", "test")}
     return {"kind": "run", "config": config, "data": data, "embeddings": embeddings_identity(cfg.embeddings.source),
             "nerve": nerve.__version__, "format": nerve.FORMAT_VERSION}
