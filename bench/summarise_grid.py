@@ -31,7 +31,8 @@ def layout_markdown(variants: dict, grid: list) -> str:
             mean, sd, n = s["test_f1"]
             ours = f"**{100 * mean:.2f}**" + (f" ± {100 * sd:.2f}" if sd is not None else "") + f" ({n})"
             ref = f" · {pub[0]:.2f} / {pub[1]:.2f}" if pub else ""
-            cells.append(f"{ours}{ref} · {s['train_seconds'][0] / 60:.0f} min")
+            recipe = f" · {', '.join(c['recipe'])}" if c["recipe"] else ""
+            cells.append(f"{ours}{ref} · {s['train_seconds'][0] / 60:.0f} min{recipe}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -57,7 +58,8 @@ def main() -> None:
     grid = [tuple(g) for g in plan["grid"]]
     variants = summary["variants"]
     if sorted(k for k, _ in grid) == sorted((CHAR, WORD, INFERENCE)):
-        print("Test entity F1 (%), mean ± sd (runs) · the study's / NCRF++'s · mean training time of a run\n")
+        print("Test entity F1 (%), mean ± sd (runs) · the study's / NCRF++'s · mean training time of a run"
+              " · the cell's --cell-set settings\n")
         print(layout_markdown(variants, grid) + "\n")
     print(findings_markdown(variants))
 

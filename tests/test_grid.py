@@ -5,9 +5,10 @@ import math
 
 import pytest
 
+from nerve.errors import NerveError
 from nerve.grid import PUBLISHED, assignment, cell_summary, layout_cells, study_layout
 from nerve.report.grid_section import findings_by_variant, grid_table, layout_table
-from nerve.study import parse_grid, plan
+from nerve.study import parse_cell_sets, parse_grid, plan
 
 GRID = [("model.char", ["none", "lstm", "cnn"]), ("model.encoder", ["lstm", "cnn"]),
         ("model.decoder", ["softmax", "crf"])]
@@ -27,6 +28,46 @@ def test_study_grid_expands_into_12_configs_per_seed(tmp_path):
     cfg = job.config()
     assert (cfg.model.char, cfg.model.encoder, cfg.model.decoder, cfg.model.hidden, cfg.train.seed) == \
         ("cnn", "lstm", "crf", 8, jobs[1].seed)
+
+
+def test_cell_set_applies_only_to_the_cells_it_names_after_the_grid_values(tmp_path):
+    grid = parse_grid(["model.char=none,cnn", "model.encoder=lstm,cnn"])
+    cells = parse_cell_sets(["model.encoder=cnn:train.lr=0.1", "model.encoder=cnn:train.ave_batch_loss=true"], grid)
+    jobs = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, ["train.lr=0.02"], grid,
+                cell_sets=cells)
+    for job in jobs:
+        cfg, cnn = job.config(), "encoder=cnn" in job.variant
+        assert (cfg.train.lr, cfg.train.ave_batch_loss) == ((0.1, True) if cnn else (0.02, False)), job.variant
+        assert job.recipe == (["train.lr=0.1", "train.ave_batch_loss=true"] if cnn else [])
+
+
+def test_cell_set_leaves_the_other_cells_fingerprints_as_without_it(tmp_path):
+    grid = parse_grid(["model.encoder=lstm,cnn"])
+    plain = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid)
+    recipe = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid,
+                  cell_sets=parse_cell_sets(["model.encoder=cnn:train.lr=0.3"], grid))
+    assert [a.fingerprint == b.fingerprint for a, b in zip(plain, recipe)] == [True, False]
+
+
+@pytest.mark.parametrize("item, says", [
+    ("model.encoder:train.lr=0.1", "expected GRIDKEY=VALUE:SECTION.KEY=VALUE"),
+    ("model.encoder=cnn", "expected GRIDKEY=VALUE:SECTION.KEY=VALUE"),
+    ("model.char=cnn:train.lr=0.1", "model.char is not a --grid key"),
+    ("model.encoder=gru:train.lr=0.1", "'gru' is not one of the grid's values of model.encoder (lstm, cnn)"),
+    ("model.encoder=cnn:train.lrr=0.1", "lrr"),
+])
+def test_a_bad_cell_set_is_a_one_line_error(item, says):
+    with pytest.raises(NerveError, match=None) as e:
+        parse_cell_sets([item], parse_grid(["model.encoder=lstm,cnn"]))
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_layout_shows_a_cells_recipe():
+    variants = {"char=none,encoder=cnn,decoder=crf": {"runs": [run(0.86, {})], "recipe": ["train.lr=0.1"]},
+                "char=none,encoder=lstm,decoder=crf": {"runs": [run(0.87, {})], "recipe": []}}
+    rows = layout_cells(variants, GRID)
+    assert rows[3]["cells"][0]["recipe"] == ["train.lr=0.1"] and rows[1]["cells"][0]["recipe"] == []
+    assert layout_table(variants, GRID).count("train.lr=0.1") == 1
 
 
 def test_cell_mean_leaves_out_a_missing_tag_instead_of_counting_it_as_zero():

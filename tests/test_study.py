@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -189,12 +190,16 @@ def test_report_opens_in_headless_chromium_without_errors(local_study, tmp_path)
 def test_grid_study_trains_each_variant_and_reports_a_grid_table(tmp_path):
     out = tmp_path / "grid"
     run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
-            "--grid", "model.hidden=8,12", "--workers", "2", "--no-progress", *NO_METHODS, check=True)
-    for variant in ("hidden=8", "hidden=12"):
+            "--grid", "model.hidden=8,12", "--cell-set", "model.hidden=12:train.lr=0.05", "--workers", "2",
+            "--no-progress", *NO_METHODS, check=True)
+    for variant, lr in (("hidden=8", 0.1), ("hidden=12", 0.05)):
         run = out / "runs" / variant / "seed1"
         assert json.loads((run / "metrics.json").read_text())["complete"]
+        assert tomllib.loads((run / "config.toml").read_text())["train"]["lr"] == lr
     report = (out / "report.html").read_text()
     assert "<h2>Grid</h2>" in report and "hidden=8" in report and "hidden=12" in report
+    variants = json.loads((out / "study.json").read_text())["variants"]
+    assert variants["hidden=12"]["recipe"] == ["train.lr=0.05"] and variants["hidden=8"]["recipe"] == []
 
 
 def test_partial_grid_resumes_with_only_its_missing_runs(tmp_path):

@@ -119,6 +119,7 @@ def cmd_study(args) -> int:
     config = resolve_config(args.config)
     out = args.out or str(Path("studies") / Path(config).stem)
     report = study(config, resolve_data(args.data), args.seeds, out, overrides=args.overrides, grid=args.grid,
+                   cell_sets=args.cell_sets,
                    engine=args.engine, workers=args.workers, address=args.address, progress=not args.no_progress,
                    rerun_changed=args.rerun_changed, device=args.device, threads=args.threads or DEFAULT_THREADS,
                    methods=None if args.methods is None else [m for m in _list(args.methods) if m != "none"],

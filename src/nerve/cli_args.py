@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value for every run (repeatable; default: none)")
     p.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2",
                    help="train every combination of these values (repeatable; default: the config alone)")
+    p.add_argument("--cell-set", dest="cell_sets", action="append", default=[],
+                   metavar="GRIDKEY=V:SECTION.KEY=VALUE",
+                   help="a setting for the grid cells where GRIDKEY is V, e.g. a recipe for the word CNN: "
+                        "model.encoder=cnn:train.lr=0.1 (repeatable; default: none)")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local worker processes or Ray tasks (default: local)")
     p.add_argument("--workers", type=int, default=None, metavar="W",

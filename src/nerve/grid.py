@@ -59,7 +59,8 @@ def study_layout(grid: Sequence[tuple[str, Sequence[str]]]) -> bool:
 
 def layout_cells(variants: dict, grid: Sequence[tuple[str, Sequence[str]]]) -> list[dict]:
     """The study's 4×3 layout: one row per (word encoder, inference) and one cell per char value, each with its
-    summary (``cell_summary``; None for a cell with no run) and the published numbers for it."""
+    summary (``cell_summary``; None for a cell with no run), the published numbers for it and its recipe (the
+    study's ``--cell-set`` settings for that cell)."""
     values = dict(grid)
     by_key = {}
     for name, v in variants.items():
@@ -72,6 +73,7 @@ def layout_cells(variants: dict, grid: Sequence[tuple[str, Sequence[str]]]) -> l
             for char in values[CHAR]:
                 v = by_key.get((char, word, inference))
                 cells.append({"char": char, "summary": cell_summary(v["runs"]) if v and v["runs"] else None,
-                              "published": PUBLISHED.get((char, word, inference))})
+                              "published": PUBLISHED.get((char, word, inference)),
+                              "recipe": list(v.get("recipe", [])) if v else []})
             rows.append({"word": word, "inference": inference, "cells": cells})
     return rows

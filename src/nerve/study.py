@@ -36,6 +36,7 @@ class Job:
     ablate: list[str] = field(default_factory=lambda: list(STUDY_ABLATE))
     max_k: int | None = None  # largest ablation size of the analysis; None: every unit
     figures: bool = True  # the analysis draws its figures (``STUDY_FIGURES``); else tables only
+    recipe: list[str] = field(default_factory=list)  # the --cell-set items of its grid cell (also in overrides)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -63,6 +64,29 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
     return grid
 
 
+def parse_cell_sets(items: list[str], grid: list[tuple[str, list[str]]]) -> list[tuple[str, str, str]]:
+    """``--cell-set GRIDKEY=VALUE:SECTION.KEY=VALUE`` items as (grid key, grid value, --set item): settings for the
+    grid cells where that grid key has that value (e.g. a word-CNN recipe), applied after the grid's values."""
+    values = dict(grid)
+    out = []
+    for item in items:
+        cond, sep, setting = item.partition(":")
+        key, eq, value = cond.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not eq or "=" not in setting:
+            raise NerveError(f"--cell-set {item!r}: expected GRIDKEY=VALUE:SECTION.KEY=VALUE, e.g. "
+                             "model.encoder=cnn:train.lr=0.1")
+        if key not in values:
+            raise NerveError(f"--cell-set {item!r}: {key} is not a --grid key (the grid has "
+                             f"{', '.join(values) or 'none'})")
+        if value not in values[key]:
+            raise NerveError(f"--cell-set {item!r}: {value!r} is not one of the grid's values of {key} "
+                             f"({', '.join(values[key])})")
+        apply_overrides(Config(), [setting.strip()])  # type check now
+        out.append((key, value, setting.strip()))
+    return out
+
+
 def variant_name(assignment: list[tuple[str, str]]) -> str:
     if not assignment:
         return "base"
@@ -74,8 +98,10 @@ def _folder(name: str) -> str:
 
 
 def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, overrides: list[str],
-         grid: list[tuple[str, list[str]]], base_seed: int | None = None) -> list[Job]:
-    """Every (variant, seed) job of a study, in a stable order."""
+         grid: list[tuple[str, list[str]]], base_seed: int | None = None,
+         cell_sets: list[tuple[str, str, str]] = ()) -> list[Job]:
+    """Every (variant, seed) job of a study, in a stable order; ``cell_sets`` (``parse_cell_sets``) add settings
+    to the cells they match, after the grid's values."""
     cfg = load_config(config_path, overrides)  # validates the config and overrides before any work starts
     first = cfg.train.seed if base_seed is None else base_seed
     keys = [k for k, _ in grid]
@@ -83,14 +109,16 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
     for values in itertools.product(*[v for _, v in grid]) if grid else [()]:
         assignment = list(zip(keys, values))
         name = variant_name(assignment)
+        recipe = [setting for key, value, setting in cell_sets if dict(assignment).get(key) == value]
         for i in range(seeds):
             seed = first + i
-            sets = overrides + [f"{k}={v}" for k, v in assignment] + [f"train.seed={seed}"]
+            sets = overrides + [f"{k}={v}" for k, v in assignment] + recipe + [f"train.seed={seed}"]
             run_dir = out / "runs" / _folder(name) / f"seed{seed}"
             job = Job(name, sets, seed, str(Path(config_path).resolve()),
                       str(Path(data_dir).resolve()) if data_dir else None, str(run_dir.resolve()))
             job.fingerprint = fingerprint(run_identity(job.config()))
             job.figures = i == 0  # the first seed of each variant; `nerve plot analysis` draws any other's
+            job.recipe = recipe
             jobs.append(job)
     seen: dict[str, Job] = {}
     for job in jobs:
@@ -311,6 +339,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None) -> dict:
         findings = evaluate_findings(runs)
         write_findings(vdir / "findings.json", findings)
         result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),
+                                    "recipe": vjobs[0].recipe,
                                     "comparison": comparison, "methods": methods, "findings": findings,
                                     "analysis_split": ANALYSIS_SPLIT}
     atomic_write_json(out / "study.json", result)
@@ -342,7 +371,8 @@ def run_row(job: Job) -> dict:
 
 
 def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, overrides: list[str] | None = None,
-          grid: list[str] | None = None, engine: str = "local", workers: int | None = None,
+          grid: list[str] | None = None, cell_sets: list[str] | None = None, engine: str = "local",
+          workers: int | None = None,
           address: str | None = None, progress: bool = True, rerun_changed: bool = False, device: str = "cpu",
           threads: int = 1, methods: list[str] | None = None, ablate: list[str] | None = None,
           max_k: int | None = None) -> Path:
@@ -366,24 +396,26 @@ def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, o
         raise NerveError(f"--max-k {max_k}: expected a number >= 0")
     out = Path(out_dir).resolve()
     with writer_lock(out, "nerve study"):
-        return _study(config_path, data_dir, seeds, out, overrides, grid, engine, workers, address, progress,
+        return _study(config_path, data_dir, seeds, out, overrides, grid, cell_sets or [], engine, workers, address,
+                      progress,
                       rerun_changed, device, threads, methods, ablate, max_k)
 
 
 MAX_SEEDS = 1000
 
 
-def _study(config_path, data_dir, seeds, out: Path, overrides, grid, engine, workers, address, progress,
+def _study(config_path, data_dir, seeds, out: Path, overrides, grid, cell_sets, engine, workers, address, progress,
            rerun_changed, device, threads, methods, ablate, max_k) -> Path:
     from nerve.report.html import write_report
 
     g = parse_grid(grid or [])
-    jobs = plan(config_path, data_dir, seeds, out, overrides or [], g)
+    cells = parse_cell_sets(cell_sets, g)
+    jobs = plan(config_path, data_dir, seeds, out, overrides or [], g, cell_sets=cells)
     for j in jobs:
         j.device, j.threads, j.methods, j.ablate, j.max_k = device, threads, methods, ablate, max_k
     epochs = load_config(config_path, overrides or []).train.epochs
     atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
-                                          "grid": g, "jobs": [j.to_dict() for j in jobs]})
+                                          "grid": g, "cell_sets": cells, "jobs": [j.to_dict() for j in jobs]})
     loaded: dict = {}
     execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
             rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded))

@@ -56,10 +56,12 @@ def layout_table(variants: dict, grid) -> str:
                 '<span class="na">no run</span>'
             ref = f"<br><small>{pub[0]:.2f} / {pub[1]:.2f}</small>" if pub else ""
             secs = f"<br><small>{s['train_seconds'][0]:.0f} s a run</small>" if s and s["train_seconds"][0] else ""
-            cells.append(f"<td>{ours}{ref}{secs}</td>")
+            recipe = f"<br><small class=\"na\">{html.escape(', '.join(c['recipe']))}</small>" if c["recipe"] else ""
+            cells.append(f"<td>{ours}{ref}{secs}{recipe}</td>")
         body.append(f"<tr><td class=\"l\">{label}</td>{''.join(cells)}</tr>")
     note = (f"Test entity F1 (%), conlleval, mean ± sd over seeds; below: {PUBLISHED_SOURCES[0]} / "
-            f"{PUBLISHED_SOURCES[1]}, and the mean training time of a run.")
+            f"{PUBLISHED_SOURCES[1]}, the mean training time of a run, and the settings the cell adds to the "
+            "study's config (--cell-set), if any.")
     return (f"<p>{html.escape(note)}</p><table><thead><tr><th class=\"l\">model</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
