@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from nerve.analysis.verdicts import finding_label
-from nerve.grid import CHAR, INFERENCE, WORD, layout_cells
+from nerve.grid import CHAR, INFERENCE, WORD, layout_cells, short_label
 
 SHORT = {"holds": "holds", "fails": "FAILS", "inconclusive": "?", "not applicable": "n/a"}
 
@@ -40,7 +40,7 @@ def layout_markdown(variants: dict, grid: list) -> str:
 def findings_markdown(variants: dict) -> str:
     names = list(variants)
     labels = list(dict.fromkeys(finding_label(f) for v in variants.values() for f in v["findings"]))
-    lines = ["| finding | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines = ["| finding | " + " | ".join(short_label(n) for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     for label in labels:
         cells = []
         for n in names:

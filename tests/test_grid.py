@@ -6,7 +6,7 @@ import math
 import pytest
 
 from nerve.errors import NerveError
-from nerve.grid import PUBLISHED, assignment, cell_summary, layout_cells, study_layout
+from nerve.grid import PUBLISHED, assignment, cell_summary, layout_cells, short_label, study_layout
 from nerve.report.grid_section import findings_by_variant, grid_table, layout_table
 from nerve.study import parse_cell_sets, parse_grid, plan
 
@@ -113,4 +113,12 @@ def test_findings_by_variant_shows_each_verdict_and_share():
     g = dict(f, verdict="not applicable", n_holding=0, n_cases=0)
     page = findings_by_variant({"A": {"findings": [f]}, "B": {"findings": [g]}})
     assert '<span class="yes">holds</span><small> 4/4</small>' in page
-    assert '<span class="na">not applicable</span><small></small>' in page
+    assert '<span class="na">n/a</span><small></small>' in page
+
+
+def test_findings_by_variant_labels_the_studys_cells_by_char_and_word():
+    f = {"number": 1, "id": "corr_B_I_same_type", "ablate": None, "verdict": "inconclusive", "n_holding": 1,
+         "n_cases": 4}
+    page = findings_by_variant({"char=none,encoder=cnn,decoder=crf": {"findings": [f]}})
+    assert "no char<br>CNN + CRF</th>" in page and 'title="inconclusive"><span class="">?</span>' in page
+    assert short_label("char=lstm,encoder=lstm,decoder=softmax") == "char LSTM / LSTM" and short_label("a=1") == "a=1"

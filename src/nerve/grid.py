@@ -52,6 +52,18 @@ def assignment(variant: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in variant.split(","))
 
 
+def short_label(variant: str) -> str:
+    """A column label for a grid variant of the study's axes: "char=cnn,encoder=lstm,decoder=crf" -> "char CNN /
+    LSTM + CRF" ("no char" for none); any other variant keeps its name."""
+    if variant == "base" or any("=" not in part for part in variant.split(",")):
+        return variant
+    a = assignment(variant)
+    if not {"char", "encoder", "decoder"} <= set(a):
+        return variant
+    char = "no char" if a["char"] == "none" else f"char {a['char'].upper()}"
+    return f"{char} / {a['encoder'].upper()}" + (" + CRF" if a["decoder"] == "crf" else "")
+
+
 def study_layout(grid: Sequence[tuple[str, Sequence[str]]]) -> bool:
     """Whether the grid varies exactly the study's three axes (char, word encoder, inference layer)."""
     return sorted(k for k, _ in grid) == sorted((CHAR, WORD, INFERENCE))

@@ -6,9 +6,15 @@ from __future__ import annotations
 import html
 
 from nerve.analysis.verdicts import finding_label
-from nerve.grid import PUBLISHED_SOURCES, cell_summary, layout_cells, study_layout
+from nerve.grid import PUBLISHED_SOURCES, cell_summary, layout_cells, short_label, study_layout
 
 _CLASS = {"holds": "yes", "fails": "no", "not applicable": "na", "inconclusive": ""}
+_SHORT = {"holds": "holds", "fails": "fails", "not applicable": "n/a", "inconclusive": "?"}
+
+
+def _minutes(seconds: float) -> str:
+    """A run's training time: seconds below two minutes, else minutes."""
+    return f"{seconds:.0f} s a run" if seconds < 120 else f"{seconds / 60:.1f} min a run"
 
 
 def _ms(t: tuple, scale: float = 1.0, digits: int = 2, of: int | None = None) -> str:
@@ -55,7 +61,7 @@ def layout_table(variants: dict, grid) -> str:
             ours = _ms(s["test_f1"], 100) + f" <span class=\"na\">({s['n_runs']} runs)</span>" if s else \
                 '<span class="na">no run</span>'
             ref = f"<br><small>{pub[0]:.2f} / {pub[1]:.2f}</small>" if pub else ""
-            secs = f"<br><small>{s['train_seconds'][0]:.0f} s a run</small>" if s and s["train_seconds"][0] else ""
+            secs = f"<br><small>{_minutes(s['train_seconds'][0])}</small>" if s and s["train_seconds"][0] else ""
             recipe = f"<br><small class=\"na\">{html.escape(', '.join(c['recipe']))}</small>" if c["recipe"] else ""
             cells.append(f"<td>{ours}{ref}{secs}{recipe}</td>")
         body.append(f"<tr><td class=\"l\">{label}</td>{''.join(cells)}</tr>")
@@ -73,7 +79,8 @@ def findings_by_variant(variants: dict) -> str:
         return ""
     labels = list(dict.fromkeys(finding_label(f) for n in names for f in variants[n]["findings"]))
     ids = {finding_label(f): f["id"] for n in names for f in variants[n]["findings"]}
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    head = "".join(f"<th title=\"{html.escape(n)}\">{'<br>'.join(html.escape(p) for p in short_label(n).split(' / '))}"
+                   "</th>" for n in names)
     body = []
     for label in labels:
         cells = []
@@ -83,10 +90,10 @@ def findings_by_variant(variants: dict) -> str:
                 cells.append('<td class="na">–</td>')
                 continue
             share = f" {f['n_holding']}/{f['n_cases']}" if f["verdict"] != "not applicable" else ""
-            cells.append(f"<td><span class=\"{_CLASS.get(f['verdict'], '')}\">{html.escape(f['verdict'])}</span>"
-                         f"<small>{share}</small></td>")
+            cells.append(f"<td title=\"{html.escape(f['verdict'])}\"><span class=\"{_CLASS.get(f['verdict'], '')}\">"
+                         f"{_SHORT.get(f['verdict'], html.escape(f['verdict']))}</span><small>{share}</small></td>")
         body.append(f"<tr><td class=\"l\">{html.escape(label)} {html.escape(ids[label])}</td>{''.join(cells)}</tr>")
-    return ("<p>Each finding's verdict per architecture (cases holding / tested after Holm–Bonferroni within the "
-            "architecture's runs).</p>"
+    return ("<p>Each finding's verdict per architecture: holds, fails, ? (inconclusive) or n/a (not applicable), "
+            "with the cases holding / tested after Holm–Bonferroni within the architecture's runs.</p>"
             f"<div class=\"nowrap\"><table><thead><tr><th class=\"l\">finding</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")
