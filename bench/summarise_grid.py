@@ -1,7 +1,7 @@
 """Summarise a finished grid study for docs/RESULTS.md: the study's 4×3 table (test F1 mean ± sd over seeds, with
 the study's and NCRF++'s numbers and the training time per cell) and the findings × architecture table.
 
-Run:  python bench/summarise_grid.py studies/grid
+Run:  python bench/summarise_grid.py studies/grid   (while the grid runs: the cells of the runs finished so far)
 """
 
 from __future__ import annotations
@@ -51,12 +51,31 @@ def findings_markdown(variants: dict) -> str:
     return "\n".join(lines)
 
 
+def finished_runs(study: Path, plan: dict) -> dict:
+    """The variants of a grid still running: each variant's finished runs (complete with the planned
+    fingerprint) as ``study.run_row`` rows, and its recipe; no findings."""
+    from nerve.folder import completed
+    from nerve.study import Job, run_row
+
+    variants: dict = {}
+    for spec in plan["jobs"]:
+        job = Job(**spec)
+        v = variants.setdefault(job.variant, {"runs": [], "recipe": job.recipe, "findings": []})
+        if completed(job.run_dir, job.fingerprint):
+            v["runs"].append(run_row(job))
+    return variants
+
+
 def main() -> None:
     study = Path(sys.argv[1])
-    summary = json.loads((study / "study.json").read_text())
     plan = json.loads((study / "plan.json").read_text())
     grid = [tuple(g) for g in plan["grid"]]
-    variants = summary["variants"]
+    if (study / "study.json").is_file():
+        variants = json.loads((study / "study.json").read_text())["variants"]
+    else:
+        variants = finished_runs(study, plan)
+        print(f"(the study has not finished: {sum(len(v['runs']) for v in variants.values())} of "
+              f"{len(plan['jobs'])} runs are done, and the findings come when it has)\n")
     if sorted(k for k, _ in grid) == sorted((CHAR, WORD, INFERENCE)):
         print("Test entity F1 (%), mean ± sd (runs) · the study's / NCRF++'s · mean training time of a run"
               " · the cell's --cell-set settings\n")
