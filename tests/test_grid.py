@@ -122,3 +122,34 @@ def test_findings_by_variant_labels_the_studys_cells_by_char_and_word():
     page = findings_by_variant({"char=none,encoder=cnn,decoder=crf": {"findings": [f]}})
     assert "no char<br>CNN + CRF</th>" in page and 'title="inconclusive"><span class="">?</span>' in page
     assert short_label("char=lstm,encoder=lstm,decoder=softmax") == "char LSTM / LSTM" and short_label("a=1") == "a=1"
+
+
+def test_grid_csv_has_one_row_per_variant_with_nan_aware_means_and_the_published_numbers():
+    import csv
+    import io
+
+    from nerve.grid import grid_csv
+
+    variants = {"char=cnn,encoder=lstm,decoder=crf": {"runs": [run(0.905, {}), run(math.nan, {}), run(0.907, {})],
+                                                      "recipe": ["train.lr=0.1", "train.clip=5"]},
+                "char=none,encoder=cnn,decoder=softmax": {"runs": [run(0.86, {})]}}
+    rows = list(csv.DictReader(io.StringIO(grid_csv(variants))))
+    assert [r["variant"] for r in rows] == list(variants)
+    first, second = rows
+    assert (first["char"], first["encoder"], first["decoder"], first["n_runs"], first["test_f1_n"]) == \
+        ("cnn", "lstm", "crf", "3", "2")
+    assert float(first["test_f1_mean"]) == pytest.approx(0.906) and float(first["study_f1"]) == 90.33
+    assert first["recipe"] == "train.lr=0.1;train.clip=5" and second["recipe"] == "" and second["test_f1_sd"] == ""
+
+
+def test_findings_csv_has_one_row_per_variant_and_finding():
+    import csv
+    import io
+
+    from nerve.grid import findings_csv
+
+    f = {"number": 9, "id": "ablation_top_beats_random", "ablate": "mean", "verdict": "holds", "n_holding": 7,
+         "n_cases": 9}
+    rows = list(csv.DictReader(io.StringIO(findings_csv({"a=1": {"findings": [f]}, "a=2": {"findings": []}}))))
+    assert rows == [{"variant": "a=1", "finding": "9", "id": "ablation_top_beats_random", "ablate": "mean",
+                     "verdict": "holds", "n_holding": "7", "n_cases": "9"}]

@@ -13,6 +13,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import run_cli
@@ -200,6 +201,9 @@ def test_grid_study_trains_each_variant_and_reports_a_grid_table(tmp_path):
     assert "<h2>Grid</h2>" in report and "hidden=8" in report and "hidden=12" in report
     variants = json.loads((out / "study.json").read_text())["variants"]
     assert variants["hidden=12"]["recipe"] == ["train.lr=0.05"] and variants["hidden=8"]["recipe"] == []
+    table = np.genfromtxt(out / "grid.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    assert list(table["variant"]) == ["hidden=8", "hidden=12"] and list(table["n_runs"]) == [1, 1]
+    assert (out / "findings_by_variant.csv").read_text().startswith("variant,finding,id,ablate,verdict,")
 
 
 def test_partial_grid_resumes_with_only_its_missing_runs(tmp_path):

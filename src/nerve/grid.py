@@ -89,3 +89,45 @@ def layout_cells(variants: dict, grid: Sequence[tuple[str, Sequence[str]]]) -> l
                               "recipe": list(v.get("recipe", [])) if v else []})
             rows.append({"word": word, "inference": inference, "cells": cells})
     return rows
+
+
+GRID_FIELDS = ("variant", "char", "encoder", "decoder", "n_runs", "test_f1_mean", "test_f1_sd", "test_f1_n",
+               "dev_f1_mean", "dev_f1_sd", "train_seconds_mean", "study_f1", "ncrfpp_f1", "recipe")
+FINDINGS_FIELDS = ("variant", "finding", "id", "ablate", "verdict", "n_holding", "n_cases")
+
+
+def _csv(fields: Sequence[str], rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if r.get(k) is None else r[k]) for k in fields} for r in rows)
+    return buf.getvalue()
+
+
+def grid_csv(variants: dict) -> str:
+    """grid.csv: one row per variant (``GRID_FIELDS``): its grid values, runs, test and dev F1 (fractions, mean and
+    sample sd over the runs with a finite value, and how many), mean training seconds, the published F1 (%) of the
+    study's cell where there is one, and the cell's --cell-set settings (";"-joined); empty where none."""
+    rows = []
+    for name, v in variants.items():
+        a, c = assignment(name), cell_summary(v["runs"])
+        pub = PUBLISHED.get((a.get("char"), a.get("encoder"), a.get("decoder")))
+        rows.append({"variant": name, "char": a.get("char"), "encoder": a.get("encoder"),
+                     "decoder": a.get("decoder"), "n_runs": c["n_runs"], "test_f1_mean": c["test_f1"][0],
+                     "test_f1_sd": c["test_f1"][1], "test_f1_n": c["test_f1"][2], "dev_f1_mean": c["dev_f1"][0],
+                     "dev_f1_sd": c["dev_f1"][1], "train_seconds_mean": c["train_seconds"][0],
+                     "study_f1": pub[0] if pub else None, "ncrfpp_f1": pub[1] if pub else None,
+                     "recipe": ";".join(v.get("recipe", []))})
+    return _csv(GRID_FIELDS, rows)
+
+
+def findings_csv(variants: dict) -> str:
+    """findings_by_variant.csv: one row per (variant, finding) (``FINDINGS_FIELDS``), the verdict and the cases
+    holding / tested of the findings × architecture table."""
+    rows = [{"variant": name, "finding": f["number"], "id": f["id"], "ablate": f.get("ablate"),
+             "verdict": f["verdict"], "n_holding": f.get("n_holding"), "n_cases": f.get("n_cases")}
+            for name, v in variants.items() for f in v.get("findings", [])]
+    return _csv(FINDINGS_FIELDS, rows)

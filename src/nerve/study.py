@@ -14,7 +14,7 @@ from pathlib import Path
 from nerve.config import Config, apply_overrides, load_config
 from nerve.errors import NerveError
 from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, read_marker, writer_lock
-from nerve.io import atomic_write_json, make_dirs, os_error
+from nerve.io import atomic_write_json, atomic_write_text, make_dirs, os_error
 from nerve.run import run_identity
 from nerve.workers import run_local
 
@@ -420,4 +420,9 @@ def _study(config_path, data_dir, seeds, out: Path, overrides, grid, cell_sets, 
     execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
             rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded))
     summary = summarise(jobs, out, loaded)
+    if g:
+        from nerve.grid import findings_csv, grid_csv
+
+        atomic_write_text(out / "grid.csv", grid_csv(summary["variants"]))
+        atomic_write_text(out / "findings_by_variant.csv", findings_csv(summary["variants"]))
     return write_report(out, summary, grid=g)
