@@ -222,10 +222,17 @@ def test_partial_grid_resumes_with_only_its_missing_runs(tmp_path):
     assert len(json.loads((out / "study.json").read_text())["variants"]) == 2
 
 
-def test_grid_with_an_unknown_key_is_a_one_line_error(tmp_path):
+@pytest.mark.parametrize("option, says", [
+    (["--grid", "model.hiden=8,12"], "--grid 'model.hiden=8,12': unknown key 'model.hiden' (did you mean 'hidden'?)"),
+    (["--grid", "model.hidden=8,12", "--cell-set", "model.hidden=8:train.lrr=0.1"],
+     "--cell-set 'model.hidden=8:train.lrr=0.1': unknown key 'train.lrr'"),
+    (["--set", "model.hiden=8"], "unknown key 'model.hiden'"),
+])
+def test_a_bad_grid_option_is_a_one_line_error_and_makes_no_study_folder(tmp_path, option, says):
     proc = run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", tmp_path / "g",
-                   "--grid", "model.hiden=8,12")
-    assert proc.returncode == 2 and "did you mean 'hidden'" in proc.stderr and "Traceback" not in proc.stderr
+                   *option)
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "g").exists()
 
 
 def test_compare_command_analyses_on_the_fly_and_writes_matrices_and_findings(tmp_path):

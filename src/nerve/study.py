@@ -59,9 +59,17 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
         if not vals:
             raise NerveError(f"--grid {item!r}: no values")
         for v in vals:
-            apply_overrides(Config(), [f"{key.strip()}={v}"])  # type check each value now
+            _check_setting(f"{key.strip()}={v}", f"--grid {item!r}")
         grid.append((key.strip(), vals))
     return grid
+
+
+def _check_setting(setting: str, where: str) -> None:
+    """Type check one ``section.key=value`` now, the error naming the option it came from."""
+    try:
+        apply_overrides(Config(), [setting])
+    except NerveError as e:
+        raise NerveError(f"{where}: {str(e).removeprefix('--set: ')}") from None
 
 
 def parse_cell_sets(items: list[str], grid: list[tuple[str, list[str]]]) -> list[tuple[str, str, str]]:
@@ -82,7 +90,7 @@ def parse_cell_sets(items: list[str], grid: list[tuple[str, list[str]]]) -> list
         if value not in values[key]:
             raise NerveError(f"--cell-set {item!r}: {value!r} is not one of the grid's values of {key} "
                              f"({', '.join(values[key])})")
-        apply_overrides(Config(), [setting.strip()])  # type check now
+        _check_setting(setting.strip(), f"--cell-set {item!r}")
         out.append((key, value, setting.strip()))
     return out
 
@@ -394,22 +402,22 @@ def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, o
         raise NerveError(f"--workers {workers}: expected a number >= 1")
     if max_k is not None and max_k < 0:
         raise NerveError(f"--max-k {max_k}: expected a number >= 0")
+    load_config(config_path, overrides or [])  # bad options stop here, before the study folder is made
+    g = parse_grid(grid or [])
+    cells = parse_cell_sets(cell_sets or [], g)
     out = Path(out_dir).resolve()
     with writer_lock(out, "nerve study"):
-        return _study(config_path, data_dir, seeds, out, overrides, grid, cell_sets or [], engine, workers, address,
-                      progress,
+        return _study(config_path, data_dir, seeds, out, overrides, g, cells, engine, workers, address, progress,
                       rerun_changed, device, threads, methods, ablate, max_k)
 
 
 MAX_SEEDS = 1000
 
 
-def _study(config_path, data_dir, seeds, out: Path, overrides, grid, cell_sets, engine, workers, address, progress,
+def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, engine, workers, address, progress,
            rerun_changed, device, threads, methods, ablate, max_k) -> Path:
     from nerve.report.html import write_report
 
-    g = parse_grid(grid or [])
-    cells = parse_cell_sets(cell_sets, g)
     jobs = plan(config_path, data_dir, seeds, out, overrides or [], g, cell_sets=cells)
     for j in jobs:
         j.device, j.threads, j.methods, j.ablate, j.max_k = device, threads, methods, ablate, max_k
