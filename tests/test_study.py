@@ -206,6 +206,64 @@ def test_grid_study_trains_each_variant_and_reports_a_grid_table(tmp_path):
     assert (out / "findings_by_variant.csv").read_text().startswith("variant,finding,id,ablate,verdict,")
 
 
+def test_keep_going_finishes_the_other_runs_reports_them_and_exits_with_the_failure(tmp_path):
+    out = tmp_path / "kg"
+    proc = run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
+                   "--grid", "model.hidden=8,12", "--cell-set", "model.hidden=12:train.lr=1e30", "--workers", "2",
+                   "--no-progress", "--keep-going", *NO_METHODS)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("nerve: error: 1 of 2 runs failed")
+    assert "hidden=12/seed1" in proc.stderr and "the training loss is nan" in proc.stderr
+    summary = json.loads((out / "study.json").read_text())
+    assert list(summary["variants"]) == ["hidden=8"] and [f["variant"] for f in summary["failed"]] == ["hidden=12"]
+    assert json.loads((out / "runs" / "hidden=8" / "seed1" / "metrics.json").read_text())["complete"]
+    report = (out / "report.html").read_text()
+    assert "<h2>Failed runs</h2>" in report and "the training loss is nan" in report
+
+
+def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeypatch):
+    import types
+
+    from nerve.errors import NerveError
+    from nerve.study import Job, _execute_ray
+
+    class TaskError(Exception):
+        def __init__(self, cause):
+            self.cause = cause
+
+    def run(spec):
+        if spec["seed"] == 2:
+            raise TaskError(NerveError("run v/seed2: the training loss is nan"))
+        return spec["seed"]
+
+    class Ref:  # an object reference: hashable, resolved by ray.get
+        def __init__(self, fn, spec):
+            self.fn, self.spec = fn, spec
+
+    ray = types.SimpleNamespace(is_initialized=lambda: True, exceptions=types.SimpleNamespace(RayTaskError=TaskError),
+                                remote=lambda **_: lambda fn: types.SimpleNamespace(remote=lambda spec: Ref(fn, spec)),
+                                wait=lambda pending, **_: (pending[:1], pending[1:]),
+                                get=lambda ref: ref.fn(ref.spec))
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.setattr("nerve.study.run_job", run)
+    jobs = [Job("v", [], seed, "c.toml", None, f"/tmp/r{seed}") for seed in (1, 2, 3)]
+    failed, ticks = [], []
+    _execute_ray(jobs, None, ticks.append, failed)
+    assert [(spec["seed"], msg) for spec, msg in failed] == [(2, "run v/seed2: the training loss is nan")]
+    assert sum(ticks) == 3  # the progress bar counts every task that ended
+    with pytest.raises(NerveError, match="seed2"):
+        _execute_ray(jobs, None, ticks.append)
+
+
+def test_without_keep_going_a_failed_run_stops_the_study_before_any_report(tmp_path):
+    out = tmp_path / "stop"
+    proc = run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
+                   "--grid", "model.hidden=12", "--cell-set", "model.hidden=12:train.lr=1e30", "--no-progress",
+                   *NO_METHODS)
+    assert proc.returncode == 2 and "the training loss is nan" in proc.stderr
+    assert not (out / "report.html").exists() and not (out / "study.json").exists()
+
+
 def test_partial_grid_resumes_with_only_its_missing_runs(tmp_path):
     import shutil
 

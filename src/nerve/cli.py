@@ -123,7 +123,8 @@ def cmd_study(args) -> int:
                    engine=args.engine, workers=args.workers, address=args.address, progress=not args.no_progress,
                    rerun_changed=args.rerun_changed, device=args.device, threads=args.threads or DEFAULT_THREADS,
                    methods=None if args.methods is None else [m for m in _list(args.methods) if m != "none"],
-                   ablate=None if args.ablate is None else _list(args.ablate), max_k=args.max_k)
+                   ablate=None if args.ablate is None else _list(args.ablate), max_k=args.max_k,
+                   keep_going=args.keep_going)
     print(f"report: {report}", file=sys.stderr)
     return 0
 

@@ -264,9 +264,13 @@ def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
 
 
 def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = None, address: str | None = None,
-            epochs: int = 1, progress: bool = True, rerun_changed: bool = False, idle=None) -> None:
+            epochs: int = 1, progress: bool = True, rerun_changed: bool = False, idle=None,
+            keep_going: bool = False) -> list[tuple[dict, str]]:
     """Run every incomplete job with the chosen engine, showing runs and epochs done; ``idle(finished specs)``
-    is called while a local worker has no job left (the study reads finished analyses then)."""
+    is called while a local worker has no job left (the study reads finished analyses then).
+
+    The first failing run stops the others and its error is raised; with ``keep_going`` the other runs go on and
+    the failures are returned as (job spec, one-line error)."""
     from tqdm import tqdm
 
     check_stale(jobs, rerun_changed)
@@ -282,19 +286,21 @@ def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = Non
         runs.update(done)
         eps.update(max(0, _epochs_done(jobs) - eps.n))
 
+    failed: list[tuple[dict, str]] | None = [] if keep_going else None
     try:
         if engine == "ray":
-            _execute_ray(todo, address, tick)
+            _execute_ray(todo, address, tick, failed)
         elif engine == "local":
-            run_local(run_job, [j.to_dict() for j in todo], workers, tick, idle)
+            run_local(run_job, [j.to_dict() for j in todo], workers, tick, idle, failed)
         else:
             raise NerveError(f"--engine {engine!r}: expected local or ray")
     finally:
         runs.close()
         eps.close()
+    return failed or []
 
 
-def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
+def _execute_ray(todo: list[Job], address: str | None, tick, failed: list | None = None) -> None:
     try:
         import ray
     except ImportError:
@@ -307,7 +313,10 @@ def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
         started = True
     try:
         task = ray.remote(num_cpus=1)(run_job)
-        pending = [task.remote(j.to_dict()) for j in todo]
+        specs = {}
+        for j in todo:
+            specs[task.remote(j.to_dict())] = j.to_dict()
+        pending = list(specs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=2.0)
             for ref in done:
@@ -315,9 +324,11 @@ def _execute_ray(todo: list[Job], address: str | None, tick) -> None:
                     ray.get(ref)
                 except ray.exceptions.RayTaskError as err:
                     cause = getattr(err, "cause", None)
-                    if isinstance(cause, NerveError):
+                    if not isinstance(cause, NerveError):
+                        raise
+                    if failed is None:
                         raise NerveError(str(cause)) from None
-                    raise
+                    failed.append((specs[ref], str(cause)))
             tick(len(done))
     finally:
         if started:
@@ -383,12 +394,15 @@ def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, o
           workers: int | None = None,
           address: str | None = None, progress: bool = True, rerun_changed: bool = False, device: str = "cpu",
           threads: int = 1, methods: list[str] | None = None, ablate: list[str] | None = None,
-          max_k: int | None = None) -> Path:
+          max_k: int | None = None, keep_going: bool = False) -> Path:
     """The whole study; returns the path of report.html. One study writes in a folder at a time.
 
     Every run trains and is analysed on ``device`` with ``threads`` torch threads per worker: the base analysis
     on ``ANALYSIS_SPLIT`` and the ranking ``methods`` (default ``STUDY_METHODS``; [] for none) ranked on
     ``RANK_SPLIT`` and judged by ablation on ``ANALYSIS_SPLIT`` with the ``ablate`` values (default both).
+    ``cell_sets``: settings of some grid cells (``parse_cell_sets``). The first failing run stops the study;
+    with ``keep_going`` the other runs finish, the report covers them and lists the failed ones, and then a
+    ``NerveError`` names the failures (so the exit status is not 0).
     """
     from nerve.analyze import check_methods
 
@@ -408,14 +422,14 @@ def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, o
     out = Path(out_dir).resolve()
     with writer_lock(out, "nerve study"):
         return _study(config_path, data_dir, seeds, out, overrides, g, cells, engine, workers, address, progress,
-                      rerun_changed, device, threads, methods, ablate, max_k)
+                      rerun_changed, device, threads, methods, ablate, max_k, keep_going)
 
 
 MAX_SEEDS = 1000
 
 
 def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, engine, workers, address, progress,
-           rerun_changed, device, threads, methods, ablate, max_k) -> Path:
+           rerun_changed, device, threads, methods, ablate, max_k, keep_going) -> Path:
     from nerve.report.html import write_report
 
     jobs = plan(config_path, data_dir, seeds, out, overrides or [], g, cell_sets=cells)
@@ -425,12 +439,22 @@ def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, engine,
     atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
                                           "grid": g, "cell_sets": cells, "jobs": [j.to_dict() for j in jobs]})
     loaded: dict = {}
-    execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
-            rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded))
-    summary = summarise(jobs, out, loaded)
+    failed = execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
+                     rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded), keep_going=keep_going)
+    lost = {spec["run_dir"] for spec, _ in failed}
+    summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded)
+    summary["failed"] = [{"variant": spec["variant"], "seed": spec["seed"], "run_dir": spec["run_dir"],
+                          "error": message} for spec, message in failed]
+    atomic_write_json(out / "study.json", summary)
     if g:
         from nerve.grid import findings_csv, grid_csv
 
         atomic_write_text(out / "grid.csv", grid_csv(summary["variants"]))
         atomic_write_text(out / "findings_by_variant.csv", findings_csv(summary["variants"]))
-    return write_report(out, summary, grid=g)
+    report = write_report(out, summary, grid=g)
+    if failed:
+        first = failed[0][1]
+        raise NerveError(f"{len(failed)} of {len(jobs)} runs failed (the report {report} covers the other "
+                         f"{len(jobs) - len(failed)} and lists the failed ones; re-run the same command to retry "
+                         f"them): {first}" + (f"; and {len(failed) - 1} more" if len(failed) > 1 else ""))
+    return report

@@ -47,9 +47,12 @@ def stop_workers(procs: list) -> None:
             proc.kill()
 
 
-def run_local(task, specs: list, workers: int, tick, idle=None) -> None:
+def run_local(task, specs: list, workers: int, tick, idle=None, failed: list | None = None) -> None:
     """``task(spec)`` for every spec in ``workers`` spawned processes that die with this one; ``tick(n)`` after n
-    finish; ``idle(finished specs)``, when given, whenever fewer tasks remain than workers (a core is free)."""
+    finish; ``idle(finished specs)``, when given, whenever fewer tasks remain than workers (a core is free).
+
+    A task's ``NerveError`` stops every worker and is raised, unless ``failed`` is a list: then (spec, message)
+    is appended to it and the other tasks go on."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -76,6 +79,11 @@ def run_local(task, specs: list, workers: int, tick, idle=None) -> None:
                 except BrokenProcessPool:
                     raise NerveError("a study worker died (killed from outside, or out of memory); re-run the same "
                                      "command to resume") from None
+                except NerveError as err:
+                    if failed is None:
+                        raise
+                    failed.append((pending.pop(fut), str(err)))
+                    continue
                 finished.append(pending.pop(fut))
             tick(len(done))
             if idle is not None and pending and len(pending) < workers:

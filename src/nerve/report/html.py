@@ -121,6 +121,11 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
              f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {len(all_runs)} runs, "
              f"{len(variants)} config variant(s)</p>", _explorer(out), "<h2>Runs</h2>",
              "<p>Scores on the test split; F1 is conlleval's entity F1.</p>", _run_table(all_runs)]
+    if summary.get("failed"):
+        parts += ["<h2>Failed runs</h2>", "<p>These runs stopped with an error and are left out of every table and "
+                  "figure below; re-running the study command retries them.</p>",
+                  _table(["variant", "seed", "error"], [[html.escape(f["variant"]), f["seed"], html.escape(f["error"])]
+                                                        for f in summary["failed"]], left=3)]
     if grid:
         parts += ["<h2>Grid</h2>", layout_table(variants, grid), grid_table(variants),
                   "<h2>Findings × architecture</h2>", findings_by_variant(variants)]
