@@ -51,6 +51,23 @@ def findings_markdown(variants: dict) -> str:
     return "\n".join(lines)
 
 
+def contrasts_markdown(variants: dict) -> str:
+    """Per finding, the architectures where it holds and where it fails (the rest: inconclusive or n/a) — what
+    the paragraph on what changes between architectures is written from."""
+    names = list(variants)
+    labels = list(dict.fromkeys(finding_label(f) for v in variants.values() for f in v["findings"]))
+    lines = []
+    for label in labels:
+        by = {}
+        for n in names:
+            f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
+            by.setdefault(f["verdict"] if f else "missing", []).append(short_label(n))
+        fid = next(f["id"] for v in variants.values() for f in v["findings"] if finding_label(f) == label)
+        parts = [f"{verdict} in {len(cells)}: {', '.join(cells)}" for verdict, cells in sorted(by.items())]
+        lines.append(f"- finding {label} ({fid}): " + "; ".join(parts))
+    return "\n".join(lines)
+
+
 def finished_runs(study: Path, plan: dict) -> dict:
     """The variants of a grid still running: each variant's finished runs (complete with the planned
     fingerprint) as ``study.run_row`` rows, and its recipe; no findings."""
@@ -81,6 +98,8 @@ def main() -> None:
               " · the cell's --cell-set settings\n")
         print(layout_markdown(variants, grid) + "\n")
     print(findings_markdown(variants))
+    if any(v["findings"] for v in variants.values()):
+        print("\n" + contrasts_markdown(variants))
 
 
 if __name__ == "__main__":
