@@ -225,7 +225,8 @@ def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeyp
     import types
 
     from nerve.errors import NerveError
-    from nerve.study import Job, _execute_ray
+    from nerve.study import Job
+    from nerve.study.engine import _execute_ray
 
     class TaskError(Exception):
         def __init__(self, cause):
@@ -245,7 +246,7 @@ def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeyp
                                 wait=lambda pending, **_: (pending[:1], pending[1:]),
                                 get=lambda ref: ref.fn(ref.spec))
     monkeypatch.setitem(sys.modules, "ray", ray)
-    monkeypatch.setattr("nerve.study.run_job", run)
+    monkeypatch.setattr("nerve.study.engine.run_job", run)
     jobs = [Job("v", [], seed, "c.toml", None, f"/tmp/r{seed}") for seed in (1, 2, 3)]
     failed, ticks = [], []
     _execute_ray(jobs, None, ticks.append, failed)

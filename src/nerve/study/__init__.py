@@ -1,0 +1,155 @@
+"""`nerve study`: train and analyse every (config, seed) run, locally or on Ray, then compare and report
+(``plan``: the jobs; ``engine``: running them; here: the study, its summary and report)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nerve.config import load_config
+from nerve.errors import NerveError
+from nerve.folder import writer_lock
+from nerve.io import atomic_write_json, atomic_write_text
+from nerve.study.engine import analysis_done, execute, job_complete, run_done, run_job
+from nerve.study.plan import (
+    ANALYSIS_SPLIT,
+    RANK_SPLIT,
+    STUDY_ABLATE,
+    STUDY_FIGURES,
+    STUDY_METHODS,
+    Job,
+    folder_name,
+    parse_cell_sets,
+    parse_grid,
+    plan,
+    variant_name,
+)
+
+__all__ = ["ANALYSIS_SPLIT", "RANK_SPLIT", "STUDY_ABLATE", "STUDY_FIGURES", "STUDY_METHODS", "Job", "analysis_done",
+           "execute", "job_complete", "parse_cell_sets", "parse_grid", "plan", "preload", "run_done", "run_job",
+           "run_row", "study", "summarise", "variant_name"]
+
+
+def summarise(jobs: list[Job], out: Path, loaded: dict | None = None) -> dict:
+    """Compare the runs of each variant, evaluate the findings, and collect the run table; ``loaded``: analysed
+    runs already read, by run folder (``preload``)."""
+    from nerve.analysis.compare import load_run_analysis
+    from nerve.analysis.verdicts import evaluate_findings, write_findings
+    from nerve.analyze import compare
+    from nerve.method_stage import compare_methods
+    from nerve.report.plots import figure_formats as formats
+
+    variants: dict[str, list[Job]] = {}
+    for j in jobs:
+        variants.setdefault(j.variant, []).append(j)
+    result = {"variants": {}}
+    for name, vjobs in variants.items():
+        vdir = out / "compare" / folder_name(name)
+        runs = [(loaded or {}).get(j.run_dir) or load_run_analysis(Path(j.run_dir) / "analysis")
+                for j in vjobs]  # each analysis read once
+        with formats(STUDY_FIGURES):  # the means' figures; every run's matrices as CSV
+            comparison = compare(runs, vdir, run_figures=False)
+            methods = compare_methods(runs, vdir)
+        findings = evaluate_findings(runs)
+        write_findings(vdir / "findings.json", findings)
+        result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),
+                                    "recipe": vjobs[0].recipe,
+                                    "comparison": comparison, "methods": methods, "findings": findings,
+                                    "analysis_split": ANALYSIS_SPLIT}
+    atomic_write_json(out / "study.json", result)
+    return result
+
+
+def preload(specs: list[dict], loaded: dict) -> None:
+    """Read the analyses of finished jobs not read yet into ``loaded`` (by run folder), and import what the summary
+    needs, on a core no job uses; one that cannot be read is left to ``summarise``, which says why."""
+    import nerve.analysis.verdicts
+    import nerve.report.html  # noqa: F401
+    from nerve.analysis.compare import load_run_analysis
+
+    for spec in specs:
+        if spec["run_dir"] not in loaded:
+            try:
+                loaded[spec["run_dir"]] = load_run_analysis(Path(spec["run_dir"]) / "analysis")
+            except (NerveError, ValueError, OSError):
+                loaded[spec["run_dir"]] = None
+
+
+def run_row(job: Job) -> dict:
+    """The report's row for one run: F1s, accuracy, per-tag accuracy, training time."""
+    run = Path(job.run_dir)
+    m = json.loads((run / "metrics.json").read_text())
+    return {"variant": job.variant, "seed": job.seed, "run_dir": job.run_dir, "best_epoch": m["best_epoch"],
+            "dev_f1": m["dev"]["f1"], "test_f1": m["test"]["f1"], "test_accuracy": m["test"]["accuracy"],
+            "per_tag_accuracy": m["test"]["per_tag_accuracy"], "train_seconds": m["train_seconds"]}
+
+
+def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, overrides: list[str] | None = None,
+          grid: list[str] | None = None, cell_sets: list[str] | None = None, engine: str = "local",
+          workers: int | None = None,
+          address: str | None = None, progress: bool = True, rerun_changed: bool = False, device: str = "cpu",
+          threads: int = 1, methods: list[str] | None = None, ablate: list[str] | None = None,
+          max_k: int | None = None, keep_going: bool = False) -> Path:
+    """The whole study; returns the path of report.html. One study writes in a folder at a time.
+
+    Every run trains and is analysed on ``device`` with ``threads`` torch threads per worker: the base analysis
+    on ``ANALYSIS_SPLIT`` and the ranking ``methods`` (default ``STUDY_METHODS``; [] for none) ranked on
+    ``RANK_SPLIT`` and judged by ablation on ``ANALYSIS_SPLIT`` with the ``ablate`` values (default both).
+    ``cell_sets``: settings of some grid cells (``parse_cell_sets``). The first failing run stops the study;
+    with ``keep_going`` the other runs finish, the report covers them and lists the failed ones, and then a
+    ``NerveError`` names the failures (so the exit status is not 0).
+    """
+    from nerve.analyze import check_methods
+
+    methods = list(STUDY_METHODS) if methods is None else list(methods)
+    ablate = list(STUDY_ABLATE) if ablate is None else list(ablate)
+    if methods:
+        check_methods(methods, ablate)
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise NerveError(f"--seeds {seeds}: expected a number in 1..{MAX_SEEDS}")
+    if workers is not None and workers < 1:
+        raise NerveError(f"--workers {workers}: expected a number >= 1")
+    if max_k is not None and max_k < 0:
+        raise NerveError(f"--max-k {max_k}: expected a number >= 0")
+    load_config(config_path, overrides or [])  # bad options stop here, before the study folder is made
+    g = parse_grid(grid or [])
+    cells = parse_cell_sets(cell_sets or [], g)
+    out = Path(out_dir).resolve()
+    with writer_lock(out, "nerve study"):
+        return _study(config_path, data_dir, seeds, out, overrides, g, cells, engine, workers, address, progress,
+                      rerun_changed, device, threads, methods, ablate, max_k, keep_going)
+
+
+MAX_SEEDS = 1000
+
+
+def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, engine, workers, address, progress,
+           rerun_changed, device, threads, methods, ablate, max_k, keep_going) -> Path:
+    from nerve.report.html import write_report
+
+    jobs = plan(config_path, data_dir, seeds, out, overrides or [], g, cell_sets=cells)
+    for j in jobs:
+        j.device, j.threads, j.methods, j.ablate, j.max_k = device, threads, methods, ablate, max_k
+    epochs = load_config(config_path, overrides or []).train.epochs
+    atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
+                                          "grid": g, "cell_sets": cells, "jobs": [j.to_dict() for j in jobs]})
+    loaded: dict = {}
+    failed = execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
+                     rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded), keep_going=keep_going)
+    lost = {spec["run_dir"] for spec, _ in failed}
+    summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded)
+    summary["failed"] = [{"variant": spec["variant"], "seed": spec["seed"], "run_dir": spec["run_dir"],
+                          "error": message} for spec, message in failed]
+    atomic_write_json(out / "study.json", summary)
+    if g:
+        from nerve.grid import findings_csv, grid_csv
+
+        atomic_write_text(out / "grid.csv", grid_csv(summary["variants"]))
+        atomic_write_text(out / "findings_by_variant.csv", findings_csv(summary["variants"]))
+    report = write_report(out, summary, grid=g)
+    if failed:
+        first = failed[0][1]
+        raise NerveError(f"{len(failed)} of {len(jobs)} runs failed (the report {report} covers the other "
+                         f"{len(jobs) - len(failed)} and lists the failed ones; re-run the same command to retry "
+                         f"them): {first}" + (f"; and {len(failed) - 1} more" if len(failed) > 1 else ""))
+    return report

@@ -1,0 +1,207 @@
+"""Running a study's jobs: what is done already, what a folder of another config holds, and the local worker
+processes or Ray tasks that train and analyse the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from nerve.errors import NerveError
+from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, read_marker, writer_lock
+from nerve.io import make_dirs, os_error
+from nerve.run import run_identity
+from nerve.study.plan import ANALYSIS_SPLIT, RANK_SPLIT, STUDY_FIGURES, Job
+from nerve.workers import run_local
+
+
+def figure_formats(job: Job) -> tuple[str, ...]:
+    """The formats of the figures the job's analysis draws (none: tables only)."""
+    return STUDY_FIGURES if job.figures else ()
+
+
+def _analysis_fingerprint(job: Job) -> str:
+    """Fingerprint the study's analysis of a finished run must have (``nerve.analysis.capture``)."""
+    from nerve.analysis.capture import analysis_identity, run_hashes
+    from nerve.analysis.pipeline import analysis_options
+    from nerve.analyze import method_options
+
+    cfg = job.config()
+    options = analysis_options("predicted", job.max_k, 20, 0, False, figure_formats(job))
+    if job.methods:
+        options |= method_options(job.methods, RANK_SPLIT, cfg.data.dev, job.ablate)
+    return fingerprint(analysis_identity(run_hashes(job.run_dir), cfg.data.test, ANALYSIS_SPLIT, options))
+
+
+def run_done(job: Job) -> bool:
+    """Whether the job's run folder holds a finished run of exactly this job's config and corpus, with its files
+    as training wrote them."""
+    marker = completed(job.run_dir, job.fingerprint)
+    return marker is not None and not changed_files(job.run_dir, marker)
+
+
+def analysis_done(job: Job) -> bool:
+    """Whether the run's analysis is finished, of this model, with the study's options, and unchanged."""
+    from nerve.analysis.compare import analysis_is_current
+
+    d = Path(job.run_dir) / "analysis"
+    return completed(d, _analysis_fingerprint(job)) is not None and analysis_is_current(d)
+
+
+def job_complete(job: Job) -> bool:
+    return run_done(job) and analysis_done(job)
+
+
+def stale_reason(job: Job) -> list[str]:
+    """Why the job's run folder holds a run this job cannot reuse or resume (empty: it can)."""
+    from nerve.run import resume_conflicts
+
+    run = Path(job.run_dir)
+    marker = completed(run, job.fingerprint)
+    if marker is not None and changed_files(run, marker):
+        return [f"{name} changed since training finished" for name in changed_files(run, marker)]
+    old = read_marker(run, IDENTITY)
+    if old is None:
+        leftovers = [f for f in ("checkpoint.pt", "model.pt", "metrics.json") if (run / f).exists()]
+        return [f"holds {', '.join(leftovers)} but no {IDENTITY}"] if leftovers else []
+    if not (run / "checkpoint.pt").is_file():
+        return []  # no epoch finished: training starts over
+    return resume_conflicts(old.get("components", {}), run_identity(job.config()))
+
+
+def run_job(spec: dict) -> dict:
+    """Train (or resume) and analyse one run; safe to call in a worker process or a Ray task."""
+    job = Job(**spec)
+    import torch
+
+    torch.set_num_threads(max(1, job.threads))
+    from nerve.analyze import analyze_run
+    from nerve.train import brief, train
+
+    run = make_dirs(job.run_dir)
+    t0 = time.perf_counter()
+    try:
+        if not run_done(job):
+            with open(run / "train.log", "a", encoding="utf-8") as log:
+                train(job.config(), run, job.device, progress=False, log=lambda m: print(m, file=log, flush=True),
+                      on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
+        if not analysis_done(job):
+            analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False, device=job.device,
+                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate, figures=figure_formats(job),
+                        max_k=job.max_k)
+    except NerveError as err:
+        raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
+    except OSError as err:
+        raise os_error(err) from None
+    return {"run_dir": job.run_dir, "seconds": time.perf_counter() - t0}
+
+
+def _epochs_done(jobs: list[Job]) -> int:
+    total = 0
+    for job in jobs:
+        try:
+            with open(Path(job.run_dir) / "epochs.jsonl", encoding="utf-8") as f:
+                total += sum(1 for _ in f)
+        except OSError:
+            pass
+    return total
+
+
+def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
+    """The jobs whose folders hold a run of another config, corpus or nerve version.
+
+    Without ``rerun_changed`` they stop the study with a message naming each folder and what changed; with
+    it, their folders are deleted so that the runs are trained afresh.
+    """
+    import shutil
+
+    stale = [(j, why) for j in jobs if not run_done(j) for why in [stale_reason(j)] if why]
+    if stale and not rerun_changed:
+        lines = "; ".join(f"{j.run_dir} ({', '.join(why[:3])})" for j, why in stale[:3])
+        more = f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+        raise NerveError(f"{len(stale)} run folder(s) of this study hold runs of another config or corpus: "
+                         f"{lines}{more}; re-run with --rerun-changed to retrain them, or use another --out")
+    for j, _ in stale:
+        with writer_lock(j.run_dir, "nerve study --rerun-changed"):  # never under another writer's feet
+            for child in Path(j.run_dir).iterdir():
+                if child.name == LOCK:
+                    continue
+                try:
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                except OSError as err:
+                    raise os_error(err, child) from None
+    return [j for j, _ in stale]
+
+
+def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = None, address: str | None = None,
+            epochs: int = 1, progress: bool = True, rerun_changed: bool = False, idle=None,
+            keep_going: bool = False) -> list[tuple[dict, str]]:
+    """Run every incomplete job with the chosen engine, showing runs and epochs done; ``idle(finished specs)``
+    is called while a local worker has no job left (the study reads finished analyses then).
+
+    The first failing run stops the others and its error is raised; with ``keep_going`` the other runs go on and
+    the failures are returned as (job spec, one-line error)."""
+    from tqdm import tqdm
+
+    check_stale(jobs, rerun_changed)
+    todo = [j for j in jobs if not job_complete(j)]
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers or cores, len(todo) or 1))
+    runs = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="runs", unit="run", disable=not progress,
+                file=sys.stderr, position=0)
+    eps = tqdm(total=len(jobs) * epochs, initial=_epochs_done(jobs), desc="epochs", unit="epoch",
+               disable=not progress, file=sys.stderr, position=1)
+
+    def tick(done: int) -> None:
+        runs.update(done)
+        eps.update(max(0, _epochs_done(jobs) - eps.n))
+
+    failed: list[tuple[dict, str]] | None = [] if keep_going else None
+    try:
+        if engine == "ray":
+            _execute_ray(todo, address, tick, failed)
+        elif engine == "local":
+            run_local(run_job, [j.to_dict() for j in todo], workers, tick, idle, failed)
+        else:
+            raise NerveError(f"--engine {engine!r}: expected local or ray")
+    finally:
+        runs.close()
+        eps.close()
+    return failed or []
+
+
+def _execute_ray(todo: list[Job], address: str | None, tick, failed: list | None = None) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise NerveError("--engine ray needs Ray: pip install 'nerve[ray]'") from None
+    if not todo:
+        return
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        task = ray.remote(num_cpus=1)(run_job)
+        specs = {}
+        for j in todo:
+            specs[task.remote(j.to_dict())] = j.to_dict()
+        pending = list(specs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1, timeout=2.0)
+            for ref in done:
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayTaskError as err:
+                    cause = getattr(err, "cause", None)
+                    if not isinstance(cause, NerveError):
+                        raise
+                    if failed is None:
+                        raise NerveError(str(cause)) from None
+                    failed.append((specs[ref], str(cause)))
+            tick(len(done))
+    finally:
+        if started:
+            ray.shutdown()
