@@ -153,3 +153,19 @@ def test_findings_csv_has_one_row_per_variant_and_finding():
     rows = list(csv.DictReader(io.StringIO(findings_csv({"a=1": {"findings": [f]}, "a=2": {"findings": []}}))))
     assert rows == [{"variant": "a=1", "finding": "9", "id": "ablation_top_beats_random", "ablate": "mean",
                      "verdict": "holds", "n_holding": "7", "n_cases": "9"}]
+
+
+def test_findings_contrasts_say_where_a_finding_holds_and_where_it_fails():
+    from nerve.report.grid_section import findings_contrasts
+
+    def finding(verdict):
+        return {"number": 3, "id": "x", "ablate": None, "verdict": verdict, "n_holding": 1, "n_cases": 2,
+                "description": "B-x and I-y are negatively correlated"}
+
+    variants = {"char=none,encoder=lstm,decoder=crf": {"findings": [finding("holds")]},
+                "char=cnn,encoder=cnn,decoder=crf": {"findings": [finding("fails")]},
+                "char=lstm,encoder=cnn,decoder=softmax": {"findings": [finding("not applicable")]}}
+    text = findings_contrasts(variants)
+    assert "<b>3</b> B-x and I-y are negatively correlated: holds in 1 of 2 architectures where it applies; " \
+           "fails in char CNN / CNN + CRF; not applicable in char LSTM / CNN." in text
+    assert findings_contrasts({"a=1": {"findings": []}}) == ""

@@ -97,3 +97,30 @@ def findings_by_variant(variants: dict) -> str:
             "with the cases holding / tested after Holm–Bonferroni within the architecture's runs.</p>"
             f"<div class=\"nowrap\"><table><thead><tr><th class=\"l\">finding</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def findings_contrasts(variants: dict) -> str:
+    """What changes between architectures, in words: per finding, in how many architectures it holds and where it
+    fails, stays inconclusive or does not apply (by the verdicts of ``findings_by_variant``; named up to four
+    architectures, counted beyond)."""
+    names = [n for n, v in variants.items() if v.get("findings")]
+    if not names:
+        return ""
+    labels = list(dict.fromkeys(finding_label(f) for n in names for f in variants[n]["findings"]))
+    items = []
+    for label in labels:
+        by: dict[str, list[str]] = {}
+        first = None
+        for n in names:
+            f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
+            first = first or f
+            by.setdefault(f["verdict"] if f else "not evaluated", []).append(short_label(n))
+        applicable = len(names) - len(by.get("not applicable", [])) - len(by.get("not evaluated", []))
+        text = f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies"
+        for verdict in ("fails", "inconclusive", "not applicable"):
+            cells = by.get(verdict, [])
+            if cells:  # named when few, else counted
+                text += f"; {verdict} in " + (", ".join(cells) if len(cells) <= 4 else f"{len(cells)}")
+        what = html.escape(first.get("description", ""))
+        items.append(f"<li><b>{html.escape(label)}</b> {what}: {html.escape(text)}.</li>")
+    return "<p>What changes between architectures:</p><ul>" + "".join(items) + "</ul>"

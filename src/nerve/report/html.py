@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nerve.io import atomic_write_text
 from nerve.report.findings_section import findings_section
-from nerve.report.grid_section import findings_by_variant, grid_table, layout_table
+from nerve.report.grid_section import findings_by_variant, findings_contrasts, grid_table, layout_table
 from nerve.report.methods_section import methods_section
 
 CSS = """
@@ -128,7 +128,7 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
                                                         for f in summary["failed"]], left=3)]
     if grid:
         parts += ["<h2>Grid</h2>", layout_table(variants, grid), grid_table(variants),
-                  "<h2>Findings × architecture</h2>", findings_by_variant(variants)]
+                  "<h2>Findings × architecture</h2>", findings_by_variant(variants), findings_contrasts(variants)]
     for name, v in variants.items():
         if v.get("methods"):
             parts.append(methods_section(name, v["methods"], _table, _img))
