@@ -16,8 +16,8 @@ from nerve.grid import CHAR, INFERENCE, WORD, layout_cells, short_label
 SHORT = {"holds": "holds", "fails": "FAILS", "inconclusive": "?", "not applicable": "n/a"}
 
 
-def layout_markdown(variants: dict, grid: list) -> str:
-    rows = layout_cells(variants, grid)
+def layout_markdown(variants: dict, grid: list, failed: list = ()) -> str:
+    rows = layout_cells(variants, grid, failed)
     chars = [c["char"] for c in rows[0]["cells"]]
     lines = ["| model | " + " | ".join(f"char {c}" for c in chars) + " |", "|---" * (len(chars) + 1) + "|"]
     for r in rows:
@@ -25,14 +25,15 @@ def layout_markdown(variants: dict, grid: list) -> str:
         cells = []
         for c in r["cells"]:
             s, pub = c["summary"], c["published"]
+            lost = f" ({c['n_failed']} failed)" if c["n_failed"] else ""
             if s is None or s["test_f1"][0] is None:
-                cells.append("no run")
+                cells.append("no run" + lost)
                 continue
             mean, sd, n = s["test_f1"]
             ours = f"**{100 * mean:.2f}**" + (f" ± {100 * sd:.2f}" if sd is not None else "") + f" ({n})"
             ref = f" · {pub[0]:.2f} / {pub[1]:.2f}" if pub else ""
             recipe = f" · {', '.join(c['recipe'])}" if c["recipe"] else ""
-            cells.append(f"{ours}{ref} · {s['train_seconds'][0] / 60:.0f} min{recipe}")
+            cells.append(f"{ours}{lost}{ref} · {s['train_seconds'][0] / 60:.0f} min{recipe}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -87,17 +88,22 @@ def main() -> None:
     study = Path(sys.argv[1])
     plan = json.loads((study / "plan.json").read_text())
     grid = [tuple(g) for g in plan["grid"]]
-    if (study / "study.json").is_file():
-        variants = json.loads((study / "study.json").read_text())["variants"]
-    else:
+    summary, failed = study / "study.json", []
+    if summary.is_file() and summary.stat().st_mtime >= (study / "plan.json").stat().st_mtime:
+        done = json.loads(summary.read_text())
+        variants, failed = done["variants"], done.get("failed", [])
+    else:  # not finished, or re-run since (plan.json is newer than study.json)
         variants = finished_runs(study, plan)
         print(f"(the study has not finished: {sum(len(v['runs']) for v in variants.values())} of "
               f"{len(plan['jobs'])} runs are done, and the findings come when it has)\n")
     if sorted(k for k, _ in grid) == sorted((CHAR, WORD, INFERENCE)):
         print("Test entity F1 (%), mean ± sd (runs) · the study's / NCRF++'s · mean training time of a run"
               " · the cell's --cell-set settings\n")
-        print(layout_markdown(variants, grid) + "\n")
-    print(findings_markdown(variants))
+        print(layout_markdown(variants, grid, failed) + "\n")
+    for f in failed:
+        print(f"- failed: {f['variant']} seed {f['seed']}: {f['error']}")
+    if any(v["findings"] for v in variants.values()):
+        print(findings_markdown(variants))
     if any(v["findings"] for v in variants.values()):
         print("\n" + contrasts_markdown(variants))
 

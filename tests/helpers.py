@@ -55,3 +55,10 @@ def small_conll(shared_corpus: Path, dst: Path, train: int = 500, dev: int = 150
     for name, n in (("train.txt", train), ("valid.txt", dev), ("test.txt", test)):
         conll_slice(shared_corpus / name, dst / name, n)
     return dst
+
+
+def fail_on_seed_two(spec: dict) -> int:
+    """A study task for the worker tests: seed 2 fails with an error nerve did not anticipate."""
+    if spec["seed"] == 2:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory\nsecond line")
+    return spec["seed"]

@@ -169,3 +169,21 @@ def test_findings_contrasts_say_where_a_finding_holds_and_where_it_fails():
     assert "<b>3</b> B-x and I-y are negatively correlated: holds in 1 of 2 architectures where it applies; " \
            "fails in char CNN / CNN + CRF; not applicable in char LSTM / CNN." in text
     assert findings_contrasts({"a=1": {"findings": []}}) == ""
+
+
+def test_a_cell_whose_runs_all_failed_is_a_row_of_grid_csv_and_says_failed_in_the_layout():
+    import csv
+    import io
+
+    from nerve.grid import grid_csv
+
+    ok = "char=none,encoder=lstm,decoder=crf"
+    lost = "char=none,encoder=cnn,decoder=crf"
+    failed = [{"variant": lost, "seed": s, "recipe": ["train.lr=0.3"], "error": "nan"} for s in (42, 43)]
+    failed.append({"variant": ok, "seed": 44, "recipe": [], "error": "nan"})
+    variants = {ok: {"runs": [run(0.87, {}), run(0.86, {})], "recipe": []}}
+    rows = {r["variant"]: r for r in csv.DictReader(io.StringIO(grid_csv(variants, failed)))}
+    assert (rows[ok]["n_runs"], rows[ok]["n_failed"]) == ("2", "1")
+    assert (rows[lost]["n_runs"], rows[lost]["n_failed"], rows[lost]["recipe"]) == ("0", "2", "train.lr=0.3")
+    page = layout_table(variants, GRID, failed)
+    assert 'no run</span> <span class="no">(2 failed)</span>' in page and "(1 failed)" in page

@@ -235,25 +235,40 @@ def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeyp
     def run(spec):
         if spec["seed"] == 2:
             raise TaskError(NerveError("run v/seed2: the training loss is nan"))
+        if spec["seed"] == 3:
+            raise TaskError(RuntimeError("out of memory"))
         return spec["seed"]
 
     class Ref:  # an object reference: hashable, resolved by ray.get
         def __init__(self, fn, spec):
             self.fn, self.spec = fn, spec
 
-    ray = types.SimpleNamespace(is_initialized=lambda: True, exceptions=types.SimpleNamespace(RayTaskError=TaskError),
+    errors = types.SimpleNamespace(RayTaskError=TaskError, RayError=Exception)
+    ray = types.SimpleNamespace(is_initialized=lambda: True, exceptions=errors,
                                 remote=lambda **_: lambda fn: types.SimpleNamespace(remote=lambda spec: Ref(fn, spec)),
                                 wait=lambda pending, **_: (pending[:1], pending[1:]),
                                 get=lambda ref: ref.fn(ref.spec))
     monkeypatch.setitem(sys.modules, "ray", ray)
     monkeypatch.setattr("nerve.study.engine.run_job", run)
-    jobs = [Job("v", [], seed, "c.toml", None, f"/tmp/r{seed}") for seed in (1, 2, 3)]
+    jobs = [Job("v", [], seed, "c.toml", None, f"/tmp/r{seed}") for seed in (1, 2, 3, 4)]
     failed, ticks = [], []
     _execute_ray(jobs, None, ticks.append, failed)
-    assert [(spec["seed"], msg) for spec, msg in failed] == [(2, "run v/seed2: the training loss is nan")]
-    assert sum(ticks) == 3  # the progress bar counts every task that ended
+    assert [(spec["seed"], msg) for spec, msg in failed] == [
+        (2, "run v/seed2: the training loss is nan"), (3, "run v/seed3: internal error: RuntimeError: out of memory")]
+    assert sum(ticks) == 4  # the progress bar counts every task that ended
     with pytest.raises(NerveError, match="seed2"):
         _execute_ray(jobs, None, ticks.append)
+
+
+def test_keep_going_records_an_unanticipated_error_of_a_local_worker_in_one_line():
+    from nerve.workers import run_local
+    from tests.helpers import fail_on_seed_two
+
+    failed, ticks = [], []
+    run_local(fail_on_seed_two, [{"variant": "v", "seed": s} for s in (1, 2, 3)], 2, ticks.append, failed=failed)
+    assert failed == [({"variant": "v", "seed": 2}, "run v/seed2: internal error: RuntimeError: DefaultCPUAllocator: "
+                                                    "can't allocate memory")]
+    assert sum(ticks) == 3
 
 
 def test_without_keep_going_a_failed_run_stops_the_study_before_any_report(tmp_path):
@@ -286,6 +301,13 @@ def test_partial_grid_resumes_with_only_its_missing_runs(tmp_path):
     (["--grid", "model.hidden=8,12", "--cell-set", "model.hidden=8:train.lrr=0.1"],
      "--cell-set 'model.hidden=8:train.lrr=0.1': unknown key 'train.lrr'"),
     (["--set", "model.hiden=8"], "unknown key 'model.hiden'"),
+    (["--set", "model.bidirectional=true", "--grid", "model.hidden=8,9"],
+     "grid cell hidden=9: model.hidden must be even for a bidirectional encoder, got 9"),
+    (["--grid", "model.hidden=8,8"], "--grid 'model.hidden=8,8': a value is given twice"),
+    (["--grid", "model.hidden=8", "--grid", "model.hidden=12"], "model.hidden is already a --grid key"),
+    (["--grid", "model.hidden=8,12", "--cell-set", "model.hidden=8:model.hidden=12"],
+     "model.hidden cannot be a cell's setting"),
+    (["--grid", "model.hidden=8,12", "--cell-set", "model.hidden=8:train.seed=5"], "train.seed cannot be a cell's"),
 ])
 def test_a_bad_grid_option_is_a_one_line_error_and_makes_no_study_folder(tmp_path, option, says):
     proc = run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", tmp_path / "g",

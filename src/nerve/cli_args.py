@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     p.add_argument("--keep-going", action="store_true",
                    help="when a run fails, finish the others, report them and list the failed ones, then exit "
-                        "with an error (default: the first failure stops the study)")
+                        "with an error; a worker killed from outside still stops the study (re-run to resume) "
+                        "(default: the first failure stops the study)")
     p.add_argument("--rerun-changed", action="store_true",
                    help="retrain runs whose folders hold a run of another config or corpus (default: stop and "
                         "say which)")

@@ -69,29 +69,44 @@ def study_layout(grid: Sequence[tuple[str, Sequence[str]]]) -> bool:
     return sorted(k for k, _ in grid) == sorted((CHAR, WORD, INFERENCE))
 
 
-def layout_cells(variants: dict, grid: Sequence[tuple[str, Sequence[str]]]) -> list[dict]:
+def failed_counts(failed: Sequence[dict]) -> dict[str, int]:
+    """Failed runs per variant name (``study.json``'s ``failed`` records)."""
+    counts: dict[str, int] = {}
+    for f in failed:
+        counts[f["variant"]] = counts.get(f["variant"], 0) + 1
+    return counts
+
+
+def layout_cells(variants: dict, grid: Sequence[tuple[str, Sequence[str]]], failed: Sequence[dict] = ()) -> list[dict]:
     """The study's 4×3 layout: one row per (word encoder, inference) and one cell per char value, each with its
-    summary (``cell_summary``; None for a cell with no run), the published numbers for it and its recipe (the
-    study's ``--cell-set`` settings for that cell)."""
+    summary (``cell_summary``; None for a cell with no finished run), its failed runs (``failed``: study.json's
+    records), the published numbers for it and its recipe (the study's ``--cell-set`` settings for that cell)."""
     values = dict(grid)
-    by_key = {}
+    by_key, n_failed, recipes = {}, {}, {}
     for name, v in variants.items():
         a = assignment(name)
         by_key[(a.get("char"), a.get("encoder"), a.get("decoder"))] = v
+    for name, n in failed_counts(failed).items():
+        a = assignment(name)
+        n_failed[(a.get("char"), a.get("encoder"), a.get("decoder"))] = n
+    for f in failed:
+        a = assignment(f["variant"])
+        recipes[(a.get("char"), a.get("encoder"), a.get("decoder"))] = list(f.get("recipe", []))
     rows = []
     for word in values[WORD]:
         for inference in values[INFERENCE]:
             cells = []
             for char in values[CHAR]:
-                v = by_key.get((char, word, inference))
+                key = (char, word, inference)
+                v = by_key.get(key)
                 cells.append({"char": char, "summary": cell_summary(v["runs"]) if v and v["runs"] else None,
-                              "published": PUBLISHED.get((char, word, inference)),
-                              "recipe": list(v.get("recipe", [])) if v else []})
+                              "published": PUBLISHED.get(key), "n_failed": n_failed.get(key, 0),
+                              "recipe": list(v.get("recipe", [])) if v else recipes.get(key, [])})
             rows.append({"word": word, "inference": inference, "cells": cells})
     return rows
 
 
-GRID_FIELDS = ("variant", "char", "encoder", "decoder", "n_runs", "test_f1_mean", "test_f1_sd", "test_f1_n",
+GRID_FIELDS = ("variant", "char", "encoder", "decoder", "n_runs", "n_failed", "test_f1_mean", "test_f1_sd", "test_f1_n",
                "dev_f1_mean", "dev_f1_sd", "train_seconds_mean", "study_f1", "ncrfpp_f1", "recipe")
 FINDINGS_FIELDS = ("variant", "finding", "id", "ablate", "verdict", "n_holding", "n_cases")
 
@@ -107,16 +122,22 @@ def _csv(fields: Sequence[str], rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def grid_csv(variants: dict) -> str:
-    """grid.csv: one row per variant (``GRID_FIELDS``): its grid values, runs, test and dev F1 (fractions, mean and
-    sample sd over the runs with a finite value, and how many), mean training seconds, the published F1 (%) of the
-    study's cell where there is one, and the cell's --cell-set settings (";"-joined); empty where none."""
+def grid_csv(variants: dict, failed: Sequence[dict] = ()) -> str:
+    """grid.csv: one row per variant (``GRID_FIELDS``): its grid values, finished and failed runs, test and dev F1
+    (fractions, mean and sample sd over the runs with a finite value, and how many), mean training seconds, the
+    published F1 (%) of the study's cell where there is one, and the cell's --cell-set settings (";"-joined);
+    empty where none. A variant whose every run failed (``failed``: study.json's records) has a row too."""
     rows = []
+    n_failed = failed_counts(failed)
+    variants = dict(variants)
+    for f in failed:
+        variants.setdefault(f["variant"], {"runs": [], "recipe": list(f.get("recipe", []))})
     for name, v in variants.items():
         a, c = assignment(name), cell_summary(v["runs"])
         pub = PUBLISHED.get((a.get("char"), a.get("encoder"), a.get("decoder")))
         rows.append({"variant": name, "char": a.get("char"), "encoder": a.get("encoder"),
-                     "decoder": a.get("decoder"), "n_runs": c["n_runs"], "test_f1_mean": c["test_f1"][0],
+                     "decoder": a.get("decoder"), "n_runs": c["n_runs"], "n_failed": n_failed.get(name, 0),
+                     "test_f1_mean": c["test_f1"][0],
                      "test_f1_sd": c["test_f1"][1], "test_f1_n": c["test_f1"][2], "dev_f1_mean": c["dev_f1"][0],
                      "dev_f1_sd": c["dev_f1"][1], "train_seconds_mean": c["train_seconds"][0],
                      "study_f1": pub[0] if pub else None, "ncrfpp_f1": pub[1] if pub else None,

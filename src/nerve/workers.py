@@ -47,12 +47,24 @@ def stop_workers(procs: list) -> None:
             proc.kill()
 
 
+def task_error(spec: dict, err: BaseException) -> str:
+    """One line for a failed task: a ``NerveError``'s own message, else the run, the exception type and the first
+    line of its message."""
+    from nerve.errors import NerveError
+
+    if isinstance(err, NerveError):
+        return str(err)
+    first = (str(err).strip().splitlines() or [""])[0]
+    return f"run {spec.get('variant')}/seed{spec.get('seed')}: internal error: {type(err).__name__}: {first}"
+
+
 def run_local(task, specs: list, workers: int, tick, idle=None, failed: list | None = None) -> None:
     """``task(spec)`` for every spec in ``workers`` spawned processes that die with this one; ``tick(n)`` after n
     finish; ``idle(finished specs)``, when given, whenever fewer tasks remain than workers (a core is free).
 
-    A task's ``NerveError`` stops every worker and is raised, unless ``failed`` is a list: then (spec, message)
-    is appended to it and the other tasks go on."""
+    A task's error stops every worker and is raised, unless ``failed`` is a list: then (spec, one-line message)
+    is appended to it and the other tasks go on. A worker that dies (killed from outside, out of memory) breaks
+    the pool and always stops the study."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -79,10 +91,11 @@ def run_local(task, specs: list, workers: int, tick, idle=None, failed: list | N
                 except BrokenProcessPool:
                     raise NerveError("a study worker died (killed from outside, or out of memory); re-run the same "
                                      "command to resume") from None
-                except NerveError as err:
+                except Exception as err:
                     if failed is None:
                         raise
-                    failed.append((pending.pop(fut), str(err)))
+                    spec = pending.pop(fut)
+                    failed.append((spec, task_error(spec, err)))
                     continue
                 finished.append(pending.pop(fut))
             tick(len(done))

@@ -44,12 +44,12 @@ def grid_table(variants: dict) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def layout_table(variants: dict, grid) -> str:
+def layout_table(variants: dict, grid, failed=()) -> str:
     """The study's table: rows word encoder (+ CRF), columns char representation; test F1 (%) mean ± sd over
     seeds with the published numbers beside, and the mean training time."""
     if not study_layout(grid):
         return ""
-    rows = layout_cells(variants, grid)
+    rows = layout_cells(variants, grid, failed)
     chars = [c["char"] for c in rows[0]["cells"]] if rows else []
     head = "".join(f"<th>char {html.escape(c)}</th>" for c in chars)
     body = []
@@ -60,6 +60,8 @@ def layout_table(variants: dict, grid) -> str:
             s, pub = c["summary"], c["published"]
             ours = _ms(s["test_f1"], 100) + f" <span class=\"na\">({s['n_runs']} runs)</span>" if s else \
                 '<span class="na">no run</span>'
+            if c["n_failed"]:
+                ours += f" <span class=\"no\">({c['n_failed']} failed)</span>"
             ref = f"<br><small>{pub[0]:.2f} / {pub[1]:.2f}</small>" if pub else ""
             secs = f"<br><small>{_minutes(s['train_seconds'][0])}</small>" if s and s["train_seconds"][0] else ""
             recipe = f"<br><small class=\"na\">{html.escape(', '.join(c['recipe']))}</small>" if c["recipe"] else ""

@@ -127,7 +127,7 @@ def write_report(out: Path, summary: dict, grid=None) -> Path:
                   _table(["variant", "seed", "error"], [[html.escape(f["variant"]), f["seed"], html.escape(f["error"])]
                                                         for f in summary["failed"]], left=3)]
     if grid:
-        parts += ["<h2>Grid</h2>", layout_table(variants, grid), grid_table(variants),
+        parts += ["<h2>Grid</h2>", layout_table(variants, grid, summary.get("failed", [])), grid_table(variants),
                   "<h2>Findings × architecture</h2>", findings_by_variant(variants), findings_contrasts(variants)]
     for name, v in variants.items():
         if v.get("methods"):

@@ -115,19 +115,19 @@ def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, o
     g = parse_grid(grid or [])
     cells = parse_cell_sets(cell_sets or [], g)
     out = Path(out_dir).resolve()
+    jobs = plan(config_path, data_dir, seeds, out, overrides or [], g, cell_sets=cells)  # makes nothing
     with writer_lock(out, "nerve study"):
-        return _study(config_path, data_dir, seeds, out, overrides, g, cells, engine, workers, address, progress,
-                      rerun_changed, device, threads, methods, ablate, max_k, keep_going)
+        return _study(config_path, data_dir, seeds, out, overrides, g, cells, jobs, engine, workers, address,
+                      progress, rerun_changed, device, threads, methods, ablate, max_k, keep_going)
 
 
 MAX_SEEDS = 1000
 
 
-def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, engine, workers, address, progress,
+def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, jobs, engine, workers, address, progress,
            rerun_changed, device, threads, methods, ablate, max_k, keep_going) -> Path:
     from nerve.report.html import write_report
 
-    jobs = plan(config_path, data_dir, seeds, out, overrides or [], g, cell_sets=cells)
     for j in jobs:
         j.device, j.threads, j.methods, j.ablate, j.max_k = device, threads, methods, ablate, max_k
     epochs = load_config(config_path, overrides or []).train.epochs
@@ -136,20 +136,22 @@ def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, engine,
     loaded: dict = {}
     failed = execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
                      rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded), keep_going=keep_going)
+    order = {j.run_dir: i for i, j in enumerate(jobs)}
+    failed = sorted(failed, key=lambda f: order[f[0]["run_dir"]])  # plan order, not the order they ended in
     lost = {spec["run_dir"] for spec, _ in failed}
     summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded)
     summary["failed"] = [{"variant": spec["variant"], "seed": spec["seed"], "run_dir": spec["run_dir"],
-                          "error": message} for spec, message in failed]
+                          "recipe": spec.get("recipe", []), "error": message} for spec, message in failed]
     atomic_write_json(out / "study.json", summary)
     if g:
         from nerve.grid import findings_csv, grid_csv
 
-        atomic_write_text(out / "grid.csv", grid_csv(summary["variants"]))
+        atomic_write_text(out / "grid.csv", grid_csv(summary["variants"], summary["failed"]))
         atomic_write_text(out / "findings_by_variant.csv", findings_csv(summary["variants"]))
     report = write_report(out, summary, grid=g)
     if failed:
-        first = failed[0][1]
+        more = f"; and {len(failed) - 1} more" if len(failed) > 1 else ""
         raise NerveError(f"{len(failed)} of {len(jobs)} runs failed (the report {report} covers the other "
-                         f"{len(jobs) - len(failed)} and lists the failed ones; re-run the same command to retry "
-                         f"them): {first}" + (f"; and {len(failed) - 1} more" if len(failed) > 1 else ""))
+                         f"{len(jobs) - len(failed)} and lists the failed ones; re-running the same command retries "
+                         f"them, after the cause is fixed): {failed[0][1]}{more}")
     return report

@@ -14,7 +14,7 @@ from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, 
 from nerve.io import make_dirs, os_error
 from nerve.run import run_identity
 from nerve.study.plan import ANALYSIS_SPLIT, RANK_SPLIT, STUDY_FIGURES, Job
-from nerve.workers import run_local
+from nerve.workers import run_local, task_error
 
 
 def figure_formats(job: Job) -> tuple[str, ...]:
@@ -194,13 +194,14 @@ def _execute_ray(todo: list[Job], address: str | None, tick, failed: list | None
             for ref in done:
                 try:
                     ray.get(ref)
-                except ray.exceptions.RayTaskError as err:
+                except ray.exceptions.RayError as err:  # a task's error, or its worker crashed
                     cause = getattr(err, "cause", None)
-                    if not isinstance(cause, NerveError):
-                        raise
-                    if failed is None:
+                    if failed is not None:
+                        failed.append((specs[ref], task_error(specs[ref], cause or err)))
+                    elif isinstance(cause, NerveError):
                         raise NerveError(str(cause)) from None
-                    failed.append((specs[ref], str(cause)))
+                    else:
+                        raise
             tick(len(done))
     finally:
         if started:

@@ -60,6 +60,10 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
         vals = [v.strip() for v in values.split(",") if v.strip()]
         if not vals:
             raise NerveError(f"--grid {item!r}: no values")
+        if key.strip() in (k for k, _ in grid):
+            raise NerveError(f"--grid {item!r}: {key.strip()} is already a --grid key (give its values once)")
+        if len(set(vals)) < len(vals):
+            raise NerveError(f"--grid {item!r}: a value is given twice")
         for v in vals:
             _check_setting(f"{key.strip()}={v}", f"--grid {item!r}")
         grid.append((key.strip(), vals))
@@ -92,6 +96,10 @@ def parse_cell_sets(items: list[str], grid: list[tuple[str, list[str]]]) -> list
         if value not in values[key]:
             raise NerveError(f"--cell-set {item!r}: {value!r} is not one of the grid's values of {key} "
                              f"({', '.join(values[key])})")
+        target = setting.partition("=")[0].strip()
+        if target in values or target == "train.seed":
+            raise NerveError(f"--cell-set {item!r}: {target} cannot be a cell's setting (it names the cell or its "
+                             "seed; give grid values with --grid)")
         _check_setting(setting.strip(), f"--cell-set {item!r}")
         out.append((key, value, setting.strip()))
     return out
@@ -126,7 +134,12 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
             run_dir = out / "runs" / folder_name(name) / f"seed{seed}"
             job = Job(name, sets, seed, str(Path(config_path).resolve()),
                       str(Path(data_dir).resolve()) if data_dir else None, str(run_dir.resolve()))
-            job.fingerprint = fingerprint(run_identity(job.config()))
+            try:
+                job.fingerprint = fingerprint(run_identity(job.config()))
+            except NerveError as err:  # a combination of settings no single option shows
+                if not assignment:
+                    raise
+                raise NerveError(f"grid cell {name}: {str(err).removeprefix('--set: ')}") from None
             job.figures = i == 0  # the first seed of each variant; `nerve plot analysis` draws any other's
             job.recipe = recipe
             jobs.append(job)
