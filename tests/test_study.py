@@ -206,6 +206,20 @@ def test_grid_study_trains_each_variant_and_reports_a_grid_table(tmp_path):
     assert (out / "findings_by_variant.csv").read_text().startswith("variant,finding,id,ablate,verdict,")
 
 
+
+def test_summarise_grid_prints_a_finished_grid_and_one_still_running(tmp_path):
+    out = tmp_path / "grid"
+    run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
+            "--grid", "model.hidden=8,12", "--no-progress", *NO_METHODS, check=True)
+    script = Path(__file__).resolve().parents[1] / "bench" / "summarise_grid.py"
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, check=True)
+    assert "| finding | hidden=8 | hidden=12 |" in done.stdout and "not finished" not in done.stdout
+    (out / "plan.json").touch()  # a re-run has begun since study.json was written
+    os.utime(out / "study.json", (0, 0))
+    running = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, check=True)
+    assert "(the study has not finished: 2 of 2 runs are done" in running.stdout
+
+
 def test_keep_going_finishes_the_other_runs_reports_them_and_exits_with_the_failure(tmp_path):
     out = tmp_path / "kg"
     proc = run_cli("study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
