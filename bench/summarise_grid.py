@@ -47,7 +47,8 @@ def findings_markdown(variants: dict) -> str:
         for n in names:
             f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
             cells.append("–" if f is None else SHORT[f["verdict"]]
-                         + (f" {f['n_holding']}/{f['n_cases']}" if f["verdict"] != "not applicable" else ""))
+                         + (f" {f['n_holding']}/{f['n_cases']}" if f["verdict"] != "not applicable" else "")
+                         + (f" ({f['holds_runs']}/{f['applicable_runs']} runs)" if f.get("applicable_runs") else ""))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -109,10 +109,11 @@ def test_assignment_reads_a_variant_name():
 
 
 def test_findings_by_variant_shows_each_verdict_and_share():
-    f = {"number": 1, "id": "corr_B_I_same_type", "ablate": None, "verdict": "holds", "n_holding": 4, "n_cases": 4}
+    f = {"number": 1, "id": "corr_B_I_same_type", "ablate": None, "verdict": "holds", "n_holding": 4, "n_cases": 4,
+         "holds_runs": 2, "applicable_runs": 3}
     g = dict(f, verdict="not applicable", n_holding=0, n_cases=0)
     page = findings_by_variant({"A": {"findings": [f]}, "B": {"findings": [g]}})
-    assert '<span class="yes">holds</span><small> 4/4</small>' in page
+    assert '<span class="yes">holds</span><small> 4/4</small><br><small class="na">2/3 runs</small>' in page
     assert '<span class="na">n/a</span><small></small>' in page
 
 
@@ -149,25 +150,26 @@ def test_findings_csv_has_one_row_per_variant_and_finding():
     from nerve.grid import findings_csv
 
     f = {"number": 9, "id": "ablation_top_beats_random", "ablate": "mean", "verdict": "holds", "n_holding": 7,
-         "n_cases": 9}
+         "n_cases": 9, "holds_runs": 2, "applicable_runs": 3}
     rows = list(csv.DictReader(io.StringIO(findings_csv({"a=1": {"findings": [f]}, "a=2": {"findings": []}}))))
     assert rows == [{"variant": "a=1", "finding": "9", "id": "ablation_top_beats_random", "ablate": "mean",
-                     "verdict": "holds", "n_holding": "7", "n_cases": "9"}]
+                     "verdict": "holds", "n_holding": "7", "n_cases": "9", "holds_runs": "2", "applicable_runs": "3"}]
 
 
 def test_findings_contrasts_say_where_a_finding_holds_and_where_it_fails():
     from nerve.report.grid_section import findings_contrasts
 
-    def finding(verdict):
+    def finding(verdict, runs):
         return {"number": 3, "id": "x", "ablate": None, "verdict": verdict, "n_holding": 1, "n_cases": 2,
-                "description": "B-x and I-y are negatively correlated"}
+                "description": "B-x and I-y are negatively correlated", "holds_runs": runs, "applicable_runs": 3}
 
-    variants = {"char=none,encoder=lstm,decoder=crf": {"findings": [finding("holds")]},
-                "char=cnn,encoder=cnn,decoder=crf": {"findings": [finding("fails")]},
-                "char=lstm,encoder=cnn,decoder=softmax": {"findings": [finding("not applicable")]}}
+    variants = {"char=none,encoder=lstm,decoder=crf": {"findings": [finding("holds", 3)]},
+                "char=cnn,encoder=cnn,decoder=crf": {"findings": [finding("fails", 1)]},
+                "char=lstm,encoder=cnn,decoder=softmax": {"findings": [finding("not applicable", 0)]}}
     text = findings_contrasts(variants)
-    assert "<b>3</b> B-x and I-y are negatively correlated: holds in 1 of 2 architectures where it applies; " \
-           "fails in char CNN / CNN + CRF; not applicable in char LSTM / CNN." in text
+    assert "<b>3</b> B-x and I-y are negatively correlated: holds in 1 of 2 architectures where it applies, and " \
+           "held in every run of 1 (no char / LSTM + CRF); fails in char CNN / CNN + CRF; not applicable in " \
+           "char LSTM / CNN." in text
     assert findings_contrasts({"a=1": {"findings": []}}) == ""
 
 

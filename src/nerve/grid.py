@@ -108,7 +108,8 @@ def layout_cells(variants: dict, grid: Sequence[tuple[str, Sequence[str]]], fail
 
 GRID_FIELDS = ("variant", "char", "encoder", "decoder", "n_runs", "n_failed", "test_f1_mean", "test_f1_sd", "test_f1_n",
                "dev_f1_mean", "dev_f1_sd", "train_seconds_mean", "study_f1", "ncrfpp_f1", "recipe")
-FINDINGS_FIELDS = ("variant", "finding", "id", "ablate", "verdict", "n_holding", "n_cases")
+FINDINGS_FIELDS = ("variant", "finding", "id", "ablate", "verdict", "n_holding", "n_cases", "holds_runs",
+                   "applicable_runs")
 
 
 def _csv(fields: Sequence[str], rows: list[dict]) -> str:
@@ -146,9 +147,10 @@ def grid_csv(variants: dict, failed: Sequence[dict] = ()) -> str:
 
 
 def findings_csv(variants: dict) -> str:
-    """findings_by_variant.csv: one row per (variant, finding) (``FINDINGS_FIELDS``), the verdict and the cases
-    holding / tested of the findings × architecture table."""
+    """findings_by_variant.csv: one row per (variant, finding) (``FINDINGS_FIELDS``), the verdict, the cases
+    holding / tested and the runs in which it held on its own, as in the findings × architecture table."""
     rows = [{"variant": name, "finding": f["number"], "id": f["id"], "ablate": f.get("ablate"),
-             "verdict": f["verdict"], "n_holding": f.get("n_holding"), "n_cases": f.get("n_cases")}
+             "verdict": f["verdict"], "n_holding": f.get("n_holding"), "n_cases": f.get("n_cases"),
+             "holds_runs": f.get("holds_runs"), "applicable_runs": f.get("applicable_runs")}
             for name, v in variants.items() for f in v.get("findings", [])]
     return _csv(FINDINGS_FIELDS, rows)

@@ -92,11 +92,16 @@ def findings_by_variant(variants: dict) -> str:
                 cells.append('<td class="na">–</td>')
                 continue
             share = f" {f['n_holding']}/{f['n_cases']}" if f["verdict"] != "not applicable" else ""
+            runs = (f"<br><small class=\"na\">{f['holds_runs']}/{f['applicable_runs']} runs</small>"
+                    if f.get("applicable_runs") else "")
+            verdict = _SHORT.get(f["verdict"], html.escape(f["verdict"]))
             cells.append(f"<td title=\"{html.escape(f['verdict'])}\"><span class=\"{_CLASS.get(f['verdict'], '')}\">"
-                         f"{_SHORT.get(f['verdict'], html.escape(f['verdict']))}</span><small>{share}</small></td>")
+                         f"{verdict}</span><small>{share}</small>{runs}</td>")
         body.append(f"<tr><td class=\"l\">{html.escape(label)} {html.escape(ids[label])}</td>{''.join(cells)}</tr>")
     return ("<p>Each finding's verdict per architecture: holds, fails, ? (inconclusive) or n/a (not applicable), "
-            "with the cases holding / tested after Holm–Bonferroni within the architecture's runs.</p>"
+            "with the cases holding / tested after Holm–Bonferroni within the architecture's runs; below, in how "
+            "many of its runs the finding held on its own (each run's own test: with 3 seeds the verdict across "
+            "runs is rarely conclusive, the run count shows the direction).</p>"
             f"<div class=\"nowrap\"><table><thead><tr><th class=\"l\">finding</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
@@ -118,7 +123,10 @@ def findings_contrasts(variants: dict) -> str:
             first = first or f
             by.setdefault(f["verdict"] if f else "not evaluated", []).append(short_label(n))
         applicable = len(names) - len(by.get("not applicable", [])) - len(by.get("not evaluated", []))
-        text = f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies"
+        every = [short_label(n) for n in names for f in variants[n]["findings"] if finding_label(f) == label
+                 and f.get("applicable_runs") and f.get("holds_runs") == f["applicable_runs"]]
+        text = (f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies, and held in "
+                f"every run of {len(every)}" + (f" ({', '.join(every)})" if 0 < len(every) <= 4 else ""))
         for verdict in ("fails", "inconclusive", "not applicable"):
             cells = by.get(verdict, [])
             if cells:  # named when few, else counted
