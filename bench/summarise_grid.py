@@ -10,8 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from nerve.analysis.verdicts import finding_label
-from nerve.grid import CHAR, INFERENCE, WORD, layout_cells, short_label
+from nerve.grid import CHAR, INFERENCE, WORD, finding_contrasts, findings_by_label, layout_cells, short_label
 
 SHORT = {"holds": "holds", "fails": "FAILS", "inconclusive": "?", "not applicable": "n/a"}
 
@@ -40,12 +39,11 @@ def layout_markdown(variants: dict, grid: list, failed: list = ()) -> str:
 
 def findings_markdown(variants: dict) -> str:
     names = list(variants)
-    labels = list(dict.fromkeys(finding_label(f) for v in variants.values() for f in v["findings"]))
     lines = ["| finding | " + " | ".join(short_label(n) for n in names) + " |", "|---" * (len(names) + 1) + "|"]
-    for label in labels:
+    for label, by_name in findings_by_label(variants).items():
         cells = []
         for n in names:
-            f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
+            f = by_name.get(n)
             cells.append("–" if f is None else SHORT[f["verdict"]]
                          + (f" {f['n_holding']}/{f['n_cases']}" if f["verdict"] != "not applicable" else "")
                          + (f" ({f['holds_runs']}/{f['applicable_runs']} runs)" if f.get("applicable_runs") else ""))
@@ -54,20 +52,9 @@ def findings_markdown(variants: dict) -> str:
 
 
 def contrasts_markdown(variants: dict) -> str:
-    """Per finding, the architectures where it holds and where it fails (the rest: inconclusive or n/a) — what
-    the paragraph on what changes between architectures is written from."""
-    names = list(variants)
-    labels = list(dict.fromkeys(finding_label(f) for v in variants.values() for f in v["findings"]))
-    lines = []
-    for label in labels:
-        by = {}
-        for n in names:
-            f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
-            by.setdefault(f["verdict"] if f else "missing", []).append(short_label(n))
-        fid = next(f["id"] for v in variants.values() for f in v["findings"] if finding_label(f) == label)
-        parts = [f"{verdict} in {len(cells)}: {', '.join(cells)}" for verdict, cells in sorted(by.items())]
-        lines.append(f"- finding {label} ({fid}): " + "; ".join(parts))
-    return "\n".join(lines)
+    """Per finding, where it holds and where it fails (``nerve.grid.finding_contrasts``, as the report words it) —
+    what the paragraph on what changes between architectures is written from."""
+    return "\n".join(f"- finding {label}: {text}" for label, _, text in finding_contrasts(variants))
 
 
 def finished_runs(study: Path, plan: dict) -> dict:
@@ -104,9 +91,7 @@ def main() -> None:
     for f in failed:
         print(f"- failed: {f['variant']} seed {f['seed']}: {f['error']}")
     if any(v["findings"] for v in variants.values()):
-        print(findings_markdown(variants))
-    if any(v["findings"] for v in variants.values()):
-        print("\n" + contrasts_markdown(variants))
+        print(findings_markdown(variants) + "\n\n" + contrasts_markdown(variants))
 
 
 if __name__ == "__main__":

@@ -77,21 +77,20 @@ def failed_counts(failed: Sequence[dict]) -> dict[str, int]:
     return counts
 
 
+def _cell_key(variant: str) -> tuple:
+    """(char, encoder, decoder) of a variant name (None for an axis it does not set)."""
+    a = assignment(variant)
+    return a.get("char"), a.get("encoder"), a.get("decoder")
+
+
 def layout_cells(variants: dict, grid: Sequence[tuple[str, Sequence[str]]], failed: Sequence[dict] = ()) -> list[dict]:
     """The study's 4×3 layout: one row per (word encoder, inference) and one cell per char value, each with its
     summary (``cell_summary``; None for a cell with no finished run), its failed runs (``failed``: study.json's
     records), the published numbers for it and its recipe (the study's ``--cell-set`` settings for that cell)."""
     values = dict(grid)
-    by_key, n_failed, recipes = {}, {}, {}
-    for name, v in variants.items():
-        a = assignment(name)
-        by_key[(a.get("char"), a.get("encoder"), a.get("decoder"))] = v
-    for name, n in failed_counts(failed).items():
-        a = assignment(name)
-        n_failed[(a.get("char"), a.get("encoder"), a.get("decoder"))] = n
-    for f in failed:
-        a = assignment(f["variant"])
-        recipes[(a.get("char"), a.get("encoder"), a.get("decoder"))] = list(f.get("recipe", []))
+    by_key = {_cell_key(name): v for name, v in variants.items()}
+    n_failed = {_cell_key(name): n for name, n in failed_counts(failed).items()}
+    recipes = {_cell_key(f["variant"]): list(f.get("recipe", [])) for f in failed}
     rows = []
     for word in values[WORD]:
         for inference in values[INFERENCE]:
@@ -135,7 +134,7 @@ def grid_csv(variants: dict, failed: Sequence[dict] = ()) -> str:
         variants.setdefault(f["variant"], {"runs": [], "recipe": list(f.get("recipe", []))})
     for name, v in variants.items():
         a, c = assignment(name), cell_summary(v["runs"])
-        pub = PUBLISHED.get((a.get("char"), a.get("encoder"), a.get("decoder")))
+        pub = PUBLISHED.get(_cell_key(name))
         rows.append({"variant": name, "char": a.get("char"), "encoder": a.get("encoder"),
                      "decoder": a.get("decoder"), "n_runs": c["n_runs"], "n_failed": n_failed.get(name, 0),
                      "test_f1_mean": c["test_f1"][0],
@@ -154,3 +153,38 @@ def findings_csv(variants: dict) -> str:
              "holds_runs": f.get("holds_runs"), "applicable_runs": f.get("applicable_runs")}
             for name, v in variants.items() for f in v.get("findings", [])]
     return _csv(FINDINGS_FIELDS, rows)
+
+
+def findings_by_label(variants: dict) -> dict[str, dict[str, dict]]:
+    """Each finding's label ("9 (mean)") -> {variant name: that variant's finding}, in the findings' order."""
+    from nerve.analysis.verdicts import finding_label
+
+    table: dict[str, dict[str, dict]] = {}
+    for name, v in variants.items():
+        for f in v.get("findings", []):
+            table.setdefault(finding_label(f), {})[name] = f
+    return table
+
+
+def finding_contrasts(variants: dict) -> list[tuple[str, str, str]]:
+    """What changes between architectures, per finding: (label, description, text), the text saying in how many
+    architectures it holds and in how many runs it held in every run, and where it fails, stays inconclusive or
+    does not apply (architectures named up to four, counted beyond)."""
+    names = [n for n, v in variants.items() if v.get("findings")]
+    out = []
+    for label, by_name in findings_by_label(variants).items():
+        by: dict[str, list[str]] = {}
+        for n in names:
+            f = by_name.get(n)
+            by.setdefault(f["verdict"] if f else "not evaluated", []).append(short_label(n))
+        applicable = len(names) - len(by.get("not applicable", [])) - len(by.get("not evaluated", []))
+        every = [short_label(n) for n, f in by_name.items()
+                 if f.get("applicable_runs") and f.get("holds_runs") == f["applicable_runs"]]
+        text = (f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies, and held in "
+                f"every run of {len(every)}" + (f" ({', '.join(every)})" if 0 < len(every) <= 4 else ""))
+        for verdict in ("fails", "inconclusive", "not applicable"):
+            cells = by.get(verdict, [])
+            if cells:  # named when few, else counted
+                text += f"; {verdict} in " + (", ".join(cells) if len(cells) <= 4 else f"{len(cells)}")
+        out.append((label, next(iter(by_name.values())).get("description", ""), text))
+    return out

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import html
 
-from nerve.analysis.verdicts import finding_label
-from nerve.grid import PUBLISHED_SOURCES, cell_summary, layout_cells, short_label, study_layout
+from nerve.grid import (
+    PUBLISHED_SOURCES,
+    cell_summary,
+    finding_contrasts,
+    findings_by_label,
+    layout_cells,
+    short_label,
+    study_layout,
+)
 
 _CLASS = {"holds": "yes", "fails": "no", "not applicable": "na", "inconclusive": ""}
 _SHORT = {"holds": "holds", "fails": "fails", "not applicable": "n/a", "inconclusive": "?"}
@@ -79,15 +86,14 @@ def findings_by_variant(variants: dict) -> str:
     names = [n for n, v in variants.items() if v.get("findings")]
     if not names:
         return ""
-    labels = list(dict.fromkeys(finding_label(f) for n in names for f in variants[n]["findings"]))
-    ids = {finding_label(f): f["id"] for n in names for f in variants[n]["findings"]}
+    table = findings_by_label(variants)
     head = "".join(f"<th title=\"{html.escape(n)}\">{'<br>'.join(html.escape(p) for p in short_label(n).split(' / '))}"
                    "</th>" for n in names)
     body = []
-    for label in labels:
+    for label, by_name in table.items():
         cells = []
         for n in names:
-            f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
+            f = by_name.get(n)
             if f is None:
                 cells.append('<td class="na">–</td>')
                 continue
@@ -97,7 +103,8 @@ def findings_by_variant(variants: dict) -> str:
             verdict = _SHORT.get(f["verdict"], html.escape(f["verdict"]))
             cells.append(f"<td title=\"{html.escape(f['verdict'])}\"><span class=\"{_CLASS.get(f['verdict'], '')}\">"
                          f"{verdict}</span><small>{share}</small>{runs}</td>")
-        body.append(f"<tr><td class=\"l\">{html.escape(label)} {html.escape(ids[label])}</td>{''.join(cells)}</tr>")
+        fid = next(iter(by_name.values()))["id"]
+        body.append(f"<tr><td class=\"l\">{html.escape(label)} {html.escape(fid)}</td>{''.join(cells)}</tr>")
     return ("<p>Each finding's verdict per architecture: holds, fails, ? (inconclusive) or n/a (not applicable), "
             "with the cases holding / tested after Holm–Bonferroni within the architecture's runs; below, in how "
             "many of its runs the finding held on its own (each run's own test: with 3 seeds the verdict across "
@@ -107,30 +114,7 @@ def findings_by_variant(variants: dict) -> str:
 
 
 def findings_contrasts(variants: dict) -> str:
-    """What changes between architectures, in words: per finding, in how many architectures it holds and where it
-    fails, stays inconclusive or does not apply (by the verdicts of ``findings_by_variant``; named up to four
-    architectures, counted beyond)."""
-    names = [n for n, v in variants.items() if v.get("findings")]
-    if not names:
-        return ""
-    labels = list(dict.fromkeys(finding_label(f) for n in names for f in variants[n]["findings"]))
-    items = []
-    for label in labels:
-        by: dict[str, list[str]] = {}
-        first = None
-        for n in names:
-            f = next((f for f in variants[n]["findings"] if finding_label(f) == label), None)
-            first = first or f
-            by.setdefault(f["verdict"] if f else "not evaluated", []).append(short_label(n))
-        applicable = len(names) - len(by.get("not applicable", [])) - len(by.get("not evaluated", []))
-        every = [short_label(n) for n in names for f in variants[n]["findings"] if finding_label(f) == label
-                 and f.get("applicable_runs") and f.get("holds_runs") == f["applicable_runs"]]
-        text = (f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies, and held in "
-                f"every run of {len(every)}" + (f" ({', '.join(every)})" if 0 < len(every) <= 4 else ""))
-        for verdict in ("fails", "inconclusive", "not applicable"):
-            cells = by.get(verdict, [])
-            if cells:  # named when few, else counted
-                text += f"; {verdict} in " + (", ".join(cells) if len(cells) <= 4 else f"{len(cells)}")
-        what = html.escape(first.get("description", ""))
-        items.append(f"<li><b>{html.escape(label)}</b> {what}: {html.escape(text)}.</li>")
-    return "<p>What changes between architectures:</p><ul>" + "".join(items) + "</ul>"
+    """What changes between architectures, in words (``nerve.grid.finding_contrasts``)."""
+    items = [f"<li><b>{html.escape(label)}</b> {html.escape(what)}: {html.escape(text)}.</li>"
+             for label, what, text in finding_contrasts(variants)]
+    return "<p>What changes between architectures:</p><ul>" + "".join(items) + "</ul>" if items else ""

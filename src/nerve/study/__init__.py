@@ -30,9 +30,9 @@ __all__ = ["ANALYSIS_SPLIT", "RANK_SPLIT", "STUDY_ABLATE", "STUDY_FIGURES", "STU
            "run_row", "study", "summarise", "variant_name"]
 
 
-def summarise(jobs: list[Job], out: Path, loaded: dict | None = None) -> dict:
-    """Compare the runs of each variant, evaluate the findings, and collect the run table; ``loaded``: analysed
-    runs already read, by run folder (``preload``)."""
+def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: list[dict] | None = None) -> dict:
+    """Compare the runs of each variant, evaluate the findings, and collect the run table (written to study.json,
+    with the ``failed`` runs' records); ``loaded``: analysed runs already read, by run folder (``preload``)."""
     from nerve.analysis.compare import load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.analyze import compare
@@ -56,6 +56,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None) -> dict:
                                     "recipe": vjobs[0].recipe,
                                     "comparison": comparison, "methods": methods, "findings": findings,
                                     "analysis_split": ANALYSIS_SPLIT}
+    result["failed"] = list(failed or [])
     atomic_write_json(out / "study.json", result)
     return result
 
@@ -139,10 +140,9 @@ def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, jobs, e
     order = {j.run_dir: i for i, j in enumerate(jobs)}
     failed = sorted(failed, key=lambda f: order[f[0]["run_dir"]])  # plan order, not the order they ended in
     lost = {spec["run_dir"] for spec, _ in failed}
-    summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded)
-    summary["failed"] = [{"variant": spec["variant"], "seed": spec["seed"], "run_dir": spec["run_dir"],
-                          "recipe": spec.get("recipe", []), "error": message} for spec, message in failed]
-    atomic_write_json(out / "study.json", summary)
+    records = [{"variant": spec["variant"], "seed": spec["seed"], "run_dir": spec["run_dir"],
+                "recipe": spec.get("recipe", []), "error": message} for spec, message in failed]
+    summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded, records)
     if g:
         from nerve.grid import findings_csv, grid_csv
 
