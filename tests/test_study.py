@@ -51,6 +51,14 @@ def test_local_study_writes_runs_findings_and_report(local_study):
     assert (local_study / "report.html").stat().st_size > 10_000
 
 
+def test_study_json_and_report_name_the_config_corpus_seeds_and_settings_of_every_run(local_study, corpus):
+    setup = json.loads((local_study / "study.json").read_text())["setup"]
+    assert setup["config"].endswith("xin2019.toml") and setup["data"] == str(corpus)
+    assert (setup["seeds"], setup["settings"], setup["grid"]) == (2, ["train.epochs=1"], [])
+    report = (local_study / "report.html").read_text()
+    assert "settings of every run: <code>train.epochs=1</code>" in report and "2 seed(s) a variant" in report
+
+
 def test_study_ranks_on_dev_and_judges_on_test_with_zero_and_mean_ablation(local_study):
     import csv
 

@@ -113,13 +113,28 @@ def _explorer(out: Path) -> str:
             "command to link it here.</p>")
 
 
+def _setup(setup: dict) -> str:
+    """What every run shares: config, corpus, seeds and the study-wide settings (``--set``)."""
+    if not setup:
+        return ""
+    seeds = setup.get("seeds")
+    text = (f"Config <code>{html.escape(str(setup.get('config')))}</code> on "
+            f"<code>{html.escape(str(setup.get('data') or 'its own corpus'))}</code>"
+            + (f", {seeds} seed(s) a variant" if seeds else ""))
+    settings = setup.get("settings") or []
+    text += ("; settings of every run: " + ", ".join(f"<code>{html.escape(s)}</code>" for s in settings)
+             if settings else "; no study-wide settings")
+    return f"<p class=\"setup\">{text}.</p>"
+
+
 def write_report(out: Path, summary: dict, grid=None) -> Path:
     """Write ``out/report.html`` from a study summary (see ``nerve.study.summarise``)."""
     variants = summary["variants"]
     all_runs = [r for v in variants.values() for r in v["runs"]]
     parts = [f"<h1>nerve study report</h1><p>{html.escape(str(out))} — "
              f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {len(all_runs)} runs, "
-             f"{len(variants)} config variant(s)</p>", _explorer(out), "<h2>Runs</h2>",
+             f"{len(variants)} config variant(s)</p>", _setup(summary.get("setup") or {}), _explorer(out),
+             "<h2>Runs</h2>",
              "<p>Scores on the test split; F1 is conlleval's entity F1.</p>", _run_table(all_runs)]
     if summary.get("failed"):
         parts += ["<h2>Failed runs</h2>", "<p>These runs stopped with an error and are left out of every table and "

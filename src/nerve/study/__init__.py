@@ -30,9 +30,11 @@ __all__ = ["ANALYSIS_SPLIT", "RANK_SPLIT", "STUDY_ABLATE", "STUDY_FIGURES", "STU
            "run_row", "study", "summarise", "variant_name"]
 
 
-def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: list[dict] | None = None) -> dict:
+def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: list[dict] | None = None,
+              setup: dict | None = None) -> dict:
     """Compare the runs of each variant, evaluate the findings, and collect the run table (written to study.json,
-    with the ``failed`` runs' records); ``loaded``: analysed runs already read, by run folder (``preload``)."""
+    with the ``failed`` runs' records and the study's ``setup``: config, corpus, seeds, the settings of every run,
+    grid, cell settings); ``loaded``: analysed runs already read, by run folder (``preload``)."""
     from nerve.analysis.compare import load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.analyze import compare
@@ -42,7 +44,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
     variants: dict[str, list[Job]] = {}
     for j in jobs:
         variants.setdefault(j.variant, []).append(j)
-    result = {"variants": {}}
+    result = {"setup": dict(setup or {}), "variants": {}}
     for name, vjobs in variants.items():
         vdir = out / "compare" / folder_name(name)
         runs = [(loaded or {}).get(j.run_dir) or load_run_analysis(Path(j.run_dir) / "analysis")
@@ -132,8 +134,9 @@ def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, jobs, e
     for j in jobs:
         j.device, j.threads, j.methods, j.ablate, j.max_k = device, threads, methods, ablate, max_k
     epochs = load_config(config_path, overrides or []).train.epochs
-    atomic_write_json(out / "plan.json", {"config": str(config_path), "data": data_dir, "seeds": seeds,
-                                          "grid": g, "cell_sets": cells, "jobs": [j.to_dict() for j in jobs]})
+    setup = {"config": str(config_path), "data": data_dir, "seeds": seeds, "settings": list(overrides or []),
+             "grid": g, "cell_sets": cells}
+    atomic_write_json(out / "plan.json", {**setup, "jobs": [j.to_dict() for j in jobs]})
     loaded: dict = {}
     failed = execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
                      rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded), keep_going=keep_going)
@@ -142,7 +145,7 @@ def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, jobs, e
     lost = {spec["run_dir"] for spec, _ in failed}
     records = [{"variant": spec["variant"], "seed": spec["seed"], "run_dir": spec["run_dir"],
                 "recipe": spec.get("recipe", []), "error": message} for spec, message in failed]
-    summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded, records)
+    summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded, records, setup)
     if g:
         from nerve.grid import findings_csv, grid_csv
 
