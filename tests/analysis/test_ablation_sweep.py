@@ -99,6 +99,11 @@ def test_per_tag_accuracy_arrays_accepts_a_batch():
     np.testing.assert_array_equal(overall, [1.0, 0.5])
 
 
+def test_per_tag_accuracy_arrays_refuses_a_predicted_tag_id_out_of_range():
+    with pytest.raises(ValueError, match=r"pred: expected tag ids in 0\.\.1, got 0\.\.2"):
+        per_tag_accuracy_arrays(np.array([0, 1]), np.array([0, 2]), 2)
+
+
 def test_summary_drop_compares_top_with_random_draws(arrays):
     rows, _ = sweep(arrays, max_k=4, draws=3)
     summary = {r["target_tag"]: r for r in summarise_ablation(rows, 2)}

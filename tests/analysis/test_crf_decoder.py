@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from analysis_synthetic import as_table, assert_scores_equal, brute_force, sweep
 
-from nerve.analysis.decoders import CrfDecoder, torch_viterbi, viterbi
+from nerve.analysis.decoders import CrfDecoder, _kernels, torch_viterbi, viterbi
 
 
 def enumerate_best(em, start, trans, end):
@@ -73,6 +73,40 @@ def test_compiled_viterbi_equals_the_models_decode_on_many_sentences_with_forbid
     trans[rng.random((T, T)) < 0.4] = -10000.0
     crf = rng.normal(size=T), trans, rng.normal(size=T)
     np.testing.assert_array_equal(viterbi(em, starts, crf), torch_viterbi(em, starts, crf))
+
+
+def test_compiled_viterbi_breaks_ties_as_the_models_decode():
+    rng = np.random.default_rng(6)
+    T, lengths = 5, rng.integers(1, 12, size=400)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    em = rng.integers(0, 2, size=(lengths.sum(), T)).astype(float)  # integer scores: ties everywhere
+    crf = rng.integers(0, 2, size=T).astype(float), rng.integers(-1, 2, size=(T, T)).astype(float), np.zeros(T)
+    np.testing.assert_array_equal(viterbi(em, starts, crf), torch_viterbi(em, starts, crf))
+
+
+def test_compiled_viterbi_takes_forbidden_transitions_when_the_emissions_outweigh_the_penalty():
+    rng = np.random.default_rng(7)
+    T, lengths = 4, rng.integers(1, 6, size=200)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    em = rng.normal(scale=3e4, size=(lengths.sum(), T))  # the penalty of -10000 no longer decides
+    trans = rng.normal(size=(T, T))
+    forbidden = rng.random((T, T)) < 0.5
+    trans[forbidden] = -10000.0
+    crf = np.zeros(T), trans, np.zeros(T)
+    paths = viterbi(em, starts, crf)
+    np.testing.assert_array_equal(paths, torch_viterbi(em, starts, crf))
+    inside = np.setdiff1d(np.arange(1, len(em)), starts)  # positions with a predecessor in the same sentence
+    assert forbidden[paths[inside - 1], paths[inside]].any()  # the bounded predecessors were needed
+    for a, L in zip(starts[:20], lengths[:20]):
+        assert paths[a: a + L].tolist() == enumerate_best(em[a: a + L], *crf)
+
+
+def test_the_compiled_removal_rounds_as_numpys_outer_subtraction():
+    rng = np.random.default_rng(8)
+    E, h, w = rng.normal(size=(300, 7)), rng.normal(size=300), rng.normal(size=7)
+    expected = E - np.multiply.outer(h, w)
+    _kernels()[1](E, h, w)
+    np.testing.assert_array_equal(E, expected)
 
 
 def test_the_crf_decoder_after_removals_equals_viterbi_of_recomputed_emissions():

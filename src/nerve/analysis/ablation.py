@@ -34,25 +34,53 @@ def row_dtype(max_tag_len: int) -> np.dtype:
 
 
 class _TagCounter:
-    """Correct-token counts per gold tag for many predictions, via one gold-sorted gather."""
+    """Correct and predicted token counts per tag for many predictions, in one compiled pass over each."""
 
     def __init__(self, gold: np.ndarray, n_tags: int):
-        self.order = np.argsort(gold, kind="stable")
         self.support = np.bincount(gold, minlength=n_tags)
-        self.bounds = np.concatenate([[0], np.cumsum(self.support)])
-        self.gold = gold
+        self.gold = np.ascontiguousarray(gold, dtype=np.int64)
+
+    def counts(self, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """int64 (m, n_tags) twice for preds (m, n_tokens): tokens of gold tag j predicted j (right), and tokens
+        predicted as j."""
+        preds = np.ascontiguousarray(preds, dtype=np.int64)
+        right = np.zeros((preds.shape[0], self.support.size), np.int64)
+        predicted = np.zeros_like(right)
+        if _count_kernel()(preds, self.gold, right, predicted):
+            raise AnalysisInputError(f"pred: expected tag ids in 0..{self.support.size - 1}, got "
+                                     f"{preds.min()}..{preds.max()}")
+        return right, predicted
 
     def __call__(self, preds: np.ndarray) -> np.ndarray:
         """int64 (m, n_tags) correct counts for preds (m, n_tokens)."""
-        correct = (preds == self.gold)[:, self.order]
-        b = self.bounds
-        return np.stack([np.count_nonzero(correct[:, b[j]:b[j + 1]], axis=1) for j in range(b.size - 1)], axis=1)
+        return self.counts(preds)[0]
 
-    def predicted(self, preds: np.ndarray) -> np.ndarray:
-        """int64 (m, n_tags) number of tokens predicted as each tag in preds (m, n_tokens)."""
-        m, n_tags = preds.shape[0], self.support.size
-        flat = (preds.astype(np.intp) + (np.arange(m, dtype=np.intp) * n_tags)[:, None]).ravel()
-        return np.bincount(flat, minlength=m * n_tags).reshape(m, n_tags)
+
+_COUNT = None
+
+
+def _count_kernel():
+    """The compiled counting loop (on first use; cached on disk where numba can write)."""
+    global _COUNT
+    if _COUNT is None:
+        from numba import njit
+
+        @njit(cache=True, nogil=True)
+        def count(preds, gold, right, predicted):  # pragma: no cover - runs compiled
+            bad = 0
+            for r in range(preds.shape[0]):
+                for t in range(gold.size):
+                    p = preds[r, t]
+                    if p < 0 or p >= right.shape[1]:
+                        bad += 1
+                        continue
+                    predicted[r, p] += 1
+                    if p == gold[t]:
+                        right[r, p] += 1
+            return bad
+
+        _COUNT = count
+    return _COUNT
 
 
 def per_tag_accuracy_arrays(gold: np.ndarray, pred: np.ndarray, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
@@ -232,7 +260,7 @@ def _score(preds: np.ndarray, scorer: ChunkScorer, counter: _TagCounter) -> np.n
     entity precision, recall, F1, with 0 where conlleval writes 0 (no predicted or no gold chunk).
     """
     m, n_tags = preds.shape[0], counter.support.size
-    right, predicted = counter(preds), counter.predicted(preds)
+    right, predicted = counter.counts(preds)
     counts = np.concatenate([scorer.type_counts_many(preds[i:i + _SCORE_BLOCK])
                              for i in range(0, len(preds), _SCORE_BLOCK)])  # (m, n_types + 1, 3)
     out = np.empty((m, n_tags + 2 + len(scorer.types), 4))

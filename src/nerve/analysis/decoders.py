@@ -1,5 +1,5 @@
 """Re-decoding with units removed one by one: incremental softmax argmax, and CRF Viterbi compiled by numba (the
-same paths as the model's own ``CRF.decode`` in float64, about 9 times faster: bench/bench_viterbi.py)."""
+same paths as the model's own ``CRF.decode`` in float64, many times faster: bench/bench_viterbi.py)."""
 
 from __future__ import annotations
 
@@ -104,73 +104,157 @@ def torch_viterbi(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple
     return out
 
 
-_VITERBI = None
+_KERNELS = None
 
 
-def _compiled_viterbi():
-    """The numba-compiled Viterbi kernel (compiled on first use, cached on disk by numba where it can write)."""
-    global _VITERBI
-    if _VITERBI is None:
+def _kernels():
+    """The numba-compiled Viterbi and rank-1 kernels (compiled on first use, cached on disk where numba can write)."""
+    global _KERNELS
+    if _KERNELS is None:
         from numba import njit
 
         @njit(cache=True, nogil=True)
-        def kernel(em, starts, ends, start, trans, end):  # pragma: no cover - runs compiled
-            n_tokens, T = em.shape
-            out = np.empty(n_tokens, np.int64)
-            back = np.empty((n_tokens, T), np.int64)
-            score = np.empty(T)
-            new = np.empty(T)
-            for s in range(starts.size):
-                a, z = starts[s], ends[s]
-                for j in range(T):
-                    score[j] = start[j] + em[a, j]
-                for t in range(a + 1, z):
-                    for j in range(T):
-                        best, arg = score[0] + trans[0, j], 0
-                        for i in range(1, T):  # the first best on ties, as torch's max
-                            v = score[i] + trans[i, j]
-                            if v > best:
-                                best, arg = v, i
-                        new[j] = best + em[t, j]
-                        back[t, j] = arg
-                    score[:] = new
-                best, arg = score[0] + end[0], 0
+        def backtrack(base, m, L, trans, end, sc, out):
+            """Best paths of one group from its stored scores: the first best predecessor on ties, as ``CRF.decode``."""
+            T = trans.shape[0]
+            for s in range(m):
+                a = base[s]
+                last = (L - 1) * T * m + s
+                arg, best = 0, sc[last] + end[0]
                 for j in range(1, T):
-                    v = score[j] + end[j]
+                    v = sc[last + j * m] + end[j]
                     if v > best:
-                        best, arg = v, j
-                out[z - 1] = arg
-                for t in range(z - 1, a, -1):
-                    arg = back[t, arg]
-                    out[t - 1] = arg
-            return out
+                        arg, best = j, v
+                out[a + L - 1] = arg
+                for p in range(L - 1, 0, -1):
+                    prev = (p - 1) * T * m + s
+                    j, arg, best = arg, 0, sc[prev] + trans[0, arg]
+                    for i in range(1, T):
+                        v = sc[prev + i * m] + trans[i, j]
+                        if v > best:
+                            arg, best = i, v
+                    out[a + p - 1] = arg
 
-        _VITERBI = kernel
-    return _VITERBI
+        @njit(cache=True, nogil=True)
+        def decode(em, starts, order, bounds, length, start, trans, end, preds, npred, rest, sc, top, best, out):
+            """Viterbi paths of the sentences order[bounds[g]:bounds[g+1]] (all of length length[g]) side by side,
+            group by group: the score of position p, tag j, sentence s at sc[(p * T + j) * m + s]."""
+            T = em.shape[1]
+            for g in range(bounds.size - 1):
+                lo, m, L = bounds[g], bounds[g + 1] - bounds[g], length[g]
+                base = np.empty(m, np.int64)
+                for s in range(m):
+                    base[s] = starts[order[lo + s]]
+                for j in range(T):
+                    row = sc[j * m: (j + 1) * m]
+                    for s in range(m):
+                        row[s] = start[j] + em[base[s], j]
+                for p in range(1, L):
+                    prev = (p - 1) * T * m
+                    top[:m] = sc[prev: prev + m]
+                    for i in range(1, T):
+                        row = sc[prev + i * m: prev + (i + 1) * m]
+                        for s in range(m):
+                            top[s] = row[s] if row[s] > top[s] else top[s]
+                    for j in range(T):
+                        i = preds[j, 0]
+                        row, tr = sc[prev + i * m: prev + (i + 1) * m], trans[i, j]
+                        for s in range(m):
+                            best[s] = row[s] + tr
+                        for q in range(1, npred[j]):
+                            i = preds[j, q]
+                            row, tr = sc[prev + i * m: prev + (i + 1) * m], trans[i, j]
+                            for s in range(m):
+                                v = row[s] + tr
+                                best[s] = v if v > best[s] else best[s]
+                        cur = sc[prev + (T + j) * m: prev + (T + j + 1) * m]
+                        for s in range(m):
+                            if top[s] + rest[j] >= best[s]:  # a predecessor not scanned might reach the max
+                                v = sc[prev + s] + trans[0, j]
+                                for i in range(1, T):
+                                    w = sc[prev + i * m + s] + trans[i, j]
+                                    v = w if w > v else v
+                                best[s] = v
+                            cur[s] = best[s] + em[base[s] + p, j]
+                backtrack(base, m, L, trans, end, sc, out)
+
+        @njit(cache=True, nogil=True)
+        def remove(E, column, weights):
+            """E -= outer(column, weights) in one pass (each product rounded, then subtracted, as numpy's)."""
+            for t in range(E.shape[0]):
+                x = column[t]
+                for j in range(E.shape[1]):
+                    E[t, j] -= x * weights[j]
+
+        _KERNELS = decode, remove
+    return _KERNELS
 
 
-def viterbi(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple) -> np.ndarray:
-    """Best tag of every token under a linear-chain CRF, in float64, sentence by sentence.
+class _Layout:
+    """Sentences grouped by length for the compiled Viterbi, with its work arrays (reused across decodes)."""
 
-    The recursion is ``CRF.decode``'s, operation for operation: score_t(j) = max_i (score_{t-1}(i) + trans[i, j])
-    + e_t(j), the first best on ties; its paths equal ``torch_viterbi``'s (tests) and it runs 5–9 times faster on
-    one core (bench/bench_viterbi.py), which is what makes CRF ablation sweeps affordable. (Scanning only the legal
-    predecessors of a constrained CRF, with an exact bound for the others, measured slower: 11.7 ms a decode
-    against 6.8–9 ms on CoNLL-2003 test.)
+    def __init__(self, sentence_starts: np.ndarray, n_tokens: int, crf: tuple):
+        self.crf = tuple(np.ascontiguousarray(x, dtype=np.float64) for x in crf)  # start, transitions, end
+        trans = self.crf[1]
+        starts = np.asarray(sentence_starts, dtype=np.int64)
+        lengths = np.diff(np.r_[starts, n_tokens]).astype(np.int64)
+        if lengths.size and lengths.min() < 1:
+            raise ValueError("sentence_starts: expected strictly increasing starts below n_tokens, from 0")
+        self.starts = starts
+        self.order = np.argsort(lengths, kind="stable").astype(np.int64)
+        sorted_lengths = lengths[self.order]
+        cuts = np.flatnonzero(np.diff(sorted_lengths)) + 1
+        self.bounds = (np.r_[0, cuts, starts.size] if starts.size else np.zeros(1)).astype(np.int64)
+        self.length = sorted_lengths[self.bounds[:-1]]
+        T = trans.shape[0]
+        self.preds, self.npred, self.rest = _predecessors(trans)
+        widest = int(np.diff(self.bounds).max(initial=1))
+        self.sc = np.empty(int((self.length * np.diff(self.bounds)).max(initial=1)) * T)  # one group's scores
+        self.top, self.best = np.empty(widest), np.empty(widest)
+
+
+def _predecessors(trans: np.ndarray, gap: float = 1000.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tag j, the predecessors i the forward pass scans (trans[i, j] within ``gap`` of the column's best: the
+    legal ones of a constrained CRF) and the largest transition score of the others, which it bounds instead."""
+    T = trans.shape[0]
+    preds, npred, rest = np.zeros((T, T), np.int64), np.zeros(T, np.int64), np.full(T, -np.inf)
+    for j in range(T):
+        keep = trans[:, j] >= trans[:, j].max() - gap
+        idx = np.flatnonzero(keep)
+        preds[j, :idx.size], npred[j] = idx, idx.size
+        if not keep.all():
+            rest[j] = trans[~keep, j].max()
+    return preds, npred, rest
+
+
+def viterbi(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple, layout: _Layout | None = None
+            ) -> np.ndarray:
+    """Best tag of every token under a linear-chain CRF, in float64: the paths of ``CRF.decode``.
+
+    score_t(j) = max_i (score_{t-1}(i) + trans[i, j]) + e_t(j), then the first best predecessor on ties, as
+    ``CRF.decode``. Compiled by numba, the sentences of one length side by side (the loops over them vectorise);
+    per tag only the predecessors near the column's best transition are scanned — the legal ones of a constrained
+    CRF — and the others are bounded: max_i score_{t-1}(i) + their best transition; where that bound reaches the
+    scanned maximum, all are scanned. So the scores are exact, and the backtrack re-scans every predecessor of
+    the stored scores in order. bench/bench_viterbi.py times it against ``CRF.decode``.
 
     Args:
         emissions: float (n_tokens, T), the sentences one after another.
         sentence_starts: int (n_sentences,) first token of each sentence (strictly increasing, from 0).
         crf: (start (T,), transitions (T, T) [from, to], end (T,)), constraints already added.
+        layout: ``_Layout(sentence_starts, n_tokens, crf)`` made once for many decodes of the same sentences and
+            CRF (its grouping, CRF arrays and work arrays; ``crf`` is then not read).
 
     Returns:
         intp (n_tokens,) tag ids.
     """
     em = np.ascontiguousarray(emissions, dtype=np.float64)
-    starts = np.asarray(sentence_starts, dtype=np.int64)
-    ends = np.r_[starts[1:], em.shape[0]].astype(np.int64)
-    start, trans, end = (np.ascontiguousarray(x, dtype=np.float64) for x in crf)
-    return _compiled_viterbi()(em, starts, ends, start, trans, end).astype(np.intp)
+    lay = layout or _Layout(sentence_starts, em.shape[0], crf)
+    start, trans, end = lay.crf
+    out = np.empty(em.shape[0], dtype=np.int64)
+    _kernels()[0](em, lay.starts, lay.order, lay.bounds, lay.length, start, trans, end, lay.preds, lay.npred,
+                  lay.rest, lay.sc, lay.top, lay.best, out)
+    return out.astype(np.intp, copy=False)
 
 
 class CrfDecoder:
@@ -182,23 +266,24 @@ class CrfDecoder:
     def __init__(self, h: np.ndarray, W: np.ndarray, b: np.ndarray, sentence_starts: np.ndarray, crf: tuple):
         """h: (n_tokens, n); W: (n_tags, n); b: (n_tags,); crf: (start, transitions [from, to], end)."""
         self.h64 = np.asarray(h, dtype=np.float64)
+        self.hT64 = np.ascontiguousarray(self.h64.T)  # a unit's column, contiguous
         self.W64 = np.asarray(W, dtype=np.float64)
+        self.WT64 = np.ascontiguousarray(self.W64.T)
         self.b64 = np.asarray(b, dtype=np.float64)
         self.E0 = self.h64 @ self.W64.T + self.b64  # shape: (n_tokens, n_tags)
         self.E = self.E0.copy()
-        self._tmp = np.empty_like(self.E0)
         self.crf = crf
         self.starts = np.asarray(sentence_starts, dtype=np.intp)
+        self.layout = _Layout(self.starts, self.E0.shape[0], crf)
 
     def reset(self) -> None:
         """Start a new removal sequence with every unit present."""
         np.copyto(self.E, self.E0)
 
     def remove(self, u: int) -> None:
-        """Remove unit u from the current emissions."""
-        np.multiply.outer(self.h64[:, u], self.W64[:, u], out=self._tmp)
-        self.E -= self._tmp
+        """Remove unit u from the current emissions (compiled: one pass, numpy's rounding)."""
+        _kernels()[1](self.E, self.hT64[u], self.WT64[u])
 
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the current emissions (``mask``, the removed units, is implied by them)."""
-        return viterbi(self.E, self.starts, self.crf)
+        return viterbi(self.E, self.starts, self.crf, self.layout)
