@@ -41,6 +41,21 @@ def test_cell_set_applies_only_to_the_cells_it_names_after_the_grid_values(tmp_p
         assert job.recipe == (["train.lr=0.1", "train.ave_batch_loss=true"] if cnn else [])
 
 
+def test_the_same_setting_from_two_cell_sets_is_one_recipe_item(tmp_path):
+    grid = parse_grid(["model.char=none,cnn", "model.encoder=lstm,cnn"])
+    cells = parse_cell_sets(["model.encoder=cnn:train.lr=0.1", "model.char=cnn:train.lr=0.1"], grid)
+    jobs = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid, cell_sets=cells)
+    assert [j.recipe for j in jobs] == [[], ["train.lr=0.1"], ["train.lr=0.1"], ["train.lr=0.1"]]
+
+
+def test_two_cell_sets_giving_one_cell_different_values_are_refused(tmp_path):
+    grid = parse_grid(["model.char=none,cnn", "model.encoder=lstm,cnn"])
+    cells = parse_cell_sets(["model.encoder=cnn:train.lr=0.1", "model.char=cnn:train.lr=0.3"], grid)
+    with pytest.raises(NerveError, match=r"char=cnn,encoder=cnn: --cell-set items give train.lr different values: "
+                                         r"train.lr=0.1, train.lr=0.3"):
+        plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid, cell_sets=cells)
+
+
 def test_cell_set_leaves_the_other_cells_fingerprints_as_without_it(tmp_path):
     grid = parse_grid(["model.encoder=lstm,cnn"])
     plain = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid)

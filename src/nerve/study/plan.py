@@ -127,7 +127,12 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
     for values in itertools.product(*[v for _, v in grid]) if grid else [()]:
         assignment = list(zip(keys, values))
         name = variant_name(assignment)
-        recipe = [setting for key, value, setting in cell_sets if dict(assignment).get(key) == value]
+        recipe = list(dict.fromkeys(setting for key, value, setting in cell_sets if dict(assignment).get(key) == value))
+        keys_set = [setting.split("=", 1)[0].strip() for setting in recipe]
+        clash = sorted({k for k in keys_set if keys_set.count(k) > 1})
+        if clash:
+            raise NerveError(f"grid cell {name}: --cell-set items give {clash[0]} different values: "
+                             + ", ".join(x for x in recipe if x.split("=", 1)[0].strip() == clash[0]))
         for i in range(seeds):
             seed = first + i
             sets = overrides + [f"{k}={v}" for k, v in assignment] + recipe + [f"train.seed={seed}"]
