@@ -136,15 +136,13 @@ def _kernels():
                     out[a + p - 1] = arg
 
         @njit(cache=True, nogil=True)
-        def decode(em, starts, order, bounds, length, start, trans, end, preds, npred, rest, sc, top, best, out):
-            """Viterbi paths of the sentences order[bounds[g]:bounds[g+1]] (all of length length[g]) side by side,
-            group by group: the score of position p, tag j, sentence s at sc[(p * T + j) * m + s]."""
+        def decode(em, first, bounds, length, start, trans, end, preds, npred, rest, sc, top, best, out):
+            """Viterbi paths of the sentences starting at first[bounds[g]:bounds[g+1]] (all of length length[g]) side
+            by side, group by group: the score of position p, tag j, sentence s at sc[(p * T + j) * m + s]."""
             T = em.shape[1]
             for g in range(bounds.size - 1):
-                lo, m, L = bounds[g], bounds[g + 1] - bounds[g], length[g]
-                base = np.empty(m, np.int64)
-                for s in range(m):
-                    base[s] = starts[order[lo + s]]
+                m, L = bounds[g + 1] - bounds[g], length[g]
+                base = first[bounds[g]: bounds[g + 1]]
                 for j in range(T):
                     row = sc[j * m: (j + 1) * m]
                     for s in range(m):
@@ -200,9 +198,9 @@ class _Layout:
         lengths = np.diff(np.r_[starts, n_tokens]).astype(np.int64)
         if lengths.size and lengths.min() < 1:
             raise ValueError("sentence_starts: expected strictly increasing starts below n_tokens, from 0")
-        self.starts = starts
-        self.order = np.argsort(lengths, kind="stable").astype(np.int64)
-        sorted_lengths = lengths[self.order]
+        order = np.argsort(lengths, kind="stable")
+        self.first = starts[order]  # first token of each sentence, sorted by length
+        sorted_lengths = lengths[order]
         cuts = np.flatnonzero(np.diff(sorted_lengths)) + 1
         self.bounds = (np.r_[0, cuts, starts.size] if starts.size else np.zeros(1)).astype(np.int64)
         self.length = sorted_lengths[self.bounds[:-1]]
@@ -243,7 +241,7 @@ def viterbi(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple, layo
         sentence_starts: int (n_sentences,) first token of each sentence (strictly increasing, from 0).
         crf: (start (T,), transitions (T, T) [from, to], end (T,)), constraints already added.
         layout: ``_Layout(sentence_starts, n_tokens, crf)`` made once for many decodes of the same sentences and
-            CRF (its grouping, CRF arrays and work arrays; ``crf`` is then not read).
+            CRF (its grouping, CRF arrays and work arrays; ``sentence_starts`` and ``crf`` are then not read).
 
     Returns:
         intp (n_tokens,) tag ids.
@@ -252,8 +250,8 @@ def viterbi(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple, layo
     lay = layout or _Layout(sentence_starts, em.shape[0], crf)
     start, trans, end = lay.crf
     out = np.empty(em.shape[0], dtype=np.int64)
-    _kernels()[0](em, lay.starts, lay.order, lay.bounds, lay.length, start, trans, end, lay.preds, lay.npred,
-                  lay.rest, lay.sc, lay.top, lay.best, out)
+    _kernels()[0](em, lay.first, lay.bounds, lay.length, start, trans, end, lay.preds, lay.npred, lay.rest, lay.sc,
+                  lay.top, lay.best, out)
     return out.astype(np.intp, copy=False)
 
 
@@ -265,16 +263,12 @@ class CrfDecoder:
 
     def __init__(self, h: np.ndarray, W: np.ndarray, b: np.ndarray, sentence_starts: np.ndarray, crf: tuple):
         """h: (n_tokens, n); W: (n_tags, n); b: (n_tags,); crf: (start, transitions [from, to], end)."""
-        self.h64 = np.asarray(h, dtype=np.float64)
-        self.hT64 = np.ascontiguousarray(self.h64.T)  # a unit's column, contiguous
-        self.W64 = np.asarray(W, dtype=np.float64)
-        self.WT64 = np.ascontiguousarray(self.W64.T)
-        self.b64 = np.asarray(b, dtype=np.float64)
-        self.E0 = self.h64 @ self.W64.T + self.b64  # shape: (n_tokens, n_tags)
+        h64, W64 = np.asarray(h, dtype=np.float64), np.asarray(W, dtype=np.float64)
+        self.hT64 = np.ascontiguousarray(h64.T)  # a unit's column, contiguous
+        self.WT64 = np.ascontiguousarray(W64.T)
+        self.E0 = h64 @ W64.T + np.asarray(b, dtype=np.float64)  # shape: (n_tokens, n_tags)
         self.E = self.E0.copy()
-        self.crf = crf
-        self.starts = np.asarray(sentence_starts, dtype=np.intp)
-        self.layout = _Layout(self.starts, self.E0.shape[0], crf)
+        self.layout = _Layout(sentence_starts, self.E0.shape[0], crf)
 
     def reset(self) -> None:
         """Start a new removal sequence with every unit present."""
@@ -286,4 +280,4 @@ class CrfDecoder:
 
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the current emissions (``mask``, the removed units, is implied by them)."""
-        return viterbi(self.E, self.starts, self.crf, self.layout)
+        return viterbi(self.E, None, None, self.layout)
