@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 
 from machine import cpu_name  # noqa: E402  (bench/machine.py: the scripts run as python bench/X.py)
 
-from nerve.analysis.decoders import torch_viterbi, viterbi  # noqa: E402
+from nerve.model.crf import torch_viterbi, viterbi  # noqa: E402
 
 
 def emissions(run: str | None, split: str):

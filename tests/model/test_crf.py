@@ -5,8 +5,7 @@ import itertools
 import pytest
 import torch
 
-from nerve.model.crf import CRF, FORBIDDEN, transition_constraints
-from nerve.model.forward_backward import NoLegalPath, log_partition
+from nerve.model.crf import CRF, FORBIDDEN, NoLegalPath, log_partition, transition_constraints
 
 SEEDS = [0, 1, 2]
 SIZES = [(num_tags, seq_len) for num_tags in (3, 4, 5) for seq_len in (1, 2, 3, 4)]

@@ -141,51 +141,13 @@ def random_scores(x: RankInput, seed: int = 0) -> np.ndarray:
 IG_STEPS = 32  # Riemann steps of integrated gradients (Gauss-Legendre, Captum's default method)
 
 
-def crf_context(emissions: np.ndarray, sentence_starts: np.ndarray, crf: tuple) -> np.ndarray:
-    """What the rest of its sentence adds to each token's tag scores under a linear-chain CRF.
-
-    With forward and backward log-messages α, β (α_t includes e_t, β_t does not), the log-marginal is
-    log p(y_t = j | x) = α_t(j) + β_t(j) − log Z. Writing a_t = α_t − e_t + β_t, which depends on the other
-    tokens' emissions only, gives log p(y_t = · | x) = log_softmax(e_t + a_t): the CRF marginal of token t as a
-    function of its own emission e_t, the rest of the sentence held at its values.
-
-    Args:
-        emissions: float (n_tokens, T), sentences concatenated; sentence_starts: int (n_sentences,).
-        crf: (start (T,), transitions (T, T) [from, to], end (T,)).
-
-    Returns:
-        float64 (n_tokens, T) a_t.
-    """
-    from scipy.special import logsumexp
-
-    em = np.asarray(emissions, dtype=np.float64)
-    start, trans, end = (np.asarray(v, dtype=np.float64) for v in crf)
-    starts = np.asarray(sentence_starts, dtype=np.intp)
-    lengths = np.diff(np.r_[starts, em.shape[0]])
-    width, T = int(lengths.max(initial=0)), em.shape[1]
-    pos = np.arange(width)
-    mask = pos[None, :] < lengths[:, None]  # shape: (n_sentences, width)
-    token = np.where(mask, starts[:, None] + pos[None, :], 0)
-    e = np.where(mask[..., None], em[token], 0.0)  # shape: (n_sentences, width, T)
-    alpha, beta = np.empty_like(e), np.empty_like(e)
-    alpha[:, 0] = start + e[:, 0]
-    for t in range(1, width):  # past a sentence's end the values are unused
-        alpha[:, t] = e[:, t] + logsumexp(alpha[:, t - 1, :, None] + trans, axis=1)
-    last = lengths - 1
-    for t in range(width - 1, -1, -1):
-        if t + 1 < width:
-            nxt = logsumexp(trans[None] + (e[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
-        else:
-            nxt = np.zeros((len(lengths), T))
-        beta[:, t] = np.where((t == last)[:, None], end, nxt)
-    return (alpha - e + beta)[mask]
-
-
 def _tag_head(x: RankInput, target: str):
     """f(h) -> (N, T) per token: the log-probabilities of the tags (``"logprob"``: log_softmax of the tag
     projection, a softmax tagger's output), the raw tag scores (``"logit"``: the emissions a CRF reads) or the
     CRF log-marginals (``"marginal"``: log_softmax(e_t + a_t), ``crf_context`` a_t from the actual emissions)."""
     import torch
+
+    from nerve.model.crf import crf_context
 
     dtype = np.float32 if np.asarray(x.h).dtype == np.float32 else np.float64  # the activations' precision
     W = torch.as_tensor(np.asarray(x.W, dtype=dtype))

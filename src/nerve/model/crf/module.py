@@ -5,7 +5,7 @@ import numbers
 import torch
 from torch import Tensor, nn
 
-from nerve.model.forward_backward import NoLegalPath, log_partition
+from nerve.model.crf.forward_backward import NoLegalPath, log_partition
 from nerve.tags import allowed_transitions
 
 #: Constant added to the score of a forbidden transition (start, end or tag-to-tag), as in NCRF++.
