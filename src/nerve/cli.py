@@ -292,9 +292,6 @@ def cmd_serve(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise NerveError(f"--port {args.port}: expected a number in 0..65535")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"nerve: warning: --host {args.host}: the explorer is reachable from other machines, and anyone who "
-              "reaches it can run the model", file=sys.stderr)
     serve(args.run, args.host, args.port, args.analysis, args.device)
     return 0
 

@@ -1,6 +1,7 @@
 """``nerve serve``: the explorer page backed by a local HTTP server that holds the model, tags typed sentences and
-ablates units in the model (``nerve.model.hooks.ablate``) on request. Every request is checked; a bad one gets a
-JSON error (400) the page shows, and the server keeps serving."""
+ablates units in the model (``nerve.model.hooks.ablate``) on request. Every request is checked: its Host and Origin
+(``nerve.explore.guard``; 421 and 403), its Content-Type (415), Content-Length (411, 400, 413) and body (400); a
+bad one gets a JSON error the page shows, and the server keeps serving."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from nerve.errors import NerveError
+from nerve.explore.guard import HostCheck, bind_server, host_name, is_loopback
 
 MAX_TOKENS = 1000  # longest typed sentence, in whitespace tokens
 MAX_BODY = 1_000_000  # bytes of one request
 MAX_TOKEN_CHARS = 200
+CLIENT_TIMEOUT = 60  # seconds a client may take to send its request
 FIELDS = {"sentence", "ablate", "value"}
 VALUES = ("zero", "mean")
 
@@ -29,10 +32,16 @@ class RequestError(ValueError):
 def parse_request(body: bytes, units: list[str]) -> tuple[list[str], list[int], str]:
     """(tokens, unit indices to ablate, "zero" | "mean") of a /api/tag request body, or RequestError saying why not.
 
-    The body is a JSON object: sentence (text, split at whitespace; 1..MAX_TOKENS tokens), ablate (optional list
-    of unit names), value (optional, zero or mean)."""
+    The body is a JSON object: sentence (one line of text, split into tokens at spaces and tabs as `nerve decode`
+    splits a line, non-breaking spaces kept inside a token; 1..MAX_TOKENS tokens), ablate (optional list of unit
+    names), value (optional, zero or mean)."""
+    from nerve.text import columns, line_problem
+
     try:
         req = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise RequestError("the request nests JSON too deeply; expected {\"sentence\": \"...\", \"ablate\": "
+                           "[...], \"value\": \"zero\"}") from None
     except (UnicodeDecodeError, ValueError):
         raise RequestError("the request is not JSON; expected {\"sentence\": \"...\", \"ablate\": [...], "
                            "\"value\": \"zero\"}") from None
@@ -44,7 +53,13 @@ def parse_request(body: bytes, units: list[str]) -> tuple[list[str], list[int], 
     sentence = req.get("sentence")
     if not isinstance(sentence, str):
         raise RequestError("sentence: expected text")
-    tokens = sentence.split()
+    if "\n" in sentence:
+        raise RequestError("the sentence holds a line break; type one sentence on one line")
+    problem = line_problem(sentence)
+    if problem is not None:
+        raise RequestError(f"the sentence holds a {problem.split(';')[0].removeprefix('a ')}; expected words "
+                           "separated by spaces")
+    tokens = columns(sentence)
     if not tokens:
         raise RequestError("the sentence is empty; type a few words separated by spaces")
     if len(tokens) > MAX_TOKENS:
@@ -111,12 +126,14 @@ class LiveModel:
                 "value": value}
 
 
-def make_handler(files: dict[str, bytes], live: LiveModel):
-    """The request handler: GET serves the page and its data, POST /api/tag tags a sentence."""
+def make_handler(files: dict[str, bytes], live: LiveModel, check: HostCheck):
+    """The request handler: GET serves the page and its data, POST /api/tag tags a sentence; only requests whose
+    Host (and Origin, when sent) name this server (``check``) are answered."""
     types = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "nerve-serve"
+        timeout = CLIENT_TIMEOUT  # a client that stops sending is dropped
 
         def log_message(self, format, *args):
             pass
@@ -133,7 +150,21 @@ def make_handler(files: dict[str, bytes], live: LiveModel):
         def _json(self, code: int, obj: dict) -> None:
             self._send(code, json.dumps(obj, allow_nan=False).encode("utf-8"), "application/json")
 
+        def _refused(self) -> bool:
+            """Answer 421 to another Host, 403 to another Origin; True when refused."""
+            problem = check.host_problem(self.headers.get("Host"))
+            code = 421
+            if problem is None:
+                problem, code = check.origin_problem(self.headers.get("Origin")), 403
+            if problem is None:
+                return False
+            self._json(code, {"error": problem})
+            self.close_connection = True
+            return True
+
         def do_GET(self):
+            if self._refused():
+                return
             path = self.path.split("?", 1)[0].lstrip("/") or "index.html"
             if path in files:
                 self._send(200, files[path], types.get(Path(path).suffix, "application/octet-stream"))
@@ -142,25 +173,49 @@ def make_handler(files: dict[str, bytes], live: LiveModel):
             else:
                 self._json(404, {"error": f"no such page: /{path}"})
 
+        def _body(self) -> bytes | None:
+            """The request body, or None after answering why it is refused."""
+            ctype = self.headers.get("Content-Type") or ""
+            if ctype.split(";", 1)[0].strip().lower() != "application/json":
+                self._json(415, {"error": f"Content-Type {ctype!r}: expected application/json"})
+                self.close_connection = True
+                return None
+            raw = self.headers.get("Content-Length")
+            if raw is None:
+                self._json(411, {"error": "the request has no Content-Length; expected the body's size in bytes"})
+                self.close_connection = True
+                return None
+            if not (raw.strip().isascii() and raw.strip().isdigit()):
+                self._json(400, {"error": f"Content-Length {raw!r} is not an integer; expected the body's size in "
+                                          "bytes"})
+                self.close_connection = True
+                return None
+            length = int(raw)
+            if length > MAX_BODY:
+                self._json(413, {"error": f"the request has {length} bytes; at most {MAX_BODY}"})
+                self.close_connection = True
+                return None
+            body = self.rfile.read(length)
+            if len(body) < length:  # the client went away mid-body: nobody to answer
+                raise ConnectionAbortedError(f"{len(body)} of {length} body bytes received")
+            return body
+
         def do_POST(self):
+            if self._refused():
+                return
             if self.path.split("?", 1)[0] != "/api/tag":
                 self._json(404, {"error": f"no such endpoint: {self.path}; expected POST /api/tag"})
                 return
-            try:
-                length = int(self.headers.get("Content-Length", ""))
-            except ValueError:
-                self._json(411, {"error": "the request has no Content-Length"})
+            body = self._body()
+            if body is None:
                 return
-            if length > MAX_BODY or length < 0:
-                self._json(413, {"error": f"the request has {length} bytes; at most {MAX_BODY}"})
-                self.close_connection = True
-                return
-            body = self.rfile.read(length)
             try:
                 tokens, ablate, value = parse_request(body, live.units)
                 self._json(200, live.tag(tokens, ablate, value))
             except (RequestError, NerveError) as err:
                 self._json(400, {"error": str(err)})
+            except (ConnectionError, TimeoutError):
+                raise  # the client went away: the server logs it in one line
             except Exception as err:  # a fault in tagging must not stop the server
                 self._json(500, {"error": f"tagging failed: {type(err).__name__}: {err}"})
 
@@ -198,10 +253,10 @@ def make_server(run_dir: str | os.PathLike, host: str = "127.0.0.1", port: int =
     if sorted(mean) != sorted(live.units):
         raise NerveError(f"{d}: its units are not those of the model in {run}")
     live.means = np.array([mean[u] for u in live.units], dtype=np.float32)
-    try:
-        return ThreadingHTTPServer((host, port), make_handler(files, live))
-    except OSError as err:
-        raise NerveError(f"{host}:{port}: cannot listen there ({err.strerror or err}); try another --port") from None
+    check = HostCheck(host, host, port)
+    server = bind_server(host, port, make_handler(files, live, check))
+    check.bound(*server.server_address[:2])  # port 0: the free port it got
+    return server
 
 
 def serve(run_dir: str, host: str = "127.0.0.1", port: int = 8000, analysis: str | None = None,
@@ -209,7 +264,11 @@ def serve(run_dir: str, host: str = "127.0.0.1", port: int = 8000, analysis: str
     """Serve until interrupted, printing the page's address to standard error."""
     server = make_server(run_dir, host, port, analysis, device)
     h, p = server.server_address[:2]
-    print(f"serving the explorer of {run_dir} at http://{h}:{p}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+    print(f"serving the explorer of {run_dir} at http://{host_name(h)}:{p}/ (Ctrl-C stops)", file=sys.stderr,
+          flush=True)
+    if not is_loopback(h):
+        print(f"nerve: warning: --host {host}: the explorer is reachable from other machines, and anyone who "
+              "reaches it can run the model", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     finally:
