@@ -282,7 +282,7 @@ def cmd_data(args) -> int:
 def cmd_explore(args) -> int:
     from nerve.explore import write_explorer
 
-    index = write_explorer(args.source, out_folder(args.out))
+    index = write_explorer(args.source, out_folder(args.out), progress=False if args.no_progress else None)
     print(f"explorer written to {index} (open it in a browser)", file=sys.stderr)
     return 0
 

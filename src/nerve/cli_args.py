@@ -31,7 +31,11 @@ def _sub(sub, name: str, help: str, **kw) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nerve import __version__
+
     ap = argparse.ArgumentParser(prog="nerve", description="Train NER taggers and dissect them neuron by neuron.")
+    ap.add_argument("--version", action="version", version=f"nerve {__version__}",
+                    help="print nerve's version and exit")
     _globals(ap, top=True)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -142,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "explore", "write the explorer: a page over an analysed run or a study that opens from file://")
     p.add_argument("source", help="run folder with analysis/, analysis folder, or study folder")
     p.add_argument("--out", required=True, help="explorer folder: index.html and data/ (required)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: on a terminal)")
 
     p = _sub(sub, "serve", "the explorer backed by a local server holding the model: tag typed sentences, ablate "
                            "units live")

@@ -85,9 +85,14 @@ def histograms(h: np.ndarray, labels: np.ndarray, n_tags: int, bins: int = BINS)
     return edges, counts
 
 
-def single_unit_ablation(arrays: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+def single_unit_ablation(arrays: dict, n: int, progress: bool | None = False) -> tuple[np.ndarray, np.ndarray]:
     """(baseline per-tag accuracy (T,), per-tag accuracy with each unit alone set to 0 (n, T)), decoded as the
-    ablation sweep decodes (``nerve.analysis.decoders``)."""
+    ablation sweep decodes (``nerve.analysis.decoders``); ``progress``: a tqdm bar on stderr (None: on a
+    terminal)."""
+    import sys
+
+    from tqdm import tqdm
+
     from nerve.analysis.ablation import per_tag_accuracy_arrays
     from nerve.analysis.decoders import CrfDecoder, SoftmaxDecoder
 
@@ -102,7 +107,8 @@ def single_unit_ablation(arrays: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
     dec.reset()
     base, _ = per_tag_accuracy_arrays(arrays["gold"], dec.decode(mask), T)
     out = np.empty((n, T))
-    for u in range(n):
+    for u in tqdm(range(n), desc="single-unit ablation", unit="unit", leave=False, file=sys.stderr,
+                  disable=None if progress is None else not progress):
         dec.reset()
         dec.remove(u)
         mask[:] = False
@@ -162,8 +168,10 @@ def _methods(d: Path, files: list[str], tags: list[str], neurons: list[str]) -> 
                 "rankings": unit_pos[ranks].tolist()}
 
 
-def run_payload(analysis_dir: str | os.PathLike, *, top: int = TOP, bins: int = BINS) -> dict:
-    """Everything the explorer shows of one analysed run (a run folder holding ``analysis/`` or the folder).
+def run_payload(analysis_dir: str | os.PathLike, *, top: int = TOP, bins: int = BINS,
+                progress: bool | None = False) -> dict:
+    """Everything the explorer shows of one analysed run (a run folder holding ``analysis/`` or the folder);
+    ``progress``: a tqdm bar on stderr over its single-unit ablations (None: on a terminal).
 
     Returns a JSON-ready dict; unit and tag indices follow sensitivity.csv's order (``units``, ``tags``).
 
@@ -205,7 +213,7 @@ def run_payload(analysis_dir: str | os.PathLike, *, top: int = TOP, bins: int = 
     hi, lo = extreme_tokens(h, top)
     bucket = arrays["pred"] if info.get("bucket", "predicted") == "predicted" else arrays["gold"]
     edges, counts = histograms(h, bucket, len(tags), bins)
-    base, single = single_unit_ablation(arrays, n)
+    base, single = single_unit_ablation(arrays, n, progress)
     return {
         "name": run.name, "analysis_dir": str(d.resolve()), "run": info.get("run"),
         "split": info.get("split_name"), "decoder": str(arrays["decoder"]), "bucket": info.get("bucket"),

@@ -1,11 +1,15 @@
 """The explorer's files: ``index.html`` (the page, its script and style inlined) and ``data/`` beside it
 (``index.js``: which runs there are, and in a study the matching of their units; ``rN.js``: one run's data), loaded
-by script tags so that the page opens from ``file://`` with no server and no network."""
+by script tags so that the page opens from ``file://`` with no server and no network. ``.nerve-explorer.json``
+records the files the explorer wrote: a later explorer into the same folder removes only those, and never
+overwrites a file it did not write."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +17,8 @@ from nerve.errors import NerveError
 
 EXPLORER_DIR = "explore"  # where a study's explorer lives, beside its report.html
 INDEX = "index.html"
+WRITTEN = ".nerve-explorer.json"  # the files the explorer wrote into its folder
+OURS = re.compile(r"index\.html|data/index\.js|data/r\d+\.js")  # the only names it writes (or removes)
 
 
 def _static(name: str) -> str:
@@ -37,9 +43,9 @@ def is_study(path: str | os.PathLike) -> bool:
     return (Path(path) / "study.json").is_file()
 
 
-def explorer_files(source: str | os.PathLike, live: bool = False) -> dict[str, str]:
+def explorer_files(source: str | os.PathLike, live: bool = False, progress: bool | None = False) -> dict[str, str]:
     """Every file of the explorer over ``source`` (a run folder with ``analysis/``, an analysis folder, or a study
-    folder), relative path -> text.
+    folder), relative path -> text; ``progress``: tqdm bars on stderr (None: on a terminal).
 
     Raises:
         NerveError: no analysis, or an incomplete, modified or stale one (naming the folder).
@@ -58,14 +64,20 @@ def explorer_files(source: str | os.PathLike, live: bool = False) -> dict[str, s
             raise NerveError(f"{src}: no analysis here (expected a study folder, an analysis folder or a run folder "
                              "with analysis/; run `nerve analyze RUN --out RUN/analysis` first)")
         found = [("", d.resolve().parent.name if d.name == "analysis" else d.name, d)]
+    from tqdm import tqdm
+
     payloads, runs, variants = {}, [], {}
+    bar = tqdm(total=len(found), desc="explore", unit="run", file=sys.stderr,
+               disable=None if progress is None else not progress)
     for i, (variant, name, d) in enumerate(found):
         rid = f"r{i}"
-        payloads[rid] = run_payload(d)
+        payloads[rid] = run_payload(d, progress=progress)
+        bar.update()
         runs.append({"id": rid, "name": name, "variant": variant, "file": f"data/{rid}.js",
                      "units": len(payloads[rid]["units"]), "split": payloads[rid]["split"]})
         variants.setdefault(variant, []).append(rid)
     manifest = {"source": str(src.resolve()), "study": None, "runs": runs}
+    bar.close()
     if is_study(src):
         manifest["study"] = matching(payloads, variants)
     files = {INDEX: page_html(live), "data/index.js": f"window.NERVE_MANIFEST = {_js(manifest)};\n"}
@@ -74,23 +86,56 @@ def explorer_files(source: str | os.PathLike, live: bool = False) -> dict[str, s
     return files
 
 
-def write_explorer(source: str | os.PathLike, out: str | os.PathLike) -> Path:
+def _written(out: Path) -> set[str]:
+    """The files an earlier explorer recorded writing into ``out`` (only names it writes; empty without a record)."""
+    try:
+        files = json.loads((out / WRITTEN).read_text(encoding="utf-8"))["files"]
+        return {f for f in files if isinstance(f, str) and OURS.fullmatch(f)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _foreign(out: Path, names, written: set[str]) -> Path | None:
+    """The first of ``names`` in ``out`` that is there but was not written by the explorer (None: none)."""
+    for rel in names:
+        path = out / rel
+        if rel not in written and (path.exists() or path.is_symlink()):
+            return path
+    return None
+
+
+def write_explorer(source: str | os.PathLike, out: str | os.PathLike, progress: bool | None = False) -> Path:
     """Write the explorer over ``source`` into the folder ``out`` (locked while written); returns its index.html.
 
-    Files of an earlier explorer in ``out`` that this one does not write (runs of a larger study) are removed.
+    Files an earlier explorer wrote into ``out`` (``.nerve-explorer.json``) that this one does not write (runs of a
+    larger study) are removed; no other file is removed or overwritten.
+
+    Raises:
+        NerveError: ``out`` holds a file of the explorer's names that the explorer did not write (naming it).
     """
     from nerve.folder import writer_lock
-    from nerve.io import atomic_write_text, make_dirs
+    from nerve.io import atomic_write_json, atomic_write_text, make_dirs
 
-    files = explorer_files(source)
     out = Path(out)
+
+    def refuse_foreign(names) -> None:
+        path = _foreign(out, names, _written(out))
+        if path is not None:
+            raise NerveError(f"{path}: not written by `nerve explore` (not in {out / WRITTEN}), and the explorer "
+                             "would overwrite it; choose another --out or move the file away")
+
+    refuse_foreign([INDEX, "data/index.js"])  # at once, before the runs are read
+    files = explorer_files(source, progress=progress)
     make_dirs(out / "data")
     with writer_lock(out, "nerve explore"):
+        refuse_foreign(files)
+        written = _written(out)
+        atomic_write_json(out / WRITTEN, {"files": sorted(written | set(files))})  # before any file is written
         for rel, text in files.items():
             atomic_write_text(out / rel, text)
-        for old in (out / "data").glob("r*.js"):
-            if f"data/{old.name}" not in files:
-                old.unlink()
+        for rel in sorted(written - set(files)):
+            (out / rel).unlink(missing_ok=True)
+        atomic_write_json(out / WRITTEN, {"files": sorted(files)})
     return out / INDEX
 
 
