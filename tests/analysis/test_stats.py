@@ -1,19 +1,15 @@
-"""The statistics behind the verdicts against plain re-computations: permuted products, empirical p, bootstrap
-interval, one-sample test, Holm."""
+"""The statistics behind the verdicts against plain re-computations: permuted products, empirical p, Holm."""
 
 import itertools
 
 import numpy as np
 import pytest
-from scipy.stats import ttest_1samp
 
 from nerve.analysis.matrices import corr_matrix, unit_vectors
 from nerve.analysis.stats import (
-    bootstrap_ci,
     case_rng,
     empirical_p,
     holm,
-    one_sample_p,
     permuted_column_products,
     unit_permutations,
 )
@@ -49,25 +45,6 @@ def test_unit_permutations_are_permutations_reproducible_by_seed():
 def test_empirical_p_counts_the_observation_among_the_null():
     assert empirical_p(0.5, np.array([0.1, 0.6, 0.5, np.nan])) == pytest.approx((1 + 2) / (1 + 3))
     assert np.isnan(empirical_p(np.nan, np.array([0.1])))
-
-
-def test_bootstrap_ci_equals_quantiles_of_resampled_means():
-    x = np.array([0.3, 0.1, 0.5, 0.2, 0.4])
-    lo, hi = bootstrap_ci(x, np.random.default_rng(9), resamples=500, level=0.9)
-    idx = np.random.default_rng(9).integers(0, 5, size=(500, 5))
-    means = [np.mean([x[i] for i in row]) for row in idx]
-    assert (lo, hi) == pytest.approx(tuple(np.quantile(means, [0.05, 0.95])))
-
-
-def test_bootstrap_ci_is_nan_for_one_run():
-    assert np.isnan(bootstrap_ci([0.2], np.random.default_rng(0))).all()
-
-
-def test_one_sample_p_is_scipys_t_test_and_handles_constant_runs():
-    x = [0.2, 0.3, 0.1, 0.25]
-    assert one_sample_p(x, 0.1) == pytest.approx(ttest_1samp(x, 0.1).pvalue)
-    assert one_sample_p([0.2, 0.2, 0.2], 0.0) == 0.0 and one_sample_p([0.0, 0.0], 0.0) == 1.0
-    assert np.isnan(one_sample_p([0.2]))
 
 
 def _holm_by_definition(p):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,10 @@ import numpy as np
 
 from nerve.analysis.findings_ablation import ablation_case, run_sweeps
 from nerve.analysis.stats import case_rng, null_fields, permuted_column_products, unit_permutations
+from nerve.analysis.within import VAR as _VAR
+from nerve.analysis.within import best_other as _best_other
+from nerve.analysis.within import bootstrap_variance, stack_statistic, unit_bootstrap
+from nerve.analysis.within import expand as _expand
 from nerve.tags import entity_types
 
 DEFAULT_RULES = resources.files("nerve.analysis") / "rules.toml"
@@ -32,8 +35,8 @@ MATRICES = ("corr", "similarity")
 QUANTIFIERS = ("all", "most", "any")
 ABLATIONS = ("zero", "mean")
 NA = "not applicable"
-STATISTICS = {"alpha": 0.05, "level": 0.95, "permutations": 1000, "resamples": 10_000, "seed": 0}
-_VAR = re.compile(r"\{(\w+)\}")
+STATISTICS = {"alpha": 0.05, "permutations": 1000, "resamples": 200, "seed": 0}
+SESOI = {"corr": 0.1, "similarity": 0.1, "ablation": 0.02}  # smallest effect of interest when a clause names none
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class RunEvidence:
     nulls), or the matrices corr / similarity (T, T) alone (no null then); sweeps: per ablation value
     ("zero", "mean") the ablation rows of the sensitivity ranking (selection "top") and of the random draws
     (selection "random"), fields as ablation.csv; rank_split / score_split: the splits that ranked the units
-    and that scored the ablations."""
+    and that scored the ablations; support: tokens per tag on the scoring split (per_tag_accuracy.json), for the
+    ablation statistics' within-run variance."""
 
     tags: list[str]
     name: str = ""
@@ -55,6 +59,7 @@ class RunEvidence:
     W: np.ndarray | None = None
     rank_split: str = ""
     score_split: str = ""
+    support: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, run) -> RunEvidence:
@@ -64,8 +69,9 @@ class RunEvidence:
         from nerve.analysis.matrices import corr_matrix, similarity_matrix
 
         sweeps, rank, score = run_sweeps(run)
+        support = {str(t): int(n) for t, n in ((getattr(run, "accuracy", None) or {}).get("support") or {}).items()}
         return cls(list(run.tags), run.name, corr_matrix(run.s), similarity_matrix(run.W), sweeps,
-                   np.asarray(run.s, dtype=np.float64), np.asarray(run.W, dtype=np.float64), rank, score)
+                   np.asarray(run.s, dtype=np.float64), np.asarray(run.W, dtype=np.float64), rank, score, support)
 
     def matrix(self, name: str) -> np.ndarray | None:
         M = self.corr if name == "corr" else self.similarity
@@ -87,6 +93,19 @@ class RunEvidence:
     def unit_columns(self, name: str) -> np.ndarray | None:
         """(n, T) unit-length columns whose dot products are the matrix ``name`` (None without s / W)."""
         return self._units.get(name)
+
+    def bootstrap(self, name: str, resamples: int, seed: int) -> np.ndarray | None:
+        """(resamples, T, T): the matrix ``name`` over units resampled with replacement (``within.unit_bootstrap``;
+        the same resamples for every case of the run), None without s / W; computed once per run."""
+        x = self.s if name == "corr" else self.W
+        if x is None or (name == "corr" and x.shape[0] < 2):
+            return None
+        cache = self.__dict__.setdefault("_boot", {})
+        key = (name, int(resamples), int(seed))
+        if key not in cache:
+            cache[key] = unit_bootstrap(np.asarray(x, dtype=np.float64), name, resamples,
+                                        case_rng(seed, "units", name))
+        return cache[key]
 
 
 def load_rules(path: str | os.PathLike | None = None) -> tuple[list[dict], dict]:
@@ -135,9 +154,8 @@ def load_rules(path: str | os.PathLike | None = None) -> tuple[list[dict], dict]
     if unknown:
         raise ValueError(f"{src}: [statistics] expects keys {', '.join(STATISTICS)}, got {', '.join(unknown)}")
     stats.update(given)
-    if not (0 < stats["alpha"] < 1 and 0 < stats["level"] < 1 and stats["permutations"] >= 1
-            and stats["resamples"] >= 1):
-        raise ValueError(f"{src}: [statistics] expects 0 < alpha, level < 1 and permutations, resamples >= 1")
+    if not (0 < stats["alpha"] < 1 and stats["permutations"] >= 1 and stats["resamples"] >= 2):
+        raise ValueError(f"{src}: [statistics] expects 0 < alpha < 1, permutations >= 1 and resamples >= 2")
     return rules, stats
 
 
@@ -155,6 +173,19 @@ def _check_clause(c: dict, where: str) -> None:
         raise ValueError(f"{where}: expected quantifier in {', '.join(QUANTIFIERS)}, got {c['quantifier']!r}")
     if c.get("types", "all") != "all" and not isinstance(c["types"], list):
         raise ValueError(f"{where}: expected types = \"all\" or a list of type names")
+    if "baseline" in c and (c["kind"] != "compare" or not isinstance(c["baseline"], list)
+                            or not all(isinstance(p, list) and len(p) == 2 for p in c["baseline"])):
+        raise ValueError(f"{where}: expected baseline (compare clauses only) as a list of [a, b] tag patterns")
+    sesoi = c.get("sesoi", 0.0)
+    if not isinstance(sesoi, (int, float)) or not 0 <= sesoi < 1:
+        raise ValueError(f"{where}: expected sesoi, the smallest effect of interest, in [0, 1)")
+
+
+def sesoi(clause: dict) -> float:
+    """The clause's smallest effect of interest: its ``sesoi``, else ``SESOI`` of its statistic's scale."""
+    if "sesoi" in clause:
+        return float(clause["sesoi"])
+    return SESOI[clause.get("matrix", "ablation")]
 
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -162,10 +193,6 @@ def _check_clause(c: dict, where: str) -> None:
 
 def _num(v) -> float | None:
     return None if v is None or not math.isfinite(float(v)) else float(v)
-
-
-def _expand(pattern: str, binding: dict) -> str:
-    return _VAR.sub(lambda m: binding[m.group(1)], pattern)
 
 
 def _cases(clause: dict, tags: list[str]) -> tuple[list[tuple[dict, tuple]], list[dict], str | None]:
@@ -216,14 +243,6 @@ def oriented(stat: np.ndarray | float, op: str, threshold: float):
     return stat - threshold if op == ">" else threshold - stat
 
 
-def _best_other(M_row: np.ndarray, exclude: list[int]) -> np.ndarray:
-    """Largest finite value of a row (or of each row of a (P, T) stack) outside ``exclude``; NaN if none."""
-    row = np.array(M_row, dtype=np.float64, copy=True)
-    row[..., exclude] = np.nan
-    best = np.max(np.where(np.isfinite(row), row, -np.inf), axis=-1)
-    return np.where(np.isfinite(best), best, np.nan)
-
-
 def _matrix_stat(clause: dict, M: np.ndarray, tags: list[str], binding: dict, tt: tuple,
                  row_b: np.ndarray | None = None) -> tuple[float | np.ndarray, dict]:
     """The case's statistic (and its evidence), or with ``row_b`` (P, T) — tag b's matrix row under P
@@ -262,24 +281,32 @@ def _matrix_stat(clause: dict, M: np.ndarray, tags: list[str], binding: dict, tt
 
 def _matrix_case(clause: dict, run: RunEvidence, M: np.ndarray, binding: dict, tt: tuple, stats: dict,
                  key: str) -> dict:
-    """Evidence of one case of a matrix clause: value M[a, b], statistic, holds (None when NaN), and the null
-    from ``stats['permutations']`` permutations of tag b's units."""
+    """Evidence of one case of a matrix clause: value M[a, b], statistic (minus the baseline's mean when the
+    clause is a contrast; the uncontrasted one as raw), its within-run variance (bootstrap over units), holds
+    (None when NaN), and the null of the raw statistic from ``stats['permutations']`` permutations of tag b's
+    units."""
     tags = [str(t) for t in run.tags]
     op, threshold = direction(clause)
     stat, ev = _matrix_stat(clause, M, tags, binding, tt)
     value = _num(M[tags.index(tt[0]), tags.index(tt[1])])
-    out = {"tags": list(tt), "value": value, "statistic": _num(stat), "holds": None} | ev
+    contrast = _num(stack_statistic(clause, M[None], tags, binding, tt)[0])
+    out = {"tags": list(tt), "value": value, "statistic": contrast, "holds": None} | ev
+    if clause.get("baseline") and _num(stat) is not None:
+        out |= {"raw": _num(stat), "baseline": None if contrast is None else float(stat) - contrast}
     if out["statistic"] is None:
-        return out | {"reason": ev.get("reason", "NaN")}
+        return out | {"reason": ev.get("reason", "NaN" if not clause.get("baseline") else "no baseline pair")}
     d = oriented(out["statistic"], op, threshold)
     out |= {"oriented": d, "holds": bool(d > 0)}
+    boot = run.bootstrap(clause["matrix"], int(stats["resamples"]), int(stats["seed"]))
+    if boot is not None:
+        out["variance"] = bootstrap_variance(stack_statistic(clause, boot, tags, binding, tt))
     u = run.unit_columns(clause["matrix"])
     if u is not None:
         rng = case_rng(stats["seed"], key)
         perms = unit_permutations(u.shape[0], int(stats["permutations"]), rng)
         row_b = permuted_column_products(u, tags.index(tt[1]), perms)
         null = np.asarray(_matrix_stat(clause, M, tags, binding, tt, row_b)[0], dtype=np.float64)
-        out |= null_fields(d, oriented(null, op, threshold), stat, null)
+        out |= null_fields(oriented(stat, op, threshold), oriented(null, op, threshold), stat, null)
     return out
 
 
@@ -290,10 +317,11 @@ def _quantify(quantifier: str, n_hold: int, n: int) -> bool:
 def evaluate_clause(clause: dict, run: RunEvidence, ablate: str = "zero", stats: dict | None = None,
                     key: str = "") -> dict:
     """One clause on one run; see ``evaluate_rule``."""
-    stats = STATISTICS if stats is None else stats
+    stats = STATISTICS | (stats or {})
     tags = [str(t) for t in run.tags]
     op, threshold = direction(clause)
-    out = {"kind": clause["kind"], "quantifier": clause.get("quantifier", "all"), "op": op, "threshold": threshold}
+    out = {"kind": clause["kind"], "quantifier": clause.get("quantifier", "all"), "op": op, "threshold": threshold,
+           "sesoi": sesoi(clause)}
     if "matrix" in clause:
         out["matrix"] = clause["matrix"]
         M = run.matrix(clause["matrix"])
@@ -316,7 +344,7 @@ def evaluate_clause(clause: dict, run: RunEvidence, ablate: str = "zero", stats:
     for binding, tt in cases:
         name = "/".join(tt)
         ev = (_matrix_case(clause, run, M, binding, tt, stats, f"{key}/{name}") if "matrix" in clause
-              else ablation_case(clause, by_target[tt[0]], tags, tt[0], k))
+              else ablation_case(clause, by_target[tt[0]], tags, tt[0], k, run.support))
         evidence.append({"key": name, "binding": binding} | ev)
     done = [e for e in evidence if e["holds"] is not None]
     skipped += [{"tags": e["tags"], "reason": e["reason"]} for e in evidence if e["holds"] is None]

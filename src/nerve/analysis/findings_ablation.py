@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from nerve.analysis.stats import null_fields
+from nerve.analysis.within import ablation_variance
 
 
 def _split_names(run) -> tuple[str, str]:
@@ -52,13 +53,16 @@ def _acc(rows: np.ndarray, target: str, selection: str, k: int, eval_tag: str | 
     return r["accuracy"][np.argsort(r["draw"], kind="stable")]
 
 
-def ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, k: int) -> dict:
+def ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, k: int,
+                  support: dict | None = None) -> dict:
     """Evidence of one target tag of an ablation clause (drop = accuracy at k = 0 minus at k).
 
     ablation_vs_random: statistic = top-k drop − mean drop of the random draws; its null: each random draw's
     drop minus that mean (the top-k set taken as one more random draw). ablation_selectivity: statistic =
     the target's top-k drop − the mean drop of the other tags; its null: the same difference for each random
-    draw. null_p = (1 + #draws at least as extreme) / (1 + #draws).
+    draw. null_p = (1 + #draws at least as extreme) / (1 + #draws), never below its floor null_floor =
+    1 / (1 + #draws). variance: the statistic's within-run variance (``within.ablation_variance``) from the
+    tags' token counts ``support`` on the scoring split; absent without them.
     """
     ev = {"tags": [target], "k": k, "holds": None}
     base = _acc(rows, target, "top", 0)
@@ -70,6 +74,7 @@ def ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, 
         return ev | {"reason": f"no top-{k} row"}
     top_drop = float(base[0] - top[0])
     rnd = base[0] - _acc(rows, target, "random", k)
+    drops: dict = {}
     if clause["kind"] == "ablation_vs_random":
         rnd = rnd[np.isfinite(rnd)]
         if not rnd.size:
@@ -78,7 +83,7 @@ def ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, 
         ev |= {"baseline": float(base[0]), "top_drop": top_drop, "random_mean_drop": float(rnd.mean()),
                "n_draws": int(rnd.size)}
     else:
-        drops, rnd_others = {}, []
+        rnd_others = []
         for t in tags:
             if t == target:
                 continue
@@ -97,6 +102,9 @@ def ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, 
         ev |= {"own_drop": top_drop, "others_mean_drop": mean, "others_max_drop": drops[worst],
                "others_max_tag": worst, "holds_vs_max": bool(top_drop > drops[worst])}
     ev |= {"statistic": stat, "oriented": stat, "holds": bool(stat > 0)}
+    var = ablation_variance(clause["kind"], ev, support or {}, target, rnd[np.isfinite(rnd)], drops)
+    if var is not None:
+        ev["variance"] = var
     return ev | null_fields(stat, null, stat, null)
 
 

@@ -1,5 +1,6 @@
-"""Statistics behind the findings' verdicts: permutation nulls over units, bootstrap intervals over runs, a
-one-sample test of a per-run statistic, and Holm–Bonferroni over every case of a study."""
+"""Statistics behind the findings' verdicts: permutation nulls over units (descriptive since issue 29), seeded
+generators per case, and Holm–Bonferroni adjusted p over every case of a study (the combination of runs and the
+verdicts are ``meta``'s)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import ttest_1samp
 
 
 def case_rng(seed: int, *keys: str) -> np.random.Generator:
@@ -55,34 +55,6 @@ def empirical_p(observed: float, null: np.ndarray) -> float:
     return float((1 + np.sum(null >= observed)) / (1 + null.size))
 
 
-def bootstrap_ci(x: Sequence[float], rng: np.random.Generator, resamples: int = 10_000,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``x`` (runs): ``resamples`` resamplings of the runs with
-    replacement, the (1 − level)/2 and (1 + level)/2 quantiles of their means (linear interpolation).
-
-    Returns (NaN, NaN) for fewer than 2 values."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < 2:
-        return math.nan, math.nan
-    # shape: (resamples, n) indices -> (resamples,) means
-    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def one_sample_p(x: Sequence[float], null_value: float = 0.0) -> float:
-    """Two-sided one-sample t-test p of the mean of ``x`` (one value per run) against ``null_value``.
-
-    Values that do not vary (to 1e-12) give p = 1 when they equal the null value and 0 otherwise; fewer than 2 values
-    give NaN (no test)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < 2:
-        return math.nan
-    if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):  # no spread (e.g. copies of one run)
-        return 1.0 if np.allclose(x, null_value, rtol=0, atol=1e-12) else 0.0
-    return float(ttest_1samp(x, null_value).pvalue)
-
-
 def holm(p: Sequence[float]) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (Holm 1979), in the input order; NaN entries are not tests and stay
     NaN (m counts the finite ones).
@@ -100,7 +72,8 @@ def holm(p: Sequence[float]) -> np.ndarray:
 
 
 def null_fields(d: float, null_d: np.ndarray, stat: float, null: np.ndarray) -> dict:
-    """Where the oriented statistic d lies among the null's: one-sided p, null mean, 95 % range and z."""
+    """Where the oriented statistic d lies among the null's: one-sided p, null mean, 95 % range, z, and the
+    smallest p the null can give (its floor, 1 / (1 + #null))."""
     fin = null[np.isfinite(null)]
     if not fin.size:
         return {}
@@ -108,4 +81,5 @@ def null_fields(d: float, null_d: np.ndarray, stat: float, null: np.ndarray) -> 
     z = (stat - fin.mean()) / sd if sd > 0 else math.nan
     lo, hi = np.quantile(fin, [0.025, 0.975])
     return {"null_p": empirical_p(d, null_d), "null_mean": float(fin.mean()), "null_lo": float(lo),
-            "null_hi": float(hi), "null_z": float(z) if math.isfinite(z) else None, "null_n": int(fin.size)}
+            "null_hi": float(hi), "null_z": float(z) if math.isfinite(z) else None, "null_n": int(fin.size),
+            "null_floor": 1.0 / (1 + fin.size)}

@@ -1,5 +1,7 @@
-"""The findings across runs: per case the mean statistic with a bootstrap interval over runs, a one-sample test
-against the rule's threshold, Holm–Bonferroni over every case of the study, and verdicts in plain words."""
+"""The findings across runs: per case the per-run statistics with their within-run variances, combined by a
+random-effects meta-analysis (``meta``), judged against the clause's smallest effect of interest under Holm over
+every case of the study; per clause and finding the counts of each verdict class and the verdict its quantifier
+gives; the evidence in plain words (``verdict_words``)."""
 
 from __future__ import annotations
 
@@ -10,25 +12,49 @@ import os
 
 import numpy as np
 
-from nerve.analysis.findings import NA, RunEvidence, evaluate_rule, load_rules, oriented
-from nerve.analysis.stats import bootstrap_ci, case_rng, holm, one_sample_p
+from nerve.analysis.findings import NA, RunEvidence, evaluate_rule, load_rules
+from nerve.analysis.meta import (
+    CONTRADICTED,
+    HOLDS,
+    INCONCLUSIVE,
+    NEGLIGIBLE,
+    NOT_TESTABLE,
+    Estimate,
+    fixed_effect,
+    holm_decide,
+    random_effects,
+)
+from nerve.analysis.verdict_words import (  # noqa: F401  (the report and the CLI import them from here)
+    case_words,
+    evidence,
+    finding_label,
+    findings_table,
+    p_text,
+    run_words,
+    signed,
+)
 from nerve.io import atomic_write_text
 
-HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
+FAILS = CONTRADICTED  # the class a claim beyond its smallest effect the other way gets (was "fails")
 NULL_LEVEL = 0.05  # a run's statistic is "beyond its null" when its one-sided within-run p is below this
-METHOD = ("per case, the statistic in each run; its mean over runs with a {level:.0%} percentile bootstrap "
-          "interval over runs ({resamples:,} resamples); a two-sided one-sample t-test of the per-run statistic "
-          "against the rule's threshold; Holm–Bonferroni over all {m} tested cases of this study; a case holds "
-          "(fails) when its corrected p < {alpha} and its mean lies on the rule's (the other) side. Within each "
-          "run: a permutation null ({permutations:,} permutations of the second tag's units) for the correlation "
-          "and cosine findings, the random draws for the ablation findings.")
+METHOD = ("per case, the statistic in each run with its within-run variance (bootstrap over units, {resamples:,} "
+          "resamples, for correlations and cosines; binomial over the tag's tokens for accuracy drops); across runs "
+          "a random-effects meta-analysis (Paule–Mandel tau², Hartung–Knapp–Sidik–Jonkman t with k − 1 df, its "
+          "variance never below the within-run one); Holm over all {m} tested cases of this study, each case's "
+          "interval at its Holm level (1 − α/(m − j + 1) for the j-th decided, the stopping level for the rest); a "
+          "case holds when its interval lies beyond the threshold + δ on the claim's side, is contradicted beyond δ "
+          "the other way, negligible inside ±δ (two one-sided tests), else inconclusive; α = {alpha}. Population: "
+          "models of this architecture trained with other seeds (with 1 run: the fixed-effect, within-run evidence "
+          "for this trained model). The within-run permutation null ({permutations:,} permutations) and the random "
+          "draws are shown as description.")
 
 
 def statistic_name(clause: dict) -> str:
     """What a clause's per-case statistic is, in words."""
     kind = clause["kind"]
     if kind == "compare":
-        return "r" if clause.get("matrix") == "corr" else "cosine"
+        name = "r" if clause.get("matrix") == "corr" else "cosine"
+        return f"{name} − baseline" if clause.get("baseline") else name
     if kind == "is_most":
         return "margin (cosine to the named tag − the best other)"
     if kind == "some_exceeds":
@@ -43,91 +69,76 @@ def _short(clause: dict) -> str:
             "ablation_selectivity": "selectivity"}.get(clause["kind"], statistic_name(clause))
 
 
-def _case_noun(clause: dict) -> str:
-    return "tags" if "b" not in clause else "pairs"
+def _combine(values: list, variances: list) -> tuple[Estimate, Estimate, bool]:
+    """(the case's verdict estimate, the fixed-effect one, whether every run had a within-run variance).
+
+    Runs without a within-run variance count as 0 for all runs of the case: the random-effects mean then is
+    the one-sample t-test over runs (the HKSJ limit), and the fixed effect cannot be tested."""
+    known = all(v is not None and math.isfinite(v) for v in variances)
+    v = [float(x) for x in variances] if known else [0.0] * len(values)
+    fe = fixed_effect(values, v)
+    return (random_effects(values, v) if len(values) >= 2 else fe), fe, known
 
 
-def signed(x, digits: int = 2) -> str:
-    """Signed, two decimals (four below 0.01, so that a small effect is not shown as 0.00)."""
-    if x is None or not math.isfinite(x):
-        return "–"
-    digits = digits if abs(x) >= 0.01 or x == 0 else digits + 2
-    return f"{x:+.{digits}f}".replace("-", "−")
-
-
-def p_text(p) -> str:
-    """A p-value in two significant digits (scientific below 0.001), "–" for none."""
-    if p is None or not math.isfinite(p):
-        return "–"
-    return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
-
-
-def _mean_ci(x: list[float], rng, stats: dict) -> dict:
-    x = [v for v in x if v is not None and math.isfinite(v)]
-    lo, hi = bootstrap_ci(x, rng, int(stats["resamples"]), float(stats["level"]))
-    return {"mean": float(np.mean(x)) if x else None, "ci": [lo, hi], "n": len(x)}
-
-
-def _case_summary(key: str, per_run: list[dict], clause: dict, stats: dict, rng_key: str) -> dict:
-    """One case across runs: per-run statistics, mean, interval, p (uncorrected), runs holding / beyond null."""
-    op, threshold = per_run[0]["op"], per_run[0]["threshold"]
+def _case_summary(key: str, per_run: list[dict], clause: dict) -> dict:
+    """One case across runs (uncorrected): per-run statistics and variances, the estimates, the descriptive
+    within-run nulls."""
+    c0 = per_run[0]
     values = [c["statistic"] for c in per_run]
-    out = {"key": key, "tags": per_run[0]["tags"], "statistic": statistic_name(clause), "op": op,
-           "threshold": threshold, "runs": [c["run"] for c in per_run], "values": values}
-    out |= _mean_ci(values, case_rng(stats["seed"], rng_key, "bootstrap"), stats)
-    out["p"] = one_sample_p(values, threshold)
+    variances = [c.get("variance") for c in per_run]
+    est, fe, known = _combine(values, variances)
+    out = {"key": key, "tags": c0["tags"], "statistic": statistic_name(clause), "op": c0["op"],
+           "threshold": c0["threshold"], "sesoi": c0["sesoi"], "runs": [c["run"] for c in per_run],
+           "values": values, "variances": variances, "within_variance": known, "n": len(values),
+           "_est": est, "_fe": fe}
+    if clause.get("baseline"):
+        out["baselines"] = [c.get("baseline") for c in per_run]
     out["runs_holding"] = sum(bool(c["holds"]) for c in per_run)
-    nulls = [c.get("null_p") for c in per_run if c.get("null_p") is not None and math.isfinite(c["null_p"])]
+    nulls = [c["null_p"] for c in per_run if c.get("null_p") is not None and math.isfinite(c["null_p"])]
     out["runs_with_null"] = len(nulls)
     out["runs_beyond_null"] = sum(p < NULL_LEVEL for p in nulls)
+    out["null_p_median"] = float(np.median(nulls)) if nulls else None
+    floors = [c["null_floor"] for c in per_run if c.get("null_floor")]
+    out["null_floor"] = max(floors) if floors else None
     zs = [c["null_z"] for c in per_run if c.get("null_z") is not None]
     out["null_z_mean"] = float(np.mean(zs)) if zs else None
     return out
 
 
-def _case_verdict(case: dict, alpha: float) -> str:
-    p, mean = case.get("p_holm"), case.get("mean")
-    if p is None or not math.isfinite(p) or mean is None or p >= alpha:
-        return INCONCLUSIVE
-    d = oriented(mean, case["op"], case["threshold"])
-    return HOLDS if d > 0 else (FAILS if d < 0 else INCONCLUSIVE)
+def _clause_effect(per_run: list[dict], ci: int, alpha: float) -> dict:
+    """The clause's summary effect: per run the mean statistic over its cases (variance: the mean standard error
+    squared, as if the cases were perfectly correlated), combined like a case; its interval at 1 − α,
+    uncorrected (a summary, not a test)."""
+    means, variances = [], []
+    for r in per_run:
+        cases = r["clauses"][ci]["cases"]
+        means.append(float(np.mean([e["statistic"] for e in cases])))
+        v = [e.get("variance") for e in cases]
+        variances.append(float(np.mean(np.sqrt(v))) ** 2 if all(x is not None for x in v) else None)
+    est = _combine(means, variances)[0]
+    return {"mean": est.effect if means else None, "ci": list(est.interval(alpha)), "n": len(means),
+            "level": 1 - alpha, "population": est.population}
 
 
-def _quantified(quantifier: str, cases: list[dict]) -> tuple[str, float | None]:
-    """A clause's verdict from its cases' (all / most / any must hold) and the corrected p that decides it."""
-    n = len(cases)
-    need = {"all": n, "most": n // 2 + 1, "any": 1}[quantifier]  # cases that must hold
-    holding = sorted(c["p_holm"] for c in cases if c["verdict"] == HOLDS)
-    failing = sorted(c["p_holm"] for c in cases if c["verdict"] == FAILS)
-    if len(holding) >= need:
-        return HOLDS, holding[need - 1]
-    if len(failing) >= n - need + 1:  # too many fail for the quantifier ever to hold
-        return FAILS, failing[n - need]
-    toward = sorted(c["p_holm"] if oriented(c["mean"], c["op"], c["threshold"]) > 0 else 1.0
-                    for c in cases if c.get("p_holm") is not None and math.isfinite(c["p_holm"]))
-    return INCONCLUSIVE, (toward[need - 1] if len(toward) >= need else None)
-
-
-def _across(rule: dict, per_run: list[dict], stats: dict, ablate: str | None) -> dict:
+def _across(rule: dict, per_run: list[dict], stats: dict) -> dict:
     """The finding's per-clause cases across runs (uncorrected; ``_decide`` adds the corrected verdicts)."""
     clauses = []
     for ci, clause in enumerate(rule["clause"]):
         by_key: dict[str, list[dict]] = {}
-        run_means = []
+        applicable = []
         for r in per_run:
             c = r["clauses"][ci]
             if c["status"] == NA:
                 continue
+            applicable.append(r)
             for e in c["cases"]:
                 by_key.setdefault(e["key"], []).append(e | {"run": r["run"], "op": c["op"],
-                                                            "threshold": c["threshold"]})
-            run_means.append(float(np.mean([e["statistic"] for e in c["cases"]])))
-        tag = f"{rule['id']}/{ablate or ''}/{ci}"
-        cases = [_case_summary(k, v, clause, stats, f"{tag}/{k}") for k, v in by_key.items()]
-        effect = _mean_ci(run_means, case_rng(stats["seed"], tag, "effect"), stats)
+                                                            "threshold": c["threshold"], "sesoi": c["sesoi"]})
+        cases = [_case_summary(k, v, clause) for k, v in by_key.items()]
         clauses.append({"kind": clause["kind"], "quantifier": clause.get("quantifier", "all"),
-                        "statistic": statistic_name(clause), "short": _short(clause), "noun": _case_noun(clause),
-                        "effect": effect, "cases": cases,
+                        "statistic": statistic_name(clause), "short": _short(clause),
+                        "noun": "tags" if "b" not in clause else "pairs",
+                        "effect": _clause_effect(applicable, ci, float(stats["alpha"])), "cases": cases,
                         "k": next((r["clauses"][ci].get("k") for r in per_run if "k" in r["clauses"][ci]), None)})
     return {"clauses": clauses}
 
@@ -139,16 +150,19 @@ def evaluate_findings(runs: list, rules_path: str | os.PathLike | None = None,
     Args:
         runs: ``RunEvidence`` or analysed runs (``load_run_analysis``), unnamed ones named run0, run1, ...
         rules_path: rules file; default the packaged ``rules.toml`` (its [statistics] table sets alpha, the
-            interval level, the numbers of permutations and bootstrap resamples, and the seed).
+            numbers of permutations and of bootstrap resamples of the units, and the seed).
         statistics: settings that replace the rules file's (same keys).
 
     Returns:
         One JSON-ready dict per finding and ablation value: number, id, description, ablate, rank_split,
-        score_split, n_runs, applicable_runs, holds_runs (runs where it held alone), verdict (holds, fails,
-        inconclusive, not applicable), p (the Holm-corrected p that decides the verdict), share (cases holding /
-        tested), clauses (per clause: statistic, effect {mean, ci, n} of the per-run mean over cases, verdict, p,
-        cases with values per run, mean, ci, p, p_holm, verdict, runs_holding, runs_beyond_null), evidence (one
-        line in words), method (the tests in words), runs (``evaluate_rule`` per run).
+        score_split, n_runs, applicable_runs, holds_runs (runs where its statistics all lay on the rule's side),
+        verdict (holds, contradicted, negligible, inconclusive, cannot be tested, not applicable), p (the
+        Holm-adjusted p that decides it), counts (cases per verdict class), n_cases, n_holding, share, clauses
+        (per clause: statistic, effect {mean, ci, n, level, population}, verdict, p, counts, cases with values
+        and variances per run, mean (the combined effect), ci (its interval at the case's Holm level), level,
+        se, df, tau2, test, population, correction, p, p_holm, verdict, within (the fixed-effect verdict for
+        these trained models), runs_holding, runs_beyond_null), evidence (one line in words), method (the tests
+        in words), runs (``evaluate_rule`` per run).
     """
     rules, stats = load_rules(rules_path)
     unknown = [k for k in statistics or {} if k not in stats]
@@ -167,96 +181,97 @@ def evaluate_findings(runs: list, rules_path: str | os.PathLike | None = None,
                         "ablate": ablate, "rank_split": split[0] if ablate else None,
                         "score_split": split[1] if ablate else None, "n_runs": len(per_run),
                         "applicable_runs": len(applicable), "holds_runs": sum(bool(r["holds"]) for r in applicable),
-                        **_across(rule, applicable, stats, ablate), "runs": per_run})
+                        **_across(rule, applicable, stats), "runs": per_run})
     _decide(out, stats)
     return out
 
 
+def _judge(cases: list[dict], key: str, alpha: float) -> int:
+    """Holm over the cases' estimates ``key``; writes each case's decision; returns m (the tested cases)."""
+    ests = [c[key] for c in cases]
+    signs = [1 if c["op"] == ">" else -1 for c in cases]
+    decisions, adjusted = holm_decide(ests, [c["threshold"] for c in cases], signs, [c["sesoi"] for c in cases],
+                                      alpha)
+    m = sum(e.testable for e in ests)
+    for c, e, d, a in zip(cases, ests, decisions, adjusted):
+        c[key + "_decision"] = {"effect": e.effect if math.isfinite(e.effect) else None, "se": e.se, "df": e.df,
+                                "k": e.k, "tau2": e.tau2, "test": e.method, "population": e.population,
+                                "reason": e.reason, "verdict": d.verdict, "ci": list(d.interval),
+                                "level": 1 - d.alpha, "p": d.p, "p_holm": None if not math.isfinite(a) else float(a),
+                                "p_holds": d.p_holds, "p_contradicted": d.p_contradicted,
+                                "p_negligible": d.p_negligible, "t": d.t,
+                                "correction": (f"Holm over {m} cases; interval at {1 - d.alpha:.3%}"
+                                               if e.testable else None)}
+    return m
+
+
 def _decide(findings: list[dict], stats: dict) -> None:
-    """Holm over every tested case of every finding, then case, clause and finding verdicts and evidence."""
+    """Holm over every tested case of every finding (once for the verdicts, once for the within-run evidence
+    alone), then case, clause and finding verdicts and evidence."""
     cases = [c for f in findings for cl in f["clauses"] for c in cl["cases"]]
-    for c, p in zip(cases, holm([np.nan if c["p"] is None else c["p"] for c in cases])):
-        c["p_holm"] = None if not math.isfinite(p) else float(p)
-    m = sum(c["p_holm"] is not None for c in cases)
     alpha = float(stats["alpha"])
+    m = _judge(cases, "_est", alpha)
+    _judge(cases, "_fe", alpha)
+    for c in cases:
+        d, w = c.pop("_est_decision"), c.pop("_fe_decision")
+        del c["_est"], c["_fe"]
+        c.update({k: d[k] for k in ("verdict", "p", "p_holm", "ci", "level", "se", "df", "tau2", "test",
+                                    "population", "correction", "reason", "p_holds", "p_contradicted",
+                                    "p_negligible", "t")})
+        c["mean"] = d["effect"]
+        c["within"] = {k: w[k] for k in ("effect", "ci", "level", "verdict", "p_holm", "test", "population",
+                                         "reason")}
     method = METHOD.format(m=m, **stats)
     for f in findings:
         for cl in f["clauses"]:
-            for c in cl["cases"]:
-                c["verdict"] = _case_verdict(c, alpha)
-            cl["verdict"], cl["p"] = _quantified(cl["quantifier"], cl["cases"]) if cl["cases"] else (NA, None)
+            cl["counts"] = {v: sum(c["verdict"] == v for c in cl["cases"]) for v in
+                            (HOLDS, CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE)}
+            cl["verdict"], cl["p"] = quantified(cl["quantifier"], cl["cases"]) if cl["cases"] else (NA, None)
         verdicts = [cl["verdict"] for cl in f["clauses"]]
+        ps = [cl["p"] for cl in f["clauses"]]
         if not f["applicable_runs"] or NA in verdicts:
             f["verdict"], f["p"] = NA, None
-        elif all(v == HOLDS for v in verdicts):
-            f["verdict"], f["p"] = HOLDS, max(cl["p"] for cl in f["clauses"])
-        elif FAILS in verdicts:
-            f["verdict"], f["p"] = FAILS, min(cl["p"] for cl in f["clauses"] if cl["verdict"] == FAILS)
         else:
-            ps = [cl["p"] for cl in f["clauses"]]
-            f["verdict"], f["p"] = INCONCLUSIVE, (None if None in ps else max(ps))
+            f["verdict"] = next((v for v in (CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE) if v in verdicts),
+                                HOLDS)
+            decided = [p for v, p in zip(verdicts, ps) if v == f["verdict"] and p is not None]
+            f["p"] = (max(decided) if f["verdict"] == HOLDS else min(decided)) if decided else None
         tested = [c for cl in f["clauses"] for c in cl["cases"]]
+        f["counts"] = {v: sum(c["verdict"] == v for c in tested) for v in
+                       (HOLDS, CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE)}
         f["n_cases"] = len(tested)
-        f["n_holding"] = sum(c["verdict"] == HOLDS for c in tested)
+        f["n_holding"] = f["counts"][HOLDS]
         f["share"] = f["n_holding"] / len(tested) if tested else None
         f["alpha"], f["method"] = alpha, method
         f["evidence"] = evidence(f)
 
 
-def _clause_words(cl: dict, n_runs: int) -> str:
-    cases, noun = cl["cases"], cl["noun"]
-    counts = {v: sum(c["verdict"] == v for c in cases) for v in (HOLDS, FAILS, INCONCLUSIVE)}
-    words = f"holds in {counts[HOLDS]} of {len(cases)} {noun if len(cases) != 1 else noun[:-1]}"
-    rest = [f"fails in {counts[FAILS]}"] if counts[FAILS] else []
-    rest += [f"inconclusive in {counts[INCONCLUSIVE]}"] if counts[INCONCLUSIVE] else []
-    if rest:
-        words += f" ({', '.join(rest)})"
-    e = cl["effect"]
-    words += f"; mean {cl['short']} = {signed(e['mean'])}"
-    if e["ci"][0] is not None and math.isfinite(e["ci"][0]):
-        words += f" [{signed(e['ci'][0])}, {signed(e['ci'][1])}]"
-    return words + (f" over {n_runs} runs" if n_runs != 1 else " in 1 run")
+def quantified(quantifier: str, cases: list[dict]) -> tuple[str, float | None]:
+    """A clause's verdict from its cases' and the Holm-adjusted p that decides it.
+
+    With ``need`` cases that must hold (all: every one, most: more than half, any: one): holds when at least
+    ``need`` hold; contradicted when so many are contradicted (n − need + 1) that it could not hold whatever the
+    rest; negligible when the negligible and contradicted cases together are that many (it cannot hold, and the
+    effect is below δ where it fails); cannot be tested when every case is; else inconclusive. So "all" with one
+    negligible case and the rest holding is negligible, never contradicted."""
+    n = len(cases)
+    need = {"all": n, "most": n // 2 + 1, "any": 1}[quantifier]
+
+    def ps(*classes):
+        return sorted(c["p_holm"] for c in cases if c["verdict"] in classes)
+
+    if len(ps(HOLDS)) >= need:
+        return HOLDS, ps(HOLDS)[need - 1]
+    if len(ps(CONTRADICTED)) >= n - need + 1:
+        return CONTRADICTED, ps(CONTRADICTED)[n - need]
+    if len(ps(NEGLIGIBLE, CONTRADICTED)) >= n - need + 1:
+        return NEGLIGIBLE, ps(NEGLIGIBLE, CONTRADICTED)[n - need]
+    if all(c["verdict"] == NOT_TESTABLE for c in cases):
+        return NOT_TESTABLE, None
+    return INCONCLUSIVE, None
 
 
-def run_words(run: dict) -> str:
-    """How many cases of each clause hold in one run ("3 of 12 pairs hold in seed42"), or why it does not apply."""
-    if run["status"] == NA:
-        return f"{run['run']}: not applicable ({run['reason']})"
-    parts = []
-    for c in run["clauses"]:
-        noun = ("tag" if len(c["cases"][0]["tags"]) == 1 else "pair") + ("s" if c["n_cases"] != 1 else "")
-        parts.append(f"{c['n_holding']} of {c['n_cases']} {noun} hold" + ("s" if c["n_cases"] == 1 else ""))
-    return f"{run['run']}: {', '.join(parts)}"
-
-
-def _single_run_words(f: dict) -> str:
-    """With one run there is no test across runs: say how many cases hold in that run."""
-    run = next(r for r in f["runs"] if r["status"] != NA)
-    return run_words(run).split(": ", 1)[1] + f" in {run['run']}; no test across runs (it needs at least 2 runs)"
-
-
-def evidence(f: dict) -> str:
-    """The finding's evidence in one line of plain words."""
-    if f["verdict"] == NA:
-        reasons = sorted({r["reason"] for r in f["runs"] if r.get("reason")})
-        return f"not applicable: {'; '.join(reasons) or 'no run'}"
-    n_runs = f["applicable_runs"]
-    if n_runs == 1:
-        return _single_run_words(f)
-    text = "; ".join(_clause_words(cl, n_runs) for cl in f["clauses"])
-    if f["ablate"]:
-        text += f" ({f['ablate']} ablation, ranked on {f['rank_split']}, scored on {f['score_split']})"
-    return text
-
-
-def case_words(c: dict) -> str:
-    """One case across runs in words: statistic, interval, corrected p, verdict, runs beyond the within-run null."""
-    lo, hi = c["ci"]
-    ci = f" [{signed(lo)}, {signed(hi)}]" if lo is not None and math.isfinite(lo) else ""
-    text = f"{c['key']}: {signed(c['mean'])}{ci}, Holm p = {p_text(c['p_holm'])}, {c['verdict']}"
-    if c["runs_with_null"]:
-        text += f"; beyond the within-run null in {c['runs_beyond_null']} of {c['runs_with_null']} runs"
-    return text
+_quantified = quantified
 
 
 def _jsonable(x):
@@ -276,18 +291,3 @@ def _jsonable(x):
 def write_findings(path: str | os.PathLike, results: list[dict]) -> None:
     """Write ``evaluate_findings`` results to ``path`` (findings.json: a JSON list, NaN as null) atomically."""
     atomic_write_text(path, json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
-
-
-def finding_label(f: dict) -> str:
-    """The finding's number, with its ablation value when it has one ("9 (mean)")."""
-    return f"{f['number']}" + (f" ({f['ablate']})" if f.get("ablate") else "")
-
-
-def findings_table(results: list[dict]) -> str:
-    """A plain-text table of ``evaluate_findings`` results: finding, verdict, corrected p, evidence."""
-    lines = [f"{'#':<9} {'finding':<32} {'verdict':<15} {'p (Holm)':>8}  evidence"]
-    for f in results:
-        lines.append(f"{finding_label(f):<9} {f['id']:<32} {f['verdict']:<15} {p_text(f['p']):>8}  {f['evidence']}")
-    if results:
-        lines.append(f"method: {results[0]['method']}")
-    return "\n".join(lines) + "\n"
