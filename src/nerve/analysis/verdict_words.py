@@ -84,6 +84,9 @@ def evidence(f: dict) -> str:
     if n_runs == 1:
         run = next(r for r in f["runs"] if r["status"] != NA)
         text += f" ({run_words(run).split(': ', 1)[1]} in {run['run']}; no test across runs: it needs at least 2)"
+    if n_runs > 1 and any(cl.get("within_counts") for cl in f["clauses"]):
+        within = "; ".join(counts_text(cl["within_counts"], len(cl["cases"]), cl["noun"]) for cl in f["clauses"])
+        text += f"; for these trained models alone (fixed effect): {within}"
     if f["ablate"]:
         text += f" ({f['ablate']} ablation, ranked on {f['rank_split']}, scored on {f['score_split']})"
     return text

@@ -224,26 +224,36 @@ def _decide(findings: list[dict], stats: dict) -> None:
     method = METHOD.format(m=m, **stats)
     for f in findings:
         for cl in f["clauses"]:
-            cl["counts"] = {v: sum(c["verdict"] == v for c in cl["cases"]) for v in
-                            (HOLDS, CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE)}
+            cl["counts"] = _counts(cl["cases"])
             cl["verdict"], cl["p"] = quantified(cl["quantifier"], cl["cases"]) if cl["cases"] else (NA, None)
-        verdicts = [cl["verdict"] for cl in f["clauses"]]
-        ps = [cl["p"] for cl in f["clauses"]]
-        if not f["applicable_runs"] or NA in verdicts:
-            f["verdict"], f["p"] = NA, None
-        else:
-            f["verdict"] = next((v for v in (CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE) if v in verdicts),
-                                HOLDS)
-            decided = [p for v, p in zip(verdicts, ps) if v == f["verdict"] and p is not None]
-            f["p"] = (max(decided) if f["verdict"] == HOLDS else min(decided)) if decided else None
+            within = [c["within"] for c in cl["cases"]]
+            cl["within_counts"] = _counts(within)
+            cl["within_verdict"] = quantified(cl["quantifier"], within)[0] if within else NA
+        f["verdict"], f["p"] = _finding_verdict(f, [(cl["verdict"], cl["p"]) for cl in f["clauses"]])
+        f["within_verdict"] = _finding_verdict(f, [(cl["within_verdict"], None) for cl in f["clauses"]])[0]
         tested = [c for cl in f["clauses"] for c in cl["cases"]]
-        f["counts"] = {v: sum(c["verdict"] == v for c in tested) for v in
-                       (HOLDS, CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE)}
+        f["counts"] = _counts(tested)
         f["n_cases"] = len(tested)
         f["n_holding"] = f["counts"][HOLDS]
         f["share"] = f["n_holding"] / len(tested) if tested else None
         f["alpha"], f["method"] = alpha, method
         f["evidence"] = evidence(f)
+
+
+def _counts(cases: list[dict]) -> dict:
+    return {v: sum(c["verdict"] == v for c in cases) for v in
+            (HOLDS, CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE)}
+
+
+def _finding_verdict(f: dict, clauses: list[tuple[str, float | None]]) -> tuple[str, float | None]:
+    """A finding's verdict from its clauses' (every clause must hold; the first of contradicted, negligible,
+    inconclusive, cannot be tested that a clause has otherwise) and the p that decides it."""
+    verdicts = [v for v, _ in clauses]
+    if not f["applicable_runs"] or NA in verdicts:
+        return NA, None
+    verdict = next((v for v in (CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE) if v in verdicts), HOLDS)
+    decided = [p for v, p in clauses if v == verdict and p is not None]
+    return verdict, ((max(decided) if verdict == HOLDS else min(decided)) if decided else None)
 
 
 def quantified(quantifier: str, cases: list[dict]) -> tuple[str, float | None]:

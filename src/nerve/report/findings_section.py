@@ -87,13 +87,15 @@ def findings_section(findings: list[dict], analysis_split: str) -> str:
         detail = _cases_table(f) if applicable and f["n_cases"] else ""
         rows.append(f"<tr><td class=\"l\">{html.escape(finding_label(f))}</td>"
                     f"<td class=\"l\">{html.escape(f['description'])}</td><td>{_verdict(f['verdict'])}</td>"
+                    f"<td>{_verdict(f.get('within_verdict', '–')) if applicable else '–'}</td>"
                     f"<td>{counts}</td><td>{effect}</td><td>{p_text(f['p'])}</td>"
                     f"<td class=\"l\">{_correction(f) if applicable else '–'}</td>"
                     f"<td class=\"l\">{_population(f) if applicable else '–'}</td>"
                     f"<td class=\"l\">{html.escape(f['evidence'])}</td></tr>")
         if detail:
-            rows.append(f'<tr class="cases"><td></td><td class="l" colspan="8">{detail}</td></tr>')
-    head = ("<tr><th class=\"l\">#</th><th class=\"l\">finding</th><th>verdict</th><th>cases by verdict</th>"
+            rows.append(f'<tr class="cases"><td></td><td class="l" colspan="9">{detail}</td></tr>')
+    head = ("<tr><th class=\"l\">#</th><th class=\"l\">finding</th><th>verdict</th>"
+            "<th>these trained models alone</th><th>cases by verdict</th>"
             "<th>effect [interval]</th><th>p (Holm)</th><th class=\"l\">correction</th>"
             "<th class=\"l\">population</th><th class=\"l\">evidence</th></tr>")
     ablation = next((f for f in findings if f.get("ablate") and f.get("rank_split")), None)
