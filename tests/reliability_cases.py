@@ -453,6 +453,67 @@ def _emb_bom(tmp: Path) -> list[str]:
     return embeddings(b"\xef\xbb\xbfeu 1 2 3\npeter 1 2 3\n")(tmp)
 
 
+# ----------------------------------------------------------------------------- explorer, server, package
+
+
+def _analysed_run(tmp: Path) -> Path:
+    run = _train(tmp)
+    res = cli("analyze", run, "--out", run / "analysis", "--random-draws", "2", "--max-k", "4", "--no-figures")
+    assert res.returncode == 0, res.stderr
+    return run
+
+
+USER_FILES = {"data/report.js": "var report = 1;\n", "data/run.js": "var run = 2;\n",
+              "data/results.js": "var results = 3;\n"}
+
+
+def _explore_into_users_folder(tmp: Path) -> list[str]:
+    run = _analysed_run(tmp)
+    for rel, text in USER_FILES.items():
+        (tmp / "ex" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / "ex" / rel).write_text(text)
+    return ["explore", str(run), "--out", str(tmp / "ex"), "--no-progress"]
+
+
+def _check_user_files_kept(tmp: Path) -> None:
+    assert {rel: (tmp / "ex" / rel).read_text() for rel in USER_FILES} == USER_FILES
+    assert (tmp / "ex" / "data" / "r0.js").is_file()
+
+
+def _explore_over_users_page(tmp: Path) -> list[str]:
+    run = _analysed_run(tmp)
+    (tmp / "ex").mkdir()
+    (tmp / "ex" / "index.html").write_text("<p>my page</p>")
+    return ["explore", str(run), "--out", str(tmp / "ex"), "--no-progress"]
+
+
+def _explore_study_copy(move: bool) -> Callable[[Path], list[str]]:
+    """A finished one-run study copied (``cp -r``) or moved (``mv``) to another folder, then explored."""
+    def setup(tmp: Path) -> list[str]:
+        res = cli(*_study_args(tmp))
+        assert res.returncode == 0, res.stderr
+        shutil.copytree(tmp / "study", tmp / "copy")
+        if move:
+            shutil.rmtree(tmp / "study")
+        return ["explore", str(tmp / "copy"), "--out", str(tmp / "ex"), "--no-progress"]
+    return setup
+
+
+def _check_reads_the_copy(tmp: Path) -> None:
+    text = (tmp / "ex" / "data" / "r0.js").read_text()
+    assert f'"analysis_dir":"{(tmp / "copy" / "runs" / "base" / "seed1" / "analysis").resolve()}"' in text
+
+
+def _check_version(tmp: Path) -> None:
+    from nerve import __version__
+
+    assert _LAST["stdout"] == f"nerve {__version__}\n", _LAST["stdout"]
+
+
+def _serve_unknown_host(tmp: Path) -> list[str]:
+    return ["serve", str(_analysed_run(tmp)), "--host", "no-such-host.invalid", "--port", "0"]
+
+
 
 CASES = [
     # corpus files
@@ -623,6 +684,18 @@ CASES = [
          "x.config:8: a carriage return not followed by a line feed"),
     Case("emb-bom", "embeddings", "a byte-order mark before the first vector (the first word is kept)", _emb_bom,
          "", 0),
+    Case("explore-keeps-user-files", "explorer", "explore --out a folder holding the user's data/report.js, run.js, "
+         "results.js (kept)", _explore_into_users_folder, "", 0, check=_check_user_files_kept),
+    Case("explore-foreign-index", "explorer", "explore --out a folder whose index.html the user wrote",
+         _explore_over_users_page, "index.html: not written by `nerve explore`"),
+    Case("explore-copied-study", "explorer", "explore a study copied with cp -r (reads the copy's analyses)",
+         _explore_study_copy(False), "", 0, check=_check_reads_the_copy),
+    Case("explore-moved-study", "explorer", "explore a study moved to another folder (the original is gone)",
+         _explore_study_copy(True), "", 0, check=_check_reads_the_copy),
+    Case("serve-host-unknown", "serve", "serve --host a name this machine does not have", _serve_unknown_host,
+         "--host no-such-host.invalid: not an address or name of this machine"),
+    Case("version", "package", "nerve --version", lambda tmp: ["--version"], "", 0, check=_check_version,
+         shown="(stdout) nerve 0.1.0"),
 ]
 
 
@@ -683,7 +756,33 @@ def write_doc() -> None:
         last = re.sub(r"pid \d+", "pid N", last.replace(str(ROOT), ".")) or case.shown
         lines.append(f"| {case.group} | {case.what} | {proc.returncode} | `{last}` | `{case.id}` |")
         print(case.id, proc.returncode, f"{time.perf_counter() - t0:.1f}s", last, file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        lines += ["", *serve_table(Path(tmp))]
     (ROOT / "docs" / "RELIABILITY.md").write_text("\n".join(lines) + "\n" + EXTRA)
+
+
+def serve_table(tmp: Path) -> list[str]:
+    """The `nerve serve` section: every case of tests/serve_cases.py sent to a real server over a tiny run."""
+    import json
+
+    from tests.serve_cases import CASES as HTTP
+    from tests.serve_cases import run_case as ask_case
+    from tests.serve_cases import serving
+
+    run = _analysed_run(tmp)
+    lines = ["## `nerve serve`: other web pages and bad clients", "",
+             "Each row is a test in `tests/explore/test_serve_guard.py::test_http_case[<id>]`: the request is sent "
+             "to a real `nerve serve` on 127.0.0.1 (port 0) and must get this status and answer (JSON).", "",
+             "| request | status | answer | test id |", "|---|---|---|---|"]
+    with serving(run, run / "analysis") as (_, port):
+        for case in HTTP:
+            status, answer = ask_case(case, port)
+            shown = answer.get("error") or (f"tokens: {json.dumps(answer['tokens'])}" if "tokens" in answer else
+                                             json.dumps(answer))
+            shown = shown.replace(f":{port}", ":PORT").replace("|", "\\|")
+            lines.append(f"| {case.what} | {status} | `{shown}` | `{case.id}` |")
+            print(case.id, status, shown, file=sys.stderr)
+    return lines
 
 
 RULES = """## Rules
@@ -715,7 +814,13 @@ RULES = """## Rules
   cause. Every file is written to a temporary file and renamed, so nothing is half-written; files get the mode
   the umask gives. A re-run after the fault resumes.
 - **Bounds.** Character encoders read the first 200 characters of a word; `--nbest` and `train.nbest` ≤ 100;
-  `--random-draws` ≤ 1,000; `train.seed` in 0..2³²−1; `--seeds` ≤ 1,000; `--threads` in 1..1024; layers ≤ 64."""
+  `--random-draws` ≤ 1,000; `train.seed` in 0..2³²−1; `--seeds` ≤ 1,000; `--threads` in 1..1024; layers ≤ 64.
+- **Explorer and server.** `nerve explore` writes `index.html`, `data/index.js` and `data/rN.js`, records them in
+  `.nerve-explorer.json`, removes only files recorded there and never overwrites another file; it finds a study's
+  runs in the study folder, even after the folder was copied or moved. `nerve serve` answers only requests whose
+  Host names the address it listens on (and the loopback names on a loopback address), refuses a foreign Origin
+  and a POST that is not `application/json`, answers a bad request with a 4xx JSON error, and logs a client that
+  went away in one line."""
 
 EXTRA = """
 ## Other guarantees and their tests
@@ -737,6 +842,10 @@ EXTRA = """
 | every output is written through a temporary file and a rename; a failing writer leaves no file | `tests/test_reliability.py::test_atomic_write_leaves_nothing_when_the_writer_fails` |
 | decode: empty and whitespace-only lines, unknown words, output line count = input line count | `tests/test_cli_train.py::test_decode_plain_text_with_empty_and_unknown_lines` |
 | fuzzing: the corpus reader, the config parser and the scheme converters raise only clear errors and keep their properties | `tests/test_reliability.py::test_reader_fuzz*`, `test_config_fuzz*`, `tests/data/test_schemes.py` |
+| `nerve serve`: 50 clients that vanish mid-request (half of them mid-body, all closing with a reset): one log line each at most (`nerve serve: client 127.0.0.1:PORT went away before the answer was sent (ConnectionResetError)`), no traceback, and the next request is answered | `tests/explore/test_serve_guard.py::test_clients_that_vanish_mid_request_are_one_line_each_and_the_server_keeps_serving` |
+| `nerve serve --host ::1` listens on IPv6 and answers `Host: [::1]:PORT` only (on a machine without IPv6: a one-line error naming `--host ::1`, not the port) | `tests/explore/test_serve_guard.py::test_host_ipv6_listens_on_ipv6_or_is_refused_as_such` |
+| `nerve explore` removes only the files it recorded writing: a one-run explorer over a two-run one removes its own `data/r1.js` and keeps the user's files (even one named `data/r7.js`); an edited record cannot make it delete another file | `tests/explore/test_explore_writer.py::test_explore_keeps_the_users_own_files_and_removes_only_its_own`, `test_an_edited_record_cannot_make_explore_delete_other_files` |
+| `nerve explore` shows a progress bar on stderr (runs, and each run's single-unit ablations) on a terminal; `--no-progress` turns it off | `tests/explore/test_explore_writer.py::test_explore_shows_progress_on_stderr` |
 """
 
 if __name__ == "__main__":

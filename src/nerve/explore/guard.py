@@ -89,7 +89,7 @@ class HostCheck:
             return None
         got = f"Host {value!r}" if value else "no Host header"
         return (f"{got}: this server answers only requests for {self.expected()} (a page of another site must not "
-                "reach it); open the address `nerve serve` printed")
+                "reach it); open the address that nerve serve printed")
 
     def origin_problem(self, value: str | None) -> str | None:
         """Why a request with this Origin header is refused (None: no Origin, or this server's own)."""
