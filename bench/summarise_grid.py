@@ -65,7 +65,7 @@ def finished_runs(study: Path, plan: dict) -> dict:
 
     variants: dict = {}
     for spec in plan["jobs"]:
-        job = Job(**spec)
+        job = Job.from_dict(spec)
         v = variants.setdefault(job.variant, {"runs": [], "recipe": job.recipe, "findings": []})
         if completed(job.run_dir, job.fingerprint):
             v["runs"].append(run_row(job))

@@ -244,7 +244,7 @@ def test_a_worker_killed_from_outside_is_a_one_line_error(tmp_path):
 def test_local_workers_hand_finished_tasks_to_idle_while_a_core_is_free():
     import time
 
-    from nerve.workers import run_local
+    from nerve.study.workers import run_local
 
     seen, ticks = [], []
     run_local(time.sleep, [3.0, 0.0, 0.0], 2, ticks.append, idle=lambda finished: seen.append(list(finished)))

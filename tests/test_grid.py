@@ -8,10 +8,21 @@ import pytest
 from nerve.errors import NerveError
 from nerve.grid import PUBLISHED, assignment, cell_summary, layout_cells, short_label, study_layout
 from nerve.report.grid_section import findings_by_variant, grid_table, layout_table
-from nerve.study import parse_cell_sets, parse_grid, plan
+from nerve.study import StudySpec, parse_cell_sets, parse_grid, plan
 
 GRID = [("model.char", ["none", "lstm", "cnn"]), ("model.encoder", ["lstm", "cnn"]),
         ("model.decoder", ["softmax", "crf"])]
+
+
+def _plan(out, seeds, settings, grid, cells=()):
+    spec = StudySpec("tests/fixtures/tiny.toml", "tests/fixtures/tiny", str(out), seeds, tuple(settings), tuple(grid),
+                     tuple(cells))
+    return plan(spec)
+
+
+def test_train_seed_as_a_grid_key_is_refused_naming_the_option():
+    with pytest.raises(NerveError, match=r"--grid 'train.seed=1,2': train.seed cannot be a grid key"):
+        parse_grid(["train.seed=1,2"])
 
 
 def run(test_f1, per_tag, seconds=10.0):
@@ -19,8 +30,8 @@ def run(test_f1, per_tag, seconds=10.0):
 
 
 def test_study_grid_expands_into_12_configs_per_seed(tmp_path):
-    grid = parse_grid(["model.char=none,lstm,cnn", "model.encoder=lstm,cnn", "model.decoder=softmax,crf"])
-    jobs = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 2, tmp_path, ["model.hidden=8"], grid)
+    grid = ["model.char=none,lstm,cnn", "model.encoder=lstm,cnn", "model.decoder=softmax,crf"]
+    jobs = _plan(tmp_path, 2, ["model.hidden=8"], grid)
     assert len(jobs) == 24 and len({j.variant for j in jobs}) == 12
     seen = {(j.config().model.char, j.config().model.encoder, j.config().model.decoder) for j in jobs}
     assert seen == set(PUBLISHED)
@@ -31,10 +42,9 @@ def test_study_grid_expands_into_12_configs_per_seed(tmp_path):
 
 
 def test_cell_set_applies_only_to_the_cells_it_names_after_the_grid_values(tmp_path):
-    grid = parse_grid(["model.char=none,cnn", "model.encoder=lstm,cnn"])
-    cells = parse_cell_sets(["model.encoder=cnn:train.lr=0.1", "model.encoder=cnn:train.ave_batch_loss=true"], grid)
-    jobs = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, ["train.lr=0.02"], grid,
-                cell_sets=cells)
+    grid = ["model.char=none,cnn", "model.encoder=lstm,cnn"]
+    cells = ["model.encoder=cnn:train.lr=0.1", "model.encoder=cnn:train.ave_batch_loss=true"]
+    jobs = _plan(tmp_path, 1, ["train.lr=0.02"], grid, cells)
     for job in jobs:
         cfg, cnn = job.config(), "encoder=cnn" in job.variant
         assert (cfg.train.lr, cfg.train.ave_batch_loss) == ((0.1, True) if cnn else (0.02, False)), job.variant
@@ -42,25 +52,23 @@ def test_cell_set_applies_only_to_the_cells_it_names_after_the_grid_values(tmp_p
 
 
 def test_the_same_setting_from_two_cell_sets_is_one_recipe_item(tmp_path):
-    grid = parse_grid(["model.char=none,cnn", "model.encoder=lstm,cnn"])
-    cells = parse_cell_sets(["model.encoder=cnn:train.lr=0.1", "model.char=cnn:train.lr=0.1"], grid)
-    jobs = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid, cell_sets=cells)
+    grid = ["model.char=none,cnn", "model.encoder=lstm,cnn"]
+    jobs = _plan(tmp_path, 1, [], grid, ["model.encoder=cnn:train.lr=0.1", "model.char=cnn:train.lr=0.1"])
     assert [j.recipe for j in jobs] == [[], ["train.lr=0.1"], ["train.lr=0.1"], ["train.lr=0.1"]]
 
 
 def test_two_cell_sets_giving_one_cell_different_values_are_refused(tmp_path):
-    grid = parse_grid(["model.char=none,cnn", "model.encoder=lstm,cnn"])
-    cells = parse_cell_sets(["model.encoder=cnn:train.lr=0.1", "model.char=cnn:train.lr=0.3"], grid)
+    grid = ["model.char=none,cnn", "model.encoder=lstm,cnn"]
+    cells = ["model.encoder=cnn:train.lr=0.1", "model.char=cnn:train.lr=0.3"]
     with pytest.raises(NerveError, match=r"char=cnn,encoder=cnn: --cell-set items give train.lr different values: "
                                          r"train.lr=0.1, train.lr=0.3"):
-        plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid, cell_sets=cells)
+        _plan(tmp_path, 1, [], grid, cells)
 
 
 def test_cell_set_leaves_the_other_cells_fingerprints_as_without_it(tmp_path):
-    grid = parse_grid(["model.encoder=lstm,cnn"])
-    plain = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid)
-    recipe = plan("tests/fixtures/tiny.toml", "tests/fixtures/tiny", 1, tmp_path, [], grid,
-                  cell_sets=parse_cell_sets(["model.encoder=cnn:train.lr=0.3"], grid))
+    grid = ["model.encoder=lstm,cnn"]
+    plain = _plan(tmp_path, 1, [], grid)
+    recipe = _plan(tmp_path, 1, [], grid, ["model.encoder=cnn:train.lr=0.3"])
     assert [a.fingerprint == b.fingerprint for a, b in zip(plain, recipe)] == [True, False]
 
 

@@ -34,11 +34,11 @@ def test_methods_scores_npz_holds_each_methods_scores_on_the_ranking_split(tiny_
     run = load_run(tiny_run)
     dev = check_activations(capture_activations(run, read_conll(run.cfg.data.dev), run.cfg.data.dev)[0])
     want = method_score_matrices(rank_input(dev), METHODS.split(","))
-    assert saved["methods"] == [m for m in METHODS.split(",") if m != "random"]
-    assert saved["rank_split"] == "dev" and saved["target"] == "logprob" and saved["tags"] == dev.tags
-    for m in saved["methods"]:
-        np.testing.assert_allclose(saved["scores"][m], want[m], equal_nan=True)
-        np.testing.assert_array_equal(saved["rankings"][m], rank_units(want[m]))
+    assert saved.methods == [m for m in METHODS.split(",") if m != "random"]
+    assert saved.rank_split == "dev" and saved.target == "logprob" and saved.tags == dev.tags
+    for m in saved.methods:
+        np.testing.assert_allclose(saved.scores[m], want[m], equal_nan=True)
+        np.testing.assert_array_equal(saved.rankings[m], rank_units(want[m]))
 
 
 def test_methods_agreement_csv_is_the_top_k_overlap_of_the_saved_rankings(analysed):
@@ -46,9 +46,9 @@ def test_methods_agreement_csv_is_the_top_k_overlap_of_the_saved_rankings(analys
     rows = list(csv.DictReader((analysed / "methods_agreement.csv").open()))
     assert rows and {r["rank_split"] for r in rows} == {"dev"}
     for r in rows:
-        j, k = saved["tags"].index(r["tag"]), int(r["k"])
-        a, b = saved["rankings"][r["method_a"]][j, :k], saved["rankings"][r["method_b"]][j, :k]
-        valid = all(np.isfinite(saved["scores"][m][:, j]).all() for m in (r["method_a"], r["method_b"]))
+        j, k = saved.tags.index(r["tag"]), int(r["k"])
+        a, b = saved.rankings[r["method_a"]][j, :k], saved.rankings[r["method_b"]][j, :k]
+        valid = all(np.isfinite(saved.scores[m][:, j]).all() for m in (r["method_a"], r["method_b"]))
         assert r["shared"] == (str(len(set(a) & set(b))) if valid else "")
     assert (analysed / "methods_agreement.png").is_file() and (analysed / "methods_agreement.svg").is_file()
 
@@ -154,15 +154,16 @@ def test_study_methods_option_reaches_the_study(monkeypatch, tmp_path, given, me
     from nerve.cli import main
 
     seen = {}
-    monkeypatch.setattr(nerve.study, "study", lambda *a, **kw: seen.update(kw) or tmp_path / "report.html")
+    monkeypatch.setattr(nerve.study, "study", lambda spec, *a: seen.update(spec=spec) or tmp_path / "report.html")
     args = ["study", "--data", str(tmp_path), "--out", str(tmp_path / "s")]
     assert main(args + (["--methods", given] if given else [])) == 0
-    assert seen["methods"] == methods
+    assert seen["spec"].analysis.methods == (nerve.study.STUDY_METHODS if methods is None else tuple(methods))
 
 
 def test_study_with_an_unknown_method_is_a_one_line_error(tmp_path):
     res = run_cli("study", "--data", tmp_path, "--out", tmp_path / "s", "--methods", "sensitivty")
-    assert res.returncode == 2 and "unknown sensitivty" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "--methods sensitivty: unknown ranking method" in res.stderr
 
 
 def test_a_comparison_of_one_method_has_stability_but_no_agreement_figure(tiny_run, tmp_path):

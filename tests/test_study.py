@@ -110,12 +110,13 @@ def test_study_compare_draws_the_mean_matrices_and_writes_every_runs_as_csv(loca
 
 
 def test_an_analysis_without_figures_is_not_reused_where_figures_are_expected(local_study):
+    from dataclasses import replace
+
     from nerve.study import Job, analysis_done
 
-    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
-    assert [j.figures for j in jobs] == [True, False] and all(analysis_done(j) for j in jobs)
-    jobs[1].figures = True
-    assert not analysis_done(jobs[1])
+    jobs = [Job.from_dict(j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    assert [j.analysis.figures for j in jobs] == [("png",), ()] and all(analysis_done(j) for j in jobs)
+    assert not analysis_done(replace(jobs[1], analysis=jobs[0].analysis))
 
 
 def test_summarise_reads_each_analysis_once(local_study, monkeypatch, tmp_path):
@@ -126,7 +127,7 @@ def test_summarise_reads_each_analysis_once(local_study, monkeypatch, tmp_path):
     loaded = []
     real = compare.load_run_analysis
     monkeypatch.setattr(compare, "load_run_analysis", lambda d: loaded.append(d) or real(d))
-    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    jobs = [Job.from_dict(j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
     summary = summarise(jobs, tmp_path)
     assert len(loaded) == len(jobs) == 2
     write_findings(tmp_path / "again.json", summary["variants"]["base"]["findings"])
@@ -137,7 +138,7 @@ def test_summarise_reads_no_analysis_the_study_preloaded(local_study, monkeypatc
     import nerve.analysis.compare as compare
     from nerve.study import Job, preload, summarise
 
-    jobs = [Job(**j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
+    jobs = [Job.from_dict(j) for j in json.loads((local_study / "plan.json").read_text())["jobs"]]
     early: dict = {}
     preload([j.to_dict() for j in jobs], early)
     monkeypatch.setattr(compare, "load_run_analysis", lambda d: pytest.fail(f"{d} read again"))
@@ -283,7 +284,7 @@ def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeyp
 
 
 def test_keep_going_records_an_unanticipated_error_of_a_local_worker_in_one_line():
-    from nerve.workers import run_local
+    from nerve.study.workers import run_local
     from tests.helpers import fail_on_seed_two
 
     failed, ticks = [], []

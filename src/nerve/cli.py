@@ -114,17 +114,17 @@ def resolve_data(value: str | None) -> str | None:
 
 
 def cmd_study(args) -> int:
-    from nerve.study import study
+    from nerve import study as studies
 
     config = resolve_config(args.config)
     out = args.out or str(Path("studies") / Path(config).stem)
-    report = study(config, resolve_data(args.data), args.seeds, out, overrides=args.overrides, grid=args.grid,
-                   cell_sets=args.cell_sets,
-                   engine=args.engine, workers=args.workers, address=args.address, progress=not args.no_progress,
-                   rerun_changed=args.rerun_changed, device=args.device, threads=args.threads or DEFAULT_THREADS,
-                   methods=None if args.methods is None else [m for m in _list(args.methods) if m != "none"],
-                   ablate=None if args.ablate is None else _list(args.ablate), max_k=args.max_k,
-                   keep_going=args.keep_going)
+    methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
+    analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k)
+    spec = studies.StudySpec(config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()),
+                             tuple(args.grid or ()), tuple(args.cell_sets or ()), analysis)
+    engine = studies.Engine(args.engine, args.workers, args.address, not args.no_progress, args.rerun_changed,
+                            args.keep_going)
+    report = studies.study(spec, engine, (args.device, args.threads or DEFAULT_THREADS))
     print(f"report: {report}", file=sys.stderr)
     return 0
 
@@ -168,14 +168,14 @@ def _decode_ncrfpp(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from nerve.analysis.pipeline import FIGURES
+    from nerve.analysis.core import FIGURE_FORMATS, AnalysisSpec
     from nerve.analyze import analyze_run
 
     out_folder(args.out)
-    summary = analyze_run(args.run, args.out, split=args.split, bucket=args.bucket, max_k=args.max_k,
-                          random_draws=args.random_draws, seed=args.seed, cluster=args.cluster,
-                          device=args.device, methods=_list(args.methods), rank_split=args.rank_split,
-                          ablate=_list(args.ablate), figures=() if args.no_figures else FIGURES)
+    spec = AnalysisSpec(split=args.split, bucket=args.bucket, max_k=args.max_k, random_draws=args.random_draws,
+                        seed=args.seed, cluster=args.cluster, methods=_list(args.methods), rank_split=args.rank_split,
+                        interventions=_list(args.ablate), figures=() if args.no_figures else FIGURE_FORMATS)
+    summary = analyze_run(args.run, args.out, spec, device=args.device)
     print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
     return 0
 
@@ -198,7 +198,7 @@ def out_folder(path: str) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from nerve.analysis.compare import analysis_is_current, load_run_analysis
+    from nerve.analysis.compare import CompareSpec, analysis_is_current, load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, findings_table, write_findings
     from nerve.analyze import analyze_run, compare
     from nerve.method_stage import compare_methods
@@ -211,14 +211,14 @@ def cmd_compare(args) -> int:
         if (run / "model.pt").is_file() and not analysis_is_current(analysis):
             why = "it has none" if not (analysis / "complete.json").exists() else "its analysis is out of date"
             print(f"analysing {run} ({why}) ...", file=sys.stderr)
-            analyze_run(str(run), str(analysis), device=args.device, progress=False)
+            analyze_run(str(run), str(analysis), device=args.device, progress=False)  # the default AnalysisSpec
         dirs.append(analysis)
     from nerve.folder import writer_lock
 
     with writer_lock(args.out, "nerve compare"):
         try:
             runs = [load_run_analysis(d) for d in dirs]  # each analysis read once
-            compare(runs, args.out, k=args.k, run_figures=not args.no_run_figures)
+            compare(runs, args.out, CompareSpec(k=args.k, run_figures=not args.no_run_figures))
             methods = compare_methods(runs, args.out)
             results = evaluate_findings(runs)
         except ValueError as err:

@@ -6,55 +6,65 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import AnalysedRun
-from nerve.analysis.judging import JUDGED_K, dicts_csv, drop_matrix
+from nerve.analysis.core import AnalysisSpec
+from nerve.analysis.heldout import (
+    MethodScores,
+    default_target,
+    method_score_matrices,
+    method_sweeps,
+    rank_input,
+    write_method_scores,
+    write_methods_csv,
+)
+from nerve.analysis.judging import JUDGED_K, dicts_csv, drop_matrix, judge_methods, write_summary_csv
+from nerve.analysis.ranking import rank_units
 from nerve.io import atomic_write_text
 
 
-def write_methods(rank_arrays, arrays, methods, ablate, bucket, max_k, random_draws, seed, rank_split, split,
-                   out: Path, figures: bool = True) -> list[str]:
-    """The methods part of ``nerve analyze --methods``: each method scores units on the ranking split's arrays
-    (``rank_arrays``) and is judged by top-k ablation on the scoring split's (``arrays``), for each ``ablate``
-    value, into ``out``: methods.csv, methods_summary.csv, methods_scores.npz, methods_agreement.csv and, with
-    ``figures``, their figures (``draw_methods``). Returns the names of the files written."""
-    from nerve.analysis.heldout import (
-        default_target,
-        method_score_matrices,
-        method_sweeps,
-        rank_input,
-        write_method_scores,
-        write_methods_csv,
-    )
-    from nerve.analysis.judging import judge_methods, write_summary_csv
-    from nerve.analysis.ranking import rank_units
-
+def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path) -> list[str]:
+    """The methods part of ``nerve analyze --methods``: each of ``spec.methods`` scores units on the ranking
+    split's arrays (``rank_arrays``) and is judged by top-k intervention sweeps on the scoring split's
+    (``arrays``), for each of ``spec.interventions``, into ``out``: methods.csv, methods_summary.csv,
+    methods_scores.npz, methods_agreement.csv and, with ``spec.figures``, their figures (``draw_methods``).
+    Returns the names of the files written."""
     rank, score = check_activations(rank_arrays), check_activations(arrays)
-    ranked = rank_input(rank, bucket)
-    scores = method_score_matrices(ranked, list(methods), seed)
+    ranked = rank_input(rank, spec.bucket)
+    scores = method_score_matrices(ranked, spec.methods, spec.seed)
     rankings = {m: rank_units(s) for m, s in scores.items()}
-    rows = method_sweeps(ranked, score, list(methods), max_k=score.h.shape[1] if max_k is None else max_k,
-                         ablations=list(ablate), random_draws=random_draws, seed=seed, rank_split=rank_split,
-                         score_split=split, rankings=rankings)
+    rows = method_sweeps(ranked, score, spec, rankings)
     write_methods_csv(out / "methods.csv", rows)
     files = ["methods.csv"]
     agreement = []
     if scores:
-        write_method_scores(out / METHOD_SCORES, scores, rankings, rank.tags, rank.neurons, rank_split,
-                            default_target(ranked))
-        agreement = _write_agreement(scores, rankings, rank.tags, rank_split, out)
+        write_method_scores(out / METHOD_SCORES, MethodScores(list(scores), rank.tags, rank.neurons, scores,
+                                                              rankings, spec.ranking_split, default_target(ranked)))
+        agreement = _write_agreement(scores, rankings, rank.tags, spec.ranking_split, out)
         files += [METHOD_SCORES, *(["methods_agreement.csv"] if agreement else [])]
     judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}))
     write_summary_csv(out / "methods_summary.csv", judged)
     files.append("methods_summary.csv")
-    if figures:
-        files += draw_methods(rows, judged, list(rankings), agreement, score.h.shape[1], score.decoder, random_draws,
-                              out)
+    if spec.figures:
+        files += draw_methods(MethodTables(rows, judged, list(rankings), agreement), score.h.shape[1],
+                              f"{score.decoder} decoding, {spec.random_draws} random draws", out)
     return files
+
+
+@dataclass(frozen=True)
+class MethodTables:
+    """One analysis' methods tables: methods.csv's ``rows``, methods_summary.csv's ``judged``, the ranked
+    methods' ``names`` and methods_agreement.csv's ``agreement`` rows."""
+
+    rows: np.ndarray
+    judged: list[dict]
+    names: list[str]
+    agreement: list[dict]
 
 
 METHOD_SCORES = "methods_scores.npz"
@@ -80,16 +90,15 @@ def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: 
     return rows
 
 
-def draw_methods(rows: np.ndarray, judged: list[dict], names: list[str], agreement: list[dict], n: int,
-                 decoder: str, random_draws: int, out: Path) -> list[str]:
-    """The figures of one analysis' methods, from its tables: methods.csv's ``rows``, methods_summary.csv's
-    ``judged``, methods_agreement.csv's ``agreement`` (of the methods ``names``; n units), into ``out``: the
-    methods x methods agreement, and per ablation value the drop heatmaps and the own-drop curves. Returns the
-    names of the files written."""
+def draw_methods(tables: MethodTables, n: int, decoding: str, out: Path) -> list[str]:
+    """The figures of one analysis' methods, from its tables (of n units; ``decoding`` says how it decodes, e.g.
+    "crf decoding, 20 random draws"), into ``out``: the methods x methods agreement, and per intervention the
+    drop heatmaps and the own-drop curves. Returns the names of the files written."""
     from nerve.analysis.agreement import pair_matrix
     from nerve.report.ablation_figures import plot_method_curves, plot_method_drops
     from nerve.report.method_figures import plot_method_agreement
 
+    rows, judged, names, agreement = tables.rows, tables.judged, tables.names, tables.agreement
     rank_split, split = str(rows["rank_split"][0]), str(rows["score_split"][0])
     files = []
     if agreement:
@@ -104,11 +113,11 @@ def draw_methods(rows: np.ndarray, judged: list[dict], names: list[str], agreeme
             methods, tags, M = drop_matrix(judged, value, k, measure)
             if methods:
                 title = (f"Drop of each tag's {what} at k = {k}: ranked on {rank_split}, scored on {split}, "
-                         f"{value} ablation ({decoder} decoding)")
+                         f"{value} ablation ({decoding.split(',')[0]})")
                 files += [p.name for p in plot_method_drops(methods, tags, M, out / f"methods_drop_{value}{suffix}",
                                                             title)]
         title = (f"Own drop by k: ranked on {rank_split}, scored on {split}, {value} ablation "
-                 f"({decoder} decoding, {random_draws} random draws)")
+                 f"({decoding})")
         files += [p.name for p in plot_method_curves(rows, value, out / f"methods_curves_{value}", title)]
     return files
 
@@ -186,19 +195,19 @@ def _compare_agreement(runs: list[AnalysedRun], out: Path) -> list[str]:
     dirs = [Path(r.analysis_dir) for r in runs]
     saved = [read_method_scores(d / METHOD_SCORES) for d in dirs]
     first = saved[0]
-    tags = [first["tags"][j] for j in tag_order(first["tags"])]
-    methods = [m for m in first["methods"] if all(m in r["methods"] for r in saved)]
-    n = len(first["neurons"])
+    tags = [first.tags[j] for j in tag_order(first.tags)]
+    methods = [m for m in first.methods if all(m in r.methods for r in saved)]
+    n = len(first.neurons)
     rankings, valid, sens = [], [], []
     for d, r, run in zip(dirs, saved, runs):
-        if sorted(r["tags"]) != sorted(tags) or len(r["neurons"]) != n:
+        if sorted(r.tags) != sorted(tags) or len(r.neurons) != n:
             raise ValueError(f"{d / METHOD_SCORES}: expected the tags and number of units of {dirs[0] / METHOD_SCORES}")
-        idx = [r["tags"].index(t) for t in tags]
-        rankings.append({m: r["rankings"][m][idx] for m in methods})
-        valid.append({m: np.all(np.isfinite(r["scores"][m][:, idx]), axis=0) for m in methods})
-        sens.append(run.s[:, run.columns(tags)][[run.neurons.index(u) for u in r["neurons"]]])
+        idx = [r.tags.index(t) for t in tags]
+        rankings.append({m: r.rankings[m][idx] for m in methods})
+        valid.append({m: np.all(np.isfinite(r.scores[m][:, idx]), axis=0) for m in methods})
+        sens.append(run.s[:, run.columns(tags)][[run.neurons.index(u) for u in r.neurons]])
     agreement = agreement_across_runs([agreement_rows(rk, tags, JUDGED_K, v) for rk, v in zip(rankings, valid)])
-    split = first["rank_split"]
+    split = first.rank_split
     matched_on = _split_name(dirs[0])
     atomic_write_text(out / "methods_agreement_across_runs.csv",
                       dicts_csv([{"rank_split": split, **r} for r in agreement],

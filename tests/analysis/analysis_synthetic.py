@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nerve.analysis.ablation import ablation_sweep, row_dtype
+from nerve.analysis.ablation import Sweep, SweepInput, ablation_sweep, row_dtype
 from nerve.analysis.ranking import rank_units
 from nerve.analysis.sensitivity import sensitivity
 
@@ -88,8 +88,8 @@ def reference_scores(gold, pred, tags, sentence_starts):
 def sweep(a, max_k=None, draws=3, seed=0, crf=None):
     rankings = rank_units(sensitivity(a["h"], a["W"], a["pred"]))
     n = a["h"].shape[1]
-    rows = ablation_sweep(a["h"], a["W"], a["b"], a["gold"], a["sentence_starts"], list(a["tags"]), rankings,
-                          n if max_k is None else max_k, random_draws=draws, seed=seed, crf=crf, progress=False)
+    data = SweepInput(a["h"], a["W"], a["b"], a["gold"], a["sentence_starts"], list(a["tags"]), crf)
+    rows = ablation_sweep(data, rankings, Sweep(n if max_k is None else max_k, draws, seed))
     return rows, rankings
 
 

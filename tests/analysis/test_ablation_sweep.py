@@ -6,15 +6,17 @@ from analysis_synthetic import as_table, assert_scores_equal, brute_force, make_
 
 from nerve.analysis.ablation import (
     FIELDS,
+    Sweep,
+    SweepInput,
     ablation_csv,
     ablation_sweep,
     per_tag_accuracy_arrays,
     random_orders,
     read_ablation_csv,
     row_dtype,
-    summarise_ablation,
     write_ablation_csv,
 )
+from nerve.analysis.pipeline import summarise_ablation
 from nerve.analysis.tables import slow_structured_csv, structured_csv
 
 
@@ -83,8 +85,7 @@ def test_max_k_larger_than_units_raises(arrays):
 
 def test_rankings_that_are_not_permutations_raise(arrays):
     with pytest.raises(ValueError, match="permutation"):
-        ablation_sweep(arrays["h"], arrays["W"], arrays["b"], arrays["gold"], arrays["sentence_starts"],
-                       list(arrays["tags"]), np.zeros((5, 8), int), 2, progress=False)
+        ablation_sweep(_args(arrays)[0], np.zeros((5, 8), int), Sweep(2))
 
 
 def test_per_tag_accuracy_arrays_gives_nan_for_tag_without_gold_tokens():
@@ -151,8 +152,8 @@ def test_integer_valued_inputs_full_of_ties_equal_brute_force():
 @pytest.mark.parametrize("selections", [("top",), ("random",), ("top", "random"), ("bottom",)])
 def test_a_sweep_of_some_selections_gives_exactly_those_rows_of_the_full_sweep(arrays, selections):
     args, rankings = _args(arrays)
-    full = ablation_sweep(*args, rankings, 3, random_draws=2, progress=False)
-    part = ablation_sweep(*args, rankings, 3, random_draws=2, progress=False, selections=selections)
+    full = ablation_sweep(args, rankings, Sweep(3, random_draws=2))
+    part = ablation_sweep(args, rankings, Sweep(3, random_draws=2, selections=selections))
     want = full[np.isin(full["selection"], selections)]
     assert part.dtype == want.dtype and len(part) == len(want)
     for field in part.dtype.names:  # field by field: NaN equals NaN in a float column
@@ -162,7 +163,7 @@ def test_a_sweep_of_some_selections_gives_exactly_those_rows_of_the_full_sweep(a
 def test_an_unknown_selection_is_refused(arrays):
     args, rankings = _args(arrays)
     with pytest.raises(ValueError, match="selections: expected some of top, bottom, random"):
-        ablation_sweep(*args, rankings, 3, progress=False, selections=("middle",))
+        ablation_sweep(args, rankings, Sweep(3, selections=("middle",)))
 
 
 def _args(a):
@@ -170,7 +171,7 @@ def _args(a):
     from nerve.analysis.sensitivity import sensitivity
 
     rankings = rank_units(sensitivity(a["h"], a["W"], a["pred"]))
-    return (a["h"], a["W"], a["b"], a["gold"], a["sentence_starts"], list(a["tags"])), rankings
+    return SweepInput(a["h"], a["W"], a["b"], a["gold"], a["sentence_starts"], list(a["tags"])), rankings
 
 
 ODD_TAGS = {"B-LOC": 'B-"L,O"C', "B-PER": "B-P ER", "I-PER": "I-PÉR;x", "O": "O"}

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from analysis_synthetic import make_arrays
 
+from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.pipeline import load_activations
 from nerve.analyze import analyze_arrays
+from nerve.errors import NerveError
 
 TABLES = ["sensitivity.csv", "sensitivity.npy", "ranking.tsv", "ranking.txt", "per_tag_accuracy.json",
           "ablation.csv", "ablation_summary.csv"]
@@ -19,7 +21,7 @@ FIGURES = ["sensitivity_heatmap", "ranking_table", "ablation_grid", "per_tag_acc
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
     out = tmp_path_factory.mktemp("analysis") / "nested" / "out"
-    summary = analyze_arrays(make_arrays(n_tokens=150, n=6), out, max_k=4, random_draws=3, progress=False)
+    summary = analyze_arrays(make_arrays(n_tokens=150, n=6), out, AnalysisSpec(max_k=4, random_draws=3), progress=False)
     return out, summary
 
 
@@ -61,19 +63,19 @@ def test_per_tag_accuracy_json_has_tags_all_and_entity_scores(analysed):
 
 def test_crf_archive_loaded_from_npz_is_analysed(tmp_path):
     np.savez(tmp_path / "activations.npz", **make_arrays(n_tokens=60, n=4, tags=["B-PER", "I-PER", "O"], decoder="crf"))
-    summary = analyze_arrays(load_activations(tmp_path / "activations.npz"), tmp_path / "out", max_k=2,
-                             random_draws=2, progress=False)
+    summary = analyze_arrays(load_activations(tmp_path / "activations.npz"), tmp_path / "out",
+                             AnalysisSpec(max_k=2, random_draws=2), progress=False)
     assert summary["decoder"] == "crf" and (tmp_path / "out" / "ablation.csv").is_file()
 
 
 def test_max_k_larger_than_units_raises(tmp_path):
-    with pytest.raises(ValueError, match=r"max_k: expected an integer in 0\.\.8"):
-        analyze_arrays(make_arrays(), tmp_path, max_k=9, progress=False)
+    with pytest.raises(NerveError, match=r"--max-k 9: the model has 8 units; expected 0\.\.8"):
+        analyze_arrays(make_arrays(), tmp_path, AnalysisSpec(max_k=9), progress=False)
 
 
-def test_negative_max_k_raises(tmp_path):
-    with pytest.raises(ValueError, match="max_k"):
-        analyze_arrays(make_arrays(), tmp_path, max_k=-1, progress=False)
+def test_negative_max_k_is_refused_by_the_spec():
+    with pytest.raises(NerveError, match="--max-k -1: expected a number >= 0"):
+        AnalysisSpec(max_k=-1)
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -87,7 +89,7 @@ def test_inconsistent_arrays_raise(tmp_path, key, value, message):
     arrays = make_arrays()
     arrays[key] = value
     with pytest.raises(ValueError, match=message):
-        analyze_arrays(arrays, tmp_path, progress=False)
+        analyze_arrays(arrays, tmp_path, AnalysisSpec(), progress=False)
 
 
 def test_an_analysis_of_an_older_format_has_another_fingerprint(monkeypatch, tmp_path):

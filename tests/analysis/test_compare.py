@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from nerve.analysis.compare import load_run_analysis
+from nerve.analysis.compare import CompareSpec, load_run_analysis
 from nerve.analysis.matching import match_units
 from nerve.analysis.matrices import corr_matrix, overlap_matrix, read_matrix_csv, similarity_matrix
 from nerve.analyze import compare as compare_runs
@@ -56,7 +56,7 @@ def three_runs(tmp_path_factory):
     write_run(root, "c", s[perm][:, cols], W[cols][:, perm], [TAGS[j] for j in cols], neurons)
     runs["c"] = (s[perm], W[:, perm])  # tag columns as in TAGS
     out = root / "cmp"
-    summary = compare_runs([root / n for n in "abc"], out, k=K, draws=20)
+    summary = compare_runs([root / n for n in "abc"], out, CompareSpec(k=K, draws=20))
     return {"root": root, "out": out, "summary": summary, "runs": runs, "perm": perm}
 
 
@@ -155,7 +155,7 @@ def test_compare_writes_heatmaps_of_every_run_and_of_the_means(three_runs):
 
 def test_compare_of_loaded_runs_writes_the_same_files_as_of_their_folders(three_runs, tmp_path):
     runs = [load_run_analysis(three_runs["root"] / n) for n in "abc"]
-    summary = compare_runs(runs, tmp_path, k=K, draws=20)
+    summary = compare_runs(runs, tmp_path, CompareSpec(k=K, draws=20))
     assert summary["files"] == three_runs["summary"]["files"]
     for name in summary["files"]:
         if name.endswith(".csv"):
@@ -163,7 +163,8 @@ def test_compare_of_loaded_runs_writes_the_same_files_as_of_their_folders(three_
 
 
 def test_compare_without_run_figures_draws_the_means_only_and_writes_every_matrix(three_runs, tmp_path):
-    summary = compare_runs([three_runs["root"] / n for n in "abc"], tmp_path, k=K, draws=20, run_figures=False)
+    summary = compare_runs([three_runs["root"] / n for n in "abc"], tmp_path,
+                           CompareSpec(k=K, draws=20, run_figures=False))
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["corr_mean.png", "overlap_mean.png",
                                                               "similarity_mean.png"]
     assert {n for n in summary["files"] if n.endswith(".csv")} == {
@@ -210,6 +211,6 @@ def test_compare_of_a_single_run_writes_nan_std_and_no_pairs(tmp_path):
     rng = np.random.default_rng(6)
     write_run(tmp_path, "solo", rng.normal(size=(5, 3)), rng.normal(size=(3, 5)), ["B-PER", "I-PER", "O"],
               list("01234"))
-    summary = compare_runs([tmp_path / "solo"], tmp_path / "out", k=2, draws=5)
+    summary = compare_runs([tmp_path / "solo"], tmp_path / "out", CompareSpec(k=2, draws=5))
     std, _ = read_matrix_csv(tmp_path / "out" / "corr_std.csv")
     assert np.isnan(std).all() and summary["unit_matching"] == [] and summary["consistency"] == []

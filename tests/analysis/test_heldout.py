@@ -11,6 +11,7 @@ import pytest
 
 from nerve.analysis.capture import capture_activations
 from nerve.analysis.checks import AnalysisInputError, check_activations
+from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.heldout import (
     METHOD_FIELDS,
     method_rankings,
@@ -22,6 +23,7 @@ from nerve.analysis.heldout import (
 )
 from nerve.data.conll import read_conll
 from nerve.data.prepare import encode_split
+from nerve.errors import NerveError
 from nerve.model.hooks import ablate
 from nerve.run import load_run, predict
 from tests.analysis.analysis_synthetic import reference_scores
@@ -59,8 +61,9 @@ def test_every_held_out_row_equals_a_model_rerun_through_the_hook(which, tiny_ru
     run = load_run(tiny_run if which == "softmax" else crf_run)
     dev_sents, dev = _split(run, "dev")
     test_sents, test = _split(run, "test")
-    rows = method_sweeps(rank_input(dev), test, ["probeless", "sensitivity", "random"], max_k=3,
-                         ablations=["zero", "mean"], random_draws=2, rank_split="dev", score_split="test")
+    spec = AnalysisSpec(split="test", rank_split="dev", methods=("probeless", "sensitivity", "random"), max_k=3,
+                        interventions=("zero", "mean"), random_draws=2)
+    rows = method_sweeps(rank_input(dev), test, spec)
     rankings = method_rankings(rank_input(dev), ["probeless", "sensitivity"])
     means = dev.h.astype(np.float64).mean(axis=0)
     from nerve.analysis.ablation import random_orders
@@ -86,9 +89,10 @@ def test_rankings_come_from_the_ranking_split_alone(tiny_run):
     run = load_run(tiny_run)
     _, dev = _split(run, "dev")
     _, test = _split(run, "test")
-    a = method_sweeps(rank_input(dev), test, ["probeless"], max_k=2)
+    spec = AnalysisSpec(methods=("probeless",), max_k=2)
+    a = method_sweeps(rank_input(dev), test, spec)
     shuffled = check_activations({**_arrays(test), "h": np.random.default_rng(0).permutation(test.h)})
-    b = method_sweeps(rank_input(dev), shuffled, ["probeless"], max_k=2)
+    b = method_sweeps(rank_input(dev), shuffled, spec)
     assert not np.array_equal(a["accuracy"], b["accuracy"])  # the scores see the scoring split ...
     r_a = method_rankings(rank_input(dev), ["probeless"])["probeless"]
     assert np.array_equal(r_a, method_rankings(rank_input(dev), ["probeless"])["probeless"])
@@ -106,7 +110,7 @@ def _arrays(acts):
 def test_methods_csv_names_method_ablation_and_both_splits(tiny_run):
     run = load_run(tiny_run)
     _, dev = _split(run, "dev")
-    rows = method_sweeps(rank_input(dev), dev, ["selectivity"], max_k=1, rank_split="dev", score_split="dev")
+    rows = method_sweeps(rank_input(dev), dev, AnalysisSpec(split="dev", methods=("selectivity",), max_k=1))
     lines = methods_csv(rows).splitlines()
     assert lines[0] == ",".join(METHOD_FIELDS)
     assert lines[1].startswith("selectivity,zero,dev,dev,")
@@ -115,8 +119,8 @@ def test_methods_csv_names_method_ablation_and_both_splits(tiny_run):
 def test_methods_csv_reads_back_as_the_rows_written(tiny_run, tmp_path):
     run = load_run(tiny_run)
     _, dev = _split(run, "dev")
-    rows = method_sweeps(rank_input(dev), dev, ["selectivity", "random"], max_k=2, ablations=["zero", "mean"],
-                         random_draws=2, rank_split="dev", score_split="dev")
+    spec = AnalysisSpec(methods=("selectivity", "random"), max_k=2, interventions=("zero", "mean"), random_draws=2)
+    rows = method_sweeps(rank_input(dev), dev, spec)
     write_methods_csv(tmp_path / "methods.csv", rows)
     back = read_methods_csv(tmp_path / "methods.csv")
     assert back.dtype == rows.dtype
@@ -131,13 +135,11 @@ def test_read_methods_csv_refuses_another_header_naming_the_file(tmp_path):
         read_methods_csv(path)
 
 
-def test_unknown_method_or_ablation_value_is_refused(tiny_run):
-    run = load_run(tiny_run)
-    _, dev = _split(run, "dev")
-    with pytest.raises(AnalysisInputError, match="expected methods from"):
-        method_sweeps(rank_input(dev), dev, ["lasso"], max_k=1)
-    with pytest.raises(AnalysisInputError, match="ablation values from zero, mean"):
-        method_sweeps(rank_input(dev), dev, ["probe"], max_k=1, ablations=["half"])
+def test_unknown_method_or_ablation_value_is_refused_by_the_spec():
+    with pytest.raises(NerveError, match="--methods lasso: unknown ranking method; expected one of sensitivity"):
+        AnalysisSpec(methods=("lasso",))
+    with pytest.raises(NerveError, match="--ablate half: unknown intervention; expected one of zero, mean"):
+        AnalysisSpec(methods=("probe",), interventions=("half",))
 
 
 def test_cli_analyze_with_methods_ranks_on_dev_and_scores_on_test(tiny_run, tmp_path):
@@ -177,8 +179,8 @@ def test_cli_analyze_ranks_a_crf_model_by_its_marginals_with_finite_judgements(c
 def test_cli_analyze_with_an_unknown_method_is_a_one_line_error(tiny_run, tmp_path):
     res = run_cli("analyze", tiny_run, "--methods", "sensitivity,lasso", "--out", tmp_path / "a")
     assert res.returncode == 2
-    assert res.stderr.strip() == ("nerve: error: --methods sensitivity,lasso: unknown lasso; expected some of "
-                                  "sensitivity,probeless,probe,selectivity,gradxact,ig,random")
+    assert res.stderr.strip() == ("nerve: error: --methods lasso: unknown ranking method; expected one of "
+                                  "sensitivity, probeless, selectivity, probe, gradxact, ig, random")
 
 
 def test_gradxact_equals_captums_layer_gradient_x_activation_on_the_models_hook_point(tiny_run):

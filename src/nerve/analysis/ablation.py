@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -131,58 +132,75 @@ def random_orders(n: int, draws: int, seed: int) -> np.ndarray:
     return np.stack([rng.permutation(n) for _ in range(draws)]) if draws else np.empty((0, n), np.intp)
 
 
-def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings, max_k: int, *,
-                   random_draws: int = 20, seed: int = 0, crf=None, progress: bool = True,
-                   values=None, selections: Sequence[str] = SELECTIONS) -> np.ndarray:
+@dataclass(frozen=True)
+class SweepInput:
+    """The scoring split as a sweep reads it (``checks.Activations`` has the same fields and serves too).
+
+    h: float (n_tokens, n) unit values, sentences concatenated; W: float (n_tags, n), b: float (n_tags,): the tag
+    projection; gold: int (n_tokens,) gold tag ids; sentence_starts: int (n_sentences,) first token of each
+    sentence; tags: (n_tags,) names; crf: None (softmax) or (start (n_tags,), transitions (n_tags, n_tags)
+    [from, to], end (n_tags,))."""
+
+    h: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    gold: np.ndarray
+    sentence_starts: np.ndarray
+    tags: Sequence[str]
+    crf: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep does: k = 0..``max_k`` units per target tag and selection (``SELECTIONS``; e.g. ("top",)
+    for judging a ranking alone), ``random_draws`` seeded random unit orders (``seed``) shared by every target,
+    and ``values``: float (n,) the value an intervened unit takes (``core.Intervention.values``; None: 0)."""
+
+    max_k: int
+    random_draws: int = 20
+    seed: int = 0
+    values: np.ndarray | None = None
+    selections: tuple[str, ...] = SELECTIONS
+
+
+def ablation_sweep(data, rankings, sweep: Sweep, progress: bool = False) -> np.ndarray:
     """Accuracy after ablating k = 0..max_k units per target tag and selection (Xin, Lin & Yu 2019).
 
-    Ablating a set S sets h[:, S] = 0, recomputes the emissions h @ W.T + b in float64
-    precision and decodes them (argmax, first max on ties, or CRF Viterbi). Selections per
-    target tag j: ``top`` (first k of rankings[j]), ``bottom`` (first k of rankings[j]
-    reversed) and ``random`` (first k of each of ``random_draws`` seeded permutations,
-    shared by every target, so random rows repeat across targets). Each distinct unit set
-    is decoded once. Eval tags (``eval_tags``): every tag (accuracy = recall on its gold
-    tokens, plus token precision, recall and F1, so that over-predicting a tag shows), ``ALL``
-    (token accuracy), ``F1`` (conlleval entity micro F1 as a fraction, with entity precision and
-    recall, via ``ChunkScorer``) and ``F1:type`` per entity type (that type's entity scores).
-    The k = 0 rows re-decode too, so they can differ from the archived float32 ``pred`` on
-    near-ties.
+    Ablating a set S sets h[:, S] = 0 (or to ``sweep.values[S]``), recomputes the emissions h @ W.T + b in
+    float64 precision and decodes them (argmax, first max on ties, or CRF Viterbi). Selections per target tag j:
+    ``top`` (first k of rankings[j]), ``bottom`` (first k of rankings[j] reversed) and ``random`` (first k of
+    each of ``random_draws`` seeded permutations, shared by every target, so random rows repeat across targets).
+    Each distinct unit set is decoded once. Eval tags (``eval_tags``): every tag (accuracy = recall on its gold
+    tokens, plus token precision, recall and F1, so that over-predicting a tag shows), ``ALL`` (token accuracy),
+    ``F1`` (conlleval entity micro F1 as a fraction, with entity precision and recall, via ``ChunkScorer``) and
+    ``F1:type`` per entity type (that type's entity scores). The k = 0 rows re-decode too, so they can differ
+    from the archived float32 ``pred`` on near-ties. Setting h[:, S] = m[S] is zero-ablating h − m with the bias
+    b + W·m, which is how it is computed.
 
     Args:
-        h: float (n_tokens, n) unit values, sentences concatenated.
-        W: float (n_tags, n); b: float (n_tags,): tag projection.
-        gold: int (n_tokens,) gold tag ids.
-        sentence_starts: int (n_sentences,) first token of each sentence.
-        tags: (n_tags,) tag names.
+        data: the scoring split (``SweepInput`` or ``checks.Activations``).
         rankings: int (n_tags, n) from ``rank_units``.
-        max_k: largest number of ablated units, 0..n.
-        random_draws: permutations for the random baseline (>= 0).
-        seed: seed of those permutations.
-        crf: None (softmax) or (start (n_tags,), transitions (n_tags, n_tags) [from, to], end (n_tags,)).
+        sweep: max_k (0..n), random draws and seed, the intervened units' values, the selections.
         progress: show a tqdm bar on stderr.
-        values: float (n,) the value an ablated unit takes (e.g. its mean on the ranking split: mean
-            ablation); default 0 (zero ablation). Setting h[:, S] = m[S] is zero-ablating h − m with the bias
-            b + W·m, which is how it is computed.
-        selections: the selections swept, some of ``SELECTIONS`` in that order (default all; e.g. ("top",) for
-            judging a ranking alone); the rows of the others are left out.
 
     Returns:
-        Structured array (``row_dtype``) of the rows of ablation.csv ordered by target tag,
-        selection, k, draw, eval tag; n_tags * (2 + random_draws) * (max_k + 1) * n_eval rows, n_eval =
-        n_tags + 2 + the number of entity types. Columns ``SCORES`` (see ``_score``).
+        Structured array (``row_dtype``) of the rows of ablation.csv ordered by target tag, selection, k, draw,
+        eval tag; n_tags * (n_selections + random_draws) * (max_k + 1) * n_eval rows, n_eval = n_tags + 2 + the
+        number of entity types. Columns ``SCORES`` (see ``_score``).
 
     Raises:
         ValueError: on inconsistent shapes, labels or rankings, or max_k outside 0..n.
     """
-    h = float_matrix(h, "h", (None, None))
+    h = float_matrix(data.h, "h", (None, None))
     n_tokens, n = h.shape
-    tags = [str(t) for t in tags]
+    tags = [str(t) for t in data.tags]
     n_tags = len(tags)
-    W = float_matrix(W, "W", (n_tags, n))
-    b = float_matrix(b, "b", (n_tags,))
-    gold = labels_array(gold, "gold", n_tokens, n_tags)
-    starts = sentence_starts_array(sentence_starts, n_tokens)
+    W = float_matrix(data.W, "W", (n_tags, n))
+    b = float_matrix(data.b, "b", (n_tags,))
+    gold = labels_array(data.gold, "gold", n_tokens, n_tags)
+    starts = sentence_starts_array(data.sentence_starts, n_tokens)
     rankings = _check_rankings(rankings, n_tags, n)
+    max_k, random_draws, seed = sweep.max_k, sweep.random_draws, sweep.seed
     if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or not 0 <= max_k <= n:
         raise AnalysisInputError(f"max_k: expected an integer in 0..{n} (number of units), got {max_k!r}")
     if (isinstance(random_draws, bool) or not isinstance(random_draws, (int, np.integer))
@@ -190,32 +208,32 @@ def ablation_sweep(h, W, b, gold, sentence_starts, tags: Sequence[str], rankings
         raise AnalysisInputError(f"random_draws: expected an integer in 0..{MAX_RANDOM_DRAWS:,}, got {random_draws!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise AnalysisInputError(f"seed: expected an integer >= 0, got {seed!r}")
-    crf = crf_arrays(crf, n_tags)
+    crf = crf_arrays(data.crf, n_tags)
+    selections = tuple(sweep.selections)
     bad = [x for x in selections if x not in SELECTIONS]
     if bad or not selections:
         raise AnalysisInputError(f"selections: expected some of {', '.join(SELECTIONS)}, got {list(selections)}")
     if "random" not in selections:
         random_draws = 0
-    if values is not None:
-        m = float_matrix(values, "values", (n,)).astype(np.float64)
+    if sweep.values is not None:
+        m = float_matrix(sweep.values, "values", (n,)).astype(np.float64)
         h, b = h - m, b + W.astype(np.float64) @ m
     decoder = SoftmaxDecoder(h, W, b, max_k) if crf is None else CrfDecoder(h, W, b, starts, crf)
     orders = {("top", j): rankings[j, :max_k] for j in range(n_tags)} if "top" in selections else {}
     if "bottom" in selections:
         orders.update({("bottom", j): rankings[j, ::-1][:max_k] for j in range(n_tags)})
     orders.update({("random", r): o[:max_k] for r, o in enumerate(random_orders(n, int(random_draws), seed))})
-    scorer, counter = ChunkScorer(tags, gold, starts), _TagCounter(gold, n_tags)
-    cache: dict[bytes, int] = {}
-    table: list[np.ndarray] = []
+    walker = _Walker(decoder, n, ChunkScorer(tags, gold, starts), _TagCounter(gold, n_tags))
     ids = {}
     bar = _progress(len(orders), progress)
     for key, order in orders.items():
-        ids[key] = _walk(decoder, order, n, cache, table, scorer, counter)
+        ids[key] = walker.walk(order)
         bar.update(1)
     bar.close()
-    names = eval_tags(tags, scorer.types)
-    scores = np.concatenate(table) if table else np.empty((0, len(names), len(SCORES)))
-    return _rows(scores, ids, names, tags, max_k, random_draws, [x for x in SELECTIONS[:2] if x in selections])
+    names = eval_tags(tags, walker.scorer.types)
+    scores = np.concatenate(walker.table) if walker.table else np.empty((0, len(names), len(SCORES)))
+    laid = Sweep(max_k, int(random_draws), seed, None, tuple(x for x in SELECTIONS[:2] if x in selections))
+    return _rows(scores, ids, names, tags, laid)
 
 
 def _progress(total: int, enabled: bool):
@@ -224,25 +242,34 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="ablation", unit="sweep", disable=not enabled, leave=False)
 
 
-def _walk(decoder, order: np.ndarray, n: int, cache: dict, table: list, scorer, counter) -> np.ndarray:
-    """Evaluate the prefixes 0..len(order) of ``order``; return their row ids in the score table."""
-    mask = np.zeros(n, dtype=bool)
-    decoder.reset()
-    ids = np.empty(order.size + 1, dtype=np.intp)
-    preds = []
-    base = sum(t.shape[0] for t in table)
-    for k in range(order.size + 1):
-        if k:
-            mask[order[k - 1]] = True
-            decoder.remove(order[k - 1])
-        key = np.packbits(mask).tobytes()
-        if key not in cache:
-            preds.append(decoder.decode(mask))
-            cache[key] = base + len(preds) - 1
-        ids[k] = cache[key]
-    if preds:
-        table.append(_score(np.stack(preds), scorer, counter))
-    return ids
+class _Walker:
+    """Walks unit orders through a decoder, decoding each distinct unit set once (``cache``: packed mask ->
+    row of the score table)."""
+
+    def __init__(self, decoder, n: int, scorer: ChunkScorer, counter: _TagCounter):
+        self.decoder, self.n, self.scorer, self.counter = decoder, n, scorer, counter
+        self.cache: dict[bytes, int] = {}
+        self.table: list[np.ndarray] = []
+
+    def walk(self, order: np.ndarray) -> np.ndarray:
+        """Evaluate the prefixes 0..len(order) of ``order``; return their row ids in the score table."""
+        mask = np.zeros(self.n, dtype=bool)
+        self.decoder.reset()
+        ids = np.empty(order.size + 1, dtype=np.intp)
+        preds = []
+        base = sum(t.shape[0] for t in self.table)
+        for k in range(order.size + 1):
+            if k:
+                mask[order[k - 1]] = True
+                self.decoder.remove(order[k - 1])
+            key = np.packbits(mask).tobytes()
+            if key not in self.cache:
+                preds.append(self.decoder.decode(mask))
+                self.cache[key] = base + len(preds) - 1
+            ids[k] = self.cache[key]
+        if preds:
+            self.table.append(_score(np.stack(preds), self.scorer, self.counter))
+        return ids
 
 
 def _prf(right: np.ndarray, predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:
@@ -281,10 +308,11 @@ def eval_tags(tags: Sequence[str], types: Sequence[str]) -> list[str]:
     return [*tags, "ALL", "F1", *(ENTITY_PREFIX + t for t in types)]
 
 
-def _rows(table: np.ndarray, ids: dict, names: list[str], tags: list[str], max_k: int, draws: int,
-          ranked: Sequence[str] = ("top", "bottom")) -> np.ndarray:
+def _rows(table: np.ndarray, ids: dict, names: list[str], tags: list[str], laid: Sweep) -> np.ndarray:
     """Lay the score table (m, n_eval, 4) out as ablation rows (see ``ablation_sweep``); names: the eval tags;
-    ranked: the selections of the ranking that were swept, then the ``draws`` random ones."""
+    ``laid.selections``: the selections of the ranking that were swept, then the ``laid.random_draws`` random
+    ones."""
+    max_k, draws, ranked = laid.max_k, laid.random_draws, laid.selections
     n_tags, n_k = len(tags), max_k + 1
     eval_names = np.array(names)
     n_eval = eval_names.size
@@ -334,48 +362,4 @@ def read_ablation_csv(path: str | os.PathLike) -> np.ndarray:
     out = np.empty(len(cols["k"]), dtype=row_dtype(max(text_width(cols["target_tag"]), text_width(cols["eval_tag"]))))
     for f in FIELDS:
         out[f] = cols[f]
-    return out
-
-
-def summarise_ablation(rows: np.ndarray, k: int) -> list[dict]:
-    """Accuracy drop of each target tag (on its own tokens) after ablating k units.
-
-    Drop = accuracy at k = 0 minus accuracy at k (positive: ablation hurts). Random
-    statistics are over draws: mean and the 2.5 / 97.5 percentiles (linear interpolation).
-
-    Args:
-        rows: structured array from ``ablation_sweep`` or ``read_ablation_csv``.
-        k: number of ablated units; must occur in rows.
-
-    Returns:
-        One dict per target tag (first-appearance order) with keys target_tag, k, baseline,
-        top_accuracy, top_drop, bottom_drop, random_mean_drop, random_p2_5_drop,
-        random_p97_5_drop, n_draws (NaN where undefined).
-
-    Raises:
-        ValueError: if no row has this k.
-    """
-    if not np.any(rows["k"] == k):
-        raise AnalysisInputError(f"k: expected one of the ablated sizes {sorted(set(rows['k'].tolist()))}, got {k}")
-    own = rows[rows["eval_tag"] == rows["target_tag"]]
-    out = []
-    for tag in dict.fromkeys(own["target_tag"].tolist()):
-        t = own[own["target_tag"] == tag]
-
-        def acc(sel: str, kk: int, t: np.ndarray = t) -> np.ndarray:
-            return t["accuracy"][(t["selection"] == sel) & (t["k"] == kk)]
-
-        top0, topk, bot = acc("top", 0), acc("top", k), acc("bottom", k)
-        base = float(top0[0]) if top0.size else float("nan")
-        rnd = acc("random", 0) - acc("random", k)  # draws in the same order at both k
-        out.append({
-            "target_tag": tag, "k": int(k), "baseline": base,
-            "top_accuracy": float(topk[0]) if topk.size else float("nan"),
-            "top_drop": base - float(topk[0]) if topk.size else float("nan"),
-            "bottom_drop": base - float(bot[0]) if bot.size else float("nan"),
-            "random_mean_drop": float(np.mean(rnd)) if rnd.size else float("nan"),
-            "random_p2_5_drop": float(np.percentile(rnd, 2.5)) if rnd.size else float("nan"),
-            "random_p97_5_drop": float(np.percentile(rnd, 97.5)) if rnd.size else float("nan"),
-            "n_draws": int(rnd.size),
-        })
     return out

@@ -216,9 +216,19 @@ def _check_tag_sets(runs: list[AnalysedRun], names: list[str]) -> None:
         raise ValueError(f"runs: expected one tag set across the compared runs, got {desc}")
 
 
-def compare_runs(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str | os.PathLike, k: int = 10,
-                 draws: int = 100, seed: int = 0, *, draw: MatrixDrawer | None = None,
-                 run_figures: bool = True) -> dict:
+@dataclass(frozen=True)
+class CompareSpec:
+    """How runs are compared: k, the top-k depth of the overlap matrices; draws and seed, the baselines of
+    ``match_units``; run_figures, draw each run's matrices too (else only the means')."""
+
+    k: int = 10
+    draws: int = 100
+    seed: int = 0
+    run_figures: bool = True
+
+
+def compare_runs(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str | os.PathLike,
+                 spec: CompareSpec = CompareSpec(), draw: MatrixDrawer | None = None) -> dict:
     """Compare the tag x tag structure of analysed runs (e.g. seeds) and match their units.
 
     Writes into ``out_dir`` (every file atomically; matrices with header ``tag,<tags...>`` in
@@ -233,10 +243,9 @@ def compare_runs(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str |
         dirs: analysed runs, or run folders or their analysis folders (``load_run_analysis``); run names that
             repeat get a suffix.
         out_dir: output folder (created).
-        k: top-k depth of the overlap matrices; draws, seed: baselines of ``match_units``.
+        spec: the overlap depth k, the matching baselines' draws and seed, whether each run's figures are drawn.
         draw: draws a matrix as ``draw(M, tags, out_base, title, signed=, vmax=, label=)`` and returns the
             paths written (``nerve.report.plots.plot_tag_matrix``); None writes the CSV files only.
-        run_figures: draw each run's matrices too (else only the means').
 
     Returns:
         JSON-ready dict: out_dir, runs (names), tags (tag_order), k, files (names), consistency
@@ -248,6 +257,7 @@ def compare_runs(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str |
     if not dirs:
         raise ValueError("dirs: expected at least one analysed run")
     runs = [as_analysed(d) for d in dirs]
+    k, draws, seed, run_figures = spec.k, spec.draws, spec.seed, spec.run_figures
     names: list[str] = []  # distinct, file-safe, one per run even when two runs share a name
     for r in runs:
         names.append(tag_filenames([r.name], reserved=("mean", "std", *names))[r.name])

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from nerve.analysis.ablation import FIELDS, SCORES, ablation_sweep, row_dtype
+from nerve.analysis.ablation import FIELDS, SCORES, Sweep, ablation_sweep, row_dtype
 from nerve.analysis.checks import Activations, AnalysisInputError
-from nerve.analysis.methods import METHODS, RankInput, method_scores
+from nerve.analysis.core import INTERVENTIONS, METHODS, AnalysisSpec
+from nerve.analysis.methods import RankInput
 from nerve.analysis.ranking import rank_units
 from nerve.analysis.tables import read_csv_columns, structured_csv, text_width
 from nerve.io import atomic_save, atomic_write_text
 
-ABLATIONS = ("zero", "mean")
 RANDOM = "random"  # the method whose rows are the random draws (the baseline), selection "random"
 METHOD_FIELDS = ("method", "ablate", "rank_split", "score_split", *FIELDS)
 
@@ -32,88 +33,97 @@ def default_target(rank: RankInput) -> str:
 
 def method_score_matrices(rank: RankInput, methods: Sequence[str], seed: int = 0,
                           target: str | None = None) -> dict[str, np.ndarray]:
-    """Per method (``RANDOM`` excluded: its rows are random draws), the (n, T) scores from ``rank`` only;
-    ``target``: the attribution methods' token score ("logprob" softmax, "marginal" or "logit" CRF; default
-    ``default_target``)."""
+    """Per method of ``core.METHODS`` (the random draws excluded: their rows are draws, not a ranking), the
+    (n, T) scores from ``rank`` only; ``target``: the attribution methods' token score ("logprob" softmax,
+    "marginal" or "logit" CRF; default ``default_target``)."""
     target = target or default_target(rank)
-    return {m: method_scores(m, rank, seed, target) for m in methods if m != RANDOM}
+    chosen = [METHODS.get(m) for m in methods]
+    return {m.name: m.scores(rank, seed, target) for m in chosen if not m.draws}
 
 
 def method_rankings(rank: RankInput, methods: Sequence[str], seed: int = 0,
                     target: str | None = None) -> dict[str, np.ndarray]:
-    """Per method (``RANDOM`` excluded), the (T, n) rankings from ``rank`` only (``method_score_matrices``)."""
+    """Per method (the random draws excluded), the (T, n) rankings from ``rank`` only
+    (``method_score_matrices``)."""
     return {m: rank_units(s) for m, s in method_score_matrices(rank, methods, seed, target).items()}
 
 
-def write_method_scores(path: str | os.PathLike, scores: Mapping[str, np.ndarray],
-                        rankings: Mapping[str, np.ndarray], tags: Sequence[str], neurons: Sequence[str],
-                        rank_split: str, target: str) -> None:
+@dataclass(frozen=True)
+class MethodScores:
+    """The content of ``methods_scores.npz``: methods (M,), tags (T,), neurons (n,), scores {method: float64
+    (n, T)}, rankings {method: intp (T, n)} (each tag's units, most important first: ``rank_units`` of the
+    scores), rank_split (the split ranked on) and target (the attribution methods' token score)."""
+
+    methods: list[str]
+    tags: list[str]
+    neurons: list[str]
+    scores: dict[str, np.ndarray]
+    rankings: dict[str, np.ndarray]
+    rank_split: str
+    target: str
+
+
+def write_method_scores(path: str | os.PathLike, saved: MethodScores) -> None:
     """``methods_scores.npz``, loadable with ``numpy.load``: methods (M,), tags (T,), neurons (n,), scores float64
-    (M, n, T), rankings intp (M, T, n) (each tag's units, most important first: ``rank_units`` of the scores),
-    rank_split and target (the attribution methods' token score) as 0-d strings."""
-    names = list(scores)
-    S = np.stack([np.asarray(scores[m], dtype=np.float64) for m in names])
-    R = np.stack([np.asarray(rankings[m]) for m in names])
-    arrays = {"methods": np.array(names), "tags": np.array(list(tags)), "neurons": np.array(list(neurons)),
-              "scores": S, "rankings": R, "rank_split": np.array(rank_split), "target": np.array(target)}
+    (M, n, T), rankings intp (M, T, n), rank_split and target as 0-d strings."""
+    names = list(saved.methods)
+    S = np.stack([np.asarray(saved.scores[m], dtype=np.float64) for m in names])
+    R = np.stack([np.asarray(saved.rankings[m]) for m in names])
+    arrays = {"methods": np.array(names), "tags": np.array(list(saved.tags)), "neurons": np.array(list(saved.neurons)),
+              "scores": S, "rankings": R, "rank_split": np.array(saved.rank_split), "target": np.array(saved.target)}
     atomic_save(path, lambda buf: np.savez_compressed(buf, **arrays))
 
 
-def read_method_scores(path: str | os.PathLike) -> dict:
-    """``methods_scores.npz`` read back: methods, tags, neurons (lists of str), scores {method: (n, T)},
-    rankings {method: (T, n)}, rank_split, target."""
+def read_method_scores(path: str | os.PathLike) -> MethodScores:
+    """``methods_scores.npz`` read back."""
     with np.load(path, allow_pickle=False) as z:
         names = [str(m) for m in z["methods"]]
-        return {"methods": names, "tags": [str(t) for t in z["tags"]], "neurons": [str(u) for u in z["neurons"]],
-                "scores": {m: z["scores"][i] for i, m in enumerate(names)},
-                "rankings": {m: z["rankings"][i] for i, m in enumerate(names)},
-                "rank_split": str(z["rank_split"]), "target": str(z["target"])}
+        return MethodScores(names, [str(t) for t in z["tags"]], [str(u) for u in z["neurons"]],
+                            {m: z["scores"][i] for i, m in enumerate(names)},
+                            {m: z["rankings"][i] for i, m in enumerate(names)},
+                            str(z["rank_split"]), str(z["target"]))
 
 
-def method_sweeps(rank: RankInput, score: Activations, methods: Sequence[str], *, max_k: int,
-                  ablations: Sequence[str] = ("zero",), random_draws: int = 20, seed: int = 0,
-                  rank_split: str = "dev", score_split: str = "dev", progress: bool = False,
-                  rankings: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-    """Top-k ablation sweeps of every method's ranking, and the random draws, for each ablation value.
+def method_sweeps(rank: RankInput, score: Activations, spec: AnalysisSpec,
+                  rankings: Mapping[str, np.ndarray] | None = None, progress: bool = False) -> np.ndarray:
+    """Top-k intervention sweeps of every method's ranking, and the random draws, for each intervention.
 
     The rankings come from ``rank`` (the ranking split) alone; the sweeps run on ``score`` (the scoring split)
-    with the model's own decoder. ``mean`` ablation sets a unit to its mean over the ranking split's tokens.
+    with the model's own decoder. Each intervention's unit values come from the ranking split
+    (``core.Intervention.values``: e.g. ``mean`` sets a unit to its mean over the ranking split's tokens).
 
     Args:
         rank: the ranking split's unit values and labels (``rank_input``).
         score: the scoring split's activations (gold tags, W, b, CRF).
-        methods: names from ``nerve.analysis.methods.METHODS`` and/or ``"random"`` (the random draws).
-        max_k: largest number of ablated units; ablations: "zero" and/or "mean"; random_draws, seed: the
-            random baseline (``ablation_sweep``'s).
+        spec: the methods (``core.METHODS``), interventions, max_k (None: every unit), random draws and seed,
+            and the split names (``split`` scored, ``ranking_split`` ranked on).
         rankings: the methods' (T, n) rankings when already computed from ``rank`` (default: computed here).
 
     Returns:
         structured rows, fields ``METHOD_FIELDS``: method, ablate, rank_split, score_split, then the fields of
         ``ablation.csv`` (selection "top" for a method, "random" with draw 0..D-1 for the random draws).
     """
-    unknown = [m for m in methods if m not in METHODS and m != RANDOM]
-    bad = [a for a in ablations if a not in ABLATIONS]
-    if unknown or bad or not methods or not ablations:
-        known = ", ".join(dict.fromkeys([*METHODS, RANDOM]))
-        raise AnalysisInputError(f"methods {list(methods)}, ablations {list(ablations)}: expected methods from "
-                                 f"{known} and ablation values from {', '.join(ABLATIONS)}")
     if rank.h.shape[1] != score.h.shape[1]:
         raise AnalysisInputError(f"rank and score splits have {rank.h.shape[1]} and {score.h.shape[1]} units")
+    if not spec.methods:
+        raise AnalysisInputError("method_sweeps: the spec names no --methods")
     if rankings is None:
-        rankings = method_rankings(rank, methods, seed)
-    rankings = {m: rankings[m] for m in methods if m != RANDOM}
+        rankings = method_rankings(rank, spec.methods, spec.seed)
+    chosen = [METHODS.get(m) for m in spec.methods]
+    rankings = {m.name: rankings[m.name] for m in chosen if not m.draws}
+    n = score.h.shape[1]
+    max_k = spec.bound_max_k(n)
     parts = []
-    for ablate in ablations:
-        values = np.asarray(rank.h, dtype=np.float64).mean(axis=0) if ablate == "mean" else None
-        sweep = dict(max_k=max_k, seed=seed, crf=score.crf, progress=progress, values=values)
-        args = (score.h, score.W, score.b, score.gold, score.sentence_starts, score.tags)
+    for name in spec.interventions:
+        values = INTERVENTIONS.get(name).values(rank.h)
         for method, ranking in rankings.items():
-            parts.append((method, ablate, ablation_sweep(*args, ranking, selections=("top",), **sweep)))
-        if RANDOM in methods:
-            any_ranking = np.tile(np.arange(score.h.shape[1]), (len(score.tags), 1))
-            parts.append((RANDOM, ablate, ablation_sweep(*args, any_ranking, random_draws=random_draws,
-                                                         selections=("random",), **sweep)))
-    return _label(parts, rank_split, score_split)
+            sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("top",))
+            parts.append((method, name, ablation_sweep(score, ranking, sweep, progress)))
+        if any(m.draws for m in chosen):
+            any_ranking = np.tile(np.arange(n), (len(score.tags), 1))
+            sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("random",))
+            parts.append((RANDOM, name, ablation_sweep(score, any_ranking, sweep, progress)))
+    return _label(parts, spec.ranking_split, spec.split)
 
 
 def method_dtype(width: int, tag_width: int, ablate_width: int = 4) -> np.dtype:

@@ -9,21 +9,20 @@ import os
 import time
 import zipfile
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nerve.analysis.ablation import ablation_sweep, summarise_ablation, write_ablation_csv
+from nerve.analysis.ablation import Sweep, ablation_sweep, write_ablation_csv
 from nerve.analysis.checks import AnalysisInputError, check_activations
+from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.ranking import rank_units, write_ranking_tsv, write_ranking_txt
 from nerve.analysis.sensitivity import sensitivity
 from nerve.errors import NerveError
 from nerve.io import atomic_save, atomic_write_json, atomic_write_text, make_dirs
 from nerve.metrics import ChunkScorer
 
-BUCKETS = ("predicted", "gold")
 SUMMARY_K = 10
 SUMMARY_FIELDS = ("target_tag", "k", "baseline", "top_accuracy", "top_drop", "bottom_drop", "random_mean_drop",
                   "random_p2_5_drop", "random_p97_5_drop", "n_draws")
@@ -108,19 +107,51 @@ class Analysis:
     summary: dict
 
 
-FIGURES = ("png", "svg")  # the figure formats of an analysis unless told otherwise
+def summarise_ablation(rows: np.ndarray, k: int) -> list[dict]:
+    """Accuracy drop of each target tag (on its own tokens) after ablating k units.
+
+    Drop = accuracy at k = 0 minus accuracy at k (positive: ablation hurts). Random
+    statistics are over draws: mean and the 2.5 / 97.5 percentiles (linear interpolation).
+
+    Args:
+        rows: structured array from ``ablation_sweep`` or ``read_ablation_csv``.
+        k: number of ablated units; must occur in rows.
+
+    Returns:
+        One dict per target tag (first-appearance order) with keys target_tag, k, baseline,
+        top_accuracy, top_drop, bottom_drop, random_mean_drop, random_p2_5_drop,
+        random_p97_5_drop, n_draws (NaN where undefined).
+
+    Raises:
+        ValueError: if no row has this k.
+    """
+    if not np.any(rows["k"] == k):
+        raise AnalysisInputError(f"k: expected one of the ablated sizes {sorted(set(rows['k'].tolist()))}, got {k}")
+    own = rows[rows["eval_tag"] == rows["target_tag"]]
+    out = []
+    for tag in dict.fromkeys(own["target_tag"].tolist()):
+        t = own[own["target_tag"] == tag]
+
+        def acc(sel: str, kk: int, t: np.ndarray = t) -> np.ndarray:
+            return t["accuracy"][(t["selection"] == sel) & (t["k"] == kk)]
+
+        top0, topk, bot = acc("top", 0), acc("top", k), acc("bottom", k)
+        base = float(top0[0]) if top0.size else float("nan")
+        rnd = acc("random", 0) - acc("random", k)  # draws in the same order at both k
+        out.append({
+            "target_tag": tag, "k": int(k), "baseline": base,
+            "top_accuracy": float(topk[0]) if topk.size else float("nan"),
+            "top_drop": base - float(topk[0]) if topk.size else float("nan"),
+            "bottom_drop": base - float(bot[0]) if bot.size else float("nan"),
+            "random_mean_drop": float(np.mean(rnd)) if rnd.size else float("nan"),
+            "random_p2_5_drop": float(np.percentile(rnd, 2.5)) if rnd.size else float("nan"),
+            "random_p97_5_drop": float(np.percentile(rnd, 97.5)) if rnd.size else float("nan"),
+            "n_draws": int(rnd.size),
+        })
+    return out
 
 
-def analysis_options(bucket: str, max_k: int | None, random_draws: int, seed: int, cluster: bool,
-                     figures: Sequence[str] = FIGURES) -> dict:
-    """The options that change an analysis' outputs (part of its fingerprint); ``figures``: the formats its
-    figures were drawn in (none: tables only)."""
-    return {"bucket": bucket, "max_k": max_k, "random_draws": int(random_draws), "seed": int(seed),
-            "cluster": bool(cluster), "figures": list(figures)}
-
-
-def analyze(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "predicted", max_k: int | None = None,
-            random_draws: int = 20, seed: int = 0, progress: bool = True) -> Analysis:
+def analyze(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec, progress: bool = True) -> Analysis:
     """Sensitivity, rankings, accuracies and ablation sweep of one model (Xin, Lin & Yu 2019), as tables.
 
     Writes into ``out_dir`` (created; every file atomically): sensitivity.csv, sensitivity.npy
@@ -131,9 +162,8 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "predicte
         arrays: the activations archive (keys h, gold, pred, tags, W, b, neurons,
             sentence_starts, decoder, and crf_start, crf_transitions, crf_end for CRF models).
         out_dir: output folder.
-        bucket: "predicted" (sensitivity over predicted labels) or "gold".
-        max_k: largest ablation size, 0..n; default n (every unit).
-        random_draws: random permutations for the baseline; seed: their seed.
+        spec: its bucket ("predicted" or "gold" labels of the sensitivity), max_k (largest ablation size, default
+            every unit), random_draws and seed (the random baseline).
         progress: show a progress bar during the sweep.
 
     Returns:
@@ -142,18 +172,14 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "predicte
         (ablation_summary rows), seconds.
 
     Raises:
-        ValueError (AnalysisInputError): inconsistent arrays, unknown bucket, or max_k outside 0..n.
+        ValueError (AnalysisInputError): inconsistent arrays; NerveError: max_k above the number of units.
     """
     t0 = time.perf_counter()
     d = check_activations(arrays)
     n_tokens, n = d.h.shape
     if n_tokens == 0:
         raise AnalysisInputError("h: expected at least one token, got 0")
-    if bucket not in BUCKETS:
-        raise AnalysisInputError(f"bucket: expected one of {', '.join(BUCKETS)}, got {bucket!r}")
-    max_k = n if max_k is None else max_k
-    if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or not 0 <= max_k <= n:
-        raise AnalysisInputError(f"max_k: expected an integer in 0..{n} (number of units), got {max_k!r}")
+    max_k, bucket = spec.bound_max_k(n), spec.bucket
     out = make_dirs(out_dir)
     tags, neurons = d.tags, d.neurons
 
@@ -167,8 +193,7 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "predicte
     accuracy = accuracy_report(d.gold, d.pred, tags, d.sentence_starts)
     atomic_write_json(out / "per_tag_accuracy.json", accuracy)
 
-    rows = ablation_sweep(d.h, d.W, d.b, d.gold, d.sentence_starts, tags, rankings, max_k,
-                          random_draws=random_draws, seed=seed, crf=d.crf, progress=progress)
+    rows = ablation_sweep(d, rankings, Sweep(max_k, spec.random_draws, spec.seed), progress)
     write_ablation_csv(out / "ablation.csv", rows)
     summary_k = min(SUMMARY_K, max_k)
     summary = summarise_ablation(rows, summary_k)
@@ -177,8 +202,8 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, *, bucket: str = "predicte
                          for r in summary)))
     result = {
         "out_dir": str(out), "files": list(TABLES), "n_tokens": int(n_tokens), "n_units": int(n), "tags": tags,
-        "bucket": bucket, "decoder": d.decoder, "max_k": int(max_k), "random_draws": int(random_draws),
-        "seed": int(seed), "accuracy": accuracy, "summary_k": int(summary_k), "summary": summary,
+        "bucket": bucket, "decoder": d.decoder, "max_k": int(max_k), "random_draws": int(spec.random_draws),
+        "seed": int(spec.seed), "accuracy": accuracy, "summary_k": int(summary_k), "summary": summary,
         "seconds": time.perf_counter() - t0,
     }
     return Analysis(tags, neurons, s, rankings, rows, accuracy, result)

@@ -9,8 +9,9 @@ from pathlib import Path
 from nerve.config import load_config
 from nerve.errors import NerveError
 from nerve.folder import writer_lock
+from nerve.grid import findings_csv, grid_csv
 from nerve.io import atomic_write_json, atomic_write_text
-from nerve.study.engine import analysis_done, execute, job_complete, run_done, run_job
+from nerve.study.engine import Engine, analysis_done, execute, job_complete, run_done, run_job
 from nerve.study.plan import (
     ANALYSIS_SPLIT,
     RANK_SPLIT,
@@ -18,16 +19,18 @@ from nerve.study.plan import (
     STUDY_FIGURES,
     STUDY_METHODS,
     Job,
+    StudySpec,
     folder_name,
     parse_cell_sets,
     parse_grid,
     plan,
+    study_analysis,
     variant_name,
 )
 
-__all__ = ["ANALYSIS_SPLIT", "RANK_SPLIT", "STUDY_ABLATE", "STUDY_FIGURES", "STUDY_METHODS", "Job", "analysis_done",
-           "execute", "job_complete", "parse_cell_sets", "parse_grid", "plan", "preload", "run_done", "run_job",
-           "run_row", "study", "summarise", "variant_name"]
+__all__ = ["ANALYSIS_SPLIT", "RANK_SPLIT", "STUDY_ABLATE", "STUDY_FIGURES", "STUDY_METHODS", "Engine", "Job",
+           "StudySpec", "analysis_done", "execute", "job_complete", "parse_cell_sets", "parse_grid", "plan", "preload",
+           "run_done", "run_job", "run_row", "study", "study_analysis", "summarise", "variant_name"]
 
 
 def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: list[dict] | None = None,
@@ -35,7 +38,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
     """Compare the runs of each variant, evaluate the findings, and collect the run table (written to study.json,
     with the ``failed`` runs' records and the study's ``setup``: config, corpus, seeds, the settings of every run,
     grid, cell settings); ``loaded``: analysed runs already read, by run folder (``preload``)."""
-    from nerve.analysis.compare import load_run_analysis
+    from nerve.analysis.compare import CompareSpec, load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.analyze import compare
     from nerve.method_stage import compare_methods
@@ -50,7 +53,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
         runs = [(loaded or {}).get(j.run_dir) or load_run_analysis(Path(j.run_dir) / "analysis")
                 for j in vjobs]  # each analysis read once
         with formats(STUDY_FIGURES):  # the means' figures; every run's matrices as CSV
-            comparison = compare(runs, vdir, run_figures=False)
+            comparison = compare(runs, vdir, CompareSpec(run_figures=False))
             methods = compare_methods(runs, vdir)
         findings = evaluate_findings(runs)
         write_findings(vdir / "findings.json", findings)
@@ -87,71 +90,33 @@ def run_row(job: Job) -> dict:
             "per_tag_accuracy": m["test"]["per_tag_accuracy"], "train_seconds": m["train_seconds"]}
 
 
-def study(config_path: str, data_dir: str | None, seeds: int, out_dir: str, *, overrides: list[str] | None = None,
-          grid: list[str] | None = None, cell_sets: list[str] | None = None, engine: str = "local",
-          workers: int | None = None,
-          address: str | None = None, progress: bool = True, rerun_changed: bool = False, device: str = "cpu",
-          threads: int = 1, methods: list[str] | None = None, ablate: list[str] | None = None,
-          max_k: int | None = None, keep_going: bool = False) -> Path:
+def study(spec: StudySpec, engine: Engine = Engine(), placement: tuple[str, int] = ("cpu", 1)) -> Path:
     """The whole study; returns the path of report.html. One study writes in a folder at a time.
 
-    Every run trains and is analysed on ``device`` with ``threads`` torch threads per worker: the base analysis
-    on ``ANALYSIS_SPLIT`` and the ranking ``methods`` (default ``STUDY_METHODS``; [] for none) ranked on
-    ``RANK_SPLIT`` and judged by ablation on ``ANALYSIS_SPLIT`` with the ``ablate`` values (default both).
-    ``cell_sets``: settings of some grid cells (``parse_cell_sets``). The first failing run stops the study;
-    with ``keep_going`` the other runs finish, the report covers them and lists the failed ones, and then a
-    ``NerveError`` names the failures (so the exit status is not 0).
+    Every run trains and is analysed on ``placement`` (device, torch threads per worker) with ``spec.analysis``.
+    The first failing run stops the study; with ``engine.keep_going`` the other runs finish, the report covers
+    them and lists the failed ones, and then a ``NerveError`` names the failures (so the exit status is not 0).
     """
-    from nerve.analyze import check_methods
-
-    methods = list(STUDY_METHODS) if methods is None else list(methods)
-    ablate = list(STUDY_ABLATE) if ablate is None else list(ablate)
-    if methods:
-        check_methods(methods, ablate)
-    if not 1 <= seeds <= MAX_SEEDS:
-        raise NerveError(f"--seeds {seeds}: expected a number in 1..{MAX_SEEDS}")
-    if workers is not None and workers < 1:
-        raise NerveError(f"--workers {workers}: expected a number >= 1")
-    if max_k is not None and max_k < 0:
-        raise NerveError(f"--max-k {max_k}: expected a number >= 0")
-    load_config(config_path, overrides or [])  # bad options stop here, before the study folder is made
-    g = parse_grid(grid or [])
-    cells = parse_cell_sets(cell_sets or [], g)
-    out = Path(out_dir).resolve()
-    jobs = plan(config_path, data_dir, seeds, out, overrides or [], g, cell_sets=cells)  # makes nothing
-    with writer_lock(out, "nerve study"):
-        return _study(config_path, data_dir, seeds, out, overrides, g, cells, jobs, engine, workers, address,
-                      progress, rerun_changed, device, threads, methods, ablate, max_k, keep_going)
-
-
-MAX_SEEDS = 1000
-
-
-def _study(config_path, data_dir, seeds, out: Path, overrides, g, cells, jobs, engine, workers, address, progress,
-           rerun_changed, device, threads, methods, ablate, max_k, keep_going) -> Path:
     from nerve.report.html import write_report
 
-    for j in jobs:
-        j.device, j.threads, j.methods, j.ablate, j.max_k = device, threads, methods, ablate, max_k
-    epochs = load_config(config_path, overrides or []).train.epochs
-    setup = {"config": str(config_path), "data": data_dir, "seeds": seeds, "settings": list(overrides or []),
-             "grid": g, "cell_sets": cells}
-    atomic_write_json(out / "plan.json", {**setup, "jobs": [j.to_dict() for j in jobs]})
-    loaded: dict = {}
-    failed = execute(jobs, engine=engine, workers=workers, address=address, epochs=epochs, progress=progress,
-                     rerun_changed=rerun_changed, idle=lambda specs: preload(specs, loaded), keep_going=keep_going)
-    order = {j.run_dir: i for i, j in enumerate(jobs)}
-    failed = sorted(failed, key=lambda f: order[f[0]["run_dir"]])  # plan order, not the order they ended in
-    lost = {spec["run_dir"] for spec, _ in failed}
-    records = [{"variant": spec["variant"], "seed": spec["seed"], "run_dir": spec["run_dir"],
-                "recipe": spec.get("recipe", []), "error": message} for spec, message in failed]
-    summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded, records, setup)
-    if g:
-        from nerve.grid import findings_csv, grid_csv
-
-        atomic_write_text(out / "grid.csv", grid_csv(summary["variants"], summary["failed"]))
-        atomic_write_text(out / "findings_by_variant.csv", findings_csv(summary["variants"]))
-    report = write_report(out, summary, grid=g)
+    jobs = plan(spec, placement)  # makes nothing
+    out = Path(spec.out).resolve()
+    with writer_lock(out, "nerve study"):
+        setup = spec.setup()
+        atomic_write_json(out / "plan.json", {**setup, "jobs": [j.to_dict() for j in jobs]})
+        loaded: dict = {}
+        epochs = load_config(spec.config, list(spec.settings)).train.epochs
+        failed = execute(jobs, engine, epochs, idle=lambda specs: preload(specs, loaded))
+        order = {j.run_dir: i for i, j in enumerate(jobs)}
+        failed = sorted(failed, key=lambda f: order[f[0]["run_dir"]])  # plan order, not the order they ended in
+        lost = {job_spec["run_dir"] for job_spec, _ in failed}
+        records = [{"variant": j["variant"], "seed": j["seed"], "run_dir": j["run_dir"],
+                    "recipe": j.get("recipe", []), "error": message} for j, message in failed]
+        summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded, records, setup)
+        if spec.grid:
+            atomic_write_text(out / "grid.csv", grid_csv(summary["variants"], summary["failed"]))
+            atomic_write_text(out / "findings_by_variant.csv", findings_csv(summary["variants"]))
+        report = write_report(out, summary, grid=setup["grid"])
     if failed:
         more = f"; and {len(failed) - 1} more" if len(failed) > 1 else ""
         raise NerveError(f"{len(failed)} of {len(jobs)} runs failed (the report {report} covers the other "

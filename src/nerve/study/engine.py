@@ -5,33 +5,54 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from tqdm import tqdm
+
+from nerve.analysis.capture import analysis_identity, run_hashes
+from nerve.analysis.compare import analysis_is_current
+from nerve.analyze import analyze_run
 from nerve.errors import NerveError
-from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, read_marker, writer_lock
+from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, read_marker, sha256_file, writer_lock
 from nerve.io import make_dirs, os_error
-from nerve.run import run_identity
-from nerve.study.plan import ANALYSIS_SPLIT, RANK_SPLIT, STUDY_FIGURES, Job
-from nerve.workers import run_local, task_error
+from nerve.run import resume_conflicts, run_identity
+from nerve.study.plan import ANALYSIS_SPLIT, Job
+from nerve.study.workers import run_local, task_error
+from nerve.train import brief, train
 
 
-def figure_formats(job: Job) -> tuple[str, ...]:
-    """The formats of the figures the job's analysis draws (none: tables only)."""
-    return STUDY_FIGURES if job.figures else ()
+@dataclass(frozen=True)
+class Engine:
+    """How a study's jobs run: ``kind`` "local" (``workers`` processes, default one per core) or "ray" (a cluster
+    at ``address``, or a local one); ``progress`` bars on stderr; ``rerun_changed``: retrain runs whose folders
+    hold another config's run; ``keep_going``: a failed run does not stop the others."""
+
+    kind: str = "local"
+    workers: int | None = None
+    address: str | None = None
+    progress: bool = True
+    rerun_changed: bool = False
+    keep_going: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("local", "ray"):
+            raise NerveError(f"--engine {self.kind!r}: expected local or ray")
+        if self.workers is not None and self.workers < 1:
+            raise NerveError(f"--workers {self.workers}: expected a number >= 1")
 
 
 def _analysis_fingerprint(job: Job) -> str:
     """Fingerprint the study's analysis of a finished run must have (``nerve.analysis.capture``)."""
-    from nerve.analysis.capture import analysis_identity, run_hashes
-    from nerve.analysis.pipeline import analysis_options
-    from nerve.analyze import method_options
-
     cfg = job.config()
-    options = analysis_options("predicted", job.max_k, 20, 0, False, figure_formats(job))
-    if job.methods:
-        options |= method_options(job.methods, RANK_SPLIT, cfg.data.dev, job.ablate)
+    spec = job.analysis
+    options = spec.options()
+    if spec.methods:
+        options |= spec.method_options(cfg.data.dev, sha256_file(cfg.data.dev))
     return fingerprint(analysis_identity(run_hashes(job.run_dir), cfg.data.test, ANALYSIS_SPLIT, options))
 
 
@@ -44,8 +65,6 @@ def run_done(job: Job) -> bool:
 
 def analysis_done(job: Job) -> bool:
     """Whether the run's analysis is finished, of this model, with the study's options, and unchanged."""
-    from nerve.analysis.compare import analysis_is_current
-
     d = Path(job.run_dir) / "analysis"
     return completed(d, _analysis_fingerprint(job)) is not None and analysis_is_current(d)
 
@@ -56,8 +75,6 @@ def job_complete(job: Job) -> bool:
 
 def stale_reason(job: Job) -> list[str]:
     """Why the job's run folder holds a run this job cannot reuse or resume (empty: it can)."""
-    from nerve.run import resume_conflicts
-
     run = Path(job.run_dir)
     marker = completed(run, job.fingerprint)
     if marker is not None and changed_files(run, marker):
@@ -73,12 +90,8 @@ def stale_reason(job: Job) -> list[str]:
 
 def run_job(spec: dict) -> dict:
     """Train (or resume) and analyse one run; safe to call in a worker process or a Ray task."""
-    job = Job(**spec)
-    import torch
-
+    job = Job.from_dict(spec)
     torch.set_num_threads(max(1, job.threads))
-    from nerve.analyze import analyze_run
-    from nerve.train import brief, train
 
     run = make_dirs(job.run_dir)
     t0 = time.perf_counter()
@@ -88,9 +101,7 @@ def run_job(spec: dict) -> dict:
                 train(job.config(), run, job.device, progress=False, log=lambda m: print(m, file=log, flush=True),
                       on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
         if not analysis_done(job):
-            analyze_run(str(run), str(run / "analysis"), split=ANALYSIS_SPLIT, progress=False, device=job.device,
-                        methods=job.methods, rank_split=RANK_SPLIT, ablate=job.ablate, figures=figure_formats(job),
-                        max_k=job.max_k)
+            analyze_run(str(run), str(run / "analysis"), job.analysis, device=job.device, progress=False)
     except NerveError as err:
         raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
     except OSError as err:
@@ -115,8 +126,6 @@ def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
     Without ``rerun_changed`` they stop the study with a message naming each folder and what changed; with
     it, their folders are deleted so that the runs are trained afresh.
     """
-    import shutil
-
     stale = [(j, why) for j in jobs if not run_done(j) for why in [stale_reason(j)] if why]
     if stale and not rerun_changed:
         lines = "; ".join(f"{j.run_dir} ({', '.join(why[:3])})" for j, why in stale[:3])
@@ -135,37 +144,31 @@ def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
     return [j for j, _ in stale]
 
 
-def execute(jobs: list[Job], *, engine: str = "local", workers: int | None = None, address: str | None = None,
-            epochs: int = 1, progress: bool = True, rerun_changed: bool = False, idle=None,
-            keep_going: bool = False) -> list[tuple[dict, str]]:
-    """Run every incomplete job with the chosen engine, showing runs and epochs done; ``idle(finished specs)``
-    is called while a local worker has no job left (the study reads finished analyses then).
+def execute(jobs: list[Job], engine: Engine, epochs: int = 1, idle=None) -> list[tuple[dict, str]]:
+    """Run every incomplete job with the ``engine``, showing runs and ``epochs`` (per run) done; ``idle(finished
+    specs)`` is called while a local worker has no job left (the study reads finished analyses then).
 
-    The first failing run stops the others and its error is raised; with ``keep_going`` the other runs go on and
-    the failures are returned as (job spec, one-line error)."""
-    from tqdm import tqdm
-
-    check_stale(jobs, rerun_changed)
+    The first failing run stops the others and its error is raised; with ``engine.keep_going`` the other runs go
+    on and the failures are returned as (job spec, one-line error)."""
+    check_stale(jobs, engine.rerun_changed)
     todo = [j for j in jobs if not job_complete(j)]
     cores = os.cpu_count() or 1
-    workers = max(1, min(workers or cores, len(todo) or 1))
-    runs = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="runs", unit="run", disable=not progress,
-                file=sys.stderr, position=0)
+    workers = max(1, min(engine.workers or cores, len(todo) or 1))
+    runs = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="runs", unit="run",
+                disable=not engine.progress, file=sys.stderr, position=0)
     eps = tqdm(total=len(jobs) * epochs, initial=_epochs_done(jobs), desc="epochs", unit="epoch",
-               disable=not progress, file=sys.stderr, position=1)
+               disable=not engine.progress, file=sys.stderr, position=1)
 
     def tick(done: int) -> None:
         runs.update(done)
         eps.update(max(0, _epochs_done(jobs) - eps.n))
 
-    failed: list[tuple[dict, str]] | None = [] if keep_going else None
+    failed: list[tuple[dict, str]] | None = [] if engine.keep_going else None
     try:
-        if engine == "ray":
-            _execute_ray(todo, address, tick, failed)
-        elif engine == "local":
-            run_local(run_job, [j.to_dict() for j in todo], workers, tick, idle, failed)
+        if engine.kind == "ray":
+            _execute_ray(todo, engine.address, tick, failed)
         else:
-            raise NerveError(f"--engine {engine!r}: expected local or ray")
+            run_local(run_job, [j.to_dict() for j in todo], workers, tick, idle, failed)
     finally:
         runs.close()
         eps.close()

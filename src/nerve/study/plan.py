@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from nerve.analysis.core import AnalysisSpec
 from nerve.config import Config, apply_overrides, load_config
 from nerve.errors import NerveError
 from nerve.folder import fingerprint
@@ -19,11 +21,67 @@ RANK_SPLIT = "dev"  # the split the ranking methods rank on
 STUDY_METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig", "random")
 STUDY_ABLATE = ("zero", "mean")
 STUDY_FIGURES = ("png",)  # the report embeds PNG; `nerve plot analysis --formats svg` draws SVG for a paper
+MAX_SEEDS = 1000
 
 
-@dataclass
+def study_analysis(methods: Sequence[str] | None = None, ablate: Sequence[str] | None = None,
+                   max_k: int | None = None) -> AnalysisSpec:
+    """The analysis every run of a study gets: on ``ANALYSIS_SPLIT``, with the ranking ``methods`` (default
+    ``STUDY_METHODS``; () for none) ranked on ``RANK_SPLIT`` and judged with the ``ablate`` interventions
+    (default ``STUDY_ABLATE``), figures in ``STUDY_FIGURES``."""
+    methods = STUDY_METHODS if methods is None else tuple(methods)
+    if not methods:
+        return AnalysisSpec(split=ANALYSIS_SPLIT, max_k=max_k, figures=STUDY_FIGURES)
+    return AnalysisSpec(split=ANALYSIS_SPLIT, max_k=max_k, methods=methods, rank_split=RANK_SPLIT,
+                        interventions=STUDY_ABLATE if ablate is None else tuple(ablate), figures=STUDY_FIGURES)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What a study is, validated once: the ``config`` (file or preset path) on the ``data`` corpus folder,
+    ``seeds`` runs per variant (seeds from the config's train.seed on), written under ``out``; ``settings``
+    (``--set`` items for every run), ``grid`` (``key=v1,v2`` items: one variant per combination), ``cell_sets``
+    (``GRIDKEY=VALUE:SECTION.KEY=VALUE`` items: settings of some grid cells), and the ``analysis`` of every run
+    (``study_analysis``).
+
+    Raises:
+        NerveError: a bad option, naming it (before any folder is made)."""
+
+    config: str
+    data: str | None
+    out: str
+    seeds: int = 10
+    settings: tuple[str, ...] = ()
+    grid: tuple[str, ...] = ()
+    cell_sets: tuple[str, ...] = ()
+    analysis: AnalysisSpec = field(default_factory=study_analysis)
+
+    def __post_init__(self) -> None:
+        for name in ("settings", "grid", "cell_sets"):
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or not 1 <= self.seeds <= MAX_SEEDS:
+            raise NerveError(f"--seeds {self.seeds}: expected a number in 1..{MAX_SEEDS}")
+        load_config(self.config, list(self.settings))  # bad options stop here, before the study folder is made
+        parse_cell_sets(list(self.cell_sets), parse_grid(list(self.grid)))
+
+    def axes(self) -> list[tuple[str, list[str]]]:
+        """The grid as (key, values) pairs (``parse_grid``)."""
+        return parse_grid(list(self.grid))
+
+    def cells(self) -> list[tuple[str, str, str]]:
+        """The cell settings as (grid key, grid value, --set item) (``parse_cell_sets``)."""
+        return parse_cell_sets(list(self.cell_sets), self.axes())
+
+    def setup(self) -> dict:
+        """What study.json and plan.json record of the study: config, corpus, seeds, settings, grid, cell sets."""
+        return {"config": str(self.config), "data": self.data, "seeds": self.seeds, "settings": list(self.settings),
+                "grid": self.axes(), "cell_sets": self.cells()}
+
+
+@dataclass(frozen=True)
 class Job:
-    """One run of a study: a config variant and a seed."""
+    """One run of a study: a config variant and a seed, with everything its worker needs (frozen: made once, by
+    ``plan``)."""
 
     variant: str  # "base" or "key=value,key=value"
     overrides: list[str]  # --set items (study-wide ones first, then the grid values)
@@ -32,16 +90,27 @@ class Job:
     data_dir: str | None
     run_dir: str
     fingerprint: str = ""  # of the run this job must produce (``nerve.run.run_identity``)
-    threads: int = 1
-    device: str = "cpu"
-    methods: list[str] = field(default_factory=lambda: list(STUDY_METHODS))  # ranking methods judged held out
-    ablate: list[str] = field(default_factory=lambda: list(STUDY_ABLATE))
-    max_k: int | None = None  # largest ablation size of the analysis; None: every unit
-    figures: bool = True  # the analysis draws its figures (``STUDY_FIGURES``); else tables only
+    analysis: AnalysisSpec = field(default_factory=study_analysis)  # the run's analysis (figures: first seed)
     recipe: list[str] = field(default_factory=list)  # the --cell-set items of its grid cell (also in overrides)
+    device: str = "cpu"
+    threads: int = 1
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        """JSON-ready (plan.json, worker processes, Ray tasks); ``from_dict`` reads it back."""
+        return {**self.__dict__, "analysis": self.analysis.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Job:
+        """A job of ``to_dict``, or of an older plan.json (its methods, ablate, max_k and figures keys)."""
+        d = dict(d)
+        old = {k: d.pop(k) for k in ("methods", "ablate", "max_k", "figures") if k in d}
+        analysis = d.pop("analysis", None)
+        if isinstance(analysis, dict):
+            spec = AnalysisSpec(**analysis)
+        else:
+            spec = study_analysis(old.get("methods"), old.get("ablate"), old.get("max_k"))
+            spec = spec if old.get("figures", True) else spec.replace(figures=())
+        return cls(**d, analysis=spec)
 
     def config(self) -> Config:
         """The job's resolved config (data paths made absolute)."""
@@ -60,6 +129,10 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
         vals = [v.strip() for v in values.split(",") if v.strip()]
         if not vals:
             raise NerveError(f"--grid {item!r}: no values")
+        if key.strip() == "train.seed":
+            raise NerveError(f"--grid {item!r}: train.seed cannot be a grid key (the study gives every run its seed: "
+                             "--seeds N runs seeds train.seed .. train.seed+N-1; set the first with --set "
+                             "train.seed=S)")
         if key.strip() in (k for k, _ in grid):
             raise NerveError(f"--grid {item!r}: {key.strip()} is already a --grid key (give its values once)")
         if len(set(vals)) < len(vals):
@@ -115,13 +188,15 @@ def folder_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.,=-]+", "_", name)
 
 
-def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, overrides: list[str],
-         grid: list[tuple[str, list[str]]], base_seed: int | None = None,
-         cell_sets: list[tuple[str, str, str]] = ()) -> list[Job]:
-    """Every (variant, seed) job of a study, in a stable order; ``cell_sets`` (``parse_cell_sets``) add settings
-    to the cells they match, after the grid's values."""
-    cfg = load_config(config_path, overrides)  # validates the config and overrides before any work starts
+def plan(spec: StudySpec, placement: tuple[str, int] = ("cpu", 1), base_seed: int | None = None) -> list[Job]:
+    """Every (variant, seed) job of a study, in a stable order; its cell settings are added to the cells they
+    match, after the grid's values. ``placement``: the device and torch threads of every run; ``base_seed``:
+    the first seed (default: the config's train.seed). Makes no folder."""
+    overrides = list(spec.settings)
+    cfg = load_config(spec.config, overrides)  # validates the config and overrides before any work starts
     first = cfg.train.seed if base_seed is None else base_seed
+    grid, cell_sets = spec.axes(), spec.cells()
+    out = Path(spec.out).resolve()
     keys = [k for k, _ in grid]
     jobs = []
     for values in itertools.product(*[v for _, v in grid]) if grid else [()]:
@@ -133,21 +208,20 @@ def plan(config_path: str, data_dir: str | None, seeds: int, out: Path, override
         if clash:
             raise NerveError(f"grid cell {name}: --cell-set items give {clash[0]} different values: "
                              + ", ".join(x for x in recipe if x.split("=", 1)[0].strip() == clash[0]))
-        for i in range(seeds):
+        for i in range(spec.seeds):
             seed = first + i
             sets = overrides + [f"{k}={v}" for k, v in assignment] + recipe + [f"train.seed={seed}"]
             run_dir = out / "runs" / folder_name(name) / f"seed{seed}"
-            job = Job(name, sets, seed, str(Path(config_path).resolve()),
-                      str(Path(data_dir).resolve()) if data_dir else None, str(run_dir.resolve()))
+            analysis = spec.analysis if i == 0 else spec.analysis.replace(figures=())  # `nerve plot analysis`
+            job = Job(name, sets, seed, str(Path(spec.config).resolve()),
+                      str(Path(spec.data).resolve()) if spec.data else None, str(run_dir.resolve()),
+                      analysis=analysis, recipe=recipe, device=placement[0], threads=placement[1])
             try:
-                job.fingerprint = fingerprint(run_identity(job.config()))
+                jobs.append(replace(job, fingerprint=fingerprint(run_identity(job.config()))))
             except NerveError as err:  # a combination of settings no single option shows
                 if not assignment:
                     raise
                 raise NerveError(f"grid cell {name}: {str(err).removeprefix('--set: ')}") from None
-            job.figures = i == 0  # the first seed of each variant; `nerve plot analysis` draws any other's
-            job.recipe = recipe
-            jobs.append(job)
     seen: dict[str, Job] = {}
     for job in jobs:
         other = seen.setdefault(job.run_dir, job)

@@ -1,0 +1,339 @@
+"""The analysis' core concepts, each in one place: where units are read and written (``Site``), in which
+coordinates (``Basis``), how they are ranked for a tag (``Method``), what an intervened unit becomes
+(``Intervention``), and the frozen ``AnalysisSpec`` that names one analysis and is validated once.
+
+A new ranking method or intervention is one registered class (``METHODS.register`` /
+``INTERVENTIONS.register``) with its test; everything downstream (the analysis, the study, the live server, the
+public API) looks it up by name here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from nerve.analysis.ablation import MAX_RANDOM_DRAWS
+from nerve.analysis.methods import (
+    RankInput,
+    gradxact_scores,
+    ig_scores,
+    probe_scores,
+    probeless_scores,
+    random_scores,
+    selectivity_scores,
+    sensitivity_scores,
+)
+from nerve.errors import NerveError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Named instances of one kind (sites, bases, methods, interventions), in registration order.
+
+    ``get(name)`` raises a one-line ``NerveError`` naming the option and the known names."""
+
+    def __init__(self, kind: str, option: str):
+        self.kind, self.option = kind, option
+        self._items: dict[str, T] = {}
+
+    def register(self, cls: type) -> type:
+        """Class decorator: register one instance of ``cls`` under ``cls.name``."""
+        item = cls()
+        if item.name in self._items:
+            raise ValueError(f"{self.kind} {item.name!r} is registered twice")
+        self._items[item.name] = item
+        return cls
+
+    def add(self, item: T) -> T:
+        """Register an instance (one that needs constructor arguments) under its ``name``."""
+        if item.name in self._items:
+            raise ValueError(f"{self.kind} {item.name!r} is registered twice")
+        self._items[item.name] = item
+        return item
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            raise NerveError(f"{self.option} {name}: unknown {self.kind}; expected one of {', '.join(self._items)}")
+        return self._items[name]
+
+
+# ---------------------------------------------------------------------------------------------------- sites
+@dataclass(frozen=True)
+class Site:
+    """Where activations are read and written: a named hook point (``nerve.model.hooks.HookPoint``) of the model.
+
+    name: the site's name in specs and files; hook: the hook point's module name; what: one line for a reader."""
+
+    name: str
+    hook: str
+    what: str
+
+
+SITES: Registry[Site] = Registry("site", "--site")
+SITES.add(Site("encoder_out", "encoder_out",
+               "the encoder output after dropout, the only input of the tag projection (one unit per hidden unit)"))
+
+
+# ---------------------------------------------------------------------------------------------------- bases
+class Basis:
+    """Coordinates of a site's activations: h ≈ a · D (a: (n_tokens, m) basis units, D: (m, n)). The analysis
+    reads and intervenes on basis units; an intervened unit's edit is mapped back to the site."""
+
+    name: ClassVar[str]
+
+    def transform(self, h: np.ndarray) -> np.ndarray:
+        """(n_tokens, n) site activations -> (n_tokens, m) basis units."""
+        raise NotImplementedError
+
+    def inverse(self, a: np.ndarray) -> np.ndarray:
+        """(n_tokens, m) basis units -> (n_tokens, n) site activations."""
+        raise NotImplementedError
+
+
+BASES: Registry[Basis] = Registry("basis", "--basis")
+
+
+@BASES.register
+class Neurons(Basis):
+    """The identity basis: a unit is a neuron of the site (the study's units)."""
+
+    name = "neurons"
+
+    def transform(self, h: np.ndarray) -> np.ndarray:
+        return h  # shape: (n_tokens, n)
+
+    def inverse(self, a: np.ndarray) -> np.ndarray:
+        return a  # shape: (n_tokens, n)
+
+
+# ---------------------------------------------------------------------------------------------- interventions
+class Intervention:
+    """What an intervened unit becomes. One meaning everywhere: the analysis' sweeps, the study, the findings,
+    the public API's ``Run.intervene`` and the live server (``nerve serve``).
+
+    ``values(reference)`` gives the (n,) value each unit takes, computed from ``reference``: the
+    (n_tokens, n) activations of the reference split — the split the units were ranked on (``--rank-split``,
+    which is the analysed split when there is no separate one). ``None`` means 0 (computed without adding
+    zeros, so that zero ablation is bit-for-bit the plain edit)."""
+
+    name: ClassVar[str]
+    what: ClassVar[str]
+
+    def values(self, reference: np.ndarray | None) -> np.ndarray | None:
+        raise NotImplementedError
+
+
+INTERVENTIONS: Registry[Intervention] = Registry("intervention", "--ablate")
+
+
+@INTERVENTIONS.register
+class Zero(Intervention):
+    """The unit is set to 0 (Xin, Lin & Yu 2019)."""
+
+    name = "zero"
+    what = "set to 0"
+
+    def values(self, reference: np.ndarray | None) -> None:
+        return None
+
+
+@INTERVENTIONS.register
+class Mean(Intervention):
+    """The unit is set to its mean over the reference split's tokens (float64)."""
+
+    name = "mean"
+    what = "set to its mean over the reference (ranking) split's tokens"
+
+    def values(self, reference: np.ndarray | None) -> np.ndarray:
+        if reference is None or np.ndim(reference) != 2 or len(reference) == 0:
+            raise NerveError("mean ablation: needs the reference split's activations (tokens x units)")
+        return np.asarray(reference, dtype=np.float64).mean(axis=0)  # shape: (n,)
+
+
+# ---------------------------------------------------------------------------------------------------- methods
+class Method:
+    """A ranking method: the ranking split's unit values and labels (``RankInput``) in, (n, T) scores out; a
+    tag's ranking is its column sorted descending, ties by unit index (``nerve.analysis.ranking.rank_units``).
+
+    ``seeded``: the scores depend on ``seed``; ``draws``: the method is the random baseline, whose rows are
+    the seeded random draws of the sweep, not one ranking."""
+
+    name: ClassVar[str]
+    seeded: ClassVar[bool] = False
+    draws: ClassVar[bool] = False
+
+    def scores(self, x: RankInput, seed: int, target: str) -> np.ndarray:
+        raise NotImplementedError
+
+
+METHODS: Registry[Method] = Registry("ranking method", "--methods")
+
+
+def _plain(method_name: str, fn: Callable[[RankInput], np.ndarray]) -> Method:
+    return type(f"_{method_name}", (Method,), {"name": method_name, "__doc__": fn.__doc__,
+                                               "scores": lambda self, x, seed, target: fn(x)})()
+
+
+def _attribution(method_name: str, fn: Callable[[RankInput, str], np.ndarray]) -> Method:
+    return type(f"_{method_name}", (Method,), {"name": method_name, "__doc__": fn.__doc__,
+                                               "scores": lambda self, x, seed, target: fn(x, target)})()
+
+
+METHODS.add(_plain("sensitivity", sensitivity_scores))
+METHODS.add(_plain("probeless", probeless_scores))
+METHODS.add(_plain("selectivity", selectivity_scores))
+
+
+@METHODS.register
+class Probe(Method):
+    __doc__ = probe_scores.__doc__
+    name = "probe"
+    seeded = True
+
+    def scores(self, x: RankInput, seed: int, target: str) -> np.ndarray:
+        return probe_scores(x, seed)
+
+
+METHODS.add(_attribution("gradxact", gradxact_scores))
+METHODS.add(_attribution("ig", ig_scores))
+
+
+@METHODS.register
+class Random(Method):
+    __doc__ = random_scores.__doc__
+    name = "random"
+    seeded = True
+    draws = True
+
+    def scores(self, x: RankInput, seed: int, target: str) -> np.ndarray:
+        return random_scores(x, seed)
+
+
+# ------------------------------------------------------------------------------------------------------- spec
+BUCKETS = ("predicted", "gold")
+FIGURE_FORMATS = ("png", "svg")
+
+
+def _names(values: Iterable[str] | str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = values.split(",")
+    return tuple(v.strip() for v in values if v.strip())
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """One analysis of a run, frozen and validated once (here, at construction), with its fingerprint options.
+
+    Args:
+        split: the scoring split: the activations analysed and the split every ablation is scored on
+            ("dev", "test", "train" or a CoNLL file path).
+        bucket: sensitivity over the model's "predicted" labels or the "gold" ones.
+        max_k: the largest number of ablated units (None: every unit; checked against the model when bound).
+        random_draws: random unit sets of the baseline, 0..``MAX_RANDOM_DRAWS``; seed: their seed (and the
+            seeded methods').
+        cluster: order the heatmaps' units by clustered profiles.
+        methods: ranking methods (``METHODS``) judged by held-out top-k intervention; () for none.
+        rank_split: the split the methods rank on (None: ``split``); only with ``methods``.
+        interventions: what an intervened unit becomes (``INTERVENTIONS``) in the methods' sweeps; only with
+            ``methods`` (the base analysis always zero-ablates, as Xin, Lin & Yu).
+        figures: the figure formats (png, svg; () for tables only).
+        site, basis: where the units are read (``SITES``) and in which coordinates (``BASES``).
+
+    Raises:
+        NerveError: one line naming the option and what was expected.
+    """
+
+    split: str = "dev"
+    bucket: str = "predicted"
+    max_k: int | None = None
+    random_draws: int = 20
+    seed: int = 0
+    cluster: bool = False
+    methods: tuple[str, ...] = ()
+    rank_split: str | None = None
+    interventions: tuple[str, ...] = ("zero",)
+    figures: tuple[str, ...] = FIGURE_FORMATS
+    site: str = "encoder_out"
+    basis: str = "neurons"
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)
+        set_("methods", _names(self.methods))
+        set_("interventions", _names(self.interventions))
+        set_("figures", _names(self.figures))
+        if self.bucket not in BUCKETS:
+            raise NerveError(f"--bucket {self.bucket}: expected one of {', '.join(BUCKETS)}")
+        if self.max_k is not None and (isinstance(self.max_k, bool) or not isinstance(self.max_k, (int, np.integer))
+                                       or self.max_k < 0):
+            raise NerveError(f"--max-k {self.max_k}: expected a number >= 0")
+        if (isinstance(self.random_draws, bool) or not isinstance(self.random_draws, (int, np.integer))
+                or not 0 <= self.random_draws <= MAX_RANDOM_DRAWS):
+            raise NerveError(f"--random-draws {self.random_draws}: expected a number in 0..{MAX_RANDOM_DRAWS:,}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**63:
+            raise NerveError(f"--seed {self.seed}: expected a number >= 0")
+        bad = [f for f in self.figures if f not in FIGURE_FORMATS]
+        if bad:
+            raise NerveError(f"figure formats {','.join(self.figures)}: expected some of {','.join(FIGURE_FORMATS)}")
+        SITES.get(self.site)
+        BASES.get(self.basis)
+        self._check_methods()
+
+    def _check_methods(self) -> None:
+        for m in self.methods:
+            METHODS.get(m)
+        for what, values in (("--methods", self.methods), ("--ablate", self.interventions)):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise NerveError(f"{what} {','.join(values)}: {twice[0]} is given twice")
+        for a in self.interventions:
+            INTERVENTIONS.get(a)
+        if not self.interventions:
+            raise NerveError(f"--ablate: expected some of {','.join(INTERVENTIONS.names())}")
+        if not self.methods:
+            if self.rank_split is not None:
+                raise NerveError(f"--rank-split {self.rank_split}: only the --methods rank on it; give --methods")
+            if self.interventions != ("zero",):
+                raise NerveError(f"--ablate {','.join(self.interventions)}: only the --methods sweeps take it; "
+                                 "give --methods (the base sweep always zero-ablates)")
+
+    @property
+    def ranking_split(self) -> str:
+        """The split the methods rank on (``rank_split``, else ``split``)."""
+        return self.rank_split or self.split
+
+    def bound_max_k(self, n_units: int) -> int:
+        """``max_k`` for a model of ``n_units`` units (every unit when None).
+
+        Raises:
+            NerveError: max_k larger than the model's number of units."""
+        if self.max_k is not None and self.max_k > n_units:
+            raise NerveError(f"--max-k {self.max_k}: the model has {n_units} units; expected 0..{n_units}")
+        return n_units if self.max_k is None else int(self.max_k)
+
+    def options(self) -> dict:
+        """The options that change the base analysis' outputs (part of its fingerprint)."""
+        return {"bucket": self.bucket, "max_k": self.max_k, "random_draws": int(self.random_draws),
+                "seed": int(self.seed), "cluster": bool(self.cluster), "figures": list(self.figures)}
+
+    def method_options(self, rank_path: str, rank_sha256: str) -> dict:
+        """The options of the methods part (beside ``options``), with the ranking split's file and SHA-256."""
+        return {"methods": list(self.methods), "rank_split": self.ranking_split, "rank_file": str(rank_path),
+                "rank_sha256": rank_sha256, "ablate": list(self.interventions)}
+
+    def replace(self, **changes) -> AnalysisSpec:
+        """A copy with ``changes``, validated again."""
+        return AnalysisSpec(**{**asdict(self), **changes})
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
