@@ -89,6 +89,8 @@ CASES = [
              "the request nests JSON too deeply"),
     HttpCase("serve-length-float", "POST /api/tag with `Content-Length: 1e3`", post(SENTENCE, length="1e3"), 400,
              "Content-Length '1e3' is not an integer"),
+    HttpCase("serve-length-negative", "POST /api/tag with `Content-Length: -5`", post(SENTENCE, length="-5"), 400,
+             "Content-Length '-5' is negative"),
     HttpCase("serve-length-missing", "POST /api/tag without a Content-Length", post(SENTENCE, length="-"), 411,
              "the request has no Content-Length"),
     HttpCase("serve-length-huge", "POST /api/tag with `Content-Length: 2000000`", post(SENTENCE, length="2000000"),

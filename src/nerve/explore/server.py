@@ -185,9 +185,10 @@ def make_handler(files: dict[str, bytes], live: LiveModel, check: HostCheck):
                 self._json(411, {"error": "the request has no Content-Length; expected the body's size in bytes"})
                 self.close_connection = True
                 return None
-            if not (raw.strip().isascii() and raw.strip().isdigit()):
-                self._json(400, {"error": f"Content-Length {raw!r} is not an integer; expected the body's size in "
-                                          "bytes"})
+            digits = raw.strip().removeprefix("-")
+            if not (digits.isascii() and digits.isdigit()) or raw.strip().startswith("-"):
+                what = "is negative" if digits.isascii() and digits.isdigit() else "is not an integer"
+                self._json(400, {"error": f"Content-Length {raw!r} {what}; expected the body's size in bytes"})
                 self.close_connection = True
                 return None
             length = int(raw)
