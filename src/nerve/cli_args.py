@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = argparse.ArgumentParser(prog="nerve", description="Train NER taggers and dissect them neuron by neuron.")
     ap.add_argument("--version", action="version", version=f"nerve {__version__}",
-                    help="print nerve's version and exit")
+                    help="print the version (nerve X.Y.Z) and exit (default: run the COMMAND)")
     _globals(ap, top=True)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
