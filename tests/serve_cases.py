@@ -77,6 +77,8 @@ CASES = [
     HttpCase("serve-host-port", "GET / with the right name but another port in Host", get("/", "127.0.0.1:1"), 421,
              "this server answers only requests for"),
     HttpCase("serve-host-missing", "GET / without a Host header", get("/", ""), 421, "no Host header"),
+    HttpCase("serve-host-twice", "GET / with two Host headers, this server's and another",
+             get("/", "127.0.0.1:{port}", "Host: rebind.example\r\n"), 421, "2 Host headers; expected one"),
     HttpCase("serve-host-localhost", "GET /api/health with `Host: localhost:PORT` (a loopback name)",
              get("/api/health", "localhost:{port}"), 200, ""),
     HttpCase("serve-post-text-plain", "POST /api/tag as `text/plain` (a cross-site form or fetch)",

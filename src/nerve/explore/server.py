@@ -152,7 +152,9 @@ def make_handler(files: dict[str, bytes], live: LiveModel, check: HostCheck):
 
         def _refused(self) -> bool:
             """Answer 421 to another Host, 403 to another Origin; True when refused."""
-            problem = check.host_problem(self.headers.get("Host"))
+            hosts = self.headers.get_all("Host") or []
+            problem = check.host_problem(hosts[0] if hosts else None) if len(hosts) < 2 else \
+                f"{len(hosts)} Host headers; expected one"
             code = 421
             if problem is None:
                 problem, code = check.origin_problem(self.headers.get("Origin")), 403
