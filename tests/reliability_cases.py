@@ -816,8 +816,9 @@ RULES = """## Rules
 - **Bounds.** Character encoders read the first 200 characters of a word; `--nbest` and `train.nbest` ≤ 100;
   `--random-draws` ≤ 1,000; `train.seed` in 0..2³²−1; `--seeds` ≤ 1,000; `--threads` in 1..1024; layers ≤ 64.
 - **Explorer and server.** `nerve explore` writes `index.html`, `data/index.js` and `data/rN.js`, records them in
-  `.nerve-explorer.json`, removes only files recorded there and never overwrites another file; it finds a study's
-  runs in the study folder, even after the folder was copied or moved. `nerve serve` answers only requests whose
+  `.nerve-explorer.json`, removes only files recorded there and never overwrites a file it did not write (one an
+  older nerve wrote is recognised by how it begins); it finds a study's runs in the study folder, even after the
+  folder was copied or moved. `nerve serve` answers only requests whose
   Host names the address it listens on (and the loopback names on a loopback address), refuses a foreign Origin
   and a POST that is not `application/json`, answers a bad request with a 4xx JSON error, and logs a client that
   went away in one line."""

@@ -49,6 +49,16 @@ def test_explore_refuses_to_overwrite_a_file_it_did_not_write(tiny_analysis, tmp
     assert (out / "data" / "r0.js").read_text() == "mine"
 
 
+def test_an_explorer_written_before_explorers_recorded_their_files_is_overwritten(tiny_analysis, tmp_path):
+    out = tmp_path / "ex"
+    write_explorer(tiny_analysis, out)
+    (out / WRITTEN).unlink()  # as an older nerve left it
+    (out / "data" / "r0.js").write_text("window.nerveRunLoaded(\"r0\", {});\n")
+    write_explorer(tiny_analysis, out)
+    assert json.loads((out / WRITTEN).read_text())["files"] == ["data/index.js", "data/r0.js", "index.html"]
+    assert len((out / "data" / "r0.js").read_text()) > 1000
+
+
 def test_an_edited_record_cannot_make_explore_delete_other_files(tiny_analysis, tmp_path):
     out = tmp_path / "ex"
     out.mkdir()

@@ -2,7 +2,8 @@
 (``index.js``: which runs there are, and in a study the matching of their units; ``rN.js``: one run's data), loaded
 by script tags so that the page opens from ``file://`` with no server and no network. ``.nerve-explorer.json``
 records the files the explorer wrote: a later explorer into the same folder removes only those, and never
-overwrites a file it did not write."""
+overwrites a file it did not write (a file of an explorer written before this record existed is recognised by how
+it begins)."""
 
 from __future__ import annotations
 
@@ -95,11 +96,26 @@ def _written(out: Path) -> set[str]:
         return set()
 
 
+def _signed(path: Path, rel: str) -> bool:
+    """Whether ``path`` is a regular file that begins as the explorer writes ``rel`` (one an explorer wrote before
+    explorers recorded their files)."""
+    start = "<!doctype html>" if rel == INDEX else "window.NERVE_MANIFEST = " if rel == "data/index.js" else \
+        "window.nerveRunLoaded("
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return head.lower().startswith(start.lower()) and (rel != INDEX or "window.NERVE_LIVE" in head)
+
+
 def _foreign(out: Path, names, written: set[str]) -> Path | None:
     """The first of ``names`` in ``out`` that is there but was not written by the explorer (None: none)."""
     for rel in names:
         path = out / rel
-        if rel not in written and (path.exists() or path.is_symlink()):
+        if rel not in written and (path.exists() or path.is_symlink()) and not _signed(path, rel):
             return path
     return None
 
