@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
+from statsmodels.stats.meta_analysis import combine_effects
 
 from nerve.analysis.stats import holm
 
@@ -127,8 +128,6 @@ def random_effects(y: Sequence[float], v: Sequence[float]) -> Estimate:
     Cannot be tested with fewer than 2 runs, or when the runs do not vary and have no within-run variance. A
     within-run variance of 0 beside others is floored at 1e-12 of the largest variance or spread (its run then
     weighs the most, as it should, without an infinite weight)."""
-    from statsmodels.stats.meta_analysis import combine_effects
-
     y, v = _clean(y, v)
     k = int(y.size)
     method = f"random-effects mean (Paule–Mandel tau², Hartung–Knapp–Sidik–Jonkman), t({max(k - 1, 0)})"
