@@ -385,3 +385,22 @@ def test_load_rules_rejects_an_unknown_ablation_value(tmp_path):
                  '[[finding.clause]]\nkind = "ablation_vs_random"\na = "*"\nk = 10\n')
     with pytest.raises(ValueError, match="expected ablate to list some of zero, mean"):
         load_rules(p)
+
+
+def test_every_packaged_clause_names_its_smallest_effect_and_findings_1_2_are_contrasts():
+    rules, stats = load_rules()
+    assert all("sesoi" in c for r in rules for c in r["clause"])
+    assert {r["number"] for r in rules for c in r["clause"] if c.get("baseline")} == {1, 2}
+    assert RULES[1]["clause"][0]["sesoi"] == 0.1 and RULES[9]["clause"][0]["sesoi"] == 0.02
+    assert stats["resamples"] == 200 and "level" not in stats
+
+
+def test_load_rules_rejects_a_baseline_outside_compare_and_a_bad_sesoi(tmp_path):
+    p = tmp_path / "rules.toml"
+    head = '[[finding]]\nnumber = 1\nid = "x"\ndescription = "d"\n[[finding.clause]]\n'
+    p.write_text(head + 'kind = "is_most"\nmatrix = "corr"\na = "O"\nb = "I-MISC"\nbaseline = [["O", "B-MISC"]]\n')
+    with pytest.raises(ValueError, match="expected baseline"):
+        load_rules(p)
+    p.write_text(head + 'kind = "compare"\nmatrix = "corr"\na = "O"\nb = "*"\nop = ">"\nvalue = 0\nsesoi = -1\n')
+    with pytest.raises(ValueError, match="expected sesoi"):
+        load_rules(p)
