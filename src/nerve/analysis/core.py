@@ -56,12 +56,14 @@ class Registry(Generic[T]):
         return item
 
     def names(self) -> tuple[str, ...]:
+        """The registered names, in registration order."""
         return tuple(self._items)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
     def get(self, name: str) -> T:
+        """The item registered as ``name`` (a one-line ``NerveError`` naming the option and the known names)."""
         if name not in self._items:
             raise NerveError(f"{self.option} {name}: unknown {self.kind}; expected one of {', '.join(self._items)}")
         return self._items[name]
@@ -110,9 +112,11 @@ class Neurons(Basis):
     name = "neurons"
 
     def transform(self, h: np.ndarray) -> np.ndarray:
+        """h itself: (n_tokens, n)."""
         return h  # shape: (n_tokens, n)
 
     def inverse(self, a: np.ndarray) -> np.ndarray:
+        """a itself: (n_tokens, n)."""
         return a  # shape: (n_tokens, n)
 
 
@@ -130,6 +134,7 @@ class Intervention:
     what: ClassVar[str]
 
     def values(self, reference: np.ndarray | None) -> np.ndarray | None:
+        """float64 (n,) the value each unit takes, from the reference split's (n_tokens, n) activations; None: 0."""
         raise NotImplementedError
 
 
@@ -144,6 +149,7 @@ class Zero(Intervention):
     what = "set to 0"
 
     def values(self, reference: np.ndarray | None) -> None:
+        """None: the units become 0 (the reference is not read)."""
         return None
 
 
@@ -155,6 +161,7 @@ class Mean(Intervention):
     what = "set to its mean over the reference (ranking) split's tokens"
 
     def values(self, reference: np.ndarray | None) -> np.ndarray:
+        """float64 (n,) each unit's mean over the reference split's (n_tokens, n) activations."""
         if reference is None or np.ndim(reference) != 2 or len(reference) == 0:
             raise NerveError("mean ablation: needs the reference split's activations (tokens x units)")
         return np.asarray(reference, dtype=np.float64).mean(axis=0)  # shape: (n,)
@@ -173,6 +180,9 @@ class Method:
     draws: ClassVar[bool] = False
 
     def scores(self, x: RankInput, seed: int, target: str) -> np.ndarray:
+        """float (n, T) unit scores from the ranking split's ``x`` (h (n_tokens, n), labels (n_tokens,), W (T, n));
+        ``seed`` for seeded methods, ``target`` the attribution methods' token score ("logprob", "marginal" or
+        "logit"). NaN columns for tags without tokens."""
         raise NotImplementedError
 
 
@@ -201,6 +211,7 @@ class Probe(Method):
     seeded = True
 
     def scores(self, x: RankInput, seed: int, target: str) -> np.ndarray:
+        """float (n, T): ``probe_scores(x, seed)``."""
         return probe_scores(x, seed)
 
 
@@ -216,6 +227,7 @@ class Random(Method):
     draws = True
 
     def scores(self, x: RankInput, seed: int, target: str) -> np.ndarray:
+        """float (n, T): ``random_scores(x, seed)``."""
         return random_scores(x, seed)
 
 

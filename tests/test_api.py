@@ -1,0 +1,175 @@
+"""The public API (docs/API.md): the worked example runs, the tidy tables equal the per-run files, interventions
+equal the analysis' rows, and every public name is documented with shapes."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nerve
+from nerve.analysis.ablation import read_ablation_csv
+from nerve.analysis.heldout import read_method_scores, read_methods_csv
+from nerve.data.conll import read_conll
+from nerve.errors import NerveError
+from tests.conftest import TINY, TINY_CFG, run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = dict(split="test", rank_split="dev", methods=("sensitivity", "random"), interventions=("zero", "mean"),
+            max_k=3, random_draws=2, figures=())
+
+
+@pytest.fixture(scope="module")
+def analysed(tiny_run, tmp_path_factory):
+    run = nerve.load_run(tiny_run)
+    return run, run.analyze(nerve.AnalysisSpec(**SPEC), out=tmp_path_factory.mktemp("api") / "analysis")
+
+
+def test_the_worked_example_of_docs_api_runs(tmp_path):
+    text = (ROOT / "docs" / "API.md").read_text(encoding="utf-8")
+    section = text.split("## A worked example", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) >= 5
+    code = "\n".join(blocks)
+    code = code.replace('config, data = "xin2019", "../shared/data/conll2003"',
+                        f'config, data = {str(TINY_CFG)!r}, {str(TINY)!r}', 1)
+    code = code.replace('settings=["train.epochs=10"]', 'settings=["train.epochs=2"]')
+    assert str(TINY) in code
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "figures" / "sensitivity_heatmap.png").is_file()
+
+
+def test_import_nerve_does_not_import_torch():
+    code = "import sys, nerve; assert 'torch' not in sys.modules; nerve.AnalysisSpec; print(nerve.__version__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == nerve.__version__, proc.stderr
+
+
+def test_tag_gives_one_tag_per_word_for_one_sentence_and_for_several(analysed):
+    run, _ = analysed
+    one = run.tag(["Anna", "Lee", "a"])
+    assert len(one) == 3 and all(t in run.tags for t in one)
+    assert run.tag([["Anna", "Lee", "a"], ["a"]]) == [one, run.tag(["a"])]
+
+
+def test_tag_refuses_an_empty_sentence_in_one_line(analysed):
+    run, _ = analysed
+    with pytest.raises(NerveError, match="sentence 0: expected a non-empty list of words"):
+        run.tag([[]])
+
+
+def test_activations_hold_the_tokens_and_equal_the_analysis_archive(analysed):
+    run, result = analysed
+    acts = run.activations("test")
+    archive = result.activations()
+    np.testing.assert_array_equal(acts.h, archive.h)
+    np.testing.assert_array_equal(acts.pred, archive.pred)
+    words = [w for sent in read_conll(run._run.cfg.data.test) for w in sent.words]
+    assert acts.tokens == words
+    frame = acts.to_pandas()
+    assert list(frame.columns[:5]) == ["sentence", "position", "token", "gold", "pred"] and len(frame) == len(words)
+
+
+@pytest.mark.parametrize("how", ["zero", "mean"])
+def test_intervene_equals_the_analysis_rows_of_that_intervention(analysed, how):
+    run, result = analysed
+    saved = read_method_scores(result.folder / "methods_scores.npz")
+    rows = read_methods_csv(result.folder / "methods.csv")
+    test = result.activations()
+    for j, tag in enumerate(saved.tags):
+        if not (test.gold == j).any():
+            continue
+        for k in (1, 3):
+            units = saved.rankings["sensitivity"][j, :k].tolist()
+            with run.intervene(units, how, reference="dev"):
+                pred = run.activations("test").pred
+            recall = float(np.mean(pred[test.gold == j] == j))
+            row = rows[(rows["method"] == "sensitivity") & (rows["ablate"] == how) & (rows["target_tag"] == tag)
+                       & (rows["eval_tag"] == tag) & (rows["k"] == k)]
+            assert len(row) == 1 and row["accuracy"][0] == pytest.approx(recall, abs=1e-12), (tag, k)
+
+
+def test_intervene_removes_its_hook_on_exit(analysed):
+    run, _ = analysed
+    before = run.activations("test").pred
+    with pytest.raises(RuntimeError), run.intervene([0, 1], "zero"):
+        raise RuntimeError("inside")
+    np.testing.assert_array_equal(run.activations("test").pred, before)
+
+
+def test_intervene_refuses_an_unknown_unit_or_intervention(analysed):
+    run, _ = analysed
+    with pytest.raises(NerveError, match="unit 'nope'"), run.intervene(["nope"]):
+        pass
+    with pytest.raises(NerveError, match="--ablate half: unknown intervention"), run.intervene([0], "half"):
+        pass
+
+
+def test_analysis_to_pandas_equals_its_ablation_and_methods_files(analysed):
+    _, result = analysed
+    frame = result.to_pandas()
+    assert list(frame.columns) == ["table", "method", "intervention", "rank_split", "score_split", "tag", "eval_tag",
+                                   "k", "selection", "draw", "metric", "value"]
+    base = read_ablation_csv(result.folder / "ablation.csv")
+    methods = read_methods_csv(result.folder / "methods.csv")
+    assert len(frame) == 4 * (len(base) + len(methods))
+    got = frame[(frame.table == "methods") & (frame.metric == "f1")]
+    np.testing.assert_array_equal(got["value"].to_numpy(), methods["f1"])
+    assert list(got["intervention"].astype(str)) == methods["ablate"].tolist()
+    got = frame[(frame.table == "ablation") & (frame.metric == "accuracy")]
+    np.testing.assert_array_equal(got["value"].to_numpy(), base["accuracy"])
+    assert set(got["rank_split"].astype(str)) == {"test"}
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api_study") / "st"
+    run_cli("study", TINY_CFG, "--data", TINY, "--out", out, "--seeds", "2", "--methods", "sensitivity,random",
+            "--max-k", "2", "--no-progress", check=True)
+    return out
+
+
+def test_load_study_to_pandas_equals_every_runs_files(small_study):
+    frame = nerve.load_study(small_study).to_pandas()
+    assert list(frame.columns[:2]) == ["variant", "seed"] and set(frame["seed"]) == {1, 2}
+    for seed in (1, 2):
+        d = small_study / "runs" / "base" / f"seed{seed}" / "analysis"
+        mine = frame[(frame.seed == seed) & (frame.table == "methods")]
+        methods = read_methods_csv(d / "methods.csv")
+        for metric in ("accuracy", "precision", "recall", "f1"):
+            np.testing.assert_array_equal(mine[mine.metric == metric]["value"].to_numpy(), methods[metric])
+        base = frame[(frame.seed == seed) & (frame.table == "ablation") & (frame.metric == "recall")]
+        np.testing.assert_array_equal(base["value"].to_numpy(), read_ablation_csv(d / "ablation.csv")["recall"])
+
+
+def test_load_study_of_a_folder_without_study_json_is_a_one_line_error(tmp_path):
+    with pytest.raises(NerveError, match="no study.json"):
+        nerve.load_study(tmp_path)
+
+
+def test_every_public_name_has_a_docstring_and_its_arrays_their_shapes():
+    for name in nerve.__all__:
+        if name.startswith("__") or name == "FORMAT_VERSION":
+            continue
+        obj = getattr(nerve, name)
+        doc = inspect.getdoc(obj)
+        assert doc and len(doc) > 40, name
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if callable(member) and not attr.startswith("_"):
+                    assert inspect.getdoc(member), f"{name}.{attr}"
+    for cls in (nerve.Activations, nerve.Method, nerve.Basis, nerve.Intervention):
+        assert re.search(r"\(n_tokens|\(n,|\(n_units|\(T", inspect.getdoc(cls) + "".join(
+            inspect.getdoc(m) or "" for m in vars(cls).values() if callable(m))), cls
+
+
+def test_a_study_table_is_a_pandas_frame_with_categorical_labels(small_study):
+    frame = nerve.load_study(small_study).to_pandas()
+    assert isinstance(frame, pd.DataFrame) and str(frame["method"].dtype) == "category"
