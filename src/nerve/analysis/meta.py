@@ -107,7 +107,8 @@ def _scale(y: np.ndarray, v: np.ndarray) -> float:
 
 def fixed_effect(y: Sequence[float], v: Sequence[float]) -> Estimate:
     """Inverse-variance (fixed-effect) mean of the runs at hand with a normal reference: the within-run evidence
-    alone, for these trained models. Not testable without runs or when every within-run variance is 0."""
+    alone, for these trained models. Not testable without runs, or when a run's within-run variance is 0 (or
+    unknown: the caller passes 0), since its weight would be infinite."""
     y, v = _clean(y, v)
     k = int(y.size)
     method = "fixed-effect inverse-variance mean, z"
