@@ -8,6 +8,7 @@ import csv
 import io
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,12 +85,29 @@ def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequen
                         continue
                     curve = [float(base[z][0] - score(method, ablate, z, z, k)[0]) for k in range(max_k + 1)]
                     auc = float(np.trapezoid(curve, dx=1.0) / max_k) if max_k else 0.0
+                    cell = _Cell(method, ablate, z, tags, base, auc, splits)
                     for k in [k for k in ks if k <= max_k]:
-                        out.append({"score": field, **_judged(score, method, ablate, z, k, tags, base, auc, splits)})
+                        out.append({"score": field, **_judged(score, cell, k)})
     return out
 
 
-def _judged(score: _Scores, method, ablate, z, k, tags, base, auc, splits) -> dict:
+@dataclass(frozen=True)
+class _Cell:
+    """One (method, ablation value, target tag z) of a judgement: the tags, each tag's score at k = 0 (``base``),
+    the curve's area and the (ranking, scoring) split names."""
+
+    method: str
+    ablate: str
+    z: str
+    tags: list[str]
+    base: dict
+    auc: float
+    splits: tuple[str, str]
+
+
+def _judged(score: _Scores, cell: _Cell, k: int) -> dict:
+    method, ablate, z, tags, base, auc, splits = (cell.method, cell.ablate, cell.z, cell.tags, cell.base, cell.auc,
+                                                  cell.splits)
     own = float(base[z][0] - score(method, ablate, z, z, k)[0])
     others = [float(base[t][0] - score(method, ablate, z, t, k)[0]) for t in tags
               if t != z and base[t].size and not np.isnan(base[t][0])]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nerve.analysis.core import INTERVENTIONS
 from nerve.errors import NerveError
 from nerve.explore.guard import HostCheck, bind_server, host_name, is_loopback
 
@@ -22,7 +23,7 @@ MAX_BODY = 1_000_000  # bytes of one request
 MAX_TOKEN_CHARS = 200
 CLIENT_TIMEOUT = 60  # seconds a client may take to send its request
 FIELDS = {"sentence", "ablate", "value"}
-VALUES = ("zero", "mean")
+VALUES = INTERVENTIONS.names()  # what an ablated unit becomes: ``nerve.analysis.core.INTERVENTIONS``
 
 
 class RequestError(ValueError):
@@ -77,23 +78,25 @@ def parse_request(body: bytes, units: list[str]) -> tuple[list[str], list[int], 
         raise RequestError(f"unknown unit {unknown[0]!r}; this model's units are {shown}")
     value = req.get("value", "zero")
     if value not in VALUES:
-        raise RequestError(f"value: expected zero or mean, got {value!r}")
+        raise RequestError(f"value: expected {' or '.join(VALUES)}, got {value!r}")
     return tokens, sorted({index[u] for u in ablate}), value
 
 
 class LiveModel:
-    """A run's model ready to tag whitespace-tokenised sentences with units ablated; one request at a time."""
+    """A run's model ready to tag whitespace-tokenised sentences with units intervened on; one request at a
+    time. ``reference``: (n_tokens, n) activations of the split the analysis ranked units on, from which each
+    intervention takes its values (``nerve.analysis.core.Intervention.values``: "mean" is their mean)."""
 
-    def __init__(self, run_dir: str | os.PathLike, means: np.ndarray, device: str = "cpu"):
+    def __init__(self, run_dir: str | os.PathLike, reference: np.ndarray, device: str = "cpu"):
         from nerve.run import load_run
 
         self.run = load_run(run_dir, device)
         self.enc = self.run.indexer()
         self.units = [str(u) for u in self.run.model.unit_names()]
         self.itos = self.run.vocabs.tags.itos
-        if len(means) != len(self.units):
-            raise NerveError(f"{run_dir}: the analysis has {len(means)} units, the model {len(self.units)}")
-        self.means = np.asarray(means, dtype=np.float32)
+        if reference.shape[1] != len(self.units):
+            raise NerveError(f"{run_dir}: the analysis has {reference.shape[1]} units, the model {len(self.units)}")
+        self.values = {name: INTERVENTIONS.get(name).values(reference) for name in VALUES}
         self.lock = threading.Lock()
 
     def tag(self, tokens: list[str], ablate: list[int], value: str = "zero") -> dict:
@@ -116,8 +119,7 @@ class LiveModel:
             with capture(model) as store:
                 base = model.decode(batch, ext)[0].cpu().numpy()
             h = store[0][0].cpu().numpy()
-            values = None if value == "zero" else self.means
-            with ablated(model, ablate, values=values):
+            with ablated(model, ablate, values=self.values[value]):
                 pred = model.decode(batch, ext)[0].cpu().numpy()
         n = len(tokens)
         return {"tokens": tokens, "tags": [self.itos[t] for t in pred[:n]],
@@ -242,6 +244,27 @@ def analysis_for(run_dir: Path, analysis: str | None) -> Path:
     return d
 
 
+def reference_activations(run: Path, d: Path, device: str = "cpu") -> np.ndarray:
+    """(n_tokens, n) activations of the split the analysis in ``d`` ranked units on: its ``--rank-split`` when it
+    judged methods on another split (captured from the model), else the analysed split (activations.npz), the
+    units in the model's order."""
+    from nerve.analysis.capture import capture_activations
+    from nerve.run import load_run, read_split
+
+    about = json.loads((d / "analysis.json").read_text(encoding="utf-8"))
+    rank_path = about.get("rank_split") if about.get("methods") else None
+    if rank_path and rank_path != about.get("split"):
+        loaded = load_run(run, device)
+        path, sents = read_split(loaded, rank_path, "the analysis' rank split")
+        return capture_activations(loaded, sents, path)[0]["h"]
+    with np.load(d / "activations.npz", allow_pickle=False) as z:
+        names, h = [str(u) for u in z["neurons"]], z["h"]
+    model_units = [str(u) for u in load_run(run, device).model.unit_names()]
+    if sorted(names) != sorted(model_units):
+        raise NerveError(f"{d}: its units are not those of the model in {run}")
+    return h[:, [names.index(u) for u in model_units]]
+
+
 def make_server(run_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, analysis: str | None = None,
                 device: str = "cpu") -> ThreadingHTTPServer:
     """The server, bound and ready for ``serve_forever`` (port 0: a free port, ``server.server_address[1]``)."""
@@ -250,12 +273,7 @@ def make_server(run_dir: str | os.PathLike, host: str = "127.0.0.1", port: int =
     run = Path(run_dir)
     d = analysis_for(run, analysis)
     files = {k: v.encode("utf-8") for k, v in explorer_files(d, live=True).items()}
-    with np.load(d / "activations.npz", allow_pickle=False) as z:
-        mean = dict(zip((str(u) for u in z["neurons"]), z["h"].mean(axis=0)))
-    live = LiveModel(run, np.zeros(len(mean)), device)
-    if sorted(mean) != sorted(live.units):
-        raise NerveError(f"{d}: its units are not those of the model in {run}")
-    live.means = np.array([mean[u] for u in live.units], dtype=np.float32)
+    live = LiveModel(run, reference_activations(run, d, device), device)
     check = HostCheck(host, host, port)
     server = bind_server(host, port, make_handler(files, live, check))
     check.bound(*server.server_address[:2])  # port 0: the free port it got
