@@ -27,9 +27,9 @@ from nerve.config import load_config  # noqa: E402
 from nerve.config.presets import resolve_config  # noqa: E402
 from nerve.data.prepare import prepare, resolve_data  # noqa: E402
 from nerve.model.tagger import Tagger  # noqa: E402
-from nerve.optim import make_optimizer  # noqa: E402
 from nerve.run import predict  # noqa: E402
 from nerve.train import Trainer, epoch_lr  # noqa: E402
+from nerve.train.optim import make_optimizer  # noqa: E402
 
 KILL_AT = Path(__file__).resolve().parents[1] / "tests" / "kill_at.py"
 

@@ -8,7 +8,7 @@ import torch
 
 from nerve.data.batching import Encoded
 from nerve.data.prepare import drop_words, epoch_order, singleton_ids
-from nerve.optim import WeightAverage
+from nerve.train.optim import WeightAverage
 
 
 def _item(ids):
@@ -82,7 +82,7 @@ def test_pool_batching_pads_less_than_random_and_more_than_bucket():
 
 @pytest.mark.parametrize("l2,sparse", [(1e-8, True), (1e-3, False)])
 def test_momentum_sgd_updates_embeddings_row_sparsely_only_when_l2_rounds_away(l2, sparse):
-    from nerve.optim import make_optimizer
+    from nerve.train.optim import make_optimizer
     from tests.model.test_tagger import make_model
 
     model = make_model()
@@ -94,7 +94,7 @@ def test_momentum_sgd_updates_embeddings_row_sparsely_only_when_l2_rounds_away(l
 
 @pytest.mark.parametrize("max_norm", [0.5, 100.0])
 def test_clipping_matches_clip_grad_norm_with_the_embedding_rows_counted(max_norm):
-    from nerve.optim import SGD, Optimizer, RowSparseSGD
+    from nerve.train.optim import SGD, Optimizer, RowSparseSGD
 
     torch.manual_seed(0)
     emb = torch.nn.Embedding(6, 3)

@@ -130,7 +130,7 @@ def test_nbest_requires_crf():
 
 
 def test_own_sgd_matches_torch_sgd_with_momentum_and_l2():
-    from nerve.optim import SGD
+    from nerve.train.optim import SGD
 
     torch.manual_seed(0)
     a = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3))]
@@ -150,7 +150,7 @@ def test_own_sgd_matches_torch_sgd_with_momentum_and_l2():
 def _train_twins(n_words: int, lrs: list[float], l2: float, momentum: float, ids_shape: tuple[int, int]):
     """Train one embedding with dense torch.optim.SGD and a copy with RowSparseSGD on the same random
     squared-error steps (one step per entry of ``lrs``); return (row-sparse weight, dense weight)."""
-    from nerve.optim import RowSparseSGD
+    from nerve.train.optim import RowSparseSGD
 
     torch.manual_seed(0)
     dense = torch.nn.Embedding(n_words, 5, padding_idx=0)
@@ -186,7 +186,7 @@ def test_row_sparse_momentum_sgd_matches_dense_torch_sgd(l2):
 
 
 def test_row_sparse_momentum_state_round_trips():
-    from nerve.optim import RowSparseSGD
+    from nerve.train.optim import RowSparseSGD
 
     torch.manual_seed(0)
     emb = torch.nn.Embedding(10, 3)

@@ -27,7 +27,6 @@ from nerve.evaluate import score
 from nerve.folder import mark_complete, writer_lock
 from nerve.io import atomic_save, atomic_write_json, atomic_write_text
 from nerve.model.tagger import Tagger
-from nerve.optim import Optimizer, WeightAverage, make_optimizer
 from nerve.run import (
     CHECKPOINT,
     CONFIG,
@@ -41,6 +40,7 @@ from nerve.run import (
     read_checkpoint,
     save_model,
 )
+from nerve.train.optim import Optimizer, WeightAverage, make_optimizer
 
 EpochCallback = Callable[[dict], None]  # the epoch's record (as in epochs.jsonl), after its checkpoint is saved
 BatchCallback = Callable[[int, int], None]  # (epoch from 0, step from 0), after the step
