@@ -70,3 +70,39 @@ def test_no_import_cycle_between_packages():
 def test_the_cycle_finder_finds_a_planted_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+STAGES = ("analysis", "study")  # packages of the analysis, methods and study stages
+STAGE_MODULES = ("analyze.py", "method_stage.py", "grid.py", "tables.py", "api.py")
+MAX_PARAMETERS = 6  # besides a spec (AnalysisSpec, StudySpec, CompareSpec, Sweep, ...)
+COMPILED = {"model/crf/viterbi.py"}  # numba kernels take arrays one by one
+
+
+def wide_functions() -> list[str]:
+    """Functions of the stages with more than ``MAX_PARAMETERS`` parameters besides self and a spec."""
+    found = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        if not (rel.parts[0] in STAGES or str(rel) in STAGE_MODULES):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ("self", "cls", "spec")]
+                if len(names) > MAX_PARAMETERS:
+                    found.append(f"{rel}:{node.lineno} {node.name} ({len(names)})")
+    return found
+
+
+def test_no_stage_function_takes_more_than_six_parameters_besides_a_spec():
+    assert wide_functions() == []
+
+
+def test_each_intervention_is_defined_once_in_the_core():
+    import nerve.analysis.core as core
+
+    pattern = '("zero", "mean")'
+    holders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+               if pattern in p.read_text(encoding="utf-8") and p.name != "plan.py"]  # plan: the study's default
+    assert holders == [], holders
+    assert core.INTERVENTIONS.names()[:2] == ("zero", "mean")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nerve.analysis.core import INTERVENTIONS
 from nerve.analysis.findings_ablation import ablation_case, run_sweeps
 from nerve.analysis.stats import case_rng, null_fields, permuted_column_products, unit_permutations
 from nerve.analysis.within import VAR as _VAR
@@ -33,7 +34,7 @@ KINDS = {  # kind -> keys a clause of that kind needs
 }
 MATRICES = ("corr", "similarity")
 QUANTIFIERS = ("all", "most", "any")
-ABLATIONS = ("zero", "mean")
+ABLATIONS = INTERVENTIONS.names()  # the interventions an ablation finding may be judged under
 NA = "not applicable"
 STATISTICS = {"alpha": 0.05, "permutations": 1000, "resamples": 200, "seed": 0}
 SESOI = {"corr": 0.1, "similarity": 0.1, "ablation": 0.02}  # smallest effect of interest when a clause names none
@@ -45,7 +46,7 @@ class RunEvidence:
 
     tags (T,); s: (n, T) sensitivities and W: (T, n) output weights (for the matrices and their permutation
     nulls), or the matrices corr / similarity (T, T) alone (no null then); sweeps: per ablation value
-    ("zero", "mean") the ablation rows of the sensitivity ranking (selection "top") and of the random draws
+    (each of ``ABLATIONS``) the ablation rows of the sensitivity ranking (selection "top") and of the random draws
     (selection "random"), fields as ablation.csv; rank_split / score_split: the splits that ranked the units
     and that scored the ablations; support: tokens per tag on the scoring split (per_tag_accuracy.json), for the
     ablation statistics' within-run variance."""
@@ -279,12 +280,12 @@ def _matrix_stat(clause: dict, M: np.ndarray, tags: list[str], binding: dict, tt
     return best - ab, ev
 
 
-def _matrix_case(clause: dict, run: RunEvidence, M: np.ndarray, binding: dict, tt: tuple, stats: dict,
-                 key: str) -> dict:
-    """Evidence of one case of a matrix clause: value M[a, b], statistic (minus the baseline's mean when the
-    clause is a contrast; the uncontrasted one as raw), its within-run variance (bootstrap over units), holds
-    (None when NaN), and the null of the raw statistic from ``stats['permutations']`` permutations of tag b's
-    units."""
+def _matrix_case(clause: dict, run: RunEvidence, M: np.ndarray, case: tuple[dict, tuple, str], stats: dict) -> dict:
+    """Evidence of one case (its tag binding, tag pair tt and key) of a matrix clause: value M[a, b], statistic
+    (minus the baseline's mean when the clause is a contrast; the uncontrasted one as raw), its within-run
+    variance (bootstrap over units), holds (None when NaN), and the null of the raw statistic from
+    ``stats['permutations']`` permutations of tag b's units."""
+    binding, tt, key = case
     tags = [str(t) for t in run.tags]
     op, threshold = direction(clause)
     stat, ev = _matrix_stat(clause, M, tags, binding, tt)
@@ -343,7 +344,7 @@ def evaluate_clause(clause: dict, run: RunEvidence, ablate: str = "zero", stats:
     evidence = []
     for binding, tt in cases:
         name = "/".join(tt)
-        ev = (_matrix_case(clause, run, M, binding, tt, stats, f"{key}/{name}") if "matrix" in clause
+        ev = (_matrix_case(clause, run, M, (binding, tt, f"{key}/{name}"), stats) if "matrix" in clause
               else ablation_case(clause, by_target[tt[0]], tags, tt[0], k, run.support))
         evidence.append({"key": name, "binding": binding} | ev)
     done = [e for e in evidence if e["holds"] is not None]
