@@ -98,7 +98,8 @@ def case_words(c: dict) -> str:
     if c["verdict"] == NOT_TESTABLE:
         return f"{text}, cannot be tested ({c['reason']})"
     text += f" ({c['level']:.2%} interval), Holm p = {p_text(c['p_holm'])}, {c['verdict']} (δ = {c['sesoi']:g})"
-    text += f"; {c['test']}; population: {c['population']}"
+    t = f", t = {c['t']:.2f}" if c.get("t") is not None and math.isfinite(c["t"]) else ""
+    text += f"; {c['test']}{t}; population: {c['population']}"
     if c["runs_with_null"]:
         text += (f"; beyond the within-run null in {c['runs_beyond_null']} of {c['runs_with_null']} runs "
                  f"(median p {p_text(c['null_p_median'], c.get('null_floor'))})")

@@ -44,7 +44,10 @@ def _cases_table(f: dict) -> str:
             w = c["within"]
             within = (f"{_verdict(w['verdict'])} {signed(w['effect'])} {interval_text(w['ci'])}"
                       if w["verdict"] != "cannot be tested" else _verdict(w["verdict"]))
-            test = html.escape(c["test"] if c["verdict"] != "cannot be tested" else c.get("reason") or "")
+            test = html.escape(f"{c['test']}; t of the claim (effect beyond δ) = {c['t']:.2f}"
+                               if c["verdict"] != "cannot be tested" and c.get("t") is not None
+                               and math.isfinite(c["t"])
+                               else c.get("reason") or c.get("test") or "")
             rows.append(f"<tr><td class=\"l\">{html.escape(c['key'])}</td>"
                         f"<td class=\"l\">{html.escape(cl['statistic'])} {html.escape(c['op'])} {c['threshold']:g}"
                         f" ± δ {c['sesoi']:g}</td>"
