@@ -113,7 +113,7 @@ class Run:
         intervention ``how`` says (``nerve.analysis.core.INTERVENTIONS``: "zero", or "mean" over the
         ``reference`` split's tokens, the split the units were ranked on); the hook is removed on exit.
 
-        Example: ``with run.intervene(["u3", "u7"], "mean"): run.tag(["EU", "rejects", "German", "call"])``."""
+        Example: ``with run.intervene([3, 7], "mean"): run.tag(["EU", "rejects", "German", "call"])``."""
         intervention = INTERVENTIONS.get(how)
         idx = [self._unit(u) for u in units]
         values = None
