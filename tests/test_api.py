@@ -173,3 +173,18 @@ def test_every_public_name_has_a_docstring_and_its_arrays_their_shapes():
 def test_a_study_table_is_a_pandas_frame_with_categorical_labels(small_study):
     frame = nerve.load_study(small_study).to_pandas()
     assert isinstance(frame, pd.DataFrame) and str(frame["method"].dtype) == "category"
+
+
+def test_study_json_declares_its_schema_and_a_newer_one_is_refused(small_study, tmp_path):
+    import json
+    import shutil
+
+    from nerve.study import STUDY_SCHEMA
+
+    assert json.loads((small_study / "study.json").read_text())["schema"] == STUDY_SCHEMA
+    copy = tmp_path / "copy"
+    shutil.copytree(small_study, copy)
+    summary = json.loads((copy / "study.json").read_text())
+    (copy / "study.json").write_text(json.dumps({**summary, "schema": STUDY_SCHEMA + 1}))
+    with pytest.raises(NerveError, match=f"schema {STUDY_SCHEMA + 1}; this nerve reads"):
+        nerve.load_study(copy).to_pandas()

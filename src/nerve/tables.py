@@ -13,6 +13,7 @@ from nerve.analysis.ablation import SCORES, read_ablation_csv
 from nerve.analysis.compare import load_run_analysis
 from nerve.analysis.heldout import read_methods_csv
 from nerve.errors import NerveError
+from nerve.study import STUDY_SCHEMA
 from nerve.study.plan import folder_name
 
 # The columns of ``sweep_table`` and (after variant and seed) ``study_table``, in order.
@@ -74,9 +75,13 @@ def study_runs(study_dir: str | os.PathLike) -> list[tuple[str, int, Path]]:
     try:
         summary = json.loads((root / "study.json").read_text(encoding="utf-8"))
         variants = summary["variants"]
+        schema = int(summary.get("schema", 1))
     except (OSError, ValueError, KeyError, TypeError):
         raise NerveError(f"{root / 'study.json'}: cannot be read as a study summary (expected the study.json of "
                          "`nerve study`)") from None
+    if schema > STUDY_SCHEMA:
+        raise NerveError(f"{root / 'study.json'}: schema {schema}; this nerve reads study.json schemas up to "
+                         f"{STUDY_SCHEMA} (a newer nerve wrote it)")
     out = []
     for name, v in variants.items():
         for row in v.get("runs", []):

@@ -29,8 +29,11 @@ from nerve.study.plan import (
 )
 
 __all__ = ["ANALYSIS_SPLIT", "RANK_SPLIT", "STUDY_ABLATE", "STUDY_FIGURES", "STUDY_METHODS", "Engine", "Job",
-           "StudySpec", "analysis_done", "execute", "job_complete", "parse_cell_sets", "parse_grid", "plan", "preload",
-           "run_done", "run_job", "run_row", "study", "study_analysis", "summarise", "variant_name"]
+           "STUDY_SCHEMA", "StudySpec", "analysis_done", "execute", "job_complete", "parse_cell_sets", "parse_grid",
+           "plan", "preload", "run_done", "run_job", "run_row", "study", "study_analysis", "summarise", "variant_name"]
+
+
+STUDY_SCHEMA = 2  # study.json's layout (docs/OUTPUTS.md); 2: the schema key, analyses named by AnalysisSpec
 
 
 def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: list[dict] | None = None,
@@ -47,7 +50,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
     variants: dict[str, list[Job]] = {}
     for j in jobs:
         variants.setdefault(j.variant, []).append(j)
-    result = {"setup": dict(setup or {}), "variants": {}}
+    result = {"schema": STUDY_SCHEMA, "setup": dict(setup or {}), "variants": {}}
     for name, vjobs in variants.items():
         vdir = out / "compare" / folder_name(name)
         runs = [(loaded or {}).get(j.run_dir) or load_run_analysis(Path(j.run_dir) / "analysis")
