@@ -12,7 +12,7 @@ false "holds" or "contradicted" (any case of a study) with its Clopper–Pearson
 the null, below the SESOI and at it); the power (the share of planted cases that hold, and of studies whose "all"
 clause holds).
 
-    python bench/calibration.py            # ~3 min on one core
+    python bench/calibration.py            # ~4 min on one core
     python bench/calibration.py --reps 200 # a quick look
 """
 
@@ -62,11 +62,13 @@ def cell(name: str, k: int, noise: float, reps: int, m: int, seed: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reps", type=int, default=1000, help="studies per cell for the null and the SESOI truths")
+    ap.add_argument("--reps", type=int, default=800, help="studies per cell for the null and the SESOI truths")
     ap.add_argument("--cases", type=int, default=10, help="cases per study (Holm over them)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--study-cases", type=int, default=78, help="cases of the power table (78: CoNLL-2003's)")
     ap.add_argument("--study-reps", type=int, default=30, help="studies per cell of the power table")
+    ap.add_argument("--pipeline-reps", type=int, default=200,
+                    help="null studies run end to end (5 runs; a third of them at 10 runs)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     print(f"machine: {cpu_name()}; one core; δ = {DELTA}, α = {ALPHA} (family-wise, Holm over {args.cases} cases "
@@ -98,7 +100,37 @@ def main() -> None:
                 held = sum(v == HOLDS for _ in range(args.study_reps) for v in study(rng, theta, k, m, noise))
                 row.append(held / (args.study_reps * m))
             print(f"{theta:>7.2f} {noise:>5.2f} " + " ".join(f"{p:>8.3f}" for p in row))
+    pipeline(args.pipeline_reps, args.seed)
+    pipeline(max(args.pipeline_reps // 3, 10), args.seed, k=10, n_units=256)
     print(f"{time.perf_counter() - t0:.0f} s")
+
+
+def pipeline(reps: int, seed: int, k: int = 5, n_units: int = 64) -> None:
+    """End to end through ``evaluate_findings``: studies of k runs whose sensitivities and output weights are
+    independent normal noise (every correlation and cosine is 0 in truth), so any "holds" or "contradicted" of a
+    compare clause (findings 1, 2, 3, 4, 6, 8's first clause) is false; the within-run variances are the
+    bootstrap over units, as in a real study."""
+    from nerve.analysis.findings import RunEvidence
+    from nerve.analysis.matrices import corr_matrix, similarity_matrix
+    from nerve.analysis.verdicts import evaluate_findings
+
+    tags = ["B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER", "O"]
+    rng = np.random.default_rng([seed, 29])
+    false = cases = negligible = 0
+    for _ in range(reps):
+        runs = []
+        for i in range(k):
+            s, W = rng.normal(size=(n_units, 9)), rng.normal(size=(9, n_units))
+            runs.append(RunEvidence(tags, f"seed{i}", corr_matrix(s), similarity_matrix(W), s=s, W=W))
+        out = evaluate_findings(runs, statistics={"permutations": 1, "resamples": 100})
+        verdicts = [c["verdict"] for f in out for cl in f["clauses"] if cl["kind"] == "compare" for c in cl["cases"]]
+        false += any(v in (HOLDS, CONTRADICTED) for v in verdicts)
+        negligible += sum(v == NEGLIGIBLE for v in verdicts)
+        cases += len(verdicts)
+    lo, hi = proportion_confint(false, reps, alpha=0.05, method="beta")
+    print(f"\nend to end (evaluate_findings, {reps} null studies of {k} runs × {n_units} units, noise sensitivities "
+          f"and weights, Holm over every case): studies with a false holds / contradicted among the {cases // reps} "
+          f"compare cases: {false / reps:.3f} [{lo:.3f}, {hi:.3f}]; cases negligible: {negligible / cases:.3f}")
 
 
 if __name__ == "__main__":
