@@ -53,12 +53,14 @@ def test_methods_agreement_csv_is_the_top_k_overlap_of_the_saved_rankings(analys
     assert (analysed / "methods_agreement.png").is_file() and (analysed / "methods_agreement.svg").is_file()
 
 
-def test_a_run_compared_with_a_copy_of_its_analysis_is_perfectly_stable(analysed, tmp_path):
+def test_the_methods_of_a_run_and_a_copy_of_its_analysis_are_perfectly_stable(analysed, tmp_path):
+    from nerve.method_stage import compare_methods
+
     copy = tmp_path / "copy"
     shutil.copytree(analysed, copy)
     (copy / ".nerve.lock").unlink(missing_ok=True)
-    res = run_cli("compare", analysed, copy, "--out", tmp_path / "cmp")
-    assert res.returncode == 0, res.stderr
+    (tmp_path / "cmp").mkdir()
+    compare_methods([analysed, copy], tmp_path / "cmp")  # below the comparison, which counts a model once
     rows = [r for r in csv.DictReader((tmp_path / "cmp" / "methods_stability.csv").open()) if r["shared_mean"]]
     assert rows and all(float(r["shared_mean"]) == int(r["k"]) and r["n_pairs"] == "1" for r in rows)
     assert {(r["rank_split"], r["matched_on"]) for r in rows} == {("dev", "test")}
@@ -173,8 +175,10 @@ def test_a_comparison_of_one_method_has_stability_but_no_agreement_figure(tiny_r
     copy = tmp_path / "copy"
     shutil.copytree(one, copy)
     (copy / ".nerve.lock").unlink(missing_ok=True)
-    res = run_cli("compare", one, copy, "--out", tmp_path / "cmp")
-    assert res.returncode == 0, res.stderr
+    from nerve.method_stage import compare_methods
+
+    (tmp_path / "cmp").mkdir()
+    compare_methods([one, copy], tmp_path / "cmp")
     assert (tmp_path / "cmp" / "methods_stability.png").is_file()
     assert not (tmp_path / "cmp" / "methods_agreement_mean.png").exists()
     assert not (one / "methods_agreement.csv").exists()

@@ -21,6 +21,7 @@ from nerve.analysis.matching import match_units, upper_pearson
 from nerve.analysis.matrices import corr_matrix, format_value, matrix_csv, overlap_matrix, similarity_matrix
 from nerve.analysis.ranking import rank_units
 from nerve.errors import NerveError
+from nerve.folder import read_marker
 from nerve.io import atomic_write_text
 from nerve.tags import tag_filenames, tag_order
 
@@ -140,6 +141,7 @@ class AnalysedRun:
     accuracy: dict | None = None
     files: tuple[str, ...] = ()
     methods: np.ndarray | None = None
+    model: str | None = None  # the SHA-256 of the analysed model (of the archive for an analysis of bare arrays)
 
     def columns(self, tags: Sequence[str]) -> list[int]:
         """Indices of ``tags`` among this run's tags (to align runs whose tags are in another order)."""
@@ -188,8 +190,26 @@ def load_run_analysis(run_or_analysis_dir: str | os.PathLike) -> AnalysedRun:
     acc_path = d / "per_tag_accuracy.json"
     accuracy = json.loads(acc_path.read_text(encoding="utf-8")) if "per_tag_accuracy.json" in files else None
     methods = read_methods_csv(d / "methods.csv") if "methods.csv" in files else None
+    made = (read_marker(d, "complete.json") or {}).get("components", {})
     return AnalysedRun(name, str(d), tags, neurons, s, W, rank_units(s) if rankings is None else rankings, ablation,
-                       accuracy, tuple(files), methods)
+                       accuracy, tuple(files), methods, made.get("model") or made.get("arrays"))
+
+
+def check_distinct_models(runs: Sequence[AnalysedRun]) -> None:
+    """A model counts once in a comparison: the same model (by its SHA-256) in two folders — one analysis given
+    twice, one model analysed on two splits, a copied run folder — is refused, naming both folders.
+
+    Raises:
+        NerveError: two runs of one model."""
+    seen: dict[str, AnalysedRun] = {}
+    for r in runs:
+        if r.model is None:
+            continue
+        first = seen.setdefault(r.model, r)
+        if first is not r:
+            raise NerveError(f"{first.analysis_dir} and {r.analysis_dir}: analyses of one model (SHA-256 "
+                             f"{r.model[:12]}…); a model counts once in a comparison — compare models trained "
+                             "with different seeds or configs")
 
 
 def as_analysed(run: AnalysedRun | str | os.PathLike) -> AnalysedRun:
@@ -257,6 +277,7 @@ def compare_runs(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str |
     if not dirs:
         raise ValueError("dirs: expected at least one analysed run")
     runs = [as_analysed(d) for d in dirs]
+    check_distinct_models(runs)
     k, draws, seed, run_figures = spec.k, spec.draws, spec.seed, spec.run_figures
     names: list[str] = []  # distinct, file-safe, one per run even when two runs share a name
     for r in runs:
