@@ -12,7 +12,8 @@ from pathlib import Path
 
 from nerve.grid import CHAR, INFERENCE, WORD, finding_contrasts, findings_by_label, layout_cells, short_label
 
-SHORT = {"holds": "holds", "fails": "FAILS", "inconclusive": "?", "not applicable": "n/a"}
+SHORT = {"holds": "holds", "contradicted": "CONTRADICTED", "negligible": "≈0", "inconclusive": "?",
+         "cannot be tested": "untestable", "not applicable": "n/a"}
 
 
 def layout_markdown(variants: dict, grid: list, failed: list = ()) -> str:
@@ -44,7 +45,7 @@ def findings_markdown(variants: dict) -> str:
         cells = []
         for n in names:
             f = by_name.get(n)
-            cells.append("–" if f is None else SHORT[f["verdict"]]
+            cells.append("–" if f is None else SHORT.get(f["verdict"], f["verdict"])
                          + (f" {f['n_holding']}/{f['n_cases']}" if f["verdict"] != "not applicable" else "")
                          + (f" ({f['holds_runs']}/{f['applicable_runs']} runs)" if f.get("applicable_runs") else ""))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")

@@ -179,7 +179,7 @@ def test_findings_csv_has_one_row_per_variant_and_finding():
                      "verdict": "holds", "n_holding": "7", "n_cases": "9", "holds_runs": "2", "applicable_runs": "3"}]
 
 
-def test_findings_contrasts_say_where_a_finding_holds_and_where_it_fails():
+def test_findings_contrasts_say_where_a_finding_holds_and_where_it_is_contradicted():
     from nerve.report.grid_section import findings_contrasts
 
     def finding(verdict, runs):
@@ -187,11 +187,11 @@ def test_findings_contrasts_say_where_a_finding_holds_and_where_it_fails():
                 "description": "B-x and I-y are negatively correlated", "holds_runs": runs, "applicable_runs": 3}
 
     variants = {"char=none,encoder=lstm,decoder=crf": {"findings": [finding("holds", 3)]},
-                "char=cnn,encoder=cnn,decoder=crf": {"findings": [finding("fails", 1)]},
+                "char=cnn,encoder=cnn,decoder=crf": {"findings": [finding("contradicted", 1)]},
                 "char=lstm,encoder=cnn,decoder=softmax": {"findings": [finding("not applicable", 0)]}}
     text = findings_contrasts(variants)
     assert "<b>3</b> B-x and I-y are negatively correlated: holds in 1 of 2 architectures where it applies, and " \
-           "held in every run of 1 (no char / LSTM + CRF); fails in char CNN / CNN + CRF; not applicable in " \
+           "held in every run of 1 (no char / LSTM + CRF); contradicted in char CNN / CNN + CRF; not applicable in " \
            "char LSTM / CNN." in text
     assert findings_contrasts({"a=1": {"findings": []}}) == ""
 

@@ -168,8 +168,8 @@ def findings_by_label(variants: dict) -> dict[str, dict[str, dict]]:
 
 def finding_contrasts(variants: dict) -> list[tuple[str, str, str]]:
     """What changes between architectures, per finding: (label, description, text), the text saying in how many
-    architectures it holds and in how many runs it held in every run, and where it fails, stays inconclusive or
-    does not apply (architectures named up to four, counted beyond)."""
+    architectures it holds and in how many runs it held in every run, and where it is contradicted, negligible,
+    inconclusive, cannot be tested or does not apply (architectures named up to four, counted beyond)."""
     names = [n for n, v in variants.items() if v.get("findings")]
     out = []
     for label, by_name in findings_by_label(variants).items():
@@ -182,7 +182,7 @@ def finding_contrasts(variants: dict) -> list[tuple[str, str, str]]:
                  if f.get("applicable_runs") and f.get("holds_runs") == f["applicable_runs"]]
         text = (f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies, and held in "
                 f"every run of {len(every)}" + (f" ({', '.join(every)})" if 0 < len(every) <= 4 else ""))
-        for verdict in ("fails", "inconclusive", "not applicable"):
+        for verdict in ("contradicted", "negligible", "inconclusive", "cannot be tested", "not applicable"):
             cells = by.get(verdict, [])
             if cells:  # named when few, else counted
                 text += f"; {verdict} in " + (", ".join(cells) if len(cells) <= 4 else f"{len(cells)}")

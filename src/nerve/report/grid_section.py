@@ -15,8 +15,10 @@ from nerve.grid import (
     study_layout,
 )
 
-_CLASS = {"holds": "yes", "fails": "no", "not applicable": "na", "inconclusive": ""}
-_SHORT = {"holds": "holds", "fails": "fails", "not applicable": "n/a", "inconclusive": "?"}
+_CLASS = {"holds": "yes", "contradicted": "no", "negligible": "na", "not applicable": "na", "inconclusive": "",
+          "cannot be tested": "na"}
+_SHORT = {"holds": "holds", "contradicted": "contradicted", "negligible": "≈0", "not applicable": "n/a",
+          "inconclusive": "?", "cannot be tested": "untestable"}
 
 
 def _minutes(seconds: float) -> str:
@@ -105,7 +107,8 @@ def findings_by_variant(variants: dict) -> str:
                          f"{verdict}</span><small>{share}</small>{runs}</td>")
         fid = next(iter(by_name.values()))["id"]
         body.append(f"<tr><td class=\"l\">{html.escape(label)} {html.escape(fid)}</td>{''.join(cells)}</tr>")
-    return ("<p>Each finding's verdict per architecture: holds, fails, ? (inconclusive) or n/a (not applicable), "
+    return ("<p>Each finding's verdict per architecture: holds, contradicted, ≈0 (negligible: within the smallest "
+            "effect of interest), ? (inconclusive), untestable or n/a (not applicable), "
             "with the cases holding / tested after Holm–Bonferroni within the architecture's runs; below, in how "
             "many of its runs the finding held on its own (each run's own test: with 3 seeds the verdict across "
             "runs is rarely conclusive, the run count shows the direction).</p>"
