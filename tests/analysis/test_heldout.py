@@ -240,11 +240,12 @@ def test_cli_compare_aggregates_the_methods_of_runs_analysed_with_them(tiny_run,
 def test_compare_of_analyses_with_one_folder_name_keeps_every_run(tiny_run, tmp_path):
     import json
 
+    other = tmp_path / "seed2"  # a second model: one model counts once in a comparison
+    run_cli("train", TINY_CFG, "--data", TINY, "--out", other, "--set", "train.seed=2", "--no-progress", check=True)
     dirs = []
-    for i in range(2):
+    for i, run in enumerate((tiny_run, other)):
         out = tmp_path / f"r{i}" / "same"
-        run_cli("analyze", tiny_run, "--random-draws", "1", "--max-k", "2", "--seed", str(i), "--out", out,
-                check=True)
+        run_cli("analyze", run, "--random-draws", "1", "--max-k", "2", "--seed", str(i), "--out", out, check=True)
         dirs.append(out)
     res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
     assert res.returncode == 0, res.stderr
