@@ -188,3 +188,10 @@ def test_study_json_declares_its_schema_and_a_newer_one_is_refused(small_study, 
     (copy / "study.json").write_text(json.dumps({**summary, "schema": STUDY_SCHEMA + 1}))
     with pytest.raises(NerveError, match=f"schema {STUDY_SCHEMA + 1}; this nerve reads"):
         nerve.load_study(copy).to_pandas()
+
+
+def test_tag_keeps_a_non_breaking_space_inside_a_word_as_decode_does(analysed):
+    run, _ = analysed
+    assert len(run.tag(["New\u00a0York", "a"])) == 2
+    with pytest.raises(NerveError, match="without spaces, tabs or control characters"):
+        run.tag(["New York"])

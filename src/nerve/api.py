@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from nerve.analysis.capture import capture_activations
 from nerve.analysis.checks import check_activations
@@ -32,6 +31,7 @@ from nerve.model.hooks import ablate
 from nerve.run import LoadedRun, predict, read_split
 from nerve.run import load_run as _load_run
 from nerve.tables import study_table, sweep_table
+from nerve.text import columns, line_problem
 from nerve.train import train
 
 __all__ = ["Activations", "AnalysisResult", "Run", "Study", "fit", "load_run", "load_study"]
@@ -85,9 +85,10 @@ class Run:
             NerveError: an empty sentence or a token that is not a non-empty string."""
         one = len(tokens) > 0 and isinstance(tokens[0], str)
         sents = [list(tokens)] if one else [list(s) for s in tokens]
-        for i, s in enumerate(sents):
-            if not s or not all(isinstance(w, str) and w and not any(c.isspace() for c in w) for w in s):
-                raise NerveError(f"tag: sentence {i}: expected a non-empty list of words without spaces")
+        for i, s in enumerate(sents):  # a word is one token under the readers' rule (``nerve.text``)
+            if not s or not all(isinstance(w, str) and columns(w) == [w] and line_problem(w) is None for w in s):
+                raise NerveError(f"tag: sentence {i}: expected a non-empty list of words without spaces, tabs or "
+                                 "control characters")
         enc = self._run.indexer()
         items = [enc.encode(Sentence(s, columns=[[w] for w in s]), labelled=False, allow_extra=True,
                             path="<tag>", tag_column=False) for s in sents]
@@ -116,11 +117,8 @@ class Run:
         Example: ``with run.intervene([3, 7], "mean"): run.tag(["EU", "rejects", "German", "call"])``."""
         intervention = INTERVENTIONS.get(how)
         idx = [self._unit(u) for u in units]
-        values = None
-        if how != "zero":
-            ref = self.activations(reference).h
-            values = intervention.values(ref)
-        with ablate(self.model, idx, values=None if values is None else torch.as_tensor(values, dtype=torch.float32)):
+        ref = self.activations(reference).h if intervention.needs_reference else None
+        with ablate(self.model, idx, values=intervention.values(ref)):
             yield self
 
     def _unit(self, u: int | str) -> int:
@@ -164,9 +162,9 @@ class AnalysisResult:
         """Every sweep row of the analysis as one tidy long table (``nerve.tables.sweep_table``)."""
         return sweep_table(self.folder)
 
-    def plot(self, out: str | os.PathLike, formats: Sequence[str] = ("png", "svg", "pdf")) -> list[Path]:
-        """Draw every figure of the analysis into ``out`` (``nerve plot analysis``)."""
-        return plot_analysis(self.folder, out, [f for f in formats if f != "pdf"] or ["png"])
+    def plot(self, out: str | os.PathLike, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+        """Draw every figure of the analysis into ``out`` in ``formats`` (``nerve plot analysis``)."""
+        return plot_analysis(self.folder, out, formats)
 
 
 class Study:

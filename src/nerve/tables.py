@@ -55,7 +55,10 @@ def sweep_table(analysis_dir: str | os.PathLike) -> pd.DataFrame:
 
     Raises:
         NerveError: an incomplete or changed analysis folder (its files are checked against complete.json)."""
-    analysed = load_run_analysis(analysis_dir)  # checks every file's SHA-256
+    try:
+        analysed = load_run_analysis(analysis_dir)  # checks every file's SHA-256
+    except ValueError as err:  # a folder that is no analysis, or whose files disagree
+        raise NerveError(str(err)) from None
     d = Path(analysed.analysis_dir)
     about = json.loads((d / "analysis.json").read_text(encoding="utf-8"))
     split = str(about.get("split_name", "?"))

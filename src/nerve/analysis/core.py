@@ -132,6 +132,7 @@ class Intervention:
 
     name: ClassVar[str]
     what: ClassVar[str]
+    needs_reference: ClassVar[bool] = True  # ``values`` reads the reference split (else it may be None)
 
     def values(self, reference: np.ndarray | None) -> np.ndarray | None:
         """float64 (n,) the value each unit takes, from the reference split's (n_tokens, n) activations; None: 0."""
@@ -147,6 +148,7 @@ class Zero(Intervention):
 
     name = "zero"
     what = "set to 0"
+    needs_reference = False
 
     def values(self, reference: np.ndarray | None) -> None:
         """None: the units become 0 (the reference is not read)."""
@@ -189,19 +191,18 @@ class Method:
 METHODS: Registry[Method] = Registry("ranking method", "--methods")
 
 
-def _plain(method_name: str, fn: Callable[[RankInput], np.ndarray]) -> Method:
-    return type(f"_{method_name}", (Method,), {"name": method_name, "__doc__": fn.__doc__,
-                                               "scores": lambda self, x, seed, target: fn(x)})()
+def _wrapped(method_name: str, fn: Callable[..., np.ndarray], takes_target: bool = False) -> Method:
+    """A registered ``Method`` around a pure scoring function of ``analysis/methods.py``: ``fn(x)``, or
+    ``fn(x, target)`` for the attribution methods."""
+    def scores(self, x, seed, target):
+        return fn(x, target) if takes_target else fn(x)
+
+    return type(f"_{method_name}", (Method,), {"name": method_name, "__doc__": fn.__doc__, "scores": scores})()
 
 
-def _attribution(method_name: str, fn: Callable[[RankInput, str], np.ndarray]) -> Method:
-    return type(f"_{method_name}", (Method,), {"name": method_name, "__doc__": fn.__doc__,
-                                               "scores": lambda self, x, seed, target: fn(x, target)})()
-
-
-METHODS.add(_plain("sensitivity", sensitivity_scores))
-METHODS.add(_plain("probeless", probeless_scores))
-METHODS.add(_plain("selectivity", selectivity_scores))
+METHODS.add(_wrapped("sensitivity", sensitivity_scores))
+METHODS.add(_wrapped("probeless", probeless_scores))
+METHODS.add(_wrapped("selectivity", selectivity_scores))
 
 
 @METHODS.register
@@ -215,8 +216,8 @@ class Probe(Method):
         return probe_scores(x, seed)
 
 
-METHODS.add(_attribution("gradxact", gradxact_scores))
-METHODS.add(_attribution("ig", ig_scores))
+METHODS.add(_wrapped("gradxact", gradxact_scores, takes_target=True))
+METHODS.add(_wrapped("ig", ig_scores, takes_target=True))
 
 
 @METHODS.register

@@ -179,23 +179,17 @@ def decide(est: Estimate, threshold: float, sign: int, delta: float, alpha: floa
 def holm_steps(p: Sequence[float], alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Holm's step-down (Holm 1979) at family-wise level ``alpha`` over the finite entries of ``p`` (NaN: not a
     test). Returns (rejected: bool, level: the alpha_j each entry is judged at — alpha / (m − j + 1) for the one
-    rejected at step j, alpha / (m − r) for the rest when r were rejected; NaN for NaN entries)."""
+    rejected at step j, alpha / (m − r) for the rest when r were rejected; NaN for NaN entries). A case is rejected
+    exactly when its Holm-adjusted p (``stats.holm``) is below alpha."""
     p = np.asarray(p, dtype=np.float64)
-    rejected = np.zeros(p.shape, dtype=bool)
+    rejected = holm(p) < alpha  # NaN compares False
     level = np.full(p.shape, np.nan)
     ok = np.flatnonzero(np.isfinite(p))
     order = ok[np.argsort(p[ok], kind="stable")]
-    m = order.size
-    r = 0
-    for j, i in enumerate(order):
-        a = alpha / (m - j)
-        if p[i] < a:
-            rejected[i], level[i], r = True, a, r + 1
-        else:
-            break
-    rest = order[r:]
-    if rest.size:
-        level[rest] = alpha / (m - r)
+    m, r = order.size, int(rejected.sum())
+    level[order[:r]] = alpha / (m - np.arange(r))
+    if r < m:
+        level[order[r:]] = alpha / (m - r)
     return rejected, level
 
 

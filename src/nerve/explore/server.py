@@ -87,15 +87,13 @@ class LiveModel:
     time. ``reference``: (n_tokens, n) activations of the split the analysis ranked units on, from which each
     intervention takes its values (``nerve.analysis.core.Intervention.values``: "mean" is their mean)."""
 
-    def __init__(self, run_dir: str | os.PathLike, reference: np.ndarray, device: str = "cpu"):
-        from nerve.run import load_run
-
-        self.run = load_run(run_dir, device)
+    def __init__(self, run, reference: np.ndarray):
+        self.run = run  # a ``nerve.run.LoadedRun``
         self.enc = self.run.indexer()
         self.units = [str(u) for u in self.run.model.unit_names()]
         self.itos = self.run.vocabs.tags.itos
         if reference.shape[1] != len(self.units):
-            raise NerveError(f"{run_dir}: the analysis has {reference.shape[1]} units, the model {len(self.units)}")
+            raise NerveError(f"{run.path}: the analysis has {reference.shape[1]} units, the model {len(self.units)}")
         self.values = {name: INTERVENTIONS.get(name).values(reference) for name in VALUES}
         self.lock = threading.Lock()
 
@@ -244,24 +242,23 @@ def analysis_for(run_dir: Path, analysis: str | None) -> Path:
     return d
 
 
-def reference_activations(run: Path, d: Path, device: str = "cpu") -> np.ndarray:
+def reference_activations(loaded, d: Path) -> np.ndarray:
     """(n_tokens, n) activations of the split the analysis in ``d`` ranked units on: its ``--rank-split`` when it
-    judged methods on another split (captured from the model), else the analysed split (activations.npz), the
-    units in the model's order."""
+    judged methods on another split (captured from the loaded run's model), else the analysed split
+    (activations.npz), the units in the model's order."""
     from nerve.analysis.capture import capture_activations
-    from nerve.run import load_run, read_split
+    from nerve.run import read_split
 
     about = json.loads((d / "analysis.json").read_text(encoding="utf-8"))
     rank_path = about.get("rank_split") if about.get("methods") else None
     if rank_path and rank_path != about.get("split"):
-        loaded = load_run(run, device)
         path, sents = read_split(loaded, rank_path, "the analysis' rank split")
         return capture_activations(loaded, sents, path)[0]["h"]
     with np.load(d / "activations.npz", allow_pickle=False) as z:
         names, h = [str(u) for u in z["neurons"]], z["h"]
-    model_units = [str(u) for u in load_run(run, device).model.unit_names()]
+    model_units = [str(u) for u in loaded.model.unit_names()]
     if sorted(names) != sorted(model_units):
-        raise NerveError(f"{d}: its units are not those of the model in {run}")
+        raise NerveError(f"{d}: its units are not those of the model in {loaded.path}")
     return h[:, [names.index(u) for u in model_units]]
 
 
@@ -269,11 +266,13 @@ def make_server(run_dir: str | os.PathLike, host: str = "127.0.0.1", port: int =
                 device: str = "cpu") -> ThreadingHTTPServer:
     """The server, bound and ready for ``serve_forever`` (port 0: a free port, ``server.server_address[1]``)."""
     from nerve.explore.page import explorer_files
+    from nerve.run import load_run
 
     run = Path(run_dir)
     d = analysis_for(run, analysis)
     files = {k: v.encode("utf-8") for k, v in explorer_files(d, live=True).items()}
-    live = LiveModel(run, reference_activations(run, d, device), device)
+    loaded = load_run(run, device)
+    live = LiveModel(loaded, reference_activations(loaded, d))
     check = HostCheck(host, host, port)
     server = bind_server(host, port, make_handler(files, live, check))
     check.bound(*server.server_address[:2])  # port 0: the free port it got
