@@ -142,3 +142,76 @@ def test_screenshots_of_each_view(browser, tiny_study, tmp_path):
     _css(browser, '#tabs button[data-view="seeds"]')[0].click()
     screenshot(browser, "seeds")
     assert console_errors(browser) == []
+
+
+def _rgb(css: str) -> tuple[int, ...]:
+    return tuple(int(float(x)) for x in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+
+
+def _diverging(x: float) -> tuple[int, int, int]:
+    """The page's colour of ``x`` in [-1, 1] (blue .. white .. red)."""
+    k = round(255 * (1 - min(1.0, abs(x))))
+    return (255, k, k) if x >= 0 else (k, k, 255)
+
+
+def test_heatmap_has_a_colour_scale_with_its_min_and_max(browser, page, tiny_analysis):
+    s = np.load(tiny_analysis / "sensitivity.npy")
+    lo, hi = np.nanmin(s), np.nanmax(s)
+    scale = max(abs(lo), abs(hi))
+    open_page(browser, page.as_uri())
+    bar = _css(browser, "#heatmap-scale #heatmap-colourbar")
+    assert bar, "the heatmap has no colour scale"
+    bar = bar[0]
+    assert bar.is_displayed()
+    assert float(bar.get_attribute("data-min")) == pytest.approx(lo, abs=1e-4)
+    assert float(bar.get_attribute("data-max")) == pytest.approx(hi, abs=1e-4)
+    assert float(bar.get_attribute("data-scale")) == pytest.approx(scale, abs=1e-4)
+    text = bar.text
+    assert f"min {lo:.2f}" in text and f"max {hi:.2f}" in text
+    assert f"+{scale:.2f}" in text and f"-{scale:.2f}" in text and "no value" in text
+    stops = [_rgb(x.get_attribute("stop-color")) for x in bar.find_elements("css selector", "linearGradient stop")]
+    assert stops[0] == (255, 0, 0) and stops[-1] == (0, 0, 255) and (255, 255, 255) in stops
+    # every cell is coloured by the scale the bar shows
+    cells = browser.execute_script(
+        "return [...document.querySelectorAll('#heatmap tr[data-unit]')].map((tr) => [+tr.dataset.unit, "
+        "[...tr.querySelectorAll('td:not(.name)')].map((td) => getComputedStyle(td).backgroundColor)])")
+    assert len(cells) == s.shape[0]
+    for u, colours in cells:
+        for v, colour in zip(s[u], colours):
+            want = (204, 204, 204) if not np.isfinite(v) else _diverging(v / scale)
+            assert max(abs(a - b) for a, b in zip(_rgb(colour), want)) <= 1, (u, v, colour)
+    assert console_errors(browser) == []
+
+
+def test_seed_small_multiples_share_one_y_scale(browser, tiny_study, tmp_path):
+    index = write_explorer(tiny_study, tmp_path / "explore")
+    open_page(browser, index.as_uri())
+    s = [np.load(tiny_study / "runs" / "base" / f"seed{i}" / "analysis" / "sensitivity.npy") for i in (1, 2)]
+    match = dict(zip(*assign_units(s[0], s[1])[:2]))
+    assert browser.execute_script("return window.nerveExplorer.data().tags") == \
+        browser.execute_script("return window.NERVE_MANIFEST.study.tags")
+    differ = 0
+    for u in range(s[0].shape[0]):
+        browser.execute_script("window.nerveExplorer.selectUnit(arguments[0], 'seeds')", u)
+        svgs = _css(browser, "#seeds figure[data-run] svg")
+        assert len(svgs) == 2
+        profiles = [s[0][u], s[1][match[u]]]
+        both = np.concatenate(profiles)
+        want = (min(0.0, np.nanmin(both)), max(0.0, np.nanmax(both)))
+        own = [(min(0.0, np.nanmin(p)), max(0.0, np.nanmax(p))) for p in profiles]
+        differ += not np.allclose(own[0], own[1], atol=1e-3)
+        for svg in svgs:
+            got = (float(svg.get_attribute("data-ymin") or "nan"), float(svg.get_attribute("data-ymax") or "nan"))
+            assert np.allclose(got, want, atol=1e-4), (u, got, want)
+        # what is drawn: the same tick labels and the same pixels per unit of sensitivity
+        ticks = [[t.text for t in svg.find_elements("css selector", "text.ytick")] for svg in svgs]
+        assert ticks[0] == ticks[1] and f"{want[1]:.2f}" in ticks[0]
+        per_unit = []
+        for svg in svgs:
+            for r in svg.find_elements("css selector", "rect[data-tag]"):
+                v = float(r.get_attribute("data-value") or "nan")
+                if np.isfinite(v) and abs(v) > 0.05 * (want[1] - want[0]):
+                    per_unit.append(float(r.get_attribute("height")) / abs(v))
+        assert per_unit and max(per_unit) == pytest.approx(min(per_unit), rel=1e-3), u
+    assert differ, "the fixture's runs never differ in their own y ranges, so this test could not fail"
+    assert console_errors(browser) == []

@@ -8,6 +8,7 @@
   let D = null;  // the current run's payload
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const finite = (v) => typeof v === "number" && Number.isFinite(v);
   const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
 
   function fail(msg) {
@@ -49,9 +50,11 @@
       const end = s + 1 < starts.length ? starts[s + 1] : n;
       for (let t = starts[s]; t < end; t++) p.sentOf[t] = s;
     }
-    let mx = 0;
-    for (const row of p.sensitivity) for (const v of row) if (v !== null) mx = Math.max(mx, Math.abs(v));
-    p.smax = mx || 1;
+    let lo = Infinity, hi = -Infinity;
+    for (const row of p.sensitivity) for (const v of row) if (finite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    p.srange = lo <= hi ? [lo, hi] : null;  // the finite sensitivities' min and max (null: none)
+    p.smax = Math.max(Math.abs(lo), Math.abs(hi)) || 1;  // the heatmap's colours run from -smax (blue) to +smax (red)
+    if (!Number.isFinite(p.smax)) p.smax = 1;
   }
 
   function act(u, t) { return D.q[t * D.units.length + u] * D.act_scale[u] / 127; }
@@ -108,10 +111,36 @@
       `<th data-tag="${j}" class="${j === sortedTag ? "sorted" : ""}" title="rank units for ${esc(t)}">${esc(t)}</th>`).join("")}</tr>`;
     const rows = unitOrder().map((u) => {
       const cells = D.sensitivity[u].map((v, j) =>
-        `<td style="background:${v === null ? "#ccc" : diverging(v / D.smax)}" title="${esc(D.units[u])} × ${esc(D.tags[j])}: ${fmt(v, 4)}"></td>`).join("");
+        `<td style="background:${finite(v) ? diverging(v / D.smax) : "#ccc"}" title="${esc(D.units[u])} × ${esc(D.tags[j])}: ${fmt(v, 4)}"></td>`).join("");
       return `<tr data-unit="${u}" class="${u === st.unit ? "selected" : ""}"><td class="name">${esc(D.units[u])}</td>${cells}</tr>`;
     }).join("");
     $("heatmap").innerHTML = `<table class="heat">${head}${rows}</table>`;
+    $("heatmap-scale").innerHTML = colourBar();
+  }
+
+  // The heatmap's colour scale: a vertical bar from -smax (blue) through 0 (white) to +smax (red), its ends
+  // labelled with what they mean, the data's min and max marked on it, and grey for no value.
+  function colourBar() {
+    const m = D.smax, r = D.srange, H = 170, top = 40, L = 2, bw = 14, x = L + bw + 6, W = 150;
+    const y = (v) => top + ((m - v) / (2 * m)) * H;
+    const stops = [1, 0.5, 0, -0.5, -1].map((f) => `<stop offset="${(1 - f) / 2}" stop-color="${diverging(f)}"/>`).join("");
+    const tick = (v, text, cls) => `<line x1="${L + bw}" x2="${L + bw + 4}" y1="${y(v)}" y2="${y(v)}" stroke="#333"/>` +
+      `<text class="${cls}" x="${x}" y="${y(v) + 3.5}" data-value="${v}">${text}</text>`;
+    const near = (a, b) => Math.abs(y(a) - y(b)) < 11;
+    let ticks = "";
+    if (r) {
+      ticks += tick(r[1], `max ${fmt(r[1], 2)}`, "smax");
+      if (!near(r[0], r[1])) ticks += tick(r[0], `min ${fmt(r[0], 2)}`, "smin");
+      else ticks += `<text class="smin" x="${x}" y="${y(r[0]) + 14}" data-value="${r[0]}">min ${fmt(r[0], 2)}</text>`;
+      if (!near(0, r[0]) && !near(0, r[1])) ticks += tick(0, "0", "zero");
+    }
+    return `<svg id="heatmap-colourbar" width="${W}" height="${top + H + 48}" data-min="${r ? r[0] : ""}" data-max="${r ? r[1] : ""}" ` +
+      `data-scale="${m}"><defs><linearGradient id="heat-grad" x1="0" x2="0" y1="0" y2="1">${stops}</linearGradient></defs>` +
+      `<text x="0" y="11" class="title">sensitivity (unit × tag)</text>` +
+      `<text x="0" y="${top - 8}" class="end">+${fmt(m, 2)}: raises the tag's score</text>` +
+      `<rect x="${L}" y="${top}" width="${bw}" height="${H}" fill="url(#heat-grad)" stroke="#888" stroke-width=".5"/>${ticks}` +
+      `<text x="0" y="${top + H + 16}" class="end">${fmt(-m, 2)}: lowers it</text>` +
+      `<rect x="${L}" y="${top + H + 28}" width="${bw}" height="10" fill="#ccc"/><text x="${x}" y="${top + H + 37}">no value</text></svg>`;
   }
 
   $("heatmap").addEventListener("click", (ev) => {
@@ -137,23 +166,40 @@
   function selectTag(j) { st.tag = j; renderTag(); setView("tag"); }
 
   // ------------------------------------------------------------------ charts (SVG strings)
+  // The y range [lo, hi] (0 included) shared by every bar chart of a group: the min and max of their finite values.
+  function sharedRange(groups) {
+    let lo = 0, hi = 0;
+    for (const vals of groups) for (const v of vals) if (finite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    return hi > lo ? { lo, hi } : { lo: 0, hi: 1e-9 };
+  }
+
+  // A bar chart; opt.lo/opt.hi fix its y range (panels that are compared pass one shared range), else it is
+  // [-m, m] (m: the largest |value|, or opt.max) when a value is negative and [0, m] when none is.
   function bars(values, labels, opt) {
-    const o = Object.assign({ h: 120, bw: 28, id: "", attr: "tag", max: null }, opt || {});
+    const o = Object.assign({ h: 120, bw: 28, id: "", attr: "tag", max: null, lo: null, hi: null }, opt || {});
     const w = values.length * o.bw + 40;
-    const finite = values.filter((v) => v !== null);
-    const mx = o.max || Math.max(1e-9, ...finite.map(Math.abs));
-    const hasNeg = finite.some((v) => v < 0);
-    const top = 8, plotH = o.h - 48, zero = hasNeg ? top + plotH / 2 : top + plotH, ly = top + plotH + 12;
-    const scale = hasNeg ? plotH / 2 / mx : plotH / mx;
+    const ok = values.filter(finite);
+    let lo = o.lo, hi = o.hi;
+    if (lo === null || hi === null) {
+      const m = o.max || Math.max(1e-9, ...ok.map(Math.abs));
+      hi = m; lo = ok.some((v) => v < 0) ? -m : 0;
+    }
+    const cmax = Math.max(Math.abs(lo), Math.abs(hi)) || 1e-9;
+    const top = 8, plotH = o.h - 48, ly = top + plotH + 12;
+    const y = (v) => top + ((hi - Math.max(lo, Math.min(hi, v))) / (hi - lo)) * plotH, zero = y(0);
     const items = values.map((v, i) => {
-      const x = 36 + i * o.bw, hgt = v === null ? 0 : Math.abs(v) * scale, y = v !== null && v < 0 ? zero : zero - hgt;
-      return `<rect data-${o.attr}="${i}" data-value="${v === null ? "" : v}" x="${x}" y="${y}" width="${o.bw - 6}" height="${hgt}" ` +
-        `fill="${v === null ? "#ccc" : diverging(v / mx)}" stroke="#888" stroke-width=".5"><title>${esc(labels[i])}: ${fmt(v, 4)}</title></rect>` +
+      const good = finite(v), x = 36 + i * o.bw, y0 = good ? Math.min(y(v), zero) : zero, hgt = good ? Math.abs(y(v) - zero) : 0;
+      return `<rect data-${o.attr}="${i}" data-value="${good ? v : ""}" x="${x}" y="${y0}" width="${o.bw - 6}" height="${hgt}" ` +
+        `fill="${good ? diverging(v / cmax) : "#ccc"}" stroke="#888" stroke-width=".5"><title>${esc(labels[i])}: ${fmt(v, 4)}</title></rect>` +
         `<text x="${x + (o.bw - 6) / 2 + 4}" y="${ly}" text-anchor="end" transform="rotate(-40 ${x + (o.bw - 6) / 2 + 4} ${ly})">${esc(labels[i])}</text>`;
     }).join("");
-    return `<svg ${o.id ? `id="${o.id}"` : ""} width="${w}" height="${o.h + 14}" viewBox="0 -14 ${w} ${o.h + 14}">` +
-      `<line x1="32" x2="${w}" y1="${zero}" y2="${zero}" stroke="#333"/><text x="30" y="${top + 4}" text-anchor="end">${fmt(mx, 2)}</text>` +
-      `${hasNeg ? `<text x="30" y="${top + plotH}" text-anchor="end">${fmt(-mx, 2)}</text>` : ""}${items}</svg>`;
+    const tick = (v) => `<line x1="29" x2="33" y1="${y(v)}" y2="${y(v)}" stroke="#333"/>` +
+      `<text class="ytick" x="27" y="${y(v) + 3}" text-anchor="end">${fmt(v, 2)}</text>`;
+    const ticks = [hi, lo, 0].filter((v, i, a) => a.indexOf(v) === i &&
+      (v === hi || v === lo || (Math.abs(y(v) - y(hi)) > 10 && Math.abs(y(v) - y(lo)) > 10))).map(tick).join("");
+    return `<svg ${o.id ? `id="${o.id}"` : ""} class="bars" data-ymin="${lo}" data-ymax="${hi}" width="${w}" height="${o.h + 14}" viewBox="0 -14 ${w} ${o.h + 14}">` +
+      `<line x1="33" x2="33" y1="${top}" y2="${top + plotH}" stroke="#999"/>` +
+      `<line x1="33" x2="${w}" y1="${zero}" y2="${zero}" stroke="#333"/>${ticks}${items}</svg>`;
   }
 
   function histogram(counts, edges, label) {
@@ -302,16 +348,20 @@
   function renderSeeds() {
     if (!M.study) return;
     const S = M.study, u = st.unit, m = S.match[st.run] || {};
+    const shown = [[st.run, u, null]].concat(Object.keys(m).filter((rid) => m[rid].unit[u] >= 0)
+      .map((rid) => [rid, m[rid].unit[u], m[rid].corr[u]]));
+    const range = sharedRange(shown.map(([rid, unit]) => S.profiles[rid][unit]));  // one y scale for all panels
     const fig = (rid, unit, corr) => {
       const run = M.runs.find((r) => r.id === rid);
       return `<figure class="${rid === st.run ? "self" : ""}" data-run="${rid}" data-unit="${unit}">` +
         `<figcaption><b>${esc(run.name)}</b>: unit ${esc(S.units[rid][unit])}${corr === null ? "" : ` (profile r = ${fmt(corr, 2)})`}</figcaption>` +
-        `${bars(S.profiles[rid][unit], S.tags, { h: 110, bw: 22 })}</figure>`;
+        `${bars(S.profiles[rid][unit], S.tags, Object.assign({ h: 150, bw: 24 }, range))}</figure>`;
     };
-    const others = Object.keys(m).map((rid) => (m[rid].unit[u] < 0 ? "" : fig(rid, m[rid].unit[u], m[rid].corr[u]))).join("");
     $("view-seeds").innerHTML = `<h2>Unit ${esc(D.units[u])} and its match in every other run of the variant</h2>` +
-      `<p class="hint">Units are matched one to one by the Hungarian algorithm on their sensitivity profiles ` +
-      `(nerve.analysis.matching). Click a run to open it at its matched unit.</p><div class="seeds" id="seeds">${fig(st.run, u, null)}${others || "<p>no other run in this variant</p>"}</div>`;
+      `<p class="hint">Sensitivity of each unit to each tag. Units are matched one to one by the Hungarian algorithm on their ` +
+      `sensitivity profiles (nerve.analysis.matching). All panels share one y scale, ${fmt(range.lo, 2)} to ${fmt(range.hi, 2)}. ` +
+      `Click a run to open it at its matched unit.</p><div class="seeds" id="seeds" data-ymin="${range.lo}" data-ymax="${range.hi}">` +
+      `${shown.map((f) => fig(...f)).join("")}${shown.length > 1 ? "" : "<p>no other run in this variant</p>"}</div>`;
   }
 
   $("view-seeds").addEventListener("click", (ev) => {
