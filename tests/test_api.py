@@ -195,3 +195,27 @@ def test_tag_keeps_a_non_breaking_space_inside_a_word_as_decode_does(analysed):
     assert len(run.tag(["New\u00a0York", "a"])) == 2
     with pytest.raises(NerveError, match="without spaces, tabs or control characters"):
         run.tag(["New York"])
+
+
+def test_study_json_stores_the_paths_inside_the_study_relative_to_it(small_study):
+    import json
+
+    text = (small_study / "study.json").read_text()
+    summary = json.loads(text)
+    assert str(small_study.resolve()) not in text
+    assert [r["run_dir"] for r in summary["variants"]["base"]["runs"]] == ["runs/base/seed1", "runs/base/seed2"]
+    assert summary["variants"]["base"]["compare_dir"] == "compare/base"
+
+
+def test_a_moved_study_reads_its_own_runs(small_study, tmp_path):
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(small_study, moved)
+    want = nerve.load_study(small_study).to_pandas()
+    shutil.move(str(small_study), str(small_study.parent / "gone"))  # the original cannot be the one read
+    try:
+        got = nerve.load_study(moved).to_pandas()
+    finally:
+        shutil.move(str(small_study.parent / "gone"), str(small_study))
+    pd.testing.assert_frame_equal(got, want)

@@ -182,3 +182,61 @@ def test_a_comparison_of_one_method_has_stability_but_no_agreement_figure(tiny_r
     assert (tmp_path / "cmp" / "methods_stability.png").is_file()
     assert not (tmp_path / "cmp" / "methods_agreement_mean.png").exists()
     assert not (one / "methods_agreement.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def ranked_without_misc(tiny_run, tmp_path_factory):
+    """Methods ranked on a file without a MISC token (gold bucket, so that the absence is certain)."""
+    from tests.conftest import TINY
+
+    d = tmp_path_factory.mktemp("nomisc")
+    lines = (TINY / "valid.txt").read_text().splitlines()
+    (d / "rank.txt").write_text("\n".join(" ".join([*ln.split()[:-1], "O"]) if ln.endswith("MISC") else ln
+                                          for ln in lines) + "\n")
+    res = run_cli("analyze", tiny_run, "--split", "test", "--rank-split", d / "rank.txt", "--bucket", "gold",
+                  "--methods", "sensitivity,probeless", "--max-k", "3", "--no-figures",
+                  "--out", d / "a", check=True)
+    return d / "a", res
+
+
+def test_a_tag_absent_from_the_ranking_split_is_neither_swept_nor_judged(ranked_without_misc):
+    out, _ = ranked_without_misc
+    summary = list(csv.DictReader((out / "methods_summary.csv").open()))
+    assert summary and not [r for r in summary if r["target_tag"].endswith("MISC")]
+    assert {r["target_tag"] for r in summary} >= {"B-PER", "B-LOC"}
+    methods = list(csv.DictReader((out / "methods.csv").open()))
+    assert methods and not [r for r in methods if r["target_tag"].endswith("MISC")]
+
+
+def test_a_tag_absent_from_the_ranking_split_has_nan_scores_and_a_warning(ranked_without_misc):
+    out, res = ranked_without_misc
+    saved = read_method_scores(out / "methods_scores.npz")
+    misc = [saved.tags.index(t) for t in ("B-MISC", "I-MISC")]
+    for m in saved.methods:
+        assert np.isnan(saved.scores[m][:, misc]).all() and np.isfinite(np.delete(saved.scores[m], misc, 1)).all()
+    assert "nerve: warning: B-MISC, I-MISC: no token (gold tags) in the ranking split" in res.stderr
+
+
+def test_a_tag_absent_from_the_ranking_split_still_counts_among_the_other_tags(ranked_without_misc):
+    out, _ = ranked_without_misc
+    from nerve.analysis.heldout import read_methods_csv
+    from nerve.analysis.judging import judge_methods
+
+    rows = read_methods_csv(out / "methods.csv")
+    evals = list(dict.fromkeys(rows["eval_tag"].tolist()))
+    others = [t for t in evals[:evals.index("ALL")] if t != "B-PER"]
+    judged = {(x["method"], x["k"]): x for x in judge_methods(rows, ks=(1, 2, 3))
+              if x["target_tag"] == "B-PER" and x["score"] == "f1"}
+    checked = 0
+    for (method, k), r in judged.items():
+        sel = rows[(rows["method"] == method) & (rows["target_tag"] == "B-PER")]
+        drops = {}
+        for t in others:
+            at = sel[sel["eval_tag"] == t]
+            base = at["f1"][at["k"] == 0][0]
+            if not np.isnan(base):
+                drops[t] = base - at["f1"][at["k"] == k][0]
+        without = np.mean([d for t, d in drops.items() if not t.endswith("MISC")])
+        assert r["others_mean_drop"] == pytest.approx(np.mean(list(drops.values())))
+        checked += r["others_mean_drop"] != pytest.approx(without)
+    assert checked  # some judgement where leaving MISC out would change the others' mean

@@ -20,11 +20,13 @@ from nerve.analysis.heldout import (
     method_score_matrices,
     method_sweeps,
     rank_input,
+    unranked,
     write_method_scores,
     write_methods_csv,
 )
 from nerve.analysis.judging import JUDGED_K, dicts_csv, drop_matrix, judge_methods, write_summary_csv
 from nerve.analysis.ranking import rank_units
+from nerve.errors import warn
 from nerve.io import atomic_write_text
 
 
@@ -36,6 +38,11 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path) -> list[st
     Returns the names of the files written."""
     rank, score = check_activations(rank_arrays), check_activations(arrays)
     ranked = rank_input(rank, spec.bucket)
+    absent = [t for t, a in zip(rank.tags, unranked(ranked)) if a]
+    if absent:
+        warn(f"{', '.join(absent)}: no token ({spec.bucket} tags) in the ranking split {spec.ranking_split}, so no "
+             "method can rank units for it; it is not swept or judged (methods.csv and methods_summary.csv leave "
+             "it out as a target)")
     scores = method_score_matrices(ranked, spec.methods, spec.seed)
     rankings = {m: rank_units(s) for m, s in scores.items()}
     rows = method_sweeps(ranked, score, spec, rankings)

@@ -14,7 +14,7 @@ from nerve.analysis.compare import load_run_analysis
 from nerve.analysis.heldout import read_methods_csv
 from nerve.errors import NerveError
 from nerve.study import STUDY_SCHEMA
-from nerve.study.plan import folder_name
+from nerve.study.paths import run_folder
 
 # The columns of ``sweep_table`` and (after variant and seed) ``study_table``, in order.
 SWEEP_COLUMNS = ("table", "method", "intervention", "rank_split", "score_split", "tag", "eval_tag", "k", "selection",
@@ -88,8 +88,7 @@ def study_runs(study_dir: str | os.PathLike) -> list[tuple[str, int, Path]]:
     out = []
     for name, v in variants.items():
         for row in v.get("runs", []):
-            here = root / "runs" / folder_name(name) / f"seed{int(row['seed'])}"
-            out.append((name, int(row["seed"]), here if here.is_dir() else Path(row["run_dir"])))
+            out.append((name, int(row["seed"]), run_folder(root, row["run_dir"], v)))
     return out
 
 

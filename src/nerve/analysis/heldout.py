@@ -31,14 +31,30 @@ def default_target(rank: RankInput) -> str:
     return "marginal" if rank.crf is not None else "logprob"
 
 
+def unranked(rank: RankInput) -> np.ndarray:
+    """bool (T,): the tags with no token among ``rank``'s labels. No method can rank units for such a tag (its
+    scores would only reflect the other tags, and its ranking fall back to unit order), so its scores are NaN and
+    its rankings are neither swept nor judged."""
+    # shape: (T,)
+    return np.bincount(np.asarray(rank.labels, dtype=np.intp), minlength=rank.n_tags)[:rank.n_tags] == 0
+
+
 def method_score_matrices(rank: RankInput, methods: Sequence[str], seed: int = 0,
                           target: str | None = None) -> dict[str, np.ndarray]:
     """Per method of ``core.METHODS`` (the random draws excluded: their rows are draws, not a ranking), the
     (n, T) scores from ``rank`` only; ``target``: the attribution methods' token score ("logprob" softmax,
-    "marginal" or "logit" CRF; default ``default_target``)."""
+    "marginal" or "logit" CRF; default ``default_target``). A tag without a token in ``rank`` (``unranked``)
+    has NaN scores: it cannot be ranked."""
     target = target or default_target(rank)
     chosen = [METHODS.get(m) for m in methods]
-    return {m.name: m.scores(rank, seed, target) for m in chosen if not m.draws}
+    absent = unranked(rank)
+    out = {}
+    for m in chosen:
+        if not m.draws:
+            scores = np.array(m.scores(rank, seed, target), dtype=np.float64)  # shape: (n, T)
+            scores[:, absent] = np.nan
+            out[m.name] = scores
+    return out
 
 
 def method_rankings(rank: RankInput, methods: Sequence[str], seed: int = 0,
@@ -101,7 +117,8 @@ def method_sweeps(rank: RankInput, score: Activations, spec: AnalysisSpec,
 
     Returns:
         structured rows, fields ``METHOD_FIELDS``: method, ablate, rank_split, score_split, then the fields of
-        ``ablation.csv`` (selection "top" for a method, "random" with draw 0..D-1 for the random draws).
+        ``ablation.csv`` (selection "top" for a method, "random" with draw 0..D-1 for the random draws). A tag
+        without a token in ``rank`` (``unranked``) has no method rows as a target: there is no ranking to sweep.
     """
     if rank.h.shape[1] != score.h.shape[1]:
         raise AnalysisInputError(f"rank and score splits have {rank.h.shape[1]} and {score.h.shape[1]} units")
@@ -123,7 +140,11 @@ def method_sweeps(rank: RankInput, score: Activations, spec: AnalysisSpec,
             any_ranking = np.tile(np.arange(n), (len(score.tags), 1))
             sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("random",))
             parts.append((RANDOM, name, ablation_sweep(score, any_ranking, sweep, progress)))
-    return _label(parts, spec.ranking_split, spec.split)
+    rows = _label(parts, spec.ranking_split, spec.split)
+    absent = [t for t, a in zip(score.tags, unranked(rank)) if a]
+    if absent:
+        rows = rows[~((rows["method"] != RANDOM) & np.isin(rows["target_tag"], absent))]
+    return rows
 
 
 def method_dtype(width: int, tag_width: int, ablate_width: int = 4) -> np.dtype:

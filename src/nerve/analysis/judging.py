@@ -69,7 +69,7 @@ def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequen
     Returns:
         one dict per (method, ablate, score, target tag, k), fields ``SUMMARY_FIELDS``.
     """
-    tags = [t for t in dict.fromkeys(rows["target_tag"].tolist())]
+    tags = _tags(rows)
     max_k = int(rows["k"].max()) if len(rows) else 0
     out = []
     splits = (str(rows["rank_split"][0]), str(rows["score_split"][0])) if len(rows) else ("", "")
@@ -89,6 +89,13 @@ def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequen
                     for k in [k for k in ks if k <= max_k]:
                         out.append({"score": field, **_judged(score, cell, k)})
     return out
+
+
+def _tags(rows: np.ndarray) -> list[str]:
+    """The model's tags: the eval tags before ``ALL`` (``ablation.eval_tags``), so that a tag no method ranked
+    (no target rows) still counts among the other tags of a selectivity."""
+    evals = list(dict.fromkeys(rows["eval_tag"].tolist()))
+    return evals[:evals.index("ALL")] if "ALL" in evals else [t for t in dict.fromkeys(rows["target_tag"].tolist())]
 
 
 @dataclass(frozen=True)

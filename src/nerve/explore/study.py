@@ -11,31 +11,7 @@ import numpy as np
 
 from nerve.errors import NerveError
 from nerve.explore.data import rounded
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
-
-
-def run_folder(study_dir: Path, stored: str, variant: dict) -> Path:
-    """A run folder of the study in ``study_dir`` from the path study.json stores: a relative one is relative to the
-    study folder; an absolute one outside it (a study copied or moved since it was written) is taken relative to the
-    folder the study was written in (the parent of its ``compare/<variant>`` folder), else as ``runs/<variant
-    folder>/seed<N>`` (its last three parts), so that a copy never reads the original's runs."""
-    path = Path(stored)
-    if not path.is_absolute():
-        return study_dir / path
-    if _inside(path, study_dir):
-        return path
-    compare_dir = variant.get("compare_dir")
-    if isinstance(compare_dir, str) and Path(compare_dir).is_absolute():
-        old_root = Path(compare_dir).parent.parent
-        if path.is_relative_to(old_root):
-            return study_dir / path.relative_to(old_root)
-    if len(path.parts) >= 3 and path.parts[-3] == "runs":
-        return study_dir.joinpath(*path.parts[-3:])
-    raise NerveError(f"{study_dir / 'study.json'}: run folder {path} is outside the study folder and not one of "
-                     "its runs/<variant>/seed<N> folders; re-run `nerve study` into this folder")
+from nerve.study.paths import run_folder
 
 
 def study_runs(study_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:

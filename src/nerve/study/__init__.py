@@ -12,6 +12,7 @@ from nerve.folder import writer_lock
 from nerve.grid import findings_csv, grid_csv
 from nerve.io import atomic_write_json, atomic_write_text
 from nerve.study.engine import Engine, analysis_done, execute, job_complete, run_done, run_job
+from nerve.study.paths import stored
 from nerve.study.plan import (
     ANALYSIS_SPLIT,
     RANK_SPLIT,
@@ -33,7 +34,8 @@ __all__ = ["ANALYSIS_SPLIT", "RANK_SPLIT", "STUDY_ABLATE", "STUDY_FIGURES", "STU
            "plan", "preload", "run_done", "run_job", "run_row", "study", "study_analysis", "summarise", "variant_name"]
 
 
-STUDY_SCHEMA = 2  # study.json's layout (docs/OUTPUTS.md); 2: the schema key, analyses named by AnalysisSpec
+STUDY_SCHEMA = 3  # study.json's layout (docs/OUTPUTS.md); 2: the schema key, analyses named by AnalysisSpec;
+# 3: paths inside the study folder stored relative to it (``paths.stored``)
 
 
 def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: list[dict] | None = None,
@@ -65,7 +67,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
                                     "comparison": comparison, "methods": methods, "findings": findings,
                                     "analysis_split": ANALYSIS_SPLIT}
     result["failed"] = list(failed or [])
-    atomic_write_json(out / "study.json", result)
+    atomic_write_json(out / "study.json", stored(result, out))  # paths relative to the study folder
     return result
 
 
