@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import types
 from pathlib import Path
 
 import numpy as np
@@ -245,7 +246,6 @@ def test_keep_going_finishes_the_other_runs_reports_them_and_exits_with_the_fail
 
 
 def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeypatch):
-    import types
 
     from nerve.errors import NerveError
     from nerve.study import Job
@@ -273,7 +273,7 @@ def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeyp
                                 get=lambda ref: ref.fn(ref.spec))
     monkeypatch.setitem(sys.modules, "ray", ray)
     monkeypatch.setattr("nerve.study.engine.run_job", run)
-    jobs = [Job("v", [], seed, "c.toml", None, f"/tmp/r{seed}") for seed in (1, 2, 3, 4)]
+    jobs = [Job("v", [], seed, "c.toml", None, f"/tmp/r{seed}").to_dict() for seed in (1, 2, 3, 4)]
     failed, ticks = [], []
     _execute_ray(jobs, None, ticks.append, failed)
     assert [(spec["seed"], msg) for spec, msg in failed] == [
@@ -361,3 +361,43 @@ def test_study_max_k_bounds_every_analysis_sweep(tmp_path):
             "--max-k", "3", "--no-progress", *NO_METHODS, check=True)
     analysis = json.loads((out / "runs" / "base" / "seed1" / "analysis" / "analysis.json").read_text())
     assert analysis["max_k"] == 3
+
+
+def test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_and_records_it(tmp_path):
+    out = tmp_path / "ext"
+    args = ["study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
+            "--no-progress", *NO_METHODS]
+    first = run_cli(*args, "--set", "train.epochs=1", check=True)
+    assert "1 of 1 runs trained" in first.stderr
+    again = run_cli(*args, "--set", "train.epochs=2", check=True)
+    run = out / "runs" / "base" / "seed1"
+    assert f"nerve study: 1 of 1 runs extended: {run} (from 1 to 2 epochs" in again.stderr
+    changes = json.loads((out / "study.json").read_text())["changes"]
+    assert [(c["run_dir"], c["action"]) for c in changes] == [("runs/base/seed1", "extended")]
+    assert "from 1 to 2 epochs" in changes[0]["detail"]
+    same = run_cli(*args, "--set", "train.epochs=2", check=True)
+    assert "nerve study:" not in same.stderr and json.loads((out / "study.json").read_text())["changes"] == []
+
+
+def test_a_task_ray_ran_twice_is_reported_as_retried(monkeypatch, tmp_path, capsys):
+    from nerve.study import Engine, StudySpec, execute, plan, study_analysis
+
+    class Ref:
+        def __init__(self, fn, spec):
+            self.fn, self.spec = fn, spec
+
+    def get(ref):  # Ray re-runs a task whose worker died: the task body starts twice
+        ref.fn(ref.spec)
+        return ref.fn(ref.spec)
+
+    errors = types.SimpleNamespace(RayTaskError=Exception, RayError=Exception)
+    ray = types.SimpleNamespace(is_initialized=lambda: True, exceptions=errors,
+                                remote=lambda **_: lambda fn: types.SimpleNamespace(remote=lambda spec: Ref(fn, spec)),
+                                wait=lambda pending, **_: (pending[:1], pending[1:]), get=get)
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    spec = StudySpec("tests/fixtures/tiny.toml", "tests/fixtures/tiny", str(tmp_path / "s"), seeds=1,
+                     settings=("train.epochs=1",), analysis=study_analysis(methods=()).replace(figures=()))
+    outcome = execute(plan(spec), Engine(kind="ray", progress=False))
+    assert [c.action for c in outcome.changes] == ["trained", "retried"]
+    assert "started 2 times" in outcome.changes[1].detail
+    assert "nerve study: 1 of 1 runs retried" in capsys.readouterr().err

@@ -39,10 +39,11 @@ STUDY_SCHEMA = 3  # study.json's layout (docs/OUTPUTS.md); 2: the schema key, an
 
 
 def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: list[dict] | None = None,
-              setup: dict | None = None) -> dict:
+              setup: dict | None = None, changes: list[dict] | None = None) -> dict:
     """Compare the runs of each variant, evaluate the findings, and collect the run table (written to study.json,
-    with the ``failed`` runs' records and the study's ``setup``: config, corpus, seeds, the settings of every run,
-    grid, cell settings); ``loaded``: analysed runs already read, by run folder (``preload``)."""
+    with the ``failed`` runs' records, the study's ``setup``: config, corpus, seeds, the settings of every run,
+    grid, cell settings, and the ``changes`` this invocation made to run folders: ``engine.Change``);
+    ``loaded``: analysed runs already read, by run folder (``preload``)."""
     from nerve.analysis.compare import CompareSpec, load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.analyze import compare
@@ -67,6 +68,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
                                     "comparison": comparison, "methods": methods, "findings": findings,
                                     "analysis_split": ANALYSIS_SPLIT}
     result["failed"] = list(failed or [])
+    result["changes"] = list(changes or [])
     atomic_write_json(out / "study.json", stored(result, out))  # paths relative to the study folder
     return result
 
@@ -111,13 +113,15 @@ def study(spec: StudySpec, engine: Engine = Engine(), placement: tuple[str, int]
         atomic_write_json(out / "plan.json", {**setup, "jobs": [j.to_dict() for j in jobs]})
         loaded: dict = {}
         epochs = load_config(spec.config, list(spec.settings)).train.epochs
-        failed = execute(jobs, engine, epochs, idle=lambda specs: preload(specs, loaded))
+        outcome = execute(jobs, engine, epochs, idle=lambda specs: preload(specs, loaded))
+        failed = outcome.failed
         order = {j.run_dir: i for i, j in enumerate(jobs)}
         failed = sorted(failed, key=lambda f: order[f[0]["run_dir"]])  # plan order, not the order they ended in
         lost = {job_spec["run_dir"] for job_spec, _ in failed}
         records = [{"variant": j["variant"], "seed": j["seed"], "run_dir": j["run_dir"],
                     "recipe": j.get("recipe", []), "error": message} for j, message in failed]
-        summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded, records, setup)
+        summary = summarise([j for j in jobs if j.run_dir not in lost], out, loaded, records, setup,
+                            [c.to_dict() for c in outcome.changes])
         if spec.grid:
             atomic_write_text(out / "grid.csv", grid_csv(summary["variants"], summary["failed"]))
             atomic_write_text(out / "findings_by_variant.csv", findings_csv(summary["variants"]))

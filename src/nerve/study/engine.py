@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +90,78 @@ def stale_reason(job: Job) -> list[str]:
     return resume_conflicts(old.get("components", {}), run_identity(job.config()))
 
 
+ATTEMPTS = "attempts.jsonl"  # in a run folder: one line per time a study started its job (Ray may re-run a task)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a study did to one run folder: ``action`` one of trained (a new run), resumed (a run interrupted
+    before it finished), extended (a finished run trained for more epochs), retrained (another config's run
+    deleted by --rerun-changed and trained afresh), reanalysed (its analysis was missing, stale or of other
+    options), retried (Ray ran its task more than once); ``detail`` says why or how much."""
+
+    run_dir: str
+    action: str
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def planned_change(job: Job) -> Change | None:
+    """What executing ``job`` will do to its folder (None: reused as it is), judged before anything runs."""
+    run = Path(job.run_dir)
+    if run_done(job):
+        return None if analysis_done(job) else Change(job.run_dir, "reanalysed",
+                                                      "its analysis was missing, incomplete, stale or of other options")
+    why = stale_reason(job)
+    if why:
+        return Change(job.run_dir, "retrained", "; ".join(why[:3]))
+    if not (run / "checkpoint.pt").is_file():
+        return Change(job.run_dir, "trained")
+    done = _epochs_of(run)
+    want = job.config().train.epochs
+    if (run / "complete.json").is_file():
+        return Change(job.run_dir, "extended", f"from {done} to {want} epochs (the run's config differs only in "
+                                               "train.epochs; training resumes from its last checkpoint)")
+    return Change(job.run_dir, "resumed", f"from epoch {done} of {want} (a run interrupted before it finished)")
+
+
+def _epochs_of(run: Path) -> int:
+    try:
+        with open(run / "epochs.jsonl", encoding="utf-8") as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return 0
+
+
+def _attempts(run_dir: str, token: str) -> int:
+    """How many times this study invocation (``token``) started the job of ``run_dir``."""
+    try:
+        with open(Path(run_dir) / ATTEMPTS, encoding="utf-8") as f:
+            return sum(1 for line in f if json.loads(line).get("study") == token)
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 def run_job(spec: dict) -> dict:
-    """Train (or resume) and analyse one run; safe to call in a worker process or a Ray task."""
+    """Train (or resume) and analyse one run; safe to call in a worker process or a Ray task. A spec's ``attempt``
+    (the study invocation's token) is recorded in the run folder's attempts.jsonl, with the host and process, so
+    that a task Ray re-ran after its worker or node died is counted."""
+    spec = dict(spec)
+    token = spec.pop("attempt", None)
     job = Job.from_dict(spec)
     torch.set_num_threads(max(1, job.threads))
 
     run = make_dirs(job.run_dir)
     t0 = time.perf_counter()
+    if token is not None:
+        try:
+            with open(run / ATTEMPTS, "a", encoding="utf-8") as f:
+                print(json.dumps({"study": token, "host": socket.gethostname(), "pid": os.getpid(),
+                                  "time": time.time()}), file=f, flush=True)
+        except OSError as err:
+            raise os_error(err) from None
     try:
         if not run_done(job):
             with open(run / "train.log", "a", encoding="utf-8") as log:
@@ -144,13 +211,29 @@ def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
     return [j for j, _ in stale]
 
 
-def execute(jobs: list[Job], engine: Engine, epochs: int = 1, idle=None) -> list[tuple[dict, str]]:
+@dataclass(frozen=True)
+class Outcome:
+    """What ``execute`` did: the ``failed`` runs as (job spec, one-line error) and the ``changes`` to run folders
+    (``Change``; a run reused as it was has none)."""
+
+    failed: list[tuple[dict, str]]
+    changes: list[Change]
+
+
+def execute(jobs: list[Job], engine: Engine, epochs: int = 1, idle=None) -> Outcome:
     """Run every incomplete job with the ``engine``, showing runs and ``epochs`` (per run) done; ``idle(finished
     specs)`` is called while a local worker has no job left (the study reads finished analyses then).
 
     The first failing run stops the others and its error is raised; with ``engine.keep_going`` the other runs go
-    on and the failures are returned as (job spec, one-line error)."""
+    on and the failures are returned. What will change in each run folder (``planned_change``) is printed on
+    stderr before anything runs (a finished run trained for more epochs is said to be extended), and returned
+    with the tasks Ray ran more than once."""
+    planned = [c for c in map(planned_change, jobs) if c is not None]
+    if not engine.rerun_changed:
+        planned = [c for c in planned if c.action != "retrained"]  # check_stale refuses them below
     check_stale(jobs, engine.rerun_changed)
+    _say(planned, len(jobs))
+    token = uuid.uuid4().hex
     todo = [j for j in jobs if not job_complete(j)]
     cores = os.cpu_count() or 1
     workers = max(1, min(engine.workers or cores, len(todo) or 1))
@@ -164,18 +247,38 @@ def execute(jobs: list[Job], engine: Engine, epochs: int = 1, idle=None) -> list
         eps.update(max(0, _epochs_done(jobs) - eps.n))
 
     failed: list[tuple[dict, str]] | None = [] if engine.keep_going else None
+    specs = [{**j.to_dict(), "attempt": token} for j in todo]
     try:
         if engine.kind == "ray":
-            _execute_ray(todo, engine.address, tick, failed)
+            _execute_ray(specs, engine.address, tick, failed)
         else:
-            run_local(run_job, [j.to_dict() for j in todo], workers, tick, idle, failed)
+            run_local(run_job, specs, workers, tick, idle, failed)
     finally:
         runs.close()
         eps.close()
-    return failed or []
+        counts = [(j, _attempts(j.run_dir, token)) for j in todo]
+        retried = [Change(j.run_dir, "retried", f"started {n} times (its worker or node died; {ATTEMPTS} in the run "
+                                                "folder says where)") for j, n in counts if n > 1]
+        _say(retried, len(jobs))
+    return Outcome([(_without_attempt(s), m) for s, m in failed or []], planned + retried)
 
 
-def _execute_ray(todo: list[Job], address: str | None, tick, failed: list | None = None) -> None:
+def _without_attempt(spec: dict) -> dict:
+    return {k: v for k, v in spec.items() if k != "attempt"}
+
+
+def _say(changes: list[Change], n_jobs: int) -> None:
+    """One line on stderr per kind of change, naming up to three run folders."""
+    by: dict[str, list[Change]] = {}
+    for c in changes:
+        by.setdefault(c.action, []).append(c)
+    for action, cs in by.items():
+        named = "; ".join(f"{c.run_dir}{f' ({c.detail})' if c.detail else ''}" for c in cs[:3])
+        more = f"; and {len(cs) - 3} more" if len(cs) > 3 else ""
+        print(f"nerve study: {len(cs)} of {n_jobs} runs {action}: {named}{more}", file=sys.stderr, flush=True)
+
+
+def _execute_ray(todo: list[dict], address: str | None, tick, failed: list | None = None) -> None:
     try:
         import ray
     except ImportError:
@@ -189,8 +292,8 @@ def _execute_ray(todo: list[Job], address: str | None, tick, failed: list | None
     try:
         task = ray.remote(num_cpus=1)(run_job)
         specs = {}
-        for j in todo:
-            specs[task.remote(j.to_dict())] = j.to_dict()
+        for spec in todo:
+            specs[task.remote(spec)] = spec
         pending = list(specs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=2.0)
