@@ -95,12 +95,12 @@ def test_the_report_leaves_out_figures_an_earlier_run_left_behind(local_study, t
     try:
         for p in stale:
             shutil.copy(local_study / "runs" / "base" / "seed42" / "analysis" / "per_tag_accuracy.png", p)
-        page = write_report(tmp_path, summary).read_text()
+        page = write_report(tmp_path, summary, study_dir=local_study).read_text()
     finally:
         for p in stale:
             p.unlink()
-    assert "seed 43: sensitivity" not in page and 'alt="corr seed43"' not in page
-    assert "seed 42: sensitivity" in page and 'alt="corr mean"' in page
+    assert "seed43/analysis/sensitivity_heatmap.png" not in page and "corr_seed43.png" not in page
+    assert "seed42/analysis/sensitivity_heatmap.png" in page and "compare/base/corr_mean.png" in page
 
 
 def test_study_compare_draws_the_mean_matrices_and_writes_every_runs_as_csv(local_study):
@@ -208,7 +208,7 @@ def test_grid_study_trains_each_variant_and_reports_a_grid_table(tmp_path):
         assert json.loads((run / "metrics.json").read_text())["complete"]
         assert tomllib.loads((run / "config.toml").read_text())["train"]["lr"] == lr
     report = (out / "report.html").read_text()
-    assert "<h2>Grid</h2>" in report and "hidden=8" in report and "hidden=12" in report
+    assert ">Grid</h2>" in report and "hidden=8" in report and "hidden=12" in report
     variants = json.loads((out / "study.json").read_text())["variants"]
     assert variants["hidden=12"]["recipe"] == ["train.lr=0.05"] and variants["hidden=8"]["recipe"] == []
     table = np.genfromtxt(out / "grid.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
@@ -242,14 +242,14 @@ def test_keep_going_finishes_the_other_runs_reports_them_and_exits_with_the_fail
     assert list(summary["variants"]) == ["hidden=8"] and [f["variant"] for f in summary["failed"]] == ["hidden=12"]
     assert json.loads((out / "runs" / "hidden=8" / "seed1" / "metrics.json").read_text())["complete"]
     report = (out / "report.html").read_text()
-    assert "<h2>Failed runs</h2>" in report and "the training loss is nan" in report
+    assert ">Failed runs</h2>" in report and "the training loss is nan" in report
 
 
 def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeypatch):
 
     from nerve.errors import NerveError
     from nerve.study import Job
-    from nerve.study.engine import _execute_ray
+    from nerve.study.engine import Engine, _execute_ray
 
     class TaskError(Exception):
         def __init__(self, cause):
@@ -275,12 +275,12 @@ def test_keep_going_on_the_ray_engine_collects_a_failed_task_and_goes_on(monkeyp
     monkeypatch.setattr("nerve.study.engine.run_job", run)
     jobs = [Job("v", [], seed, "c.toml", None, f"/tmp/r{seed}").to_dict() for seed in (1, 2, 3, 4)]
     failed, ticks = [], []
-    _execute_ray(jobs, None, ticks.append, failed)
+    _execute_ray(jobs, Engine("ray"), ticks.append, failed)
     assert [(spec["seed"], msg) for spec, msg in failed] == [
         (2, "run v/seed2: the training loss is nan"), (3, "run v/seed3: internal error: RuntimeError: out of memory")]
     assert sum(ticks) == 4  # the progress bar counts every task that ended
     with pytest.raises(NerveError, match="seed2"):
-        _execute_ray(jobs, None, ticks.append)
+        _execute_ray(jobs, Engine("ray"), ticks.append)
 
 
 def test_keep_going_records_an_unanticipated_error_of_a_local_worker_in_one_line():
@@ -401,3 +401,19 @@ def test_a_task_ray_ran_twice_is_reported_as_retried(monkeypatch, tmp_path, caps
     assert [c.action for c in outcome.changes] == ["trained", "retried"]
     assert "started 2 times" in outcome.changes[1].detail
     assert "nerve study: 1 of 1 runs retried" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address,node_ip,want", [(None, None, "127.0.0.1"), (None, "10.0.0.5", "10.0.0.5"),
+                                                  ("10.0.0.1:6379", None, None)])
+def test_ray_is_started_with_the_node_address_asked_for(monkeypatch, address, node_ip, want):
+    from nerve.study.engine import Engine, _execute_ray
+
+    seen = {}
+    ray = types.SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: seen.update(kw),
+                                shutdown=lambda: None, remote=lambda **_: lambda fn: None,
+                                exceptions=types.SimpleNamespace(RayError=Exception))
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    spec = types.SimpleNamespace()
+    with pytest.raises(AttributeError):  # stops right after ray.init: no task is started
+        _execute_ray([spec], Engine("ray", address=address, node_ip=node_ip), lambda n: None)
+    assert seen["address"] == address and seen.get("_node_ip_address") == want

@@ -123,7 +123,7 @@ def cmd_study(args) -> int:
     spec = studies.StudySpec(config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()),
                              tuple(args.grid or ()), tuple(args.cell_sets or ()), analysis)
     engine = studies.Engine(args.engine, args.workers, args.address, not args.no_progress, args.rerun_changed,
-                            args.keep_going)
+                            args.keep_going, args.ray_node_ip)
     report = studies.study(spec, engine, (args.device, args.threads or DEFAULT_THREADS))
     print(f"report: {report}", file=sys.stderr)
     return 0
@@ -243,7 +243,7 @@ def cmd_plot(args) -> int:
     if args.plot == "analysis":
         return _plot_analysis(args)
     from nerve.analysis.compare import check_analysis
-    from nerve.report.plots import plot_ablation_overlay
+    from nerve.report.ablation_figures import plot_ablation_overlay, run_labels
 
     paths = []
     for r in args.runs:
@@ -253,7 +253,7 @@ def cmd_plot(args) -> int:
         if "ablation.csv" not in check_analysis(analysis):
             raise NerveError(f"{analysis}: the analysis recorded no ablation.csv; re-run `nerve analyze`")
         paths.append(analysis / "ablation.csv")
-    labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
+    labels = args.labels.split(",") if args.labels else run_labels(paths)
     if len(labels) != len(paths):
         raise NerveError(f"--labels has {len(labels)} names for {len(paths)} runs")
     written = plot_ablation_overlay(paths, labels, args.tag, args.out)

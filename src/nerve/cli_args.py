@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, metavar="W",
                    help="parallel runs (default: the number of cores)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    p.add_argument("--ray-node-ip", dest="ray_node_ip", default=None, metavar="ADDR",
+                   help="the address of this machine's interface that Ray uses and advertises (default: 127.0.0.1 "
+                        "for a local Ray; with --address, Ray's own choice); Ray's servers may still listen on every "
+                        "interface: see the README's Ray section")
     p.add_argument("--keep-going", action="store_true",
                    help="when a run fails, finish the others, report them and list the failed ones, then exit "
                         "with an error; a worker killed from outside still stops the study (re-run to resume) "
@@ -166,12 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
                                "run analysed without figures)")
     q.add_argument("analysis", help="analysis folder (or the run folder holding analysis/)")
     q.add_argument("--out", required=True, help="folder the figures are written to (required)")
-    q.add_argument("--formats", default="png,svg", metavar="F1,F2",
-                   help="figure formats: png, svg or png,svg (default: png,svg)")
+    q.add_argument("--formats", default="png,svg,pdf", metavar="F1,F2",
+                   help="figure formats, some of png (300 dpi), svg, pdf (default: png,svg,pdf)")
     q = _sub(psub, "ablation", "overlay one tag's ablation curve from several analysed runs")
     q.add_argument("runs", nargs="+", help="analysis folders (or run folders holding analysis/)")
     q.add_argument("--tag", required=True, help="the tag whose curve is drawn, e.g. B-ORG (required)")
-    q.add_argument("--labels", default=None, help="comma-separated legend labels (default: the folder names)")
+    q.add_argument("--labels", default=None,
+                   help="comma-separated legend labels, one per run (default: each run's folder name, with its "
+                        "parents where two runs share a name, e.g. base/seed1)")
     q.add_argument("--out", required=True,
-                   help="output file: .png (an .svg is written beside it), .svg or .pdf (required)")
+                   help="output file name; the figure is written as .png (300 dpi), .svg and .pdf beside each "
+                        "other (required)")
     return ap

@@ -32,7 +32,9 @@ from nerve.train import brief, train
 class Engine:
     """How a study's jobs run: ``kind`` "local" (``workers`` processes, default one per core) or "ray" (a cluster
     at ``address``, or a local one); ``progress`` bars on stderr; ``rerun_changed``: retrain runs whose folders
-    hold another config's run; ``keep_going``: a failed run does not stop the others."""
+    hold another config's run; ``keep_going``: a failed run does not stop the others; ``node_ip``: the address
+    Ray uses for this machine (``ray.init(_node_ip_address=...)``; default 127.0.0.1 when nerve starts a local
+    Ray, Ray's own choice with ``address``)."""
 
     kind: str = "local"
     workers: int | None = None
@@ -40,6 +42,7 @@ class Engine:
     progress: bool = True
     rerun_changed: bool = False
     keep_going: bool = False
+    node_ip: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("local", "ray"):
@@ -250,7 +253,7 @@ def execute(jobs: list[Job], engine: Engine, epochs: int = 1, idle=None) -> Outc
     specs = [{**j.to_dict(), "attempt": token} for j in todo]
     try:
         if engine.kind == "ray":
-            _execute_ray(specs, engine.address, tick, failed)
+            _execute_ray(specs, engine, tick, failed)
         else:
             run_local(run_job, specs, workers, tick, idle, failed)
     finally:
@@ -278,7 +281,7 @@ def _say(changes: list[Change], n_jobs: int) -> None:
         print(f"nerve study: {len(cs)} of {n_jobs} runs {action}: {named}{more}", file=sys.stderr, flush=True)
 
 
-def _execute_ray(todo: list[dict], address: str | None, tick, failed: list | None = None) -> None:
+def _execute_ray(todo: list[dict], engine: Engine, tick, failed: list | None = None) -> None:
     try:
         import ray
     except ImportError:
@@ -287,7 +290,9 @@ def _execute_ray(todo: list[dict], address: str | None, tick, failed: list | Non
         return
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        node_ip = engine.node_ip or (None if engine.address else "127.0.0.1")
+        ray.init(address=engine.address, include_dashboard=False, log_to_driver=False,
+                 **({"_node_ip_address": node_ip} if node_ip else {}))
         started = True
     try:
         task = ray.remote(num_cpus=1)(run_job)
