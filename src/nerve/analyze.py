@@ -12,7 +12,7 @@ from pathlib import Path
 from nerve.analysis.capture import analysis_identity, capture_activations
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import CompareSpec, compare_runs
-from nerve.analysis.core import FIGURE_FORMATS, AnalysisSpec
+from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.pipeline import ACTIVATIONS, SUMMARY, analyze, save_activations
 from nerve.errors import NerveError
 from nerve.folder import clear_complete, mark_complete, sha256_file, writer_lock
@@ -94,10 +94,10 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
 
 
 def plot_analysis(analysis_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                  figures: Sequence[str] = FIGURE_FORMATS) -> list[Path]:
+                  figures: Sequence[str] = plots.FORMATS) -> list[Path]:
     """``nerve plot analysis``: every figure of an analysed folder (as ``analyze_run`` draws them) from its saved
     tables — sensitivity.npy, ranking.tsv, ablation.csv, per_tag_accuracy.json and the methods' tables —
-    into ``out_dir``, in the ``figures`` formats, recomputing nothing.
+    into ``out_dir``, in the ``figures`` formats (some of png, svg, pdf; default all three), recomputing nothing.
 
     Raises:
         NerveError: an incomplete, changed or stale analysis, or one without those tables.
@@ -109,7 +109,11 @@ def plot_analysis(analysis_dir: str | os.PathLike, out_dir: str | os.PathLike,
     from nerve.folder import read_marker
     from nerve.io import make_dirs
 
-    figures = AnalysisSpec(figures=tuple(figures)).figures  # checked as any spec's formats
+    names = figures.split(",") if isinstance(figures, str) else figures
+    try:
+        figures = plots.check_formats([f.strip() for f in names if f.strip()])  # png, svg and pdf
+    except ValueError as err:
+        raise NerveError(str(err)) from None
     run = load_run_analysis(analysis_dir)
     d = Path(run.analysis_dir)
     missing = [f for f in ("sensitivity.npy", "ranking.tsv", "ablation.csv", "per_tag_accuracy.json")

@@ -1,4 +1,4 @@
-"""Tests for nerve.report.plots: file names, and non-empty PNG + SVG figures at 5 and 25 tags."""
+"""Tests for nerve.report.plots: file names, and non-empty PNG + SVG + PDF figures at 5 and 25 tags."""
 
 import pytest
 from analysis_synthetic import make_arrays, sweep
@@ -17,7 +17,7 @@ def test_tag_filenames_are_safe_and_distinct():
 
 
 def assert_written(paths):
-    assert sorted(p.suffix for p in paths) == [".png", ".svg"]
+    assert sorted(p.suffix for p in paths) == [".pdf", ".png", ".svg"]
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
@@ -63,7 +63,7 @@ def test_overlay_of_two_runs(analysis, tmp_path):
     paths = plots.plot_ablation_overlay([tmp_path / "a.csv", tmp_path / "b.csv"], ["A", "B"], str(a["tags"][1]),
                                         tmp_path / "cmp.png")
     assert_written(paths)
-    assert {p.name for p in paths} == {"cmp.png", "cmp.svg"}
+    assert {p.name for p in paths} == {"cmp.png", "cmp.svg", "cmp.pdf"}
 
 
 def test_overlay_with_unknown_tag_raises(analysis, tmp_path):
@@ -81,9 +81,9 @@ def drawn(monkeypatch):
     captured = []
     save = F.save_figure
 
-    def capture(fig, base):
+    def capture(fig, base, **kwargs):
         captured.append(fig)
-        return save(fig, base)
+        return save(fig, base, **kwargs)
 
     monkeypatch.setattr(F, "save_figure", capture)
     return captured
@@ -177,7 +177,7 @@ def test_ablation_charts_do_not_depend_on_row_order(tmp_path):
         plots.plot_ablation_targets(r, tags, [tmp_path / name / t for t in tags])
         plots.plot_ablation_grid(r, tmp_path / name / "grid")
     for stem in tags + ["grid"]:
-        for ext in (".png", ".svg"):
+        for ext in (".png", ".svg", ".pdf"):
             name = stem + ext
             assert (tmp_path / "sorted" / name).read_bytes() == (tmp_path / "shuffled" / name).read_bytes()
     svg = (tmp_path / "sorted" / (tags[0] + ".svg")).read_text()

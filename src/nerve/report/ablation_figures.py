@@ -1,4 +1,4 @@
-"""Figures of ablation sweeps: per target tag the change of every tag's accuracy as its top units are removed,
+"""Figures of ablation sweeps: per target tag the drop of every tag's recall as its top units are removed,
 small multiples of top / bottom / random for every target, and one target across runs."""
 
 from __future__ import annotations
@@ -15,33 +15,53 @@ from nerve.analysis.ablation import read_ablation_csv
 from nerve.analysis.checks import AnalysisInputError
 from nerve.report import figures
 from nerve.report.curves import check_target, groups, own, random_band, selections
-from nerve.report.figures import LINE_STYLES, colours, font_size, limits, new_figure
+from nerve.report.figures import (
+    DROP_SIGN,
+    GREY,
+    LINE_STYLES,
+    TERMS,
+    colours,
+    distinct_styles,
+    drop_label,
+    font_size,
+    limits,
+    new_figure,
+)
 from nerve.tags import split_or_outside, tag_order
 
 SUMMARIES = ("ALL", "F1")
-_SUMMARY_STYLE = {"ALL": ("black", "--"), "F1": ("black", "-.")}
+_SUMMARY_STYLE = {"F1": ("black", "-"), "ALL": ("black", "--")}
+_RANDOM_BAND = "random units: 95% of draws"
+_RANDOM_MEAN = "random units: mean"
+
+
+def _is_summary(name: str) -> bool:
+    """ALL, F1 and F1:TYPE: scores of the whole split, not of one tag."""
+    return name in SUMMARIES or name.startswith("F1:")
 
 
 def _target_curves(rows: np.ndarray, target: str) -> dict:
-    """What the chart of ``target`` shows: eval tags in display order, the change of each vs k = 0, the band."""
+    """What the chart of ``target`` shows: eval tags in display order, the drop of each from k = 0, the band."""
     cubes = selections(rows)
     if "top" not in cubes:
         raise AnalysisInputError(f"rows: no top-k ablation rows for target tag {target!r}")
     ks, evals, top = cubes["top"]
-    tags = [t for t in evals if t not in SUMMARIES]
-    names = [tags[i] for i in tag_order(tags)] + [e for e in SUMMARIES if e in evals]
-    changes = {e: top[:, 0, evals.index(e)] - top[0, 0, evals.index(e)] for e in names}
+    tags = [t for t in evals if not _is_summary(t)]
+    types = sorted(t for t in evals if t.startswith("F1:"))
+    names = [tags[i] for i in tag_order(tags)] + types + [e for e in SUMMARIES if e in evals]
+    drops = {e: top[0, 0, evals.index(e)] - top[:, 0, evals.index(e)] for e in names}
     rks, rnd = own(cubes, "random", target)
     own_top = top[:, 0, evals.index(target)] if target in evals else np.zeros(1)
     band = random_band(rnd, own_top[0]) if rnd.size else None
-    return {"target": target, "ks": ks, "names": names, "changes": changes, "rks": rks, "band": band}
+    return {"target": target, "ks": ks, "names": names, "drops": drops, "rks": rks, "band": band,
+            "draws": rnd.shape[1] if rnd.size else 0}
 
 
 def plot_ablation_targets(rows: np.ndarray, targets: Sequence[str],
                           out_bases: Sequence[str | os.PathLike], where: str = "") -> list[Path]:
     """``plot_ablation_target`` for each of ``targets`` (written to the matching ``out_bases``); every chart has
     the same size and y range, so that the charts of one analysis compare at a glance. ``where``: the split the
-    units were ranked and ablated on, named in each title.
+    units were ranked and ablated on, named in each title and caption.
 
     Raises:
         ValueError: if lengths differ, or a target has no rows or no top-k rows.
@@ -53,41 +73,77 @@ def plot_ablation_targets(rows: np.ndarray, targets: Sequence[str],
         if target not in by_target:
             check_target(rows, target)
     charts = [_target_curves(by_target[t], t) for t in targets]
-    ylim = limits([np.zeros(1)] + [y for c in charts for y in (*c["changes"].values(), *(c["band"] or ()))])
+    ylim = limits([np.zeros(1)] + [y for c in charts for y in (*c["drops"].values(), *(c["band"] or ()))])
     return [p for c, base in zip(charts, out_bases) for p in _draw_target(c, ylim, base, where)]
+
+
+def _tag_styles(names: Sequence[str], target: str) -> dict[str, dict]:
+    """Each tag its entity type's colour and its prefix's line style; F1:TYPE the type's colour with markers;
+    F1 and ALL black; every series distinct (``distinct_styles``)."""
+    palette = colours([n for n in names if not _is_summary(n)] + [n[3:] for n in names if n.startswith("F1:")])
+    wanted = []
+    for name in names:
+        if name in _SUMMARY_STYLE:
+            colour, ls = _SUMMARY_STYLE[name]
+        elif name.startswith("F1:"):
+            colour, ls = palette.get(f"B-{name[3:]}", GREY), "-."
+        else:
+            colour, ls = palette.get(name, GREY), LINE_STYLES.get(split_or_outside(name)[0], "-")
+        wanted.append((name, colour, ls))
+    return distinct_styles(wanted)
 
 
 def _draw_target(c: dict, ylim: tuple[float, float], base: str | os.PathLike, where: str = "") -> list[Path]:
     target, ks = c["target"], c["ks"]
-    palette = colours([n for n in c["names"] if n not in SUMMARIES])
-    fig = new_figure(8.5, 4.8)
-    ax = fig.subplots()
-    for name in c["names"]:
-        colour, ls = _SUMMARY_STYLE.get(name, (palette.get(name), LINE_STYLES.get(split_or_outside(name)[0], "-")))
+    styles = _tag_styles(c["names"], target)
+    tags = [n for n in c["names"] if not _is_summary(n)]
+    summaries = [n for n in c["names"] if _is_summary(n)]
+    fig = new_figure(9.0, 6.4 if summaries else 4.2)
+    axes = fig.subplots(2 if summaries else 1, 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    for name in tags:
         bold = name == target
-        ax.plot(ks, c["changes"][name], color=colour, ls=ls, lw=3.0 if bold else 1.0, alpha=1.0 if bold else 0.75,
-                zorder=5 if bold else 2, label=f"{name} (target)" if bold else name)
+        axes[0].plot(ks, c["drops"][name], **styles[name], lw=3.0 if bold else 1.1, alpha=1.0 if bold else 0.85,
+                     zorder=5 if bold else 2, label=f"{name} (ablated tag)" if bold else name)
     if c["band"] is not None:
         lo, hi, mean = c["band"]
-        ax.fill_between(c["rks"], lo, hi, color="0.6", alpha=0.3, lw=0, label="random 95% band")
-        ax.plot(c["rks"], mean, color="black", ls=":", lw=1.6, label="random mean")
-    ax.axhline(0, color="0.3", lw=0.6, zorder=0.9)
-    ax.set_xlim(*limits([ks] + [c["rks"]]))
-    ax.set_ylim(*ylim)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("number of ablated units k (top of the target's ranking)", fontsize=9)
-    ax.set_ylabel("accuracy change vs k = 0", fontsize=9)
-    ax.set_title(f"Ablating the top units of {target}" + (f" ({where})" if where else ""), fontsize=11)
-    n = len(c["names"]) + 2
-    fig.legend(loc="outside right upper", fontsize=font_size(n, 8, 6, 30), ncols=max(1, math.ceil(n / 18)),
-               frameon=False)
-    return figures.save_figure(fig, base)
+        axes[0].fill_between(c["rks"], -hi, -lo, color="0.6", alpha=0.3, lw=0,
+                             label=f"{_RANDOM_BAND} ({target})")
+        axes[0].plot(c["rks"], -mean, color="black", ls=":", lw=1.6, label=f"{_RANDOM_MEAN} ({target})")
+    for name in summaries:
+        what = {"ALL": "token accuracy (ALL)", "F1": "entity F1 (F1)"}.get(name, f"entity F1 of {name[3:]}")
+        axes[-1].plot(ks, c["drops"][name], **styles[name], lw=1.4, label=what)
+    labels = [drop_label("recall", "each tag")]
+    if summaries:
+        labels.append(f"{TERMS['entity_f1']} / {TERMS['token_accuracy']}\n({DROP_SIGN})")
+    for ax, label in zip(axes, labels):
+        ax.axhline(0, color="0.3", lw=0.6, zorder=0.9)
+        ax.set_ylabel(label, fontsize=8.5)
+        ax.tick_params(labelsize=8)
+        n = len(ax.get_legend_handles_labels()[1])
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=font_size(n, 8, 6, 30),
+                  ncols=max(1, math.ceil(n / 16)), frameon=False)
+    axes[0].set_xlim(*limits([ks] + [c["rks"]]))
+    axes[0].set_ylim(*ylim)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_xlabel(f"number of ablated units k (the top k of {target}'s ranking, set to 0)", fontsize=9)
+    fig.suptitle(f"Ablating the top units of {target}" + (f" ({where})" if where else ""), fontsize=11)
+    on = f" on the {where.split()[-1]} split" if where else ""
+    caption = (f"Ablating the k units that rank highest for {target} (set to 0){on}: the {TERMS['recall']} of "
+               f"every tag (top panel; {target} bold)"
+               + (f", and the {TERMS['entity_f1']} and {TERMS['token_accuracy']} of the whole split (bottom panel)"
+                  if summaries else "")
+               + f", each from k = 0 ({DROP_SIGN}). "
+               + (f"Grey: {target}'s drop for {c['draws']} draws of k random units (mean dotted, 95% of draws "
+                  "shaded). " if c["band"] is not None else "")
+               + "All the charts of one analysis share this y range.")
+    return figures.save_figure(fig, base, caption=caption)
 
 
 def plot_ablation_target(rows: np.ndarray, target: str, out_base: str | os.PathLike) -> list[Path]:
-    """Accuracy change vs k = 0 when ablating the target's top-k units, for every eval tag.
+    """The drop (k = 0 minus after) of every eval tag's score when ablating the target's top-k units: tags'
+    recall in the top panel, entity F1 and token accuracy in the bottom one.
 
-    The target tag is drawn bold; the random selection's mean change of the target's accuracy is dotted, with
+    The target tag is drawn bold; the random selection's mean drop of the target's recall is dotted, with
     its 2.5-97.5 percentile band over draws shaded.
     """
     return plot_ablation_targets(rows, [target], [out_base])
@@ -105,113 +161,170 @@ def _style_panel(ax, title: str) -> None:
     """The zero line, title, small ticks and integer k ticks of one small-multiple panel."""
     ax.axhline(0, color="0.3", lw=0.5)
     ax.set_title(title, fontsize=9)
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=7, labelbottom=True)  # k under every panel: the row below may be short
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
 
 
+def _panel_legend(fig, axes, used: int) -> None:
+    """The legend of small multiples: in the first spare panel, or under the panels when there is none."""
+    handles = axes[0].get_legend_handles_labels()
+    if len(axes) > used:
+        axes[used].legend(*handles, loc="center", fontsize=8, frameon=False, ncols=1)
+    else:
+        fig.legend(*handles, loc="outside lower center", ncols=min(4, len(handles[0])), fontsize=8, frameon=False)
+
+
 def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike, where: str = "") -> list[Path]:
-    """Small multiples, one panel per target tag: its own accuracy change for top, bottom and random selections;
+    """Small multiples, one panel per target tag: the drop of its own recall for top, bottom and random selections;
     ``where`` (the split ranked and ablated on) is named under the panels."""
     by_target = groups(rows, "target_tag")
     targets = list(by_target)
     targets = [targets[i] for i in tag_order(targets)]
     fig, axes = _panel_grid(len(targets))
     xdata, ydata = [], [np.zeros(1)]
+    draws = 0
     for ax, t in zip(axes, targets):
         cubes = selections(by_target[t])
         (ks, top), (bks, bottom), (rks, rnd) = (own(cubes, sel, t) for sel in ("top", "bottom", "random"))
         base = top[0, 0] if top.size else 0.0
         xdata += [ks, bks, rks]
         if top.size:
-            ax.plot(ks, top[:, 0] - base, color="tab:red", lw=2.0, label="top")
-            ydata.append(top[:, 0] - base)
+            ax.plot(ks, base - top[:, 0], color="tab:red", lw=2.0, label="top k units of the tag")
+            ydata.append(base - top[:, 0])
         if bottom.size:
-            ax.plot(bks, bottom[:, 0] - base, color="tab:blue", lw=1.2, ls="--", label="bottom")
-            ydata.append(bottom[:, 0] - base)
+            ax.plot(bks, base - bottom[:, 0], color="tab:blue", lw=1.2, ls="--", label="bottom k units of the tag")
+            ydata.append(base - bottom[:, 0])
         if rnd.size:
             lo, hi, mean = random_band(rnd, base)
-            ax.fill_between(rks, lo, hi, color="0.6", alpha=0.3, lw=0, label="random 95% band")
-            ax.plot(rks, mean, color="black", ls=":", lw=1.6, label="random mean")
-            ydata += [lo, hi]
+            draws = rnd.shape[1]
+            ax.fill_between(rks, -hi, -lo, color="0.6", alpha=0.3, lw=0, label=_RANDOM_BAND)
+            ax.plot(rks, -mean, color="black", ls=":", lw=1.6, label=_RANDOM_MEAN)
+            ydata += [-lo, -hi]
         _style_panel(ax, t)
     for ax in axes[len(targets):]:
         ax.set_axis_off()
     axes[0].set(xlim=limits(xdata), ylim=limits(ydata))
-    fig.supxlabel("number of ablated units k" + (f" ({where})" if where else ""), fontsize=9)
-    fig.supylabel("accuracy change of the target tag", fontsize=9)
+    fig.supxlabel("number of ablated units k (set to 0)" + (f"; {where}" if where else ""), fontsize=9)
+    fig.supylabel(drop_label("recall", "the panel's tag"), fontsize=9)
+    fig.suptitle("Ablating each tag's top, bottom and random units" + (f" ({where})" if where else ""), fontsize=10)
     if targets:
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=4, fontsize=8,
-                   frameon=False)
-    return figures.save_figure(fig, out_base)
+        _panel_legend(fig, axes, len(targets))
+    on = f" on the {where.split()[-1]} split" if where else ""
+    caption = (f"One panel per tag: the {TERMS['recall']} of the panel's tag ({DROP_SIGN}) as its k highest-ranked "
+               f"(red) or lowest-ranked (blue, dashed) units are set to 0{on}, against k random units (mean dotted, "
+               f"95% of {draws} draws shaded). The panels share both axes.")
+    return figures.save_figure(fig, out_base, caption=caption)
 
 
-def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequence[str], tag: str,
+def run_labels(csv_paths: Sequence[str | os.PathLike]) -> list[str]:
+    """A distinct legend name per run for ablation.csv files: the run folder's name (the analysis folder's
+    parent when the analysis folder is called "analysis"), with as many parent folders as it takes to tell
+    the runs apart (``base/seed1``, ``crf/seed1``)."""
+    parts = []
+    for p in csv_paths:
+        folder = Path(p).resolve().parent
+        names = list(folder.parts[1:])
+        if names and names[-1] == "analysis":
+            names.pop()
+        parts.append(names or [folder.name or str(p)])
+    labels = [n[-1] for n in parts]
+    for depth in range(2, max(len(n) for n in parts) + 1):
+        if len(set(labels)) == len(labels):
+            break
+        labels = ["/".join(n[-depth:]) for n in parts]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} ({i + 1})" for i, label in enumerate(labels)]
+    return labels
+
+
+def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequence[str] | None, tag: str,
                           out_path: str | os.PathLike) -> list[Path]:
-    """Overlay one target tag's own accuracy under top-k ablation (solid) and random mean (dotted) of several runs.
+    """Overlay one target tag's own recall under top-k ablation (solid) and random mean (dotted) of several runs.
 
     Args:
-        csv_paths: ablation.csv files, one per run; labels: legend label per run.
+        csv_paths: ablation.csv files, one per run; labels: legend name per run (None: ``run_labels``; they must
+            be distinct).
         tag: target tag (must appear in every file).
-        out_path: output file: with a .png or .svg suffix (or none) both formats are written beside each other;
-            with .pdf that PDF alone.
+        out_path: output file name; a .png, .svg or .pdf suffix is dropped, and the figure is written in the
+            formats of ``figure_formats`` (PNG, SVG and PDF unless told otherwise) beside each other.
 
     Returns:
         the files written.
 
     Raises:
-        ValueError: if lengths differ or a file has no rows for ``tag``.
+        ValueError: if lengths differ, labels repeat or a file has no rows for ``tag``.
     """
-    from matplotlib import colormaps
-
     out = Path(out_path)
     if out.suffix.lower() not in ("", ".png", ".svg", ".pdf"):
         raise AnalysisInputError(f"{out}: expected a .png, .svg or .pdf file name")
+    labels = run_labels(csv_paths) if labels is None else list(labels)
     if len(csv_paths) != len(labels) or not csv_paths:
         raise AnalysisInputError(
             f"expected one label per ablation.csv, got {len(labels)} labels for {len(csv_paths)} files")
+    if len(set(labels)) < len(labels):
+        raise AnalysisInputError(f"legend labels must be distinct, got {', '.join(labels)}")
+    from matplotlib import colormaps
+
     fig = new_figure(8.0, 4.6)
     ax = fig.subplots()
     pal = colormaps["tab10"].colors
+    styles = distinct_styles([(f"{i} {sel}", pal[i % len(pal)], ls) for i in range(len(labels))
+                              for sel, ls in (("top", "-"), ("random", ":"))])
     xdata, ydata = [], []
     for i, (path, label) in enumerate(zip(csv_paths, labels)):
         rows = read_ablation_csv(path)
         check_target(rows, tag, str(path))
         cubes = selections(rows[rows["target_tag"] == tag])
         (ks, top), (rks, rnd) = own(cubes, "top", tag), own(cubes, "random", tag)
-        ax.plot(ks, top[:, 0], color=pal[i % len(pal)], lw=2.0, label=f"{label}: top")
+        ax.plot(ks, top[:, 0], **styles[f"{i} top"], lw=2.0, label=f"{label}: top k units of {tag}")
         xdata.append(ks)
         ydata.append(top[:, 0])
         if rnd.size:
-            ax.plot(rks, rnd.mean(axis=1), color=pal[i % len(pal)], lw=1.2, ls=":", label=f"{label}: random mean")
+            ax.plot(rks, rnd.mean(axis=1), **styles[f"{i} random"], lw=1.2,
+                    label=f"{label}: k random units (mean of {rnd.shape[1]} draws)")
             ydata.append(rnd.mean(axis=1))
     ax.set(xlim=limits(xdata), ylim=limits(ydata))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("number of ablated units k", fontsize=9)
-    ax.set_ylabel(f"accuracy of {tag}", fontsize=9)
+    ax.set_xlabel("number of ablated units k (set to 0)", fontsize=9)
+    ax.set_ylabel(f"recall of {tag}", fontsize=9)
     ax.set_title(f"Ablation of {tag}'s top units across runs", fontsize=11)
     fig.legend(loc="outside right upper", fontsize=8, frameon=False,
                ncols=max(1, math.ceil(2 * len(labels) / 16)))
-    if out.suffix.lower() == ".pdf":
-        return figures.save_figure(fig, out, formats=("pdf",))
-    return figures.save_figure(fig, out.with_suffix("") if out.suffix else out)
+    caption = (f"The recall of {tag} (not a drop: higher is better) in each of {len(labels)} runs as the k units that "
+               f"rank highest for {tag} are set to 0 (solid), and as k random units are (dotted, mean over draws); "
+               "each run on the split its analysis scored.")
+    return figures.save_figure(fig, out.with_suffix("") if out.suffix else out, caption=caption)
+
+
+DROP_LIMIT = 1.0  # every drop heatmap spans -1..1: figures drawn apart compare by colour
+
+
+def _headline_and_context(title: str) -> tuple[str, str]:
+    """A caller's title "headline: where and how" split in two (the context alone when there is no colon)."""
+    head, sep, rest = title.partition(": ")
+    return (head, rest) if sep else ("", title)
 
 
 def plot_method_drops(methods: Sequence[str], tags: Sequence[str], M: np.ndarray, out_base: str | os.PathLike,
-                      title: str) -> list[Path]:
-    """Heatmap of each ranking method's own drop per tag (methods × tags), values printed in the cells.
+                      title: str, score: str | None = None) -> list[Path]:
+    """Heatmap of each ranking method's drop of each tag's own score (methods × tags), values printed in the cells,
+    on one colour scale for every such figure (-1..1).
 
     Args:
-        M: (len(methods), len(tags)) own drops (a score at k = 0 minus the score with the top k ablated);
+        M: (len(methods), len(tags)) drops (a score at k = 0 minus the score with the top k ablated);
             NaN cells grey.
+        score: "accuracy" (the tag's recall) or "f1" (its token F1); None: "f1" when the title speaks of token F1.
     """
-    from matplotlib import colormaps
+    from matplotlib.colors import TwoSlopeNorm
 
+    if score is None:
+        score = "f1" if "token F1" in title else "accuracy"
+    quantity = "recall" if score == "accuracy" else "f1"
     data = np.asarray(M, dtype=np.float64)
-    cmap = colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
     fig = new_figure(2.8 + 0.55 * len(tags), 1.7 + 0.42 * len(methods))
     ax = fig.subplots()
-    norm = figures.symmetric_norm(data)
-    img = ax.imshow(data, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-DROP_LIMIT, vmax=DROP_LIMIT)
+    img = ax.imshow(data, cmap=figures.diverging_cmap(), norm=norm, interpolation="nearest", aspect="auto")
     ax.set_xticks(np.arange(len(tags)), list(tags), fontsize=8, rotation=90)
     ax.set_yticks(np.arange(len(methods)), list(methods), fontsize=8)
     for i in range(data.shape[0]):
@@ -222,33 +335,41 @@ def plot_method_drops(methods: Sequence[str], tags: Sequence[str], M: np.ndarray
                 ax.text(j, i, f"{v + 0.0:.2f}".replace("-0.00", "0.00"), ha="center", va="center", fontsize=6.5,
                         color="white" if dark else "black")
     cbar = fig.colorbar(img, ax=ax, fraction=0.05, pad=0.03)
-    cbar.set_label("own drop\n(k = 0 minus top k ablated)", fontsize=7)  # two lines: fits a two-method figure
+    cbar.set_label(drop_label(quantity).replace("; ", ";\n"), fontsize=7)  # short lines: fit a two-method figure
     cbar.ax.tick_params(labelsize=7)
-    ax.set_title(title, fontsize=9)
-    return figures.save_figure(fig, out_base)
+    ax.set_title(figures.wrap(title, fig.get_figwidth() - 0.3, 9), fontsize=9)
+    head, context = _headline_and_context(title)
+    caption = (f"{head + ': t' if head else 'T'}he {TERMS[quantity]} of a tag (column; {DROP_SIGN}) when a ranking "
+               f"method's (row) top units of that tag are intervened on; {context}. Grey: undefined. Every drop "
+               f"heatmap shares one colour scale (-{DROP_LIMIT:g} to {DROP_LIMIT:g}).")
+    return figures.save_figure(fig, out_base, caption=caption)
 
 
 def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLike, title: str,
                        score: str = "accuracy") -> list[Path]:
-    """Small multiples, one panel per target tag: each ranking method's own drop over k, and the 2.5–97.5
-    percentile band and mean of the random draws' own drop (the null every method is judged against).
+    """Small multiples, one panel per target tag: the drop of the tag's own score over k for each ranking method's
+    top k, and the 2.5–97.5 percentile band and mean of the random draws' drop (the null every method is judged
+    against). The title is the caller's context (after a "headline: " if any) under this figure's own headline.
 
     Args:
         rows: ``heldout.method_sweeps`` rows (methods.csv); ablate: "zero" or "mean"; score: the column plotted
             ("accuracy": the tag's recall, "f1": its token F1).
     """
+    from matplotlib import colormaps
+
     from nerve.analysis.heldout import RANDOM
 
+    quantity = "recall" if score == "accuracy" else "f1"
     rows = rows[(rows["ablate"] == ablate) & (rows["eval_tag"] == rows["target_tag"])]
     targets = list(dict.fromkeys(rows["target_tag"].tolist()))
     targets = [targets[i] for i in tag_order(targets)]
     methods = [m for m in dict.fromkeys(rows["method"].tolist()) if m != RANDOM]
-    fig, axes = _panel_grid(len(targets), extra_height=0.1)
-    from matplotlib import colormaps
-
-    cols = [colormaps["tab10"](i % 10) for i in range(len(methods))]
-    styles = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1))] * len(methods)
+    fig, axes = _panel_grid(len(targets), extra_height=0.3)
+    pal = colormaps["tab10"].colors
+    base_styles = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1))]
+    styles = distinct_styles([(m, pal[i % 10], base_styles[i % 4]) for i, m in enumerate(methods)])
     ydata = [np.zeros(1)]
+    draws = 0
     for ax, t in zip(axes, targets):
         mine = rows[rows["target_tag"] == t]
         rnd = mine[mine["method"] == RANDOM]
@@ -256,28 +377,29 @@ def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLik
             ks = np.unique(rnd["k"])
             order = np.lexsort((rnd["draw"], rnd["k"]))
             acc = rnd[score][order].reshape(ks.size, -1)
+            draws = acc.shape[1]
             drop = acc[0][None, :] - acc
             lo, hi = np.percentile(drop, [2.5, 97.5], axis=1)
-            ax.fill_between(ks, lo, hi, color="0.6", alpha=0.3, lw=0, label="random 95% band")
-            ax.plot(ks, drop.mean(axis=1), color="black", ls=":", lw=1.4, label="random mean")
+            ax.fill_between(ks, lo, hi, color="0.6", alpha=0.3, lw=0, label=_RANDOM_BAND)
+            ax.plot(ks, drop.mean(axis=1), color="black", ls=":", lw=1.4, label=_RANDOM_MEAN)
             ydata += [lo, hi]
-        for m, c, ls in zip(methods, cols, styles):
+        for m in methods:
             r = mine[mine["method"] == m]
             r = r[np.argsort(r["k"], kind="stable")]
             if r.size:
-                ax.plot(r["k"], r[score][0] - r[score], color=c, ls=ls, lw=1.5, label=m)
+                ax.plot(r["k"], r[score][0] - r[score], **styles[m], lw=1.5, label=m)
                 ydata.append(r[score][0] - r[score])
         _style_panel(ax, t)
     for ax in axes[len(targets):]:
         ax.set_axis_off()
     axes[0].set_ylim(limits(ydata))
-    fig.supxlabel("number of ablated units k (each method's top k for the tag)", fontsize=9)
-    fig.supylabel(f"own drop ({'recall' if score == 'accuracy' else 'token F1'})", fontsize=9)
-    fig.suptitle(title, fontsize=10)
+    fig.supxlabel("number of units intervened on, k (each method's top k for the panel's tag)", fontsize=9)
+    fig.supylabel(drop_label(quantity, "the panel's tag"), fontsize=9)
+    _, context = _headline_and_context(title)
+    fig.suptitle(f"{TERMS[quantity].capitalize()} of each tag by k\n{context}", fontsize=10)
     if targets:
-        handles = axes[0].get_legend_handles_labels()
-        if len(axes) > len(targets):  # a spare panel holds the legend
-            axes[len(targets)].legend(*handles, loc="center", fontsize=8, frameon=False, ncols=2)
-        else:
-            fig.legend(*handles, loc="outside right upper", fontsize=8, frameon=False)
-    return figures.save_figure(fig, out_base)
+        _panel_legend(fig, axes, len(targets))
+    caption = (f"One panel per tag: the {TERMS[quantity]} of the panel's tag ({DROP_SIGN}) as each ranking "
+               f"method's top k units of that tag are intervened on; {context}. Grey: k random units (mean dotted, "
+               f"95% of {draws} draws shaded). The panels share both axes.")
+    return figures.save_figure(fig, out_base, caption=caption)

@@ -13,6 +13,12 @@ from nerve.report import figures
 from nerve.report.figures import new_figure
 from nerve.tags import tag_order
 
+# What the colour of a tag x tag matrix means, by its colour bar's label (the caption's second sentence).
+MEANINGS = {"Pearson r": "Pearson correlation over units of the two tags' sensitivities (red: positive, the same "
+                         "units push both tags up; blue: negative)",
+            "cosine": "cosine similarity of the two tags' output weight vectors (red: positive; blue: negative)",
+            "shared units": "number of units the two tags' top-k rankings share (darker: more)"}
+
 
 def plot_tag_matrix(M: np.ndarray, tags: Sequence[str], out_base: str | os.PathLike, title: str,
                     signed: bool = True, vmax: float | None = None, label: str = "") -> list[Path]:
@@ -54,5 +60,10 @@ def plot_tag_matrix(M: np.ndarray, tags: Sequence[str], out_base: str | os.PathL
     cbar = fig.colorbar(img, ax=ax, fraction=0.05, pad=0.03)
     cbar.set_label(label, fontsize=8)
     cbar.ax.tick_params(labelsize=7)
-    ax.set_title(title, fontsize=9)
-    return figures.save_figure(fig, out_base)
+    ax.set_title(figures.wrap(title, fig.get_figwidth() - 0.3, 9), fontsize=9)
+    head, _, rest = title.partition("\n")
+    caption = (f"{head}{' (' + rest.replace(chr(10), ', ') + ')' if rest else ''}: every pair of tags in display "
+               f"order; each cell the {MEANINGS.get(label, label or 'value')}"
+               f"{' over -1..1' if signed else f' on 0..{norm.vmax:g}'}, one scale for every figure of its kind. "
+               "Grey: undefined.")
+    return figures.save_figure(fig, out_base, caption=caption)

@@ -13,7 +13,7 @@ from nerve.report.figures import new_figure
 
 
 def _heatmap(M: np.ndarray, rows: Sequence[str], cols: Sequence[str], vmax: float, out_base: str | os.PathLike,
-             title: str, label: str, width: float, height: float) -> list[Path]:
+             title: str, label: str, width: float, height: float, caption: str) -> list[Path]:
     """A sequential (Blues, 0..vmax) heatmap with its values printed in the cells; NaN cells grey."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
@@ -34,8 +34,8 @@ def _heatmap(M: np.ndarray, rows: Sequence[str], cols: Sequence[str], vmax: floa
     cbar = fig.colorbar(img, ax=ax, fraction=0.05, pad=0.03)
     cbar.set_label(label, fontsize=7)
     cbar.ax.tick_params(labelsize=7)
-    ax.set_title(title, fontsize=9)
-    return figures.save_figure(fig, out_base)
+    ax.set_title(figures.wrap(title, fig.get_figwidth() - 0.3, 9), fontsize=9)
+    return figures.save_figure(fig, out_base, caption=caption)
 
 
 def plot_method_agreement(methods: Sequence[str], M: np.ndarray, k: int, out_base: str | os.PathLike,
@@ -46,8 +46,11 @@ def plot_method_agreement(methods: Sequence[str], M: np.ndarray, k: int, out_bas
         M: (M, M) shared counts (e.g. the mean over tags, ``agreement.pair_matrix``), the diagonal k.
     """
     n = len(methods)
+    flat = " ".join(title.split())
+    caption = (f"{flat}: every two ranking methods, each cell the number of units their top-{k} lists of a tag "
+               f"share (0..{k}, darker: more; the diagonal is {k}).")
     return _heatmap(M, methods, methods, k, out_base, title, f"shared units of the top {k}", 2.9 + 0.5 * n,
-                    1.9 + 0.42 * n)
+                    1.9 + 0.42 * n, caption)
 
 
 def plot_method_stability(methods: Sequence[str], tags: Sequence[str], M: np.ndarray, k: int,
@@ -57,5 +60,9 @@ def plot_method_stability(methods: Sequence[str], tags: Sequence[str], M: np.nda
     Args:
         M: (len(methods), len(tags)) mean over run pairs of the shared units after unit matching.
     """
+    flat = " ".join(title.split())
+    caption = (f"{flat}: for each ranking method (row) and tag (column), the units two runs' top-{k} lists share "
+               f"once the runs' units are matched by their sensitivity profiles, mean over every two runs (0..{k}, "
+               "darker: more stable).")
     return _heatmap(M, methods, tags, k, out_base, title, f"matched units shared of the top {k}",
-                    2.9 + 0.55 * len(tags), 1.9 + 0.42 * len(methods))
+                    2.9 + 0.55 * len(tags), 1.9 + 0.42 * len(methods), caption)

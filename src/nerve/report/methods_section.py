@@ -33,37 +33,35 @@ def _drop_table(sel: list[dict], table) -> str:
     return f'<div class="nowrap">{table(["method", *tags], rows, left=1)}</div>'
 
 
-def methods_section(variant: str, methods: dict, table, figure) -> str:
+def methods_section(variant: str, methods: dict, table, figures, heading=None) -> str:
     """HTML of the section for one study variant.
 
     Args:
         methods: the study summary's ``methods`` entry: across (``judging.across_runs`` rows), verdicts
             ({ablate: ``judging.method_verdicts``}), k, rank_split, score_split, n_runs, compare_dir.
-        table: ``table(header, rows, left=)`` -> HTML; figure: ``figure(path, caption)`` -> HTML.
+        table: ``table(header, rows, left=)`` -> HTML; figures: ``figures(paths)`` -> HTML of those figures (each
+            with the caption its drawing stored); heading: ``heading(level, title)`` -> HTML of a heading with an
+            anchor (default: a plain heading).
     """
+    heading = heading or (lambda level, title: f"<h{level}>{html.escape(title)}</h{level}>")
     k, rs, ss, n = methods["k"], methods["rank_split"], methods["score_split"], methods["n_runs"]
-    parts = [f"<h2>Which ranking method? — {html.escape(variant)}</h2>",
+    parts = [heading(2, f"Which ranking method? — {variant}"),
              f"<p>Each method ranks the units on <b>{html.escape(rs)}</b>; its top {k} units of a tag are then "
-             f"ablated in the model on <b>{html.escape(ss)}</b> (held-out data) and the tag's recall is measured "
-             f"again. A cell is the drop of the tag's recall, mean ± sd over {n} run{'s' * (n != 1)}, with the "
-             "number of runs in which that method's drop was the largest in brackets. Random units: the mean drop "
-             f"of {k} random units. Token F1 and k = 1, 5, 20 are in methods_across_runs.csv.</p>"]
+             f"intervened on in the model on <b>{html.escape(ss)}</b> (held-out data) and the tag's recall is "
+             f"measured again. A cell is the drop in recall (k = 0 minus after; positive = worse), mean ± sd over "
+             f"{n} run{'s' * (n != 1)}, with the number of runs in which that method's drop was the largest in "
+             f"brackets. Random units: the mean drop in recall of {k} random units. The drop in token F1 and k = 1, "
+             "5, 20 are in methods_across_runs.csv.</p>"]
     compare_dir = Path(methods["compare_dir"])
     for ablate in [a for a in ABLATE_ORDER if a in methods["verdicts"]]:
-        how = ("each ablated unit set to its mean on " + rs) if ablate == "mean" else "each ablated unit set to 0"
+        how = ("each unit set to its mean on " + rs) if ablate == "mean" else "each unit set to 0"
         sel = [r for r in methods["across"] if r["ablate"] == ablate and r["k"] == k and r["score"] == "accuracy"]
         v = methods["verdicts"][ablate]
-        parts += [f"<h3>{ablate.capitalize()} ablation ({html.escape(how)})</h3>", _drop_table(sel, table),
+        parts += [heading(3, f"{ablate.capitalize()} ablation ({how}) — {variant}"), _drop_table(sel, table),
                   f"<p><b>Verdict.</b> {html.escape(v['overall'])}</p>",
-                  "<ul>" + "".join(f"<li>{html.escape(t['text'])}</li>" for t in v["tags"]) + "</ul>"]
-        png = compare_dir / f"methods_drop_{ablate}_mean.png"
-        if png.is_file():
-            parts.append(figure(png, f"own drop at k = {k}, mean over runs ({ablate} ablation)"))
-    for stem, caption in (("methods_agreement_mean", f"top-{k} units shared by two methods (mean over tags and "
-                                                     "runs)"),
-                          ("methods_stability", f"each method's top-{k} units shared by two runs after matching "
-                                                "their units by sensitivity profile")):
-        png = compare_dir / f"{stem}.png"
-        if png.is_file():
-            parts.append(figure(png, caption))
+                  "<ul>" + "".join(f"<li>{html.escape(t['text'])}</li>" for t in v["tags"]) + "</ul>",
+                  figures([compare_dir / f"methods_drop_{ablate}_mean.png"])]
+    shared = [compare_dir / f"{stem}.png" for stem in ("methods_agreement_mean", "methods_stability")]
+    if any(p.is_file() for p in shared):
+        parts += [heading(3, f"Agreement and stability of the methods — {variant}"), figures(shared)]
     return "".join(parts)

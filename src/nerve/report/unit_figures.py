@@ -12,10 +12,13 @@ from nerve.report import figures
 from nerve.report.figures import colours, diverging_cmap, every_kth, font_size, new_figure, symmetric_norm
 from nerve.tags import tag_order
 
+SENSITIVITY = ("sensitivity: W[tag, unit] × (the unit's mean on tokens labelled the tag − its mean on the other "
+               "tokens); positive = the unit pushes the tag's logit up where the tag occurs")
+
 
 def plot_sensitivity_heatmap(s: np.ndarray, tags: Sequence[str], neurons: Sequence[str],
                              out_base: str | os.PathLike, cluster: bool = False, *,
-                             title: str = "Unit sensitivity per tag") -> list[Path]:
+                             title: str = "Unit sensitivity per tag", where: str = "") -> list[Path]:
     """Heatmap of sensitivities, units (rows) x tags (columns, ``tag_order``), RdBu_r centred at 0.
 
     Args:
@@ -24,6 +27,7 @@ def plot_sensitivity_heatmap(s: np.ndarray, tags: Sequence[str], neurons: Sequen
         out_base: output path without suffix (.png and .svg are written).
         cluster: order units by average-linkage hierarchical clustering (scipy), dendrogram on the left.
         title: the figure's title (say which split and labels it was computed from).
+        where: the split and labels in words (e.g. "test split, predicted labels"), for the caption.
     """
     s = np.asarray(s, dtype=np.float64)
     n, n_tags = s.shape
@@ -52,14 +56,17 @@ def plot_sensitivity_heatmap(s: np.ndarray, tags: Sequence[str], neurons: Sequen
     ax.set_ylabel("unit" + (" (clustered)" if cluster else ""), fontsize=10)
     fig.suptitle(title, fontsize=11)
     cbar = fig.colorbar(img, ax=ax, shrink=min(1.0, 4.0 / ax_h) if ax_h > 4 else 1.0, pad=0.02)
-    cbar.set_label("sensitivity", fontsize=9)
+    cbar.set_label("sensitivity (red: positive)", fontsize=9)
     cbar.ax.tick_params(labelsize=8)
-    return figures.save_figure(fig, out_base)
+    caption = (f"Every unit (rows{', ordered by clustering their profiles' if cluster else ''}) against every tag "
+               f"(columns): its {SENSITIVITY}" + (f"; {where}" if where else "") + ". Grey: undefined.")
+    return figures.save_figure(fig, out_base, caption=caption)
 
 
 def plot_ranking_table(s: np.ndarray, rankings: np.ndarray, tags: Sequence[str], neurons: Sequence[str],
-                       out_base: str | os.PathLike, top: int = 10) -> list[Path]:
-    """Table of the ``top`` most important units per tag (columns in ``tag_order``), cells coloured by sensitivity.
+                       out_base: str | os.PathLike, top: int = 10, where: str = "") -> list[Path]:
+    """Table of the ``top`` most important units per tag (columns in ``tag_order``), cells coloured by sensitivity
+    on the heatmap's scale (that of all of ``s``), with its colour bar; ``where`` names the split in the caption.
 
     Args:
         s: (n, n_tags) sensitivities; rankings: int (n_tags, n) from ``rank_units``.
@@ -73,26 +80,33 @@ def plot_ranking_table(s: np.ndarray, rankings: np.ndarray, tags: Sequence[str],
     n_tags = len(order)
     fig = new_figure(1.0 + 1.05 * n_tags, 1.5 + 0.42 * max(k, 1))
     ax = fig.subplots()
-    norm = symmetric_norm(vals)
-    ax.imshow(vals, aspect="auto", cmap=diverging_cmap(), norm=norm, interpolation="none")
+    norm = symmetric_norm(s)  # the sensitivity heatmap's scale
+    img = ax.imshow(vals, aspect="auto", cmap=diverging_cmap(), norm=norm, interpolation="none")
     font = 7.0 if max((len(str(x)) for x in neurons), default=1) <= 9 else 6.0
     with np.errstate(invalid="ignore"):
         dark = np.isfinite(vals) & (np.abs(np.ma.filled(norm(vals), 0.5) - 0.5) > 0.35)
     for r in range(k):
         for c in range(n_tags):
-            ax.text(c, r, f"{neurons[units[r, c]]}\n{vals[r, c]:+.3g}", ha="center", va="center", fontsize=font,
+            text = f"{neurons[units[r, c]]}\n{vals[r, c]:+.3g}" if np.isfinite(vals[r, c]) else "–"
+            ax.text(c, r, text, ha="center", va="center", fontsize=font,
                     color="white" if dark[r, c] else "black")
     ax.xaxis.tick_top()
     ax.set_xticks(np.arange(n_tags), [str(tags[j]) for j in order], fontsize=8, rotation=90)
     ax.set_yticks(np.arange(k), [str(i + 1) for i in range(k)], fontsize=8)
     ax.set_ylabel("rank", fontsize=9)
     fig.suptitle(f"Top {k} units per tag (unit, sensitivity)", fontsize=10)
-    return figures.save_figure(fig, out_base)
+    cbar = fig.colorbar(img, ax=ax, fraction=0.04, pad=0.02)
+    cbar.set_label("sensitivity (red: positive)", fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+    caption = (f"Each tag's {k} highest-ranked units (column), rank 1 at the top, each cell the unit's name and its "
+               f"{SENSITIVITY}" + (f"; {where}" if where else "") + ". Colours on the sensitivity heatmap's scale.")
+    return figures.save_figure(fig, out_base, caption=caption)
 
 
 def plot_per_tag_accuracy(accuracy: Mapping[str, float | None], out_base: str | os.PathLike, *,
-                          title: str = "Per-tag accuracy") -> list[Path]:
-    """Bar chart of per-tag accuracy (``tag_order``), then ``ALL`` and ``F1`` if present; missing bars marked n/a."""
+                          title: str = "Per-tag recall", where: str = "") -> list[Path]:
+    """Bar chart of each tag's recall (``tag_order``), then ``ALL`` (token accuracy) and ``F1`` (entity F1) if
+    present; missing bars marked n/a. ``where`` names the split in the caption."""
     tags = [t for t in accuracy if t not in ("ALL", "F1")]
     names = [tags[i] for i in tag_order(tags)] + [t for t in ("ALL", "F1") if t in accuracy]
     vals = np.array([np.nan if accuracy[t] is None else float(accuracy[t]) for t in names])
@@ -108,6 +122,9 @@ def plot_per_tag_accuracy(accuracy: Mapping[str, float | None], out_base: str | 
     ax.set_xticks(x, names, fontsize=font_size(len(names), 9, 6.5, 40), rotation=90 if len(names) > 12 else 0)
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylim(0, 1.15)
-    ax.set_ylabel("accuracy (F1 for F1)", fontsize=9)
+    ax.set_ylabel("recall of the tag; ALL: token accuracy;\nF1: entity F1 (higher is better)", fontsize=8.5)
     ax.set_title(title, fontsize=11)
-    return figures.save_figure(fig, out_base)
+    caption = ("The model's recall of each tag (the share of its gold tokens predicted as the tag), its token "
+               "accuracy (ALL) and its entity F1 (F1, conlleval), before any ablation; higher is better"
+               + (f"; {where}" if where else "") + ".")
+    return figures.save_figure(fig, out_base, caption=caption)
