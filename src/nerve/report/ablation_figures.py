@@ -232,8 +232,8 @@ def run_labels(csv_paths: Sequence[str | os.PathLike]) -> list[str]:
         if len(set(labels)) == len(labels):
             break
         labels = ["/".join(n[-depth:]) for n in parts]
-    if len(set(labels)) < len(labels):
-        labels = [f"{label} ({i + 1})" for i, label in enumerate(labels)]
+    if len(set(labels)) < len(labels):  # the same folder twice
+        labels = [f"{n[-1]} ({i + 1})" for i, n in enumerate(parts)]
     return labels
 
 
