@@ -1,4 +1,4 @@
-"""The report's "Which ranking method?" section: held-out own drops per method and tag over runs, a plain-language
+"""The report's "Which ranking method?" section: held-out drops in recall per method and tag over runs, a plain-language
 verdict per tag and overall, and the methods' agreement and stability figures."""
 
 from __future__ import annotations
