@@ -75,15 +75,16 @@ def test_overlay_with_unknown_tag_raises(analysis, tmp_path):
 
 @pytest.fixture
 def drawn(monkeypatch):
-    """The figures the plot functions save, captured (they are still written)."""
+    """The figures the plot functions save, captured instead of written, laid out as save_figure lays them out
+    before it draws (the test's draw is then the draw of the first file)."""
     from nerve.report import figures as F
 
     captured = []
-    save = F.save_figure
 
     def capture(fig, base, **kwargs):
         captured.append(fig)
-        return save(fig, base, **kwargs)
+        F.lay_out(fig)
+        return []
 
     monkeypatch.setattr(F, "save_figure", capture)
     return captured

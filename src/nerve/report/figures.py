@@ -98,6 +98,8 @@ def save_figure(fig: Figure, base: str | os.PathLike, formats: Sequence[str] | N
     base = os.fspath(base)
     written = []
     with rc_context(SAVE_RC):
+        if formats:
+            lay_out(fig)
         laid_out = False
         for fmt in FORMATS:
             if fmt not in formats:
@@ -107,6 +109,12 @@ def save_figure(fig: Figure, base: str | os.PathLike, formats: Sequence[str] | N
             laid_out = True
             written.append(path)
     return written
+
+
+def lay_out(fig: Figure) -> None:
+    """A first constrained-layout pass, drawing nothing: the pass of the first save starts from it and converges
+    (one pass alone can leave a long tick label a pixel or two outside the canvas)."""
+    fig.draw_without_rendering()
 
 
 _METADATA = {"png": lambda c: {"Software": None, **({"Description": c} if c else {})},
