@@ -75,10 +75,43 @@ def embeddings(text: str | bytes, name: str = "emb.txt") -> Callable[[Path], lis
     return setup
 
 
+_BUILT: dict[tuple, Path] = {}  # what a case set up once in this process, copied for every case that needs it
+
+
+def _built(key: tuple, build: Callable[[Path], Path]) -> Path:
+    """The folder ``build(cache)`` makes, made once per process under a temporary folder removed at exit."""
+    import atexit
+    import tempfile
+
+    if key not in _BUILT:
+        cache = Path(tempfile.mkdtemp(prefix="nerve-cases-"))
+        atexit.register(shutil.rmtree, cache, True)
+        _BUILT[key] = build(cache)
+    return _BUILT[key]
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".nerve.lock"))
+    return dst
+
+
 def _train(tmp: Path, *sets: str, out: str = "run") -> Path:
-    res = cli(*train_args(tmp, *sets, out=out))
-    assert res.returncode == 0, res.stderr
-    return tmp / out
+    """A finished tiny run (one epoch, ``sets``) at ``tmp/out``: trained once per process, then copied (a run
+    folder holds no path of its own)."""
+    def build(cache: Path) -> Path:
+        res = cli(*train_args(cache, *sets))
+        assert res.returncode == 0, res.stderr
+        return cache / "run"
+    return _copy(_built(("run", *sets), build), tmp / out)
+
+
+def _study(tmp: Path) -> Path:
+    """A finished one-seed study (``_study_args``) at ``tmp/study``, run once per process, then copied."""
+    def build(cache: Path) -> Path:
+        res = cli(*_study_args(cache))
+        assert res.returncode == 0, res.stderr
+        return cache / "study"
+    return _copy(_built(("study",), build), tmp / "study")
 
 
 def trained(mutate: Callable[[Path], None], command: str = "evaluate") -> Callable[[Path], list[str]]:
@@ -144,8 +177,7 @@ def _study_args(tmp: Path, *sets: str) -> list[str]:
 
 
 def _study_changed(tmp: Path) -> list[str]:
-    res = cli(*_study_args(tmp))
-    assert res.returncode == 0, res.stderr
+    _study(tmp)
     return _study_args(tmp, "model.hidden=12")
 
 
@@ -399,7 +431,7 @@ def _finished_without_checkpoint(tmp: Path) -> list[str]:
 
 
 def _rerun_changed_while_training(tmp: Path) -> list[str]:
-    assert cli(*_study_args(tmp)).returncode == 0
+    _study(tmp)
     _HOLDERS.append(hold_lock(tmp / "study" / "runs" / "base" / "seed1"))
     return _study_args(tmp, "model.hidden=12") + ["--rerun-changed"]
 
@@ -457,10 +489,12 @@ def _emb_bom(tmp: Path) -> list[str]:
 
 
 def _analysed_run(tmp: Path) -> Path:
-    run = _train(tmp)
-    res = cli("analyze", run, "--out", run / "analysis", "--random-draws", "2", "--max-k", "4", "--no-figures")
-    assert res.returncode == 0, res.stderr
-    return run
+    def build(cache: Path) -> Path:
+        run = _train(cache)
+        res = cli("analyze", run, "--out", run / "analysis", "--random-draws", "2", "--max-k", "4", "--no-figures")
+        assert res.returncode == 0, res.stderr
+        return run
+    return _copy(_built(("analysed",), build), tmp / "run")
 
 
 USER_FILES = {"data/report.js": "var report = 1;\n", "data/run.js": "var run = 2;\n",
@@ -490,8 +524,7 @@ def _explore_over_users_page(tmp: Path) -> list[str]:
 def _explore_study_copy(move: bool) -> Callable[[Path], list[str]]:
     """A finished one-run study copied (``cp -r``) or moved (``mv``) to another folder, then explored."""
     def setup(tmp: Path) -> list[str]:
-        res = cli(*_study_args(tmp))
-        assert res.returncode == 0, res.stderr
+        _study(tmp)
         shutil.copytree(tmp / "study", tmp / "copy")
         if move:
             shutil.rmtree(tmp / "study")
@@ -513,6 +546,82 @@ def _check_version(tmp: Path) -> None:
 def _serve_unknown_host(tmp: Path) -> list[str]:
     return ["serve", str(_analysed_run(tmp)), "--host", "no-such-host.invalid", "--port", "0"]
 
+
+
+# ----------------------------------------------------------------------------- wave 3: one model is one run
+
+
+def _grid_seed(tmp: Path) -> list[str]:
+    return ["study", str(CFG), "--data", str(TINY), "--out", str(tmp / "s"), "--seeds", "1", "--no-progress",
+            "--grid", "train.seed=1,2"]
+
+
+def _check_no_study(tmp: Path) -> None:
+    assert not (tmp / "s").exists()
+
+
+def _compare_one_analysis_thrice(tmp: Path) -> list[str]:
+    _analysed_run(tmp)
+    os.chdir(tmp)  # the third path names the same folder through the working directory
+    return ["compare", "run", "run/analysis", str(tmp / "run"), "--out", str(tmp / "cmp")]
+
+
+def _compare_two_splits(tmp: Path) -> list[str]:
+    run = _analysed_run(tmp)
+    res = cli("analyze", run, "--split", "dev", "--out", tmp / "an_dev", "--random-draws", "2", "--max-k", "4",
+              "--no-figures")
+    assert res.returncode == 0, res.stderr
+    return ["compare", str(run / "analysis"), str(tmp / "an_dev"), "--out", str(tmp / "cmp")]
+
+
+def _compare_copied_run(tmp: Path) -> list[str]:
+    run = _analysed_run(tmp)
+    _copy(run, tmp / "copy")
+    return ["compare", str(run), str(tmp / "copy"), "--out", str(tmp / "cmp")]
+
+
+def _check_no_comparison(tmp: Path) -> None:
+    assert not (tmp / "cmp").exists()
+
+
+def _rank_split_without_misc(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    lines = (TINY / "valid.txt").read_text().splitlines()
+    (tmp / "rank.txt").write_text("\n".join(" ".join([*ln.split()[:-1], "O"]) if ln.endswith("MISC") else ln
+                                            for ln in lines) + "\n")
+    return ["analyze", str(run), "--rank-split", str(tmp / "rank.txt"), "--bucket", "gold", "--methods",
+            "sensitivity,random", "--random-draws", "2", "--max-k", "3", "--no-figures", "--out", str(tmp / "a")]
+
+
+def _check_misc_not_judged(tmp: Path) -> None:
+    import csv
+
+    rows = list(csv.DictReader((tmp / "a" / "methods_summary.csv").open()))
+    assert rows and not [r for r in rows if r["target_tag"].endswith("MISC")]
+
+
+def _check_rows_once(tmp: Path) -> None:
+    lines = (tmp / "analysis" / "methods.csv").read_text().splitlines()
+    assert len(lines) == len(set(lines))
+
+
+def _study_more_epochs(tmp: Path) -> list[str]:
+    _study(tmp)
+    return _study_args(tmp, "train.epochs=2")
+
+
+def _check_extension_recorded(tmp: Path) -> None:
+    import json
+
+    changes = json.loads((tmp / "study" / "study.json").read_text())["changes"]
+    assert [(c["run_dir"], c["action"]) for c in changes] == [("runs/base/seed1", "extended")]
+
+
+def _unseen_tag(tmp: Path) -> list[str]:
+    run = _train(tmp)
+    (tmp / "eval.txt").write_text("EU NNP I-NP B-ORG\nrejects VBZ I-VP O\n\nPeter NNP I-NP B-PER\n"
+                                  "Blackburn NNP I-NP I-PER\nsaid VBD I-VP B-FOO\n")
+    return ["analyze", str(run), "--split", str(tmp / "eval.txt"), "--out", str(tmp / "a")]
 
 
 CASES = [
@@ -694,6 +803,28 @@ CASES = [
          _explore_study_copy(True), "", 0, check=_check_reads_the_copy),
     Case("serve-host-unknown", "serve", "serve --host a name this machine does not have", _serve_unknown_host,
          "--host no-such-host.invalid: not an address or name of this machine"),
+    # wave 3: one model is one run; options never ignored; a tag absent from the ranking split
+    Case("study-grid-seed", "identity", "study --grid train.seed=1,2 (the study's seeds would override it)",
+         _grid_seed, "--grid 'train.seed=1,2': train.seed cannot be a grid key", check=_check_no_study),
+    Case("compare-one-analysis-thrice", "identity", "compare RUN RUN/analysis $PWD/RUN (one analysis three times)",
+         _compare_one_analysis_thrice, "analyses of one model", check=_check_no_comparison),
+    Case("compare-two-splits", "identity", "compare one model's analyses of test and dev",
+         _compare_two_splits, "analyses of one model", check=_check_no_comparison),
+    Case("compare-copied-run", "identity", "compare a run and its copy (cp -r)", _compare_copied_run,
+         "analyses of one model", check=_check_no_comparison),
+    Case("analyze-ablate-twice", "config", "analyze --methods sensitivity --ablate zero,zero",
+         _analyze_with("--methods", "sensitivity", "--ablate", "zero,zero"), "--ablate zero,zero: zero is given twice"),
+    Case("analyze-ablate-alone", "config", "analyze --ablate half without --methods",
+         _analyze_with("--ablate", "half"), "--ablate half"),
+    Case("analyze-rank-split-alone", "config", "analyze --rank-split /no/such/file without --methods",
+         _analyze_with("--rank-split", "/no/such/file"), "--rank-split /no/such/file: only the --methods rank on it"),
+    Case("rank-split-tag-absent", "analysis", "analyze --methods with a --rank-split file that has no MISC token "
+         "(MISC is neither swept nor judged)", _rank_split_without_misc,
+         "B-MISC, I-MISC: no token (gold tags) in the ranking split", 0, check=_check_misc_not_judged),
+    Case("study-more-epochs", "identity", "a study re-run with a larger train.epochs (extends its runs, says so)",
+         _study_more_epochs, "runs extended:", 0, check=_check_extension_recorded),
+    Case("unseen-tag-line", "lines", "analyze a file whose 6th line (the 3rd token of its 2nd sentence) has a tag the model never saw",
+         _unseen_tag, "eval.txt:6: tag 'B-FOO' was never seen in training"),
     Case("version", "package", "nerve --version", lambda tmp: ["--version"], "", 0, check=_check_version,
          shown="(stdout) nerve 0.1.0"),
 ]
@@ -743,7 +874,7 @@ def write_doc() -> None:
              "and checks the exit code, the message, that it is one line without a traceback or \"internal error\", "
              "and, where stated, what the command left behind. Exit code 2 = bad input or a fault; 0 = the input is "
              "read correctly.", "", RULES, "",
-             "| group | case | exit | what the user sees (stderr, last line) | test id |", "|---|---|---|---|---|"]
+             "| group | case | exit | what the user sees (stderr: the last line, or for exit 0 the warning or note) | test id |", "|---|---|---|---|---|"]
     mount = can_mount()
     for case in CASES:
         if case.root and not mount:
@@ -752,7 +883,9 @@ def write_doc() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             proc = run_case(case, Path(tmp))
-        last = (proc.stderr.strip().splitlines() or [""])[-1].replace(tmp, "…").replace("|", "\\|")
+        lines_err = proc.stderr.strip().splitlines() or [""]
+        said = [ln for ln in lines_err if case.expect and case.expect in ln]
+        last = (said[0] if said and case.code == 0 else lines_err[-1]).replace(tmp, "…").replace("|", "\\|")
         last = re.sub(r"pid \d+", "pid N", last.replace(str(ROOT), ".")) or case.shown
         lines.append(f"| {case.group} | {case.what} | {proc.returncode} | `{last}` | `{case.id}` |")
         print(case.id, proc.returncode, f"{time.perf_counter() - t0:.1f}s", last, file=sys.stderr)
@@ -828,6 +961,11 @@ EXTRA = """
 
 | guarantee | test |
 |---|---|
+| a study stores the paths inside its folder relative to it (`runs/base/seed1`); a moved study reads its own runs, never the original's | `tests/test_api.py::test_study_json_stores_the_paths_inside_the_study_relative_to_it`, `test_a_moved_study_reads_its_own_runs` |
+| a study re-run says on stderr what it does to each run folder (trained, resumed, extended by more epochs, retrained, reanalysed) and records it in study.json's `changes`; a re-run that reuses everything says nothing | `tests/test_study.py::test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_and_records_it` |
+| a task Ray re-ran after its worker or node died is reported (`nerve study: 1 of 1 runs retried: … (started 2 times: …)`) and recorded; every start is a line of the run's `attempts.jsonl` | `tests/test_study.py::test_a_task_ray_ran_twice_is_reported_as_retried` |
+| a Ray that nerve starts uses 127.0.0.1 as its node address (`--ray-node-ip` another); what Ray still listens on is in the README's Ray section | `tests/test_study.py::test_ray_is_started_with_the_node_address_asked_for` |
+| a tag with no token in the ranking split has NaN method scores, no methods.csv rows as a target and no methods_summary.csv rows, and still counts among the other tags of a selectivity | `tests/test_method_stage.py::test_a_tag_absent_from_the_ranking_split_*` |
 | `kill -9` mid-epoch, re-run the same command: resumes from the last epoch checkpoint and ends with the same metrics as an uninterrupted run | `tests/test_cli_train.py::test_kill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run` |
 | full disk during `train` and during `analyze` (tmpfs, root only): a one-line error, nothing half-written; after space is freed the same command resumes and ends with the metrics of an uninterrupted run | `tests/test_faults.py::test_full_disk_train_fails_cleanly_then_resumes_to_the_same_metrics`, `test_full_disk_analyze_fails_cleanly_then_finishes` |
 | `kill -9` of `nerve study`: no worker outlives it by more than 5 s | `tests/test_faults.py::test_killed_study_leaves_no_worker_alive` |

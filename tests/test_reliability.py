@@ -32,6 +32,7 @@ def test_case(case, tmp_path):
     assert proc.returncode == case.code, proc.stderr[-1500:]
     if case.expect:
         assert case.expect in proc.stderr, proc.stderr
+    if case.expect and case.code != 0:
         errors = [line for line in proc.stderr.strip().splitlines() if line.startswith("nerve: error")]
         assert len(errors) == 1 and proc.stderr.strip().splitlines()[-1] == errors[0], proc.stderr
 

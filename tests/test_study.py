@@ -371,7 +371,7 @@ def test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_and_records_it(
     assert "1 of 1 runs trained" in first.stderr
     again = run_cli(*args, "--set", "train.epochs=2", check=True)
     run = out / "runs" / "base" / "seed1"
-    assert f"nerve study: 1 of 1 runs extended: {run} (from 1 to 2 epochs" in again.stderr
+    assert f"nerve study: 1 of 1 runs extended: {run} (from 1 to 2 epochs:" in again.stderr
     changes = json.loads((out / "study.json").read_text())["changes"]
     assert [(c["run_dir"], c["action"]) for c in changes] == [("runs/base/seed1", "extended")]
     assert "from 1 to 2 epochs" in changes[0]["detail"]

@@ -198,7 +198,7 @@ def out_folder(path: str) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from nerve.analysis.compare import CompareSpec, analysis_is_current, load_run_analysis
+    from nerve.analysis.compare import CompareSpec, analysis_is_current, check_distinct_models, load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, findings_table, write_findings
     from nerve.analyze import analyze_run, compare
     from nerve.method_stage import compare_methods
@@ -215,9 +215,13 @@ def cmd_compare(args) -> int:
         dirs.append(analysis)
     from nerve.folder import writer_lock
 
+    try:
+        runs = [load_run_analysis(d) for d in dirs]  # each analysis read once
+    except ValueError as err:
+        raise NerveError(str(err)) from None
+    check_distinct_models(runs)  # before --out is made: a refused comparison leaves nothing
     with writer_lock(args.out, "nerve compare"):
         try:
-            runs = [load_run_analysis(d) for d in dirs]  # each analysis read once
             compare(runs, args.out, CompareSpec(k=args.k, run_figures=not args.no_run_figures))
             methods = compare_methods(runs, args.out)
             results = evaluate_findings(runs)

@@ -151,7 +151,8 @@ class Indexer:
             try:
                 tags = np.fromiter(map(v.tags.stoi.__getitem__, sent.tags), dtype=np.int64, count=len(sent.tags))
             except KeyError as err:
-                raise NerveError(f"{path}:{sent.line}: tag {err.args[0]!r} was never seen in training "
+                line = sent.line + sent.tags.index(err.args[0])  # a sentence's tokens are consecutive lines
+                raise NerveError(f"{path}:{line}: tag {err.args[0]!r} was never seen in training "
                                  f"(the model knows {', '.join(v.tags.itos)})") from None
         return Encoded(words, chars, caps, feats, tags)
 

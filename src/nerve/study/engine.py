@@ -125,9 +125,9 @@ def planned_change(job: Job) -> Change | None:
     done = _epochs_of(run)
     want = job.config().train.epochs
     if (run / "complete.json").is_file():
-        return Change(job.run_dir, "extended", f"from {done} to {want} epochs (the run's config differs only in "
-                                               "train.epochs; training resumes from its last checkpoint)")
-    return Change(job.run_dir, "resumed", f"from epoch {done} of {want} (a run interrupted before it finished)")
+        return Change(job.run_dir, "extended", f"from {done} to {want} epochs: the run's config differs only in "
+                                               "train.epochs, so training goes on from its last checkpoint")
+    return Change(job.run_dir, "resumed", f"from epoch {done} of {want}: the run was interrupted before it finished")
 
 
 def _epochs_of(run: Path) -> int:
@@ -260,8 +260,9 @@ def execute(jobs: list[Job], engine: Engine, epochs: int = 1, idle=None) -> Outc
         runs.close()
         eps.close()
         counts = [(j, _attempts(j.run_dir, token)) for j in todo]
-        retried = [Change(j.run_dir, "retried", f"started {n} times (its worker or node died; {ATTEMPTS} in the run "
-                                                "folder says where)") for j, n in counts if n > 1]
+        retried = [Change(j.run_dir, "retried", f"started {n} times: a worker or node died and Ray re-ran the task; "
+                                                f"{ATTEMPTS} in the run folder says where")
+                   for j, n in counts if n > 1]
         _say(retried, len(jobs))
     return Outcome([(_without_attempt(s), m) for s, m in failed or []], planned + retried)
 
