@@ -182,7 +182,8 @@ def finding_contrasts(variants: dict) -> list[tuple[str, str, str]]:
                  if f.get("applicable_runs") and f.get("holds_runs") == f["applicable_runs"]]
         text = (f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies, and held in "
                 f"every run of {len(every)}" + (f" ({', '.join(every)})" if 0 < len(every) <= 4 else ""))
-        for verdict in ("contradicted", "negligible", "inconclusive", "cannot be tested", "not applicable"):
+        for verdict in ("holds for most", "contradicted", "negligible", "inconclusive", "cannot be tested",
+                        "not applicable"):
             cells = by.get(verdict, [])
             if cells:  # named when few, else counted
                 text += f"; {verdict} in " + (", ".join(cells) if len(cells) <= 4 else f"{len(cells)}")

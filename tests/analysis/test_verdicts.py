@@ -17,6 +17,7 @@ from nerve.analysis.meta import (
     CONTRADICTED,
     HOLDS,
     INCONCLUSIVE,
+    MOST,
     NEGLIGIBLE,
     NOT_TESTABLE,
     SEEDS,
@@ -184,18 +185,25 @@ def test_quantified_reports_holds_contradicted_negligible_or_inconclusive():
     assert quantified("most", _cases([HOLDS] * 5 + [INCONCLUSIVE] * 3))[0] == HOLDS
     assert quantified("most", _cases([CONTRADICTED] * 4 + [HOLDS] * 4))[0] == CONTRADICTED
     assert quantified("most", _cases([HOLDS] * 4 + [INCONCLUSIVE] * 4))[0] == INCONCLUSIVE
-    assert quantified("all", _cases([HOLDS] * 7 + [CONTRADICTED]))[0] == CONTRADICTED
+    assert quantified("all", _cases([HOLDS] * 3 + [CONTRADICTED] * 9))[0] == CONTRADICTED
     assert quantified("any", _cases([INCONCLUSIVE] * 7 + [HOLDS]))[0] == HOLDS
     assert quantified("all", _cases([NEGLIGIBLE] * 3))[0] == NEGLIGIBLE
     assert quantified("all", _cases([NOT_TESTABLE] * 3)) == (NOT_TESTABLE, None)
 
 
-def test_all_with_one_negligible_case_is_never_contradicted():
-    # issue 29 point 4: 7 of 9 tags hold, 2 negligible: not a red "fails"
+def test_all_with_one_negligible_case_among_holding_ones_holds_for_most():
+    # issue 29 point 4: 7 of 9 tags hold, 2 negligible: neither "holds" nor a red "fails"
     verdict, p = quantified("all", _cases([HOLDS] * 7 + [NEGLIGIBLE] * 2))
-    assert verdict == NEGLIGIBLE and p == 0.001
-    assert quantified("all", _cases([HOLDS] * 7 + [NEGLIGIBLE, INCONCLUSIVE]))[0] == NEGLIGIBLE
+    assert verdict == MOST and p == 0.001
+    assert quantified("all", _cases([HOLDS] * 5 + [NEGLIGIBLE] + [INCONCLUSIVE] * 3))[0] == MOST
+    assert quantified("all", _cases([HOLDS] * 7 + [CONTRADICTED]))[0] == MOST
     assert quantified("most", _cases([HOLDS] * 7 + [NEGLIGIBLE] * 2))[0] == HOLDS
+
+
+def test_all_that_holds_in_a_minority_of_cases_is_negligible_or_contradicted():
+    assert quantified("all", _cases([HOLDS] * 4 + [NEGLIGIBLE] * 5))[0] == NEGLIGIBLE
+    assert quantified("all", _cases([HOLDS] * 4 + [INCONCLUSIVE] * 4 + [NEGLIGIBLE]))[0] == NEGLIGIBLE
+    assert quantified("all", _cases([HOLDS] * 8 + [INCONCLUSIVE]))[0] == INCONCLUSIVE
 
 
 def _methods_rows(ablate: str, own_drop: float, random_drops) -> np.ndarray:

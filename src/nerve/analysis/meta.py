@@ -33,6 +33,7 @@ from nerve.analysis.stats import holm
 
 HOLDS, CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE = (
     "holds", "contradicted", "negligible", "inconclusive", "cannot be tested")
+MOST = "holds for most"  # a clause's (never a case's) verdict: an "all" claim that holds in a majority of its cases
 SEEDS = "models of this architecture trained with other seeds"
 THESE = "these trained models"
 _TINY = 1e-12  # relative: spread or variance below this is none

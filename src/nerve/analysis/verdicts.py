@@ -17,6 +17,7 @@ from nerve.analysis.meta import (
     CONTRADICTED,
     HOLDS,
     INCONCLUSIVE,
+    MOST,
     NEGLIGIBLE,
     NOT_TESTABLE,
     Estimate,
@@ -246,14 +247,14 @@ def _counts(cases: list[dict]) -> dict:
 
 
 def _finding_verdict(f: dict, clauses: list[tuple[str, float | None]]) -> tuple[str, float | None]:
-    """A finding's verdict from its clauses' (every clause must hold; the first of contradicted, negligible,
-    inconclusive, cannot be tested that a clause has otherwise) and the p that decides it."""
+    """A finding's verdict from its clauses' (every clause must hold; the first of contradicted, negligible, holds
+    for most, inconclusive, cannot be tested that a clause has otherwise) and the p that decides it."""
     verdicts = [v for v, _ in clauses]
     if not f["applicable_runs"] or NA in verdicts:
         return NA, None
-    verdict = next((v for v in (CONTRADICTED, NEGLIGIBLE, INCONCLUSIVE, NOT_TESTABLE) if v in verdicts), HOLDS)
+    verdict = next((v for v in (CONTRADICTED, NEGLIGIBLE, MOST, INCONCLUSIVE, NOT_TESTABLE) if v in verdicts), HOLDS)
     decided = [p for v, p in clauses if v == verdict and p is not None]
-    return verdict, ((max(decided) if verdict == HOLDS else min(decided)) if decided else None)
+    return verdict, ((max(decided) if verdict in (HOLDS, MOST) else min(decided)) if decided else None)
 
 
 def quantified(quantifier: str, cases: list[dict]) -> tuple[str, float | None]:
@@ -262,8 +263,11 @@ def quantified(quantifier: str, cases: list[dict]) -> tuple[str, float | None]:
     With ``need`` cases that must hold (all: every one, most: more than half, any: one): holds when at least
     ``need`` hold; contradicted when so many are contradicted (n − need + 1) that it could not hold whatever the
     rest; negligible when the negligible and contradicted cases together are that many (it cannot hold, and the
-    effect is below δ where it fails); cannot be tested when every case is; else inconclusive. So "all" with one
-    negligible case and the rest holding is negligible, never contradicted."""
+    effect is below δ where it fails); cannot be tested when every case is; else inconclusive.
+
+    An "all" claim that cannot hold but holds in a majority of its cases "holds for most" (its p: the majority's
+    deciding one): one negligible or contradicted case among many holding ones is neither a "holds" nor a red
+    "fails", and the counts say which cases fail."""
     n = len(cases)
     need = {"all": n, "most": n // 2 + 1, "any": 1}[quantifier]
 
@@ -272,6 +276,9 @@ def quantified(quantifier: str, cases: list[dict]) -> tuple[str, float | None]:
 
     if len(ps(HOLDS)) >= need:
         return HOLDS, ps(HOLDS)[need - 1]
+    cannot_hold = len(ps(NEGLIGIBLE, CONTRADICTED)) >= n - need + 1
+    if quantifier == "all" and cannot_hold and len(ps(HOLDS)) >= n // 2 + 1:
+        return MOST, ps(HOLDS)[n // 2]
     if len(ps(CONTRADICTED)) >= n - need + 1:
         return CONTRADICTED, ps(CONTRADICTED)[n - need]
     if len(ps(NEGLIGIBLE, CONTRADICTED)) >= n - need + 1:

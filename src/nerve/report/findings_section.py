@@ -11,8 +11,8 @@ from nerve.analysis.verdict_words import CLASSES, interval_text
 from nerve.analysis.verdicts import finding_label, p_text, run_words, signed
 
 # red only for a claim contradicted beyond its smallest effect of interest; a negligible effect is grey
-_CLASS = {"holds": "yes", "contradicted": "no", "negligible": "na", "not applicable": "na",
-          "cannot be tested": "na", "inconclusive": ""}
+_CLASS = {"holds": "yes", "holds for most": "part", "contradicted": "no", "negligible": "na",
+          "not applicable": "na", "cannot be tested": "na", "inconclusive": ""}
 
 
 def _verdict(v: str) -> str:

@@ -15,10 +15,10 @@ from nerve.grid import (
     study_layout,
 )
 
-_CLASS = {"holds": "yes", "contradicted": "no", "negligible": "na", "not applicable": "na", "inconclusive": "",
-          "cannot be tested": "na"}
-_SHORT = {"holds": "holds", "contradicted": "contradicted", "negligible": "≈0", "not applicable": "n/a",
-          "inconclusive": "?", "cannot be tested": "untestable"}
+_CLASS = {"holds": "yes", "holds for most": "part", "contradicted": "no", "negligible": "na",
+          "not applicable": "na", "inconclusive": "", "cannot be tested": "na"}
+_SHORT = {"holds": "holds", "holds for most": "most", "contradicted": "contradicted", "negligible": "≈0",
+          "not applicable": "n/a", "inconclusive": "?", "cannot be tested": "untestable"}
 
 
 def _minutes(seconds: float) -> str:

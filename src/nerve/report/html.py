@@ -34,7 +34,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right} th{background:#f3f3f3}
 .nowrap{overflow-x:auto} .nowrap table{font-size:0.8em} .nowrap td{white-space:nowrap;padding:2px 4px}
 td.l,th.l{text-align:left} .yes{color:#1a7f37;font-weight:600} .no{color:#b42318;font-weight:600}
-.na{color:#888} details{margin:0.5em 0} summary{cursor:pointer;font-weight:600}
+.na{color:#888} .part{color:#8a6d00;font-weight:600} details{margin:0.5em 0} summary{cursor:pointer;font-weight:600}
 tr.cases>td{border-top:none;padding-top:0} tr.cases summary{font-weight:400;font-size:0.9em}
 nav.toc{background:#f7f7f7;border:1px solid #e3e3e3;padding:0.4em 1.2em;margin:1em 0;font-size:0.92em}
 nav.toc ol{margin:0.2em 0;padding-left:1.4em} nav.toc>ol>li{margin:0.15em 0}
