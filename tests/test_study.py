@@ -363,7 +363,7 @@ def test_study_max_k_bounds_every_analysis_sweep(tmp_path):
     assert analysis["max_k"] == 3
 
 
-def test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_and_records_it(tmp_path):
+def test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_in_its_report_and_study_json(tmp_path):
     out = tmp_path / "ext"
     args = ["study", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny", "--out", out, "--seeds", "1",
             "--no-progress", *NO_METHODS]
@@ -375,8 +375,12 @@ def test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_and_records_it(
     changes = json.loads((out / "study.json").read_text())["changes"]
     assert [(c["run_dir"], c["action"]) for c in changes] == [("runs/base/seed1", "extended")]
     assert "from 1 to 2 epochs" in changes[0]["detail"]
+    report = (out / "report.html").read_text()
+    assert "What this invocation did</h2>" in report and "<code>runs/base/seed1</code>" in report
+    assert "<td class=\"l\">extended</td>" in report
     same = run_cli(*args, "--set", "train.epochs=2", check=True)
     assert "nerve study:" not in same.stderr and json.loads((out / "study.json").read_text())["changes"] == []
+    assert "this invocation trained and analysed nothing" in (out / "report.html").read_text()
 
 
 def test_a_task_ray_ran_twice_is_reported_as_retried(monkeypatch, tmp_path, capsys):
@@ -417,3 +421,4 @@ def test_ray_is_started_with_the_node_address_asked_for(monkeypatch, address, no
     with pytest.raises(AttributeError):  # stops right after ray.init: no task is started
         _execute_ray([spec], Engine("ray", address=address, node_ip=node_ip), lambda n: None)
     assert seen["address"] == address and seen.get("_node_ip_address") == want
+

@@ -269,6 +269,19 @@ def _absolute(variants: dict, root: Path) -> dict:
     return out
 
 
+def _changes(changes: list[dict], root: Path) -> str:
+    """The run folders this invocation of the study trained, resumed, extended, retrained, re-analysed or saw Ray
+    retry (``study.engine.Change``), or that it reused every run."""
+    if not changes:
+        return "<p>Every run and analysis was reused as it was: this invocation trained and analysed nothing.</p>"
+    def rel(p: str) -> str:
+        return str(Path(p).relative_to(root)) if Path(p).is_absolute() and Path(p).is_relative_to(root) else p
+    rows = [[html.escape(c["action"]), f"<code>{html.escape(rel(c['run_dir']))}</code>", html.escape(c["detail"])]
+            for c in changes]
+    return ("<p>Run folders this invocation changed (every other run was reused as it was).</p>"
+            + _table(["action", "run folder", "detail"], rows, left=3))
+
+
 def write_report(out: Path, summary: dict, grid=None, study_dir: Path | None = None) -> Path:
     """Write ``out/report.html`` from a study summary (see ``nerve.study.summarise``, or study.json, whose
     relative folders are taken relative to ``study_dir``, default ``out``): a table of contents, then the runs,
@@ -280,6 +293,8 @@ def write_report(out: Path, summary: dict, grid=None, study_dir: Path | None = N
     figs, sec = Figures(out), Sections()
     parts = [sec.heading(2, "Runs"), "<p>Scores on the test split; F1 is conlleval's entity F1.</p>",
              _run_table(all_runs)]
+    if "changes" in summary:
+        parts += [sec.heading(2, "What this invocation did"), _changes(summary["changes"], Path(study_dir or out))]
     if summary.get("failed"):
         parts += [sec.heading(2, "Failed runs"), "<p>These runs stopped with an error and are left out of every table "
                   "and figure below; re-running the study command retries them.</p>",
