@@ -166,11 +166,58 @@ def findings_by_label(variants: dict) -> dict[str, dict[str, dict]]:
     return table
 
 
-def finding_contrasts(variants: dict) -> list[tuple[str, str, str]]:
-    """What changes between architectures, per finding: (label, description, text), the text saying in how many
-    architectures it holds and in how many runs it held in every run, and where it is contradicted, negligible,
-    inconclusive, cannot be tested or does not apply (architectures named up to four, counted beyond)."""
+def grid_cells(variants: dict) -> dict[str, dict[str, str]]:
+    """The grid cells with findings and their factor levels: the variant's grid values ({"char": "cnn", ...}) and
+    its recipe (``contrasts.recipe_level`` of its --cell-set items: "none" when it has none)."""
+    from nerve.analysis.contrasts import RECIPE, recipe_level
+
+    return {name: assignment(name) | {RECIPE: recipe_level(v.get("recipe", []))}
+            for name, v in variants.items()
+            if v.get("findings") and name != "base" and all("=" in part for part in name.split(","))}
+
+
+def contrast_tests(variants: dict) -> list:
+    """The architecture contrasts of a grid study (``nerve.analysis.contrasts.study_contrasts``): per finding,
+    clause and pair of levels of each varying factor (recipe included), the OLS contrast of the cell means with its
+    Holm-level interval, p (Holm over every contrast) and verdict; [] without two grid cells."""
+    from nerve.analysis.contrasts import study_contrasts
+
+    cells = grid_cells(variants)
+    alpha = next((f.get("alpha") for v in variants.values() for f in v.get("findings", []) if f.get("alpha")), 0.05)
+    return study_contrasts(cells, {n: variants[n]["findings"] for n in cells}, float(alpha))
+
+
+def contrasts_csv(variants: dict, contrasts: list | None = None) -> str:
+    """contrasts.csv: one row per tested contrast (``nerve.analysis.contrasts.CSV_FIELDS``; docs/OUTPUTS.md)."""
+    from nerve.analysis.contrasts import CSV_FIELDS, csv_rows
+
+    return _csv(CSV_FIELDS, csv_rows(contrast_tests(variants) if contrasts is None else contrasts))
+
+
+def _num(x: float) -> str:
+    return f"{x:+.2f}" if abs(x) >= 0.01 or x == 0 else f"{x:+.1e}"
+
+
+def contrast_text(c) -> str:
+    """One tested contrast in words: "decoder crf − softmax: −0.30 [−0.45, −0.15] (OLS on cell means, t(6),
+    p (Holm) 0.003; δ = 0.1): holds"."""
+    from nerve.analysis.meta import p_text
+
+    head = f"{c.factor} {c.high} − {c.low}"
+    if c.reason:
+        return f"{head}: cannot be tested ({c.reason})"
+    return (f"{head}: {_num(c.effect)} [{_num(c.ci[0])}, {_num(c.ci[1])}] ({c.test}, p (Holm) {p_text(c.p_holm)}; "
+            f"δ = {c.sesoi:g}): {c.verdict}" + (f" — {c.note}" if c.note else ""))
+
+
+def finding_contrasts(variants: dict, contrasts: list | None = None) -> list[tuple[str, str, str]]:
+    """What changes between architectures, per finding: (label, description, text), the text giving first each
+    tested contrast (``contrast_tests``: effect [interval at its Holm level], test, p (Holm), verdict), then, as
+    description, in how many architectures it holds and in how many runs it held in every run, and where it is
+    contradicted, negligible, inconclusive, cannot be tested or does not apply (architectures named up to four,
+    counted beyond)."""
     names = [n for n, v in variants.items() if v.get("findings")]
+    tests = contrast_tests(variants) if contrasts is None else contrasts
     out = []
     for label, by_name in findings_by_label(variants).items():
         by: dict[str, list[str]] = {}
@@ -180,12 +227,16 @@ def finding_contrasts(variants: dict) -> list[tuple[str, str, str]]:
         applicable = len(names) - len(by.get("not applicable", [])) - len(by.get("not evaluated", []))
         every = [short_label(n) for n, f in by_name.items()
                  if f.get("applicable_runs") and f.get("holds_runs") == f["applicable_runs"]]
-        text = (f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies, and held in "
-                f"every run of {len(every)}" + (f" ({', '.join(every)})" if 0 < len(every) <= 4 else ""))
+        counts = (f"holds in {len(by.get('holds', []))} of {applicable} architectures where it applies, and held "
+                  f"in every run of {len(every)}" + (f" ({', '.join(every)})" if 0 < len(every) <= 4 else ""))
         for verdict in ("holds for most", "contradicted", "negligible", "inconclusive", "cannot be tested",
                         "not applicable"):
             cells = by.get(verdict, [])
             if cells:  # named when few, else counted
-                text += f"; {verdict} in " + (", ".join(cells) if len(cells) <= 4 else f"{len(cells)}")
+                counts += f"; {verdict} in " + (", ".join(cells) if len(cells) <= 4 else f"{len(cells)}")
+        mine = [c for c in tests if c.label == label]
+        clauses = len({c.clause for c in mine})
+        tested = "; ".join((f"clause {c.clause} " if clauses > 1 else "") + contrast_text(c) for c in mine)
+        text = (f"tested: {tested}; run counts (a description): " if tested else "") + counts
         out.append((label, next(iter(by_name.values())).get("description", ""), text))
     return out

@@ -8,6 +8,7 @@ import html
 from nerve.grid import (
     PUBLISHED_SOURCES,
     cell_summary,
+    contrast_tests,
     finding_contrasts,
     findings_by_label,
     layout_cells,
@@ -116,8 +117,56 @@ def findings_by_variant(variants: dict) -> str:
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
+def _contrast_row(c) -> str:
+    """One tested contrast as a table row: finding (clause, statistic), factor (and what it is confounded with),
+    levels, effect [interval at its Holm level], test, p (Holm), verdict."""
+    from nerve.analysis.meta import p_text
+
+    finding = html.escape(f"{c.label} {c.id}") + f"<br><small class=\"na\">{html.escape(c.statistic)}" + (
+        f", clause {c.clause}" if c.clause > 1 else "") + "</small>"
+    factor = html.escape(c.factor) + (f"<br><small class=\"na\">{html.escape(c.note)}</small>" if c.note else "")
+    levels = f"{html.escape(c.high)} − {html.escape(c.low)}"
+    if c.reason:
+        effect, test = f'<span class="na">{html.escape(c.reason)}</span>', "–"
+    else:
+        effect = (f"{c.effect:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}]"
+                  f"<br><small class=\"na\">{c.level:.2%} (Holm level), δ = {c.sesoi:g}</small>")
+        test = html.escape(c.test)
+    verdict = f"<span class=\"{_CLASS.get(c.verdict, '')}\">{html.escape(c.verdict)}</span>"
+    cells = [finding, factor, levels, effect, test, p_text(c.p_holm), verdict]
+    return "<tr>" + "".join(f"<td class=\"l\">{x}</td>" if i < 3 else f"<td>{x}</td>" for i, x in enumerate(cells)) + \
+        "</tr>"
+
+
+def contrasts_table(contrasts: list) -> str:
+    """The tested architecture contrasts (``nerve.grid.contrast_tests``) as a table, with how they were tested."""
+    if not contrasts:
+        return ""
+    m = contrasts[0].m
+    note = ("Each finding's effect per run (the mean of its cases' statistics in the run), averaged over a cell's "
+            "seeds, regressed on the grid's factors (main effects; the recipe too when it varies) by OLS over the "
+            "cells: each row is the difference between two levels of a factor (as the levels column says, adjusted "
+            "for the other factors) with its t test on the residual degrees of freedom and its interval at its "
+            f"Holm level; p (Holm) over all {m} contrasts of this study. Claim: the factor changes the effect by at "
+            "least δ, the finding's smallest effect of interest (holds: the interval lies outside ±δ; negligible: "
+            "inside ±δ; else inconclusive). A factor that cannot be separated from another is tested jointly with "
+            "it. Population: architectures of this grid, trained with other seeds.")
+    left = ' class="l"'
+    head = "".join(f"<th{left if i < 3 else ''}>{h}</th>" for i, h in enumerate(
+        ["finding", "factor", "levels", "effect [interval]", "test", "p (Holm)", "verdict"]))
+    return (f"<p>{html.escape(note)}</p><div class=\"nowrap\"><table><thead><tr>{head}</tr></thead><tbody>"
+            + "".join(_contrast_row(c) for c in contrasts) + "</tbody></table></div>")
+
+
 def findings_contrasts(variants: dict) -> str:
-    """What changes between architectures, in words (``nerve.grid.finding_contrasts``)."""
+    """What changes between architectures: the tested contrasts (``contrasts_table``), then per finding the run
+    counts in words (``nerve.grid.finding_contrasts``), a description."""
+    tests = contrast_tests(variants)
+    counts = [(label, what, text.split("run counts (a description): ")[-1])
+              for label, what, text in finding_contrasts(variants, tests)]
     items = [f"<li><b>{html.escape(label)}</b> {html.escape(what)}: {html.escape(text)}.</li>"
-             for label, what, text in finding_contrasts(variants)]
-    return "<p>What changes between architectures:</p><ul>" + "".join(items) + "</ul>" if items else ""
+             for label, what, text in counts]
+    table = contrasts_table(tests)
+    words = ("<p>Where each finding holds, by architecture (counts of the cells' verdicts and runs: a description, "
+             "not a test of a difference):</p><ul>" + "".join(items) + "</ul>") if items else ""
+    return (("<p>What changes between architectures, tested:</p>" + table) if table else "") + words
