@@ -201,8 +201,8 @@ def run_effects(clause: Mapping, keys: Sequence[str]) -> dict[str, float]:
     """Per run, the clause effect: the mean of its cases' statistics in that run, over the cases ``keys``."""
     per_run: dict[str, list[float]] = {}
     for case in clause["cases"]:
-        if case["key"] in keys:
-            for run, v in zip(case["runs"], case["values"]):
+        if case.get("key") in keys:  # a findings.json before per-run values (no runs / values) gives none
+            for run, v in zip(case.get("runs", []), case.get("values", [])):
                 if v is not None and math.isfinite(v):
                     per_run.setdefault(run, []).append(float(v))
     return {run: float(np.mean(vs)) for run, vs in per_run.items()}
@@ -211,7 +211,7 @@ def run_effects(clause: Mapping, keys: Sequence[str]) -> dict[str, float]:
 def _clause_table(findings: Mapping[str, Mapping], ci: int) -> tuple[dict[str, list[float]], list[str]]:
     """Per cell the runs' clause effects over the cases common to every cell, and the cells without any."""
     clauses = {name: f["clauses"][ci] for name, f in findings.items() if ci < len(f.get("clauses", []))}
-    common = set.intersection(*({c["key"] for c in cl["cases"]} for cl in clauses.values())) if clauses else set()
+    common = set.intersection(*({c.get("key") for c in cl["cases"]} for cl in clauses.values())) if clauses else set()
     values = {name: list(run_effects(cl, sorted(common)).values()) for name, cl in clauses.items()}
     return values, [n for n in findings if not values.get(n)]
 
