@@ -115,6 +115,25 @@ def test_an_analysis_without_figures_writes_the_same_tables_and_no_figure(analys
         assert (analysed_without_figures / name).read_bytes() == (analysed / name).read_bytes(), name
 
 
+def test_a_run_analysis_records_the_per_sentence_counts_of_both_sweeps_and_they_sum_to_the_rows(analysed):
+    from nerve.analysis.ablation import read_ablation_csv, read_sentence_counts
+    from nerve.analysis.heldout import read_methods_csv
+    from nerve.folder import read_marker
+
+    files = read_marker(analysed, "complete.json")["files"]
+    assert "ablation_sentences.npz" in files and "methods_sentences.npz" in files
+    held_out = read_methods_csv(analysed / "methods.csv")
+    for name, rows in (("ablation_sentences.npz", read_ablation_csv(analysed / "ablation.csv")),
+                       ("methods_sentences.npz", held_out[np.isin(held_out["method"], ["sensitivity", "random"])])):
+        for counts in read_sentence_counts(analysed / name).values():
+            assert counts.ks == [5] and counts.targets
+            for z, target in enumerate(counts.targets):
+                j = counts.tags.index(target)
+                own = rows[(rows["target_tag"] == target) & (rows["eval_tag"] == target) & (rows["k"] == 5)]
+                top, n = own["accuracy"][own["selection"] == "top"][0], counts.gold[:, j].sum()
+                assert top == counts.top[0, z][:, j].sum() / n if n else np.isnan(top), (name, target)
+
+
 def test_an_analysis_without_figures_has_another_fingerprint(analysed, analysed_without_figures):
     from nerve.folder import read_marker
 

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
+from nerve.analysis.ablation import write_sentence_counts
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import AnalysedRun
 from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.heldout import (
+    METHOD_SENTENCES,
     MethodScores,
     default_target,
     method_score_matrices,
-    method_sweeps,
+    method_sweeps_counts,
     rank_input,
     unranked,
     write_method_scores,
@@ -33,8 +35,10 @@ from nerve.io import atomic_write_text
 def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path) -> list[str]:
     """The methods part of ``nerve analyze --methods``: each of ``spec.methods`` scores units on the ranking
     split's arrays (``rank_arrays``) and is judged by top-k intervention sweeps on the scoring split's
-    (``arrays``), for each of ``spec.interventions``, into ``out``: methods.csv, methods_summary.csv,
-    methods_scores.npz, methods_agreement.csv and, with ``spec.figures``, their figures (``draw_methods``).
+    (``arrays``), for each of ``spec.interventions``, into ``out``: methods.csv, methods_sentences.npz (the
+    per-sentence counts of its sensitivity and random rows at k = 0 and the ks the ablation findings judge, for
+    their bootstrap over sentences), methods_summary.csv, methods_scores.npz, methods_agreement.csv and, with
+    ``spec.figures``, their figures (``draw_methods``).
     Returns the names of the files written."""
     rank, score = check_activations(rank_arrays), check_activations(arrays)
     ranked = rank_input(rank, spec.bucket)
@@ -45,9 +49,14 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path) -> list[st
              "it out as a target)")
     scores = method_score_matrices(ranked, spec.methods, spec.seed)
     rankings = {m: rank_units(s) for m, s in scores.items()}
-    rows = method_sweeps(ranked, score, spec, rankings)
+    from nerve.analysis.findings_ablation import judged_ks
+
+    rows, counts = method_sweeps_counts(ranked, score, spec, rankings, judged_ks(spec.bound_max_k(score.h.shape[1])))
     write_methods_csv(out / "methods.csv", rows)
     files = ["methods.csv"]
+    if counts:
+        write_sentence_counts(out / METHOD_SENTENCES, counts)
+        files.append(METHOD_SENTENCES)
     agreement = []
     if scores:
         write_method_scores(out / METHOD_SCORES, MethodScores(list(scores), rank.tags, rank.neurons, scores,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nerve.analysis.core import INTERVENTIONS
-from nerve.analysis.findings_ablation import ablation_case, run_sweeps
+from nerve.analysis.findings_ablation import ablation_case, run_sentences, run_sweeps
 from nerve.analysis.stats import case_rng, null_fields, permuted_column_products, unit_permutations
 from nerve.analysis.within import VAR as _VAR
 from nerve.analysis.within import best_other as _best_other
@@ -49,7 +49,8 @@ class RunEvidence:
     (each of ``ABLATIONS``) the ablation rows of the sensitivity ranking (selection "top") and of the random draws
     (selection "random"), fields as ablation.csv; rank_split / score_split: the splits that ranked the units
     and that scored the ablations; support: tokens per tag on the scoring split (per_tag_accuracy.json), for the
-    ablation statistics' within-run variance."""
+    ablation statistics' binomial within-run variance; sentences: per ablation value the sweeps' per-sentence
+    counts (``ablation.SweepCounts``), for their bootstrap over sentences (``findings_ablation.run_sentences``)."""
 
     tags: list[str]
     name: str = ""
@@ -61,6 +62,7 @@ class RunEvidence:
     rank_split: str = ""
     score_split: str = ""
     support: Mapping[str, int] = field(default_factory=dict)
+    sentences: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
     def of(cls, run) -> RunEvidence:
@@ -72,7 +74,8 @@ class RunEvidence:
         sweeps, rank, score = run_sweeps(run)
         support = {str(t): int(n) for t, n in ((getattr(run, "accuracy", None) or {}).get("support") or {}).items()}
         return cls(list(run.tags), run.name, corr_matrix(run.s), similarity_matrix(run.W), sweeps,
-                   np.asarray(run.s, dtype=np.float64), np.asarray(run.W, dtype=np.float64), rank, score, support)
+                   np.asarray(run.s, dtype=np.float64), np.asarray(run.W, dtype=np.float64), rank, score, support,
+                   run_sentences(run))
 
     def matrix(self, name: str) -> np.ndarray | None:
         M = self.corr if name == "corr" else self.similarity
@@ -345,7 +348,8 @@ def evaluate_clause(clause: dict, run: RunEvidence, ablate: str = "zero", stats:
     for binding, tt in cases:
         name = "/".join(tt)
         ev = (_matrix_case(clause, run, M, (binding, tt, f"{key}/{name}"), stats) if "matrix" in clause
-              else ablation_case(clause, by_target[tt[0]], tags, tt[0], k, run.support))
+              else ablation_case(clause, by_target[tt[0]], tags, tt[0], k, run.support, run.sentences.get(ablate),
+                                 stats))
         evidence.append({"key": name, "binding": binding} | ev)
     done = [e for e in evidence if e["holds"] is not None]
     skipped += [{"tags": e["tags"], "reason": e["reason"]} for e in evidence if e["holds"] is None]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nerve.analysis.ablation import FIELDS, SCORES, Sweep, ablation_sweep, row_dtype
+from nerve.analysis.ablation import FIELDS, SCORES, Sweep, SweepCounts, ablation_sweep_counts, row_dtype
 from nerve.analysis.checks import Activations, AnalysisInputError
 from nerve.analysis.core import INTERVENTIONS, METHODS, AnalysisSpec
 from nerve.analysis.methods import RankInput
@@ -17,6 +17,8 @@ from nerve.analysis.tables import read_csv_columns, structured_csv, text_width
 from nerve.io import atomic_save, atomic_write_text
 
 RANDOM = "random"  # the method whose rows are the random draws (the baseline), selection "random"
+COUNTED = "sensitivity"  # the method whose top-k sweeps the ablation findings judge (and whose sentences are counted)
+METHOD_SENTENCES = "methods_sentences.npz"  # per-sentence counts of methods.csv's sensitivity and random rows
 METHOD_FIELDS = ("method", "ablate", "rank_split", "score_split", *FIELDS)
 
 
@@ -102,6 +104,13 @@ def read_method_scores(path: str | os.PathLike) -> MethodScores:
 
 def method_sweeps(rank: RankInput, score: Activations, spec: AnalysisSpec,
                   rankings: Mapping[str, np.ndarray] | None = None, progress: bool = False) -> np.ndarray:
+    """The rows of ``method_sweeps_counts`` alone (see there)."""
+    return method_sweeps_counts(rank, score, spec, rankings, (), progress)[0]
+
+
+def method_sweeps_counts(rank: RankInput, score: Activations, spec: AnalysisSpec,
+                         rankings: Mapping[str, np.ndarray] | None = None, counts_at: Sequence[int] = (),
+                         progress: bool = False) -> tuple[np.ndarray, dict[str, SweepCounts] | None]:
     """Top-k intervention sweeps of every method's ranking, and the random draws, for each intervention.
 
     The rankings come from ``rank`` (the ranking split) alone; the sweeps run on ``score`` (the scoring split)
@@ -114,11 +123,15 @@ def method_sweeps(rank: RankInput, score: Activations, spec: AnalysisSpec,
         spec: the methods (``core.METHODS``), interventions, max_k (None: every unit), random draws and seed,
             and the split names (``split`` scored, ``ranking_split`` ranked on).
         rankings: the methods' (T, n) rankings when already computed from ``rank`` (default: computed here).
+        counts_at: the ks (1..max_k) at which to count each sentence's right tokens of the ``COUNTED`` method's
+            top-k sweeps and the random draws (``ablation.SweepCounts``); none: no counts.
 
     Returns:
-        structured rows, fields ``METHOD_FIELDS``: method, ablate, rank_split, score_split, then the fields of
-        ``ablation.csv`` (selection "top" for a method, "random" with draw 0..D-1 for the random draws). A tag
-        without a token in ``rank`` (``unranked``) has no method rows as a target: there is no ranking to sweep.
+        (rows, counts): structured rows, fields ``METHOD_FIELDS``: method, ablate, rank_split, score_split, then
+        the fields of ``ablation.csv`` (selection "top" for a method, "random" with draw 0..D-1 for the random
+        draws). A tag without a token in ``rank`` (``unranked``) has no method rows as a target: there is no
+        ranking to sweep. counts: {intervention: ``SweepCounts``} (targets: the ``COUNTED`` method's, none when it
+        is not among the methods; draws 0 without the random method), None without ``counts_at``.
     """
     if rank.h.shape[1] != score.h.shape[1]:
         raise AnalysisInputError(f"rank and score splits have {rank.h.shape[1]} and {score.h.shape[1]} units")
@@ -131,20 +144,39 @@ def method_sweeps(rank: RankInput, score: Activations, spec: AnalysisSpec,
     n = score.h.shape[1]
     max_k = spec.bound_max_k(n)
     parts = []
+    counted: dict[str, dict[str, SweepCounts]] = {}
     for name in spec.interventions:
         values = INTERVENTIONS.get(name).values(rank.h)
         for method, ranking in rankings.items():
             sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("top",))
-            parts.append((method, name, ablation_sweep(score, ranking, sweep, progress)))
+            rows, c = ablation_sweep_counts(score, ranking, sweep, counts_at if method == COUNTED else (), progress)
+            parts.append((method, name, rows))
+            if c is not None:
+                counted.setdefault(name, {})["top"] = c
         if any(m.draws for m in chosen):
             any_ranking = np.tile(np.arange(n), (len(score.tags), 1))
             sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("random",))
-            parts.append((RANDOM, name, ablation_sweep(score, any_ranking, sweep, progress)))
+            rows, c = ablation_sweep_counts(score, any_ranking, sweep, counts_at, progress)
+            parts.append((RANDOM, name, rows))
+            if c is not None:
+                counted.setdefault(name, {})["random"] = c
     rows = _label(parts, spec.ranking_split, spec.split)
     absent = [t for t, a in zip(score.tags, unranked(rank)) if a]
     if absent:
         rows = rows[~((rows["method"] != RANDOM) & np.isin(rows["target_tag"], absent))]
-    return rows
+    counts = {name: _merge_counts(c.get("top"), c.get("random"), absent) for name, c in counted.items()} or None
+    return rows, counts
+
+
+def _merge_counts(top: SweepCounts | None, rnd: SweepCounts | None, absent: list[str]) -> SweepCounts:
+    """One intervention's counts: the targets' top-k from the ``COUNTED`` method's sweep (less the unranked tags),
+    the random draws from the random one (the k = 0 counts are the same in both: no unit ablated)."""
+    first = top if top is not None else rnd
+    keep = [i for i, t in enumerate(first.targets) if t not in absent] if top is not None else []
+    top_counts = top.top[:, keep] if top is not None else np.zeros((len(first.ks), 0, *first.gold.shape), np.int16)
+    random = rnd.random if rnd is not None else np.zeros((len(first.ks), *first.gold.shape), np.int32)
+    return SweepCounts(first.tags, first.ks, [first.targets[i] for i in keep], rnd.draws if rnd is not None else 0,
+                       first.gold, first.base, top_counts, random)
 
 
 def method_dtype(width: int, tag_width: int, ablate_width: int = 4) -> np.dtype:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nerve.analysis.ablation import Sweep, ablation_sweep, write_ablation_csv
+from nerve.analysis.ablation import SENTENCES, Sweep, ablation_sweep_counts, write_ablation_csv, write_sentence_counts
 from nerve.analysis.checks import AnalysisInputError, check_activations
 from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.ranking import rank_units, write_ranking_tsv, write_ranking_txt
@@ -155,7 +155,9 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec, progre
     """Sensitivity, rankings, accuracies and ablation sweep of one model (Xin, Lin & Yu 2019), as tables.
 
     Writes into ``out_dir`` (created; every file atomically): sensitivity.csv, sensitivity.npy
-    ((n, n_tags) float64), ranking.tsv, ranking.txt, per_tag_accuracy.json, ablation.csv and
+    ((n, n_tags) float64), ranking.tsv, ranking.txt, per_tag_accuracy.json, ablation.csv,
+    ablation_sentences.npz (per-sentence counts at k = 0 and at the ks the ablation findings judge, for their
+    bootstrap over sentences: ``ablation.write_sentence_counts``; absent when max_k is 0) and
     ablation_summary.csv (at k = min(10, max_k)). The figures are the report's (``nerve.report.plots``).
 
     Args:
@@ -193,15 +195,22 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec, progre
     accuracy = accuracy_report(d.gold, d.pred, tags, d.sentence_starts)
     atomic_write_json(out / "per_tag_accuracy.json", accuracy)
 
-    rows = ablation_sweep(d, rankings, Sweep(max_k, spec.random_draws, spec.seed), progress)
+    from nerve.analysis.findings_ablation import judged_ks
+
+    rows, counts = ablation_sweep_counts(d, rankings, Sweep(max_k, spec.random_draws, spec.seed), judged_ks(max_k),
+                                         progress)
     write_ablation_csv(out / "ablation.csv", rows)
+    files = list(TABLES)
+    if counts is not None:
+        write_sentence_counts(out / SENTENCES, {"zero": counts})
+        files.insert(files.index("ablation.csv") + 1, SENTENCES)
     summary_k = min(SUMMARY_K, max_k)
     summary = summarise_ablation(rows, summary_k)
     atomic_write_text(out / "ablation_summary.csv", _csv_text(
         SUMMARY_FIELDS, ([r[f] if isinstance(r[f], (str, int)) else f"{r[f]:.9g}" for f in SUMMARY_FIELDS]
                          for r in summary)))
     result = {
-        "out_dir": str(out), "files": list(TABLES), "n_tokens": int(n_tokens), "n_units": int(n), "tags": tags,
+        "out_dir": str(out), "files": files, "n_tokens": int(n_tokens), "n_units": int(n), "tags": tags,
         "bucket": bucket, "decoder": d.decoder, "max_k": int(max_k), "random_draws": int(spec.random_draws),
         "seed": int(spec.seed), "accuracy": accuracy, "summary_k": int(summary_k), "summary": summary,
         "seconds": time.perf_counter() - t0,

@@ -39,7 +39,7 @@ from nerve.io import atomic_write_text
 FAILS = CONTRADICTED  # the class a claim beyond its smallest effect the other way gets (was "fails")
 NULL_LEVEL = 0.05  # a run's statistic is "beyond its null" when its one-sided within-run p is below this
 METHOD = ("per case, the statistic in each run with its within-run variance (bootstrap over units, {resamples:,} "
-          "resamples, for correlations and cosines; binomial over the tag's tokens for accuracy drops); across runs "
+          "resamples, for correlations and cosines; {drops} for accuracy drops); across runs "
           "a random-effects meta-analysis (Paule–Mandel tau², Hartung–Knapp–Sidik–Jonkman t with k − 1 df, its "
           "variance never below the within-run one); Holm over all {m} tested cases of this study, each case's "
           "interval at its Holm level (1 − α/(m − j + 1) for the j-th decided, the stopping level for the rest); a "
@@ -48,6 +48,21 @@ METHOD = ("per case, the statistic in each run with its within-run variance (boo
           "models of this architecture trained with other seeds (with 1 run: the fixed-effect, within-run evidence "
           "for this trained model). The within-run permutation null ({permutations:,} permutations) and the random "
           "draws are shown as description.")
+DROP_VARIANCE = {  # the accuracy drops' within-run variance in METHOD, by the variance_method of the study's runs
+    "sentence bootstrap": "bootstrap over the scoring split's sentences, {resamples:,} resamples",
+    "binomial": "binomial over the tag's tokens",
+    "both": ("bootstrap over the scoring split's sentences, {resamples:,} resamples (binomial over the tag's tokens "
+             "in {n_other} of {n_drops} run cases, from analyses that saved no per-sentence counts)"),
+}
+
+
+def drop_variance_words(methods: list, stats: dict) -> str:
+    """How the study's accuracy drops got their within-run variance, in words (``DROP_VARIANCE``): ``methods``
+    is the variance_method of every run's ablation case (None where it had no variance)."""
+    used = [m for m in methods if m]
+    n_boot = sum(m == "sentence bootstrap" for m in used)
+    key = "sentence bootstrap" if n_boot == len(used) else ("binomial" if not n_boot else "both")
+    return DROP_VARIANCE[key].format(n_other=len(used) - n_boot, n_drops=len(used), **stats)
 
 
 def statistic_name(clause: dict) -> str:
@@ -91,6 +106,7 @@ def _case_summary(key: str, per_run: list[dict], clause: dict) -> dict:
     out = {"key": key, "tags": c0["tags"], "statistic": statistic_name(clause), "op": c0["op"],
            "threshold": c0["threshold"], "sesoi": c0["sesoi"], "runs": [c["run"] for c in per_run],
            "values": values, "variances": variances, "within_variance": known, "n": len(values),
+           "variance_methods": [c.get("variance_method") for c in per_run],
            "_est": est, "_fe": fe}
     if clause.get("baseline"):
         out["baselines"] = [c.get("baseline") for c in per_run]
@@ -222,7 +238,8 @@ def _decide(findings: list[dict], stats: dict) -> None:
         c["mean"] = d["effect"]
         c["within"] = {k: w[k] for k in ("effect", "ci", "level", "verdict", "p_holm", "test", "population",
                                          "reason")}
-    method = METHOD.format(m=m, **stats)
+    drops = [v for c in cases for v in c["variance_methods"] if v]  # only the ablation cases name one
+    method = METHOD.format(m=m, drops=drop_variance_words(drops, stats), **stats)
     for f in findings:
         for cl in f["clauses"]:
             cl["counts"] = _counts(cl["cases"])

@@ -8,12 +8,16 @@ z variance 1/(n − 3) holds for one Pearson r of bivariate-normal, independent 
 correlations that share a tag, a cosine or a margin through a max. The bootstrap estimates the standard error of
 any of them, treating a run's units as draws from the units such a model could have grown.
 
-Ablation statistics: a binomial (delta-method) variance from the tags' token counts on the scoring split, since
-the saved tables (ablation.csv, methods.csv) keep per-tag accuracies, not per-sentence counts. A drop d of a
-tag's accuracy over its n tokens is taken as the share of tokens an ablation turned from right to wrong (a paired
-difference of 0 or 1 per token): Var = d̃(1 − d̃)/n, with d̃ = (|d|·n + ½)/(n + 1) so that a drop of 0 keeps a
-variance. Tokens are treated as independent; tokens of one sentence are not, so this understates the variance a
-bootstrap over sentences would give (it needs per-sentence counts the analysis does not save).
+Ablation statistics: a bootstrap over the scoring split's sentences (``sentence_variance``) from the per-sentence
+counts the analysis saves beside the sweeps (ablation_sentences.npz, methods_sentences.npz:
+``ablation.SweepCounts``): the sentences resampled with replacement, every recall recomputed as the resampled
+right tokens over the resampled gold tokens, the statistic's variance over the resamples. It keeps together what
+one sentence's tokens share (the context the tagger reads) and pairs each token before and after the ablation.
+Analyses without those files (older folders) get a binomial (delta-method) variance from the tags' token counts
+(``ablation_variance``): a drop d of a tag's accuracy over its n tokens is taken as the share of tokens an
+ablation turned from right to wrong (a paired difference of 0 or 1 per token): Var = d̃(1 − d̃)/n, with
+d̃ = (|d|·n + ½)/(n + 1) so that a drop of 0 keeps a variance. It treats tokens as independent; tokens of one
+sentence are not, so it understates the variance when a sentence's tokens go right or wrong together.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -146,6 +151,66 @@ def ablation_variance(kind: str, ev: Mapping, support: Mapping[str, int], target
     if len(parts) != len(others):
         return None
     return drop_variance(ev["own_drop"], n) + float(np.sum(parts)) / len(parts) ** 2
+
+
+@lru_cache(maxsize=4)
+def sentence_weights(n_sentences: int, resamples: int, seed: int) -> np.ndarray:
+    """float64 (resamples, S), read-only: how many times each of S sentences is drawn in each bootstrap resample
+    (S draws with replacement: multinomial counts). Drawn as ``rng.integers(0, S, (resamples, S))`` of
+    ``stats.case_rng(seed, "sentences")``, so a plain loop over those indices gives the same resamples; the same
+    for every case of a run."""
+    from nerve.analysis.stats import case_rng
+
+    S, B = int(n_sentences), int(resamples)
+    idx = case_rng(seed, "sentences").integers(0, S, size=(B, S)) if S else np.zeros((B, 0), np.int64)
+    flat = (idx + np.arange(B)[:, None] * S).ravel()
+    w = np.bincount(flat, minlength=B * S).reshape(B, S).astype(np.float64)
+    w.flags.writeable = False
+    return w
+
+
+def sentence_statistics(kind: str, counts, k: int, target: str, others: Sequence[str],
+                        weights: np.ndarray) -> np.ndarray:
+    """(B,) the ablation statistic of ``target`` at ``k`` on each resample of the sentences (``weights`` (B, S),
+    ``sentence_weights``); ``counts``: an ``ablation.SweepCounts`` holding k and target. A recall is the weighted
+    right tokens over the weighted gold tokens (NaN in a resample without a gold token of the tag).
+
+    ablation_vs_random: (recall at 0 − top-k recall) − (recall at 0 − the draws' mean recall at k).
+    ablation_selectivity: the own drop − the mean drop of ``others`` under the target's top-k ablation (the mean
+    over those with a gold token in the resample)."""
+    i, z = counts.ks.index(int(k)), counts.targets.index(target)
+    col = {t: j for j, t in enumerate(counts.tags)}
+    vs_random = kind == "ablation_vs_random"
+    if vs_random and not counts.draws:
+        return np.full(weights.shape[0], np.nan)
+    cols = [col[target], *([] if vs_random else [col[o] for o in others])]
+    parts = [counts.gold[:, cols], counts.base[:, cols], counts.top[i, z][:, cols]]
+    if vs_random:
+        parts.append(counts.random[i][:, cols])
+    # one product for every count needed: (B, S) @ (S, parts x cols), then per part (B, cols)
+    summed = weights @ np.concatenate(parts, axis=1).astype(np.float64)
+    gold, base, top, *rnd = np.split(summed, len(parts), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drops = (base - top) / gold  # shape: (B, cols); the target's first
+        if vs_random:
+            return drops[:, 0] - (base[:, 0] - rnd[0][:, 0] / counts.draws) / gold[:, 0]
+        fin = np.isfinite(drops[:, 1:])
+        mean = np.where(fin, drops[:, 1:], 0.0).sum(axis=1) / fin.sum(axis=1)
+    return drops[:, 0] - mean
+
+
+def sentence_variance(kind: str, counts, k: int, target: str, others: Sequence[str], random_drops: np.ndarray,
+                      resamples: int, seed: int) -> float | None:
+    """Within-run variance of an ablation statistic by a bootstrap over sentences: the variance of
+    ``sentence_statistics`` over ``resamples`` resamples (``sentence_weights``), plus for ablation_vs_random the
+    draws' spread / D (which units a random draw picks; ``random_drops``: the draws' drops), as in
+    ``ablation_variance``. None when fewer than half the resamples give a finite statistic."""
+    w = sentence_weights(counts.gold.shape[0], resamples, seed)
+    var = bootstrap_variance(sentence_statistics(kind, counts, k, target, others, w))
+    if var is None or kind != "ablation_vs_random":
+        return var
+    rnd = np.asarray(random_drops, dtype=np.float64)
+    return var + (float(rnd.var(ddof=1)) / rnd.size if rnd.size > 1 else 0.0)
 
 
 def finite_or_none(x) -> float | None:
