@@ -214,6 +214,7 @@ def test_grid_study_trains_each_variant_and_reports_a_grid_table(tmp_path):
     table = np.genfromtxt(out / "grid.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
     assert list(table["variant"]) == ["hidden=8", "hidden=12"] and list(table["n_runs"]) == [1, 1]
     assert (out / "findings_by_variant.csv").read_text().startswith("variant,finding,id,ablate,verdict,")
+    assert (out / "contrasts.csv").read_text().splitlines()[0].startswith("finding,")
 
 
 

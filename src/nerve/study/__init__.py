@@ -9,7 +9,7 @@ from pathlib import Path
 from nerve.config import load_config
 from nerve.errors import NerveError
 from nerve.folder import writer_lock
-from nerve.grid import findings_csv, grid_csv
+from nerve.grid import contrasts_csv, findings_csv, grid_csv
 from nerve.io import atomic_write_json, atomic_write_text
 from nerve.study.engine import Engine, analysis_done, execute, job_complete, run_done, run_job
 from nerve.study.paths import stored
@@ -125,6 +125,7 @@ def study(spec: StudySpec, engine: Engine = Engine(), placement: tuple[str, int]
         if spec.grid:
             atomic_write_text(out / "grid.csv", grid_csv(summary["variants"], summary["failed"]))
             atomic_write_text(out / "findings_by_variant.csv", findings_csv(summary["variants"]))
+            atomic_write_text(out / "contrasts.csv", contrasts_csv(summary["variants"]))
         report = write_report(out, summary, grid=setup["grid"])
     if failed:
         more = f"; and {len(failed) - 1} more" if len(failed) > 1 else ""
