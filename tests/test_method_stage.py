@@ -116,8 +116,9 @@ def test_an_analysis_without_figures_writes_the_same_tables_and_no_figure(analys
 
 
 def test_a_run_analysis_records_the_per_sentence_counts_of_both_sweeps_and_they_sum_to_the_rows(analysed):
-    from nerve.analysis.ablation import read_ablation_csv, read_sentence_counts
+    from nerve.analysis.ablation import read_ablation_csv
     from nerve.analysis.heldout import read_methods_csv
+    from nerve.analysis.sentence_counts import read_sentence_counts
     from nerve.folder import read_marker
 
     files = read_marker(analysed, "complete.json")["files"]

@@ -179,6 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated legend labels, one per run (default: each run's folder name, with its "
                         "parents where two runs share a name, e.g. base/seed1)")
     q.add_argument("--out", required=True,
-                   help="output file name; the figure is written as .png (300 dpi), .svg and .pdf beside each "
-                        "other (required)")
+                   help="output file: a .png (300 dpi), .svg or .pdf name writes that file alone; a name without "
+                        "a suffix writes NAME.png, NAME.svg and NAME.pdf (required)")
     return ap

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nerve.analysis.ablation import write_sentence_counts
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import AnalysedRun
 from nerve.analysis.core import AnalysisSpec
@@ -28,6 +27,7 @@ from nerve.analysis.heldout import (
 )
 from nerve.analysis.judging import JUDGED_K, dicts_csv, drop_matrix, judge_methods, write_summary_csv
 from nerve.analysis.ranking import rank_units
+from nerve.analysis.sentence_counts import write_sentence_counts
 from nerve.errors import warn
 from nerve.io import atomic_write_text
 
@@ -111,7 +111,7 @@ def draw_methods(tables: MethodTables, n: int, decoding: str, out: Path) -> list
     "crf decoding, 20 random draws"), into ``out``: the methods x methods agreement, and per intervention the
     drop heatmaps and the own-drop curves. Returns the names of the files written."""
     from nerve.analysis.agreement import pair_matrix
-    from nerve.report.ablation_figures import plot_method_curves, plot_method_drops
+    from nerve.report.method_drop_figures import plot_method_curves, plot_method_drops
     from nerve.report.method_figures import plot_method_agreement
 
     rows, judged, names, agreement = tables.rows, tables.judged, tables.names, tables.agreement
@@ -180,7 +180,7 @@ def compare_methods(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: st
 
 
 def _across_drop_figure(across: list[dict], ablate: str, k: int, out: Path) -> list[str]:
-    from nerve.report.ablation_figures import plot_method_drops
+    from nerve.report.method_drop_figures import plot_method_drops
     from nerve.tags import tag_order
 
     methods, tags, M = drop_matrix(across, ablate, k, "accuracy", value="own_drop_mean")

@@ -13,8 +13,8 @@ from nerve.analysis.ablation import SCORES, read_ablation_csv
 from nerve.analysis.compare import load_run_analysis
 from nerve.analysis.heldout import read_methods_csv
 from nerve.errors import NerveError
+from nerve.folder import study_run_folder as run_folder
 from nerve.study import STUDY_SCHEMA
-from nerve.study.paths import run_folder
 
 # The columns of ``sweep_table`` and (after variant and seed) ``study_table``, in order.
 SWEEP_COLUMNS = ("table", "method", "intervention", "rank_split", "score_split", "tag", "eval_tag", "k", "selection",

@@ -154,10 +154,11 @@ def test_plot_ablation_overlays_runs_given_run_or_analysis_folders(tiny_run, tin
     run = tmp_path / "run"  # a run folder holding its analysis in analysis/
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("analysis"))
     shutil.copytree(tiny_analysis, run / "analysis")
-    fig = tmp_path / "overlay.png"
+    fig = tmp_path / "overlay.png"  # without a suffix, every format: overlay.png, .svg and .pdf
     proc = run_cli("plot", "ablation", run, tiny_analysis, "--tag", "B-PER", "--labels", "run folder,analysis folder",
-                   "--out", fig, check=True)
-    assert fig.stat().st_size > 1000 and fig.with_suffix(".svg").is_file() and str(fig) in proc.stderr
+                   "--out", tmp_path / "overlay", check=True)
+    assert fig.stat().st_size > 1000 and fig.with_suffix(".svg").is_file() and fig.with_suffix(".pdf").is_file()
+    assert str(fig) in proc.stderr
     svg = fig.with_suffix(".svg").read_text()
     assert "run folder: top" in svg and "analysis folder: top" in svg
 

@@ -12,7 +12,8 @@ from nerve.analysis.heldout import RANDOM, method_dtype
 from nerve.analysis.sensitivity import sensitivity
 from nerve.report import figures as F
 from nerve.report import plots
-from nerve.report.ablation_figures import plot_method_curves, plot_method_drops, run_labels
+from nerve.report.ablation_figures import run_labels
+from nerve.report.method_drop_figures import plot_method_curves, plot_method_drops
 from nerve.report.method_figures import plot_method_agreement, plot_method_stability
 
 METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig")

@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 from analysis_synthetic import make_arrays
 
-from nerve.analysis.ablation import SENTENCES, SweepCounts, read_ablation_csv, read_sentence_counts
+from nerve.analysis.ablation import read_ablation_csv
 from nerve.analysis.compare import load_run_analysis
 from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.findings import RunEvidence, load_rules
-from nerve.analysis.findings_ablation import BINOMIAL, SENTENCE_BOOTSTRAP, ablation_case, judged_ks
+from nerve.analysis.findings_ablation import BINOMIAL, SENTENCE_BOOTSTRAP, RunWithin, ablation_case, judged_ks
 from nerve.analysis.heldout import METHOD_SENTENCES, read_methods_csv
 from nerve.analysis.ranking import rank_units
 from nerve.analysis.sensitivity import sensitivity
+from nerve.analysis.sentence_counts import SENTENCES, SweepCounts, read_sentence_counts
 from nerve.analysis.stats import case_rng
 from nerve.analysis.verdicts import evaluate_findings
-from nerve.analysis.within import ablation_variance, drop_variance, sentence_statistics, sentence_variance
+from nerve.analysis.within import SentenceCase, ablation_variance, drop_variance, sentence_statistics, sentence_variance
 from nerve.analyze import analyze_arrays
 from nerve.method_stage import write_methods
 
@@ -139,13 +140,14 @@ def test_counts_that_do_not_belong_to_the_rows_fall_back_to_the_binomial_varianc
     mine = rows[rows["target_tag"] == target]
     clause = RULES[9]["clause"][0]
     support = {t: 40 for t in run.tags}
-    good = ablation_case(clause, mine, run.tags, target, MAX_K, support, counts, FAST)
+    good = ablation_case(clause, mine, run.tags, target, MAX_K, RunWithin(support, counts, FAST))
     assert good["variance_method"] == SENTENCE_BOOTSTRAP
     base = counts.base.copy()
     base[:, run.tags.index(target)] = 0  # counts of another sweep: their recall at k = 0 is not the rows'
     other = dataclasses.replace(counts, base=base)
-    assert ablation_case(clause, mine, run.tags, target, MAX_K, support, other, FAST)["variance_method"] == BINOMIAL
-    k3 = ablation_case(clause, mine, run.tags, target, 3, support, counts, FAST)  # k not saved
+    bad = ablation_case(clause, mine, run.tags, target, MAX_K, RunWithin(support, other, FAST))
+    assert bad["variance_method"] == BINOMIAL
+    k3 = ablation_case(clause, mine, run.tags, target, 3, RunWithin(support, counts, FAST))  # k not saved
     assert k3["variance_method"] == BINOMIAL
 
 
@@ -183,11 +185,12 @@ def test_the_vectorised_bootstrap_equals_a_loop_over_resampled_sentences(kind):
     want = _brute(kind, counts, 300, seed=3)
     from nerve.analysis.within import sentence_weights
 
-    got = sentence_statistics(kind, counts, 1, "A", ["B"], sentence_weights(S, 300, 3))
+    got = sentence_statistics(SentenceCase(kind, 1, "A", ("B",)), counts, sentence_weights(S, 300, 3))
     np.testing.assert_allclose(got, want, rtol=1e-12)
     drops = rng.uniform(0, 0.1, 7)
     extra = drops.var(ddof=1) / 7 if kind == "ablation_vs_random" else 0.0
-    assert sentence_variance(kind, counts, 1, "A", ["B"], drops, 300, 3) == pytest.approx(want.var(ddof=1) + extra)
+    got = sentence_variance(SentenceCase(kind, 1, "A", ("B",)), counts, drops, 300, 3)
+    assert got == pytest.approx(want.var(ddof=1) + extra)
 
 
 def test_with_one_token_per_sentence_the_bootstrap_approaches_the_binomial_variance():
@@ -197,7 +200,7 @@ def test_with_one_token_per_sentence_the_bootstrap_approaches_the_binomial_varia
     gold[:, 0] = 1
     top = gold * (rng.random((n, 1)) >= d)  # each token turned wrong with probability d, independently
     counts = _counts(gold, gold.copy(), top, gold.copy(), draws=1)  # the random draw drops nothing
-    boot = sentence_variance("ablation_vs_random", counts, 1, "A", [], np.zeros(1), 2000, 0)
+    boot = sentence_variance(SentenceCase("ablation_vs_random", 1, "A"), counts, np.zeros(1), 2000, 0)
     drop = 1 - top[:, 0].mean()
     assert boot == pytest.approx(drop * (1 - drop) / n, rel=0.1)
     binomial = ablation_variance("ablation_vs_random", {"top_drop": drop}, {"A": n}, "A", np.zeros(1), {})
@@ -216,7 +219,7 @@ def test_with_sentences_right_or_wrong_together_the_bootstrap_exceeds_the_binomi
     drop = 1 - top[:, 0].sum() / gold[:, 0].sum()
     support = {"A": S * length, "B": S * 4}
     for kind, ev in (("ablation_vs_random", {"top_drop": drop}), ("ablation_selectivity", {"own_drop": drop})):
-        boot = sentence_variance(kind, counts, 1, "A", ["B"], np.zeros(1), 500, 0)
+        boot = sentence_variance(SentenceCase(kind, 1, "A", ("B",)), counts, np.zeros(1), 500, 0)
         binomial = ablation_variance(kind, ev, support, "A", np.zeros(1), {"B": 0.0})
         assert boot > 3 * binomial  # ~ length times: each sentence is one draw of `length` tokens
         assert boot == pytest.approx(drop * (1 - drop) / S, rel=0.25)

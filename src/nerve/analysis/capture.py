@@ -64,8 +64,9 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
     return arrays, [sents[i].words for i in keep]
 
 
-ANALYSIS_FORMAT = 3  # 2: ablation rows score precision, recall, F1 and F1:type; method summaries per score; 3: the
-# warm-started probe, methods_scores.npz and methods_agreement.csv, the compiled CRF Viterbi
+ANALYSIS_FORMAT = 4  # 2: ablation rows score precision, recall, F1 and F1:type; method summaries per score; 3: the
+# warm-started probe, methods_scores.npz and methods_agreement.csv, the compiled CRF Viterbi; 4: the per-sentence
+# counts (ablation_sentences.npz, methods_sentences.npz) and a tag absent from the ranking split left unjudged
 
 
 def analysis_identity(hashes: dict[str, str], split_path: str, split: str, options: dict) -> dict:

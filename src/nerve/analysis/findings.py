@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nerve.analysis.core import INTERVENTIONS
-from nerve.analysis.findings_ablation import ablation_case, run_sentences, run_sweeps
+from nerve.analysis.findings_ablation import RunWithin, ablation_case, run_sentences, run_sweeps
 from nerve.analysis.stats import case_rng, null_fields, permuted_column_products, unit_permutations
 from nerve.analysis.within import VAR as _VAR
 from nerve.analysis.within import best_other as _best_other
@@ -50,7 +50,8 @@ class RunEvidence:
     (selection "random"), fields as ablation.csv; rank_split / score_split: the splits that ranked the units
     and that scored the ablations; support: tokens per tag on the scoring split (per_tag_accuracy.json), for the
     ablation statistics' binomial within-run variance; sentences: per ablation value the sweeps' per-sentence
-    counts (``ablation.SweepCounts``), for their bootstrap over sentences (``findings_ablation.run_sentences``)."""
+    counts (``sentence_counts.SweepCounts``), for their bootstrap over sentences
+    (``findings_ablation.run_sentences``)."""
 
     tags: list[str]
     name: str = ""
@@ -348,8 +349,8 @@ def evaluate_clause(clause: dict, run: RunEvidence, ablate: str = "zero", stats:
     for binding, tt in cases:
         name = "/".join(tt)
         ev = (_matrix_case(clause, run, M, (binding, tt, f"{key}/{name}"), stats) if "matrix" in clause
-              else ablation_case(clause, by_target[tt[0]], tags, tt[0], k, run.support, run.sentences.get(ablate),
-                                 stats))
+              else ablation_case(clause, by_target[tt[0]], tags, tt[0], k,
+                                 RunWithin(run.support, run.sentences.get(ablate), stats)))
         evidence.append({"key": name, "binding": binding} | ev)
     done = [e for e in evidence if e["holds"] is not None]
     skipped += [{"tags": e["tags"], "reason": e["reason"]} for e in evidence if e["holds"] is None]

@@ -4,13 +4,14 @@ target tag the top-k drop against the random draws or against the other tags, wi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nerve.analysis.heldout import COUNTED, METHOD_SENTENCES, RANDOM
 from nerve.analysis.stats import null_fields
-from nerve.analysis.within import ablation_variance, sentence_variance
+from nerve.analysis.within import SentenceCase, ablation_variance, sentence_variance
 
 SENTENCE_BOOTSTRAP, BINOMIAL = "sentence bootstrap", "binomial"  # a case's variance_method
 ABLATION_KINDS = ("ablation_vs_random", "ablation_selectivity")
@@ -45,10 +46,10 @@ def _held_out(run) -> np.ndarray | None:
 
 
 def run_sentences(run) -> dict:
-    """{ablation value: ``ablation.SweepCounts``}: the per-sentence counts of the sweeps ``run_sweeps`` reads
+    """{ablation value: ``sentence_counts.SweepCounts``}: the per-sentence counts of the sweeps ``run_sweeps`` reads
     (methods_sentences.npz beside methods.csv, ablation_sentences.npz beside ablation.csv), {} when the analysis
     recorded none (older analyses, or a run built by hand)."""
-    from nerve.analysis.ablation import SENTENCES, read_sentence_counts
+    from nerve.analysis.sentence_counts import SENTENCES, read_sentence_counts
 
     name = METHOD_SENTENCES if _held_out(run) is not None else SENTENCES
     if name not in (getattr(run, "files", None) or ()) or not getattr(run, "analysis_dir", None):
@@ -85,18 +86,29 @@ def _acc(rows: np.ndarray, target: str, selection: str, k: int, eval_tag: str | 
     return r["accuracy"][np.argsort(r["draw"], kind="stable")]
 
 
+@dataclass(frozen=True)
+class RunWithin:
+    """What a run holds for the within-run variance of its ablation cases: the tags' token counts ``support`` on
+    the scoring split (binomial variance), the sweep's per-sentence counts ``sentences``
+    (``sentence_counts.SweepCounts``, for the sentence bootstrap) and the rules' ``stats`` (resamples, seed)."""
+
+    support: dict | None = None
+    sentences: object = None
+    stats: dict | None = None
+
+
 def ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, k: int,
-                  support: dict | None = None, sentences=None, stats: dict | None = None) -> dict:
+                  within: RunWithin | None = None) -> dict:
     """Evidence of one target tag of an ablation clause (drop = accuracy at k = 0 minus at k).
 
     ablation_vs_random: statistic = top-k drop − mean drop of the random draws; its null: each random draw's
     drop minus that mean (the top-k set taken as one more random draw). ablation_selectivity: statistic =
     the target's top-k drop − the mean drop of the other tags; its null: the same difference for each random
     draw. null_p = (1 + #draws at least as extreme) / (1 + #draws), never below its floor null_floor =
-    1 / (1 + #draws). variance: the statistic's within-run variance, by a bootstrap over the scoring split's
-    sentences (``within.sentence_variance``, ``stats``' resamples and seed) from ``sentences`` (the sweep's
-    ``ablation.SweepCounts``) when they hold k and the target and reproduce the rows' recalls, else binomial
-    (``within.ablation_variance``) from the tags' token counts ``support``; absent without either.
+    1 / (1 + #draws). variance: the statistic's within-run variance (``within``: ``RunWithin``), by a bootstrap
+    over the scoring split's sentences (``within.sentence_variance``, the stats' resamples and seed) from the
+    sweep's per-sentence counts when they hold k and the target and reproduce the rows' recalls, else binomial
+    (``within.ablation_variance``) from the tags' token counts; absent without either.
     variance_method: which ("sentence bootstrap" or "binomial").
     """
     ev = {"tags": [target], "k": k, "holds": None}
@@ -138,24 +150,26 @@ def ablation_case(clause: dict, rows: np.ndarray, tags: list[str], target: str, 
                "others_max_tag": worst, "holds_vs_max": bool(top_drop > drops[worst])}
     ev |= {"statistic": stat, "oriented": stat, "holds": bool(stat > 0)}
     rnd = rnd[np.isfinite(rnd)]
+    within = within or RunWithin()
     var, method = None, SENTENCE_BOOTSTRAP
-    if sentences is not None and _matches(sentences, rows, target, k, drops, rnd.size, clause["kind"]):
+    case = SentenceCase(clause["kind"], k, target, tuple(drops))
+    if within.sentences is not None and _matches(within.sentences, rows, case, rnd.size):
         from nerve.analysis.findings import STATISTICS
 
-        st = STATISTICS | (stats or {})
-        var = sentence_variance(clause["kind"], sentences, k, target, list(drops), rnd, int(st["resamples"]),
-                                int(st["seed"]))
+        st = STATISTICS | (within.stats or {})
+        var = sentence_variance(case, within.sentences, rnd, int(st["resamples"]), int(st["seed"]))
     if var is None:
-        var, method = ablation_variance(clause["kind"], ev, support or {}, target, rnd, drops), BINOMIAL
+        var, method = ablation_variance(clause["kind"], ev, within.support or {}, target, rnd, drops), BINOMIAL
     if var is not None:
         ev |= {"variance": var, "variance_method": method}
     return ev | null_fields(stat, null, stat, null)
 
 
-def _matches(counts, rows: np.ndarray, target: str, k: int, others: dict, n_draws: int, kind: str) -> bool:
+def _matches(counts, rows: np.ndarray, case: SentenceCase, n_draws: int) -> bool:
     """Whether per-sentence ``counts`` belong to these rows: they hold k, the target and its tags, as many
     random draws, and their sums give the rows' recalls at k = 0 and after the top-k ablation (the target's
     and the other tags')."""
+    target, k, others, kind = case.target, case.k, case.others, case.kind
     if k not in counts.ks or target not in counts.targets or not set([target, *others]) <= set(counts.tags):
         return False
     if kind == "ablation_vs_random" and counts.draws != n_draws:

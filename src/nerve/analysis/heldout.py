@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nerve.analysis.ablation import FIELDS, SCORES, Sweep, SweepCounts, ablation_sweep_counts, row_dtype
+from nerve.analysis.ablation import FIELDS, SCORES, Sweep, ablation_sweep_counts, row_dtype
 from nerve.analysis.checks import Activations, AnalysisInputError
 from nerve.analysis.core import INTERVENTIONS, METHODS, AnalysisSpec
 from nerve.analysis.methods import RankInput
 from nerve.analysis.ranking import rank_units
+from nerve.analysis.sentence_counts import SweepCounts
 from nerve.analysis.tables import read_csv_columns, structured_csv, text_width
 from nerve.io import atomic_save, atomic_write_text
 
@@ -124,7 +125,7 @@ def method_sweeps_counts(rank: RankInput, score: Activations, spec: AnalysisSpec
             and the split names (``split`` scored, ``ranking_split`` ranked on).
         rankings: the methods' (T, n) rankings when already computed from ``rank`` (default: computed here).
         counts_at: the ks (1..max_k) at which to count each sentence's right tokens of the ``COUNTED`` method's
-            top-k sweeps and the random draws (``ablation.SweepCounts``); none: no counts.
+            top-k sweeps and the random draws (``sentence_counts.SweepCounts``); none: no counts.
 
     Returns:
         (rows, counts): structured rows, fields ``METHOD_FIELDS``: method, ablate, rank_split, score_split, then

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nerve.analysis.ablation import SENTENCES, Sweep, ablation_sweep_counts, write_ablation_csv, write_sentence_counts
+from nerve.analysis.ablation import Sweep, ablation_sweep_counts, write_ablation_csv
 from nerve.analysis.checks import AnalysisInputError, check_activations
 from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.ranking import rank_units, write_ranking_tsv, write_ranking_txt
 from nerve.analysis.sensitivity import sensitivity
+from nerve.analysis.sentence_counts import SENTENCES, write_sentence_counts
 from nerve.errors import NerveError
 from nerve.io import atomic_save, atomic_write_json, atomic_write_text, make_dirs
 from nerve.metrics import ChunkScorer
@@ -157,7 +158,7 @@ def analyze(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec, progre
     Writes into ``out_dir`` (created; every file atomically): sensitivity.csv, sensitivity.npy
     ((n, n_tags) float64), ranking.tsv, ranking.txt, per_tag_accuracy.json, ablation.csv,
     ablation_sentences.npz (per-sentence counts at k = 0 and at the ks the ablation findings judge, for their
-    bootstrap over sentences: ``ablation.write_sentence_counts``; absent when max_k is 0) and
+    bootstrap over sentences: ``sentence_counts.write_sentence_counts``; absent when max_k is 0) and
     ablation_summary.csv (at k = min(10, max_k)). The figures are the report's (``nerve.report.plots``).
 
     Args:

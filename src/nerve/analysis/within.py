@@ -10,7 +10,7 @@ any of them, treating a run's units as draws from the units such a model could h
 
 Ablation statistics: a bootstrap over the scoring split's sentences (``sentence_variance``) from the per-sentence
 counts the analysis saves beside the sweeps (ablation_sentences.npz, methods_sentences.npz:
-``ablation.SweepCounts``): the sentences resampled with replacement, every recall recomputed as the resampled
+``sentence_counts.SweepCounts``): the sentences resampled with replacement, every recall recomputed as the resampled
 right tokens over the resampled gold tokens, the statistic's variance over the resamples. It keeps together what
 one sentence's tokens share (the context the tagger reads) and pairs each token before and after the ablation.
 Analyses without those files (older folders) get a binomial (delta-method) variance from the tags' token counts
@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -169,15 +170,27 @@ def sentence_weights(n_sentences: int, resamples: int, seed: int) -> np.ndarray:
     return w
 
 
-def sentence_statistics(kind: str, counts, k: int, target: str, others: Sequence[str],
-                        weights: np.ndarray) -> np.ndarray:
-    """(B,) the ablation statistic of ``target`` at ``k`` on each resample of the sentences (``weights`` (B, S),
-    ``sentence_weights``); ``counts``: an ``ablation.SweepCounts`` holding k and target. A recall is the weighted
-    right tokens over the weighted gold tokens (NaN in a resample without a gold token of the tag).
+@dataclass(frozen=True)
+class SentenceCase:
+    """One ablation case for the sentence bootstrap: the clause ``kind`` (ablation_vs_random or
+    ablation_selectivity), the judged ``k``, the ``target`` tag and, for selectivity, the ``others``."""
+
+    kind: str
+    k: int
+    target: str
+    others: tuple[str, ...] = ()
+
+
+def sentence_statistics(case: SentenceCase, counts, weights: np.ndarray) -> np.ndarray:
+    """(B,) the ablation statistic of ``case.target`` at ``case.k`` on each resample of the sentences
+    (``weights`` (B, S), ``sentence_weights``); ``counts``: a ``sentence_counts.SweepCounts`` holding k and the
+    target. A recall is the weighted right tokens over the weighted gold tokens (NaN in a resample without a gold
+    token of the tag).
 
     ablation_vs_random: (recall at 0 − top-k recall) − (recall at 0 − the draws' mean recall at k).
     ablation_selectivity: the own drop − the mean drop of ``others`` under the target's top-k ablation (the mean
     over those with a gold token in the resample)."""
+    kind, k, target, others = case.kind, case.k, case.target, case.others
     i, z = counts.ks.index(int(k)), counts.targets.index(target)
     col = {t: j for j, t in enumerate(counts.tags)}
     vs_random = kind == "ablation_vs_random"
@@ -199,15 +212,15 @@ def sentence_statistics(kind: str, counts, k: int, target: str, others: Sequence
     return drops[:, 0] - mean
 
 
-def sentence_variance(kind: str, counts, k: int, target: str, others: Sequence[str], random_drops: np.ndarray,
-                      resamples: int, seed: int) -> float | None:
+def sentence_variance(case: SentenceCase, counts, random_drops: np.ndarray, resamples: int,
+                      seed: int) -> float | None:
     """Within-run variance of an ablation statistic by a bootstrap over sentences: the variance of
     ``sentence_statistics`` over ``resamples`` resamples (``sentence_weights``), plus for ablation_vs_random the
     draws' spread / D (which units a random draw picks; ``random_drops``: the draws' drops), as in
     ``ablation_variance``. None when fewer than half the resamples give a finite statistic."""
     w = sentence_weights(counts.gold.shape[0], resamples, seed)
-    var = bootstrap_variance(sentence_statistics(kind, counts, k, target, others, w))
-    if var is None or kind != "ablation_vs_random":
+    var = bootstrap_variance(sentence_statistics(case, counts, w))
+    if var is None or case.kind != "ablation_vs_random":
         return var
     rnd = np.asarray(random_drops, dtype=np.float64)
     return var + (float(rnd.var(ddof=1)) / rnd.size if rnd.size > 1 else 0.0)

@@ -11,7 +11,7 @@ import numpy as np
 
 from nerve.errors import NerveError
 from nerve.explore.data import rounded
-from nerve.study.paths import run_folder
+from nerve.folder import study_run_folder as run_folder
 
 
 def study_runs(study_dir: str | os.PathLike) -> list[tuple[str, str, Path]]:

@@ -31,8 +31,8 @@ from nerve.tags import split_or_outside, tag_order
 
 SUMMARIES = ("ALL", "F1")
 _SUMMARY_STYLE = {"F1": ("black", "-"), "ALL": ("black", "--")}
-_RANDOM_BAND = "random units: 95% of draws"
-_RANDOM_MEAN = "random units: mean"
+RANDOM_BAND = "random units: 95% of draws"
+RANDOM_MEAN = "random units: mean"
 
 
 def _is_summary(name: str) -> bool:
@@ -107,8 +107,8 @@ def _draw_target(c: dict, ylim: tuple[float, float], base: str | os.PathLike, wh
     if c["band"] is not None:
         lo, hi, mean = c["band"]
         axes[0].fill_between(c["rks"], -hi, -lo, color="0.6", alpha=0.3, lw=0,
-                             label=f"{_RANDOM_BAND} ({target})")
-        axes[0].plot(c["rks"], -mean, color="black", ls=":", lw=1.6, label=f"{_RANDOM_MEAN} ({target})")
+                             label=f"{RANDOM_BAND} ({target})")
+        axes[0].plot(c["rks"], -mean, color="black", ls=":", lw=1.6, label=f"{RANDOM_MEAN} ({target})")
     for name in summaries:
         what = {"ALL": "token accuracy (ALL)", "F1": "entity F1 (F1)"}.get(name, f"entity F1 of {name[3:]}")
         axes[-1].plot(ks, c["drops"][name], **styles[name], lw=1.4, label=what)
@@ -149,7 +149,7 @@ def plot_ablation_target(rows: np.ndarray, target: str, out_base: str | os.PathL
     return plot_ablation_targets(rows, [target], [out_base])
 
 
-def _panel_grid(n: int, extra_height: float = 0.0):
+def panel_grid(n: int, extra_height: float = 0.0):
     """A figure of about-square small multiples for n panels, sharing both axes: (figure, flat axes)."""
     ncol = max(1, math.ceil(math.sqrt(n * 1.4)))
     nrow = max(1, math.ceil(n / ncol))
@@ -157,7 +157,7 @@ def _panel_grid(n: int, extra_height: float = 0.0):
     return fig, np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)).ravel()
 
 
-def _style_panel(ax, title: str) -> None:
+def style_panel(ax, title: str) -> None:
     """The zero line, title, small ticks and integer k ticks of one small-multiple panel."""
     ax.axhline(0, color="0.3", lw=0.5)
     ax.set_title(title, fontsize=9)
@@ -165,7 +165,7 @@ def _style_panel(ax, title: str) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
 
 
-def _panel_legend(fig, axes, used: int) -> None:
+def panel_legend(fig, axes, used: int) -> None:
     """The legend of small multiples: in the first spare panel, or under the panels when there is none."""
     handles = axes[0].get_legend_handles_labels()
     if len(axes) > used:
@@ -180,7 +180,7 @@ def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike, where: str
     by_target = groups(rows, "target_tag")
     targets = list(by_target)
     targets = [targets[i] for i in tag_order(targets)]
-    fig, axes = _panel_grid(len(targets))
+    fig, axes = panel_grid(len(targets))
     xdata, ydata = [], [np.zeros(1)]
     draws = 0
     for ax, t in zip(axes, targets):
@@ -197,10 +197,10 @@ def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike, where: str
         if rnd.size:
             lo, hi, mean = random_band(rnd, base)
             draws = rnd.shape[1]
-            ax.fill_between(rks, -hi, -lo, color="0.6", alpha=0.3, lw=0, label=_RANDOM_BAND)
-            ax.plot(rks, -mean, color="black", ls=":", lw=1.6, label=_RANDOM_MEAN)
+            ax.fill_between(rks, -hi, -lo, color="0.6", alpha=0.3, lw=0, label=RANDOM_BAND)
+            ax.plot(rks, -mean, color="black", ls=":", lw=1.6, label=RANDOM_MEAN)
             ydata += [-lo, -hi]
-        _style_panel(ax, t)
+        style_panel(ax, t)
     for ax in axes[len(targets):]:
         ax.set_axis_off()
     axes[0].set(xlim=limits(xdata), ylim=limits(ydata))
@@ -208,7 +208,7 @@ def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike, where: str
     fig.supylabel(drop_label("recall", "the panel's tag"), fontsize=9)
     fig.suptitle("Ablating each tag's top, bottom and random units" + (f" ({where})" if where else ""), fontsize=10)
     if targets:
-        _panel_legend(fig, axes, len(targets))
+        panel_legend(fig, axes, len(targets))
     on = f" on the {where.split()[-1]} split" if where else ""
     caption = (f"One panel per tag: the {TERMS['recall']} of the panel's tag ({DROP_SIGN}) as its k highest-ranked "
                f"(red) or lowest-ranked (blue, dashed) units are set to 0{on}, against k random units (mean dotted, "
@@ -245,14 +245,10 @@ def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequen
         csv_paths: ablation.csv files, one per run; labels: legend name per run (None: ``run_labels``; they must
             be distinct).
         tag: target tag (must appear in every file).
-        out_path: output file name; a .png, .svg or .pdf suffix is dropped, and the figure is written in the
-            formats of ``figure_formats`` (PNG, SVG and PDF unless told otherwise) beside each other.
+        out_path: output file name: with a .png, .svg or .pdf suffix that file alone; without one, ``out_path``
+            with the suffixes of ``figure_formats`` (PNG, SVG and PDF unless told otherwise).
 
-    Returns:
-        the files written.
-
-    Raises:
-        ValueError: if lengths differ, labels repeat or a file has no rows for ``tag``.
+    Returns the files written. Raises ValueError if lengths differ, labels repeat or a file lacks ``tag``.
     """
     out = Path(out_path)
     if out.suffix.lower() not in ("", ".png", ".svg", ".pdf"):
@@ -293,113 +289,5 @@ def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequen
     caption = (f"The recall of {tag} (not a drop: higher is better) in each of {len(labels)} runs as the k units that "
                f"rank highest for {tag} are set to 0 (solid), and as k random units are (dotted, mean over draws); "
                "each run on the split its analysis scored.")
-    return figures.save_figure(fig, out.with_suffix("") if out.suffix else out, caption=caption)
-
-
-DROP_LIMIT = 1.0  # every drop heatmap spans -1..1: figures drawn apart compare by colour
-
-
-def _headline_and_context(title: str) -> tuple[str, str]:
-    """A caller's title "headline: where and how" split in two (the context alone when there is no colon)."""
-    head, sep, rest = title.partition(": ")
-    return (head, rest) if sep else ("", title)
-
-
-def plot_method_drops(methods: Sequence[str], tags: Sequence[str], M: np.ndarray, out_base: str | os.PathLike,
-                      title: str, score: str | None = None) -> list[Path]:
-    """Heatmap of each ranking method's drop of each tag's own score (methods × tags), values printed in the cells,
-    on one colour scale for every such figure (-1..1).
-
-    Args:
-        M: (len(methods), len(tags)) drops (a score at k = 0 minus the score with the top k ablated);
-            NaN cells grey.
-        score: "accuracy" (the tag's recall) or "f1" (its token F1); None: "f1" when the title speaks of token F1.
-    """
-    from matplotlib.colors import TwoSlopeNorm
-
-    if score is None:
-        score = "f1" if "token F1" in title else "accuracy"
-    quantity = "recall" if score == "accuracy" else "f1"
-    data = np.asarray(M, dtype=np.float64)
-    fig = new_figure(2.8 + 0.55 * len(tags), 1.7 + 0.42 * len(methods))
-    ax = fig.subplots()
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-DROP_LIMIT, vmax=DROP_LIMIT)
-    img = ax.imshow(data, cmap=figures.diverging_cmap(), norm=norm, interpolation="nearest", aspect="auto")
-    ax.set_xticks(np.arange(len(tags)), list(tags), fontsize=8, rotation=90)
-    ax.set_yticks(np.arange(len(methods)), list(methods), fontsize=8)
-    for i in range(data.shape[0]):
-        for j in range(data.shape[1]):
-            v = data[i, j]
-            if np.isfinite(v):
-                dark = abs(norm(v) - 0.5) > 0.3
-                ax.text(j, i, f"{v + 0.0:.2f}".replace("-0.00", "0.00"), ha="center", va="center", fontsize=6.5,
-                        color="white" if dark else "black")
-    cbar = fig.colorbar(img, ax=ax, fraction=0.05, pad=0.03)
-    cbar.set_label(drop_label(quantity).replace("; ", ";\n"), fontsize=7)  # short lines: fit a two-method figure
-    cbar.ax.tick_params(labelsize=7)
-    ax.set_title(figures.wrap(title, fig.get_figwidth() - 0.3, 9), fontsize=9)
-    head, context = _headline_and_context(title)
-    caption = (f"{head + ': t' if head else 'T'}he {TERMS[quantity]} of a tag (column; {DROP_SIGN}) when a ranking "
-               f"method's (row) top units of that tag are intervened on; {context}. Grey: undefined. Every drop "
-               f"heatmap shares one colour scale (-{DROP_LIMIT:g} to {DROP_LIMIT:g}).")
-    return figures.save_figure(fig, out_base, caption=caption)
-
-
-def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLike, title: str,
-                       score: str = "accuracy") -> list[Path]:
-    """Small multiples, one panel per target tag: the drop of the tag's own score over k for each ranking method's
-    top k, and the 2.5–97.5 percentile band and mean of the random draws' drop (the null every method is judged
-    against). The title is the caller's context (after a "headline: " if any) under this figure's own headline.
-
-    Args:
-        rows: ``heldout.method_sweeps`` rows (methods.csv); ablate: "zero" or "mean"; score: the column plotted
-            ("accuracy": the tag's recall, "f1": its token F1).
-    """
-    from matplotlib import colormaps
-
-    from nerve.analysis.heldout import RANDOM
-
-    quantity = "recall" if score == "accuracy" else "f1"
-    rows = rows[(rows["ablate"] == ablate) & (rows["eval_tag"] == rows["target_tag"])]
-    targets = list(dict.fromkeys(rows["target_tag"].tolist()))
-    targets = [targets[i] for i in tag_order(targets)]
-    methods = [m for m in dict.fromkeys(rows["method"].tolist()) if m != RANDOM]
-    fig, axes = _panel_grid(len(targets), extra_height=0.3)
-    pal = colormaps["tab10"].colors
-    base_styles = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1))]
-    styles = distinct_styles([(m, pal[i % 10], base_styles[i % 4]) for i, m in enumerate(methods)])
-    ydata = [np.zeros(1)]
-    draws = 0
-    for ax, t in zip(axes, targets):
-        mine = rows[rows["target_tag"] == t]
-        rnd = mine[mine["method"] == RANDOM]
-        if rnd.size:
-            ks = np.unique(rnd["k"])
-            order = np.lexsort((rnd["draw"], rnd["k"]))
-            acc = rnd[score][order].reshape(ks.size, -1)
-            draws = acc.shape[1]
-            drop = acc[0][None, :] - acc
-            lo, hi = np.percentile(drop, [2.5, 97.5], axis=1)
-            ax.fill_between(ks, lo, hi, color="0.6", alpha=0.3, lw=0, label=_RANDOM_BAND)
-            ax.plot(ks, drop.mean(axis=1), color="black", ls=":", lw=1.4, label=_RANDOM_MEAN)
-            ydata += [lo, hi]
-        for m in methods:
-            r = mine[mine["method"] == m]
-            r = r[np.argsort(r["k"], kind="stable")]
-            if r.size:
-                ax.plot(r["k"], r[score][0] - r[score], **styles[m], lw=1.5, label=m)
-                ydata.append(r[score][0] - r[score])
-        _style_panel(ax, t)
-    for ax in axes[len(targets):]:
-        ax.set_axis_off()
-    axes[0].set_ylim(limits(ydata))
-    fig.supxlabel("number of units intervened on, k (each method's top k for the panel's tag)", fontsize=9)
-    fig.supylabel(drop_label(quantity, "the panel's tag"), fontsize=9)
-    _, context = _headline_and_context(title)
-    fig.suptitle(f"{TERMS[quantity].capitalize()} of each tag by k\n{context}", fontsize=10)
-    if targets:
-        _panel_legend(fig, axes, len(targets))
-    caption = (f"One panel per tag: the {TERMS[quantity]} of the panel's tag ({DROP_SIGN}) as each ranking "
-               f"method's top k units of that tag are intervened on; {context}. Grey: k random units (mean dotted, "
-               f"95% of {draws} draws shaded). The panels share both axes.")
-    return figures.save_figure(fig, out_base, caption=caption)
+    return figures.save_figure(fig, out.with_suffix("") if out.suffix else out, caption=caption,
+                               formats=(out.suffix.lower()[1:],) if out.suffix else None)

@@ -8,11 +8,10 @@ from pathlib import Path
 
 from nerve.config import load_config
 from nerve.errors import NerveError
-from nerve.folder import writer_lock
+from nerve.folder import stored_paths, writer_lock
 from nerve.grid import contrasts_csv, findings_csv, grid_csv
 from nerve.io import atomic_write_json, atomic_write_text
 from nerve.study.engine import Engine, analysis_done, execute, job_complete, run_done, run_job
-from nerve.study.paths import stored
 from nerve.study.plan import (
     ANALYSIS_SPLIT,
     RANK_SPLIT,
@@ -69,7 +68,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
                                     "analysis_split": ANALYSIS_SPLIT}
     result["failed"] = list(failed or [])
     result["changes"] = list(changes or [])
-    atomic_write_json(out / "study.json", stored(result, out))  # paths relative to the study folder
+    atomic_write_json(out / "study.json", stored_paths(result, out))  # paths relative to the study folder
     return result
 
 

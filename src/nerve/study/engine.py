@@ -228,9 +228,9 @@ def execute(jobs: list[Job], engine: Engine, epochs: int = 1, idle=None) -> Outc
     specs)`` is called while a local worker has no job left (the study reads finished analyses then).
 
     The first failing run stops the others and its error is raised; with ``engine.keep_going`` the other runs go
-    on and the failures are returned. What will change in each run folder (``planned_change``) is printed on
-    stderr before anything runs (a finished run trained for more epochs is said to be extended), and returned
-    with the tasks Ray ran more than once."""
+    on and the failures are returned. What will change in each existing run folder (``planned_change``) is
+    printed on stderr before anything runs (a finished run trained for more epochs is said to be extended), and
+    every change, the tasks Ray ran more than once too, is returned."""
     planned = [c for c in map(planned_change, jobs) if c is not None]
     if not engine.rerun_changed:
         planned = [c for c in planned if c.action != "retrained"]  # check_stale refuses them below
@@ -272,9 +272,12 @@ def _without_attempt(spec: dict) -> dict:
 
 
 def _say(changes: list[Change], n_jobs: int) -> None:
-    """One line on stderr per kind of change, naming up to three run folders."""
+    """One line on stderr per kind of change to a run that existed (runs trained afresh are what a study does, and
+    go unsaid: study.json and the report list them), naming up to three run folders."""
     by: dict[str, list[Change]] = {}
     for c in changes:
+        if c.action == "trained":
+            continue
         by.setdefault(c.action, []).append(c)
     for action, cs in by.items():
         named = "; ".join(f"{c.run_dir}{f' ({c.detail})' if c.detail else ''}" for c in cs[:3])
