@@ -61,9 +61,11 @@ def test_overlay_of_two_runs(analysis, tmp_path):
     write_ablation_csv(tmp_path / "a.csv", rows)
     write_ablation_csv(tmp_path / "b.csv", rows)
     paths = plots.plot_ablation_overlay([tmp_path / "a.csv", tmp_path / "b.csv"], ["A", "B"], str(a["tags"][1]),
-                                        tmp_path / "cmp.png")
+                                        tmp_path / "cmp")
     assert_written(paths)
-    assert {p.name for p in paths} == {"cmp.png", "cmp.svg", "cmp.pdf"}
+    assert {p.name for p in paths} == {"cmp.png", "cmp.svg", "cmp.pdf"}  # no suffix: every format
+    one = plots.plot_ablation_overlay([tmp_path / "a.csv"], ["A"], str(a["tags"][1]), tmp_path / "one.svg")
+    assert [p.name for p in one] == ["one.svg"]  # a suffix: that format alone
 
 
 def test_overlay_with_unknown_tag_raises(analysis, tmp_path):

@@ -1,15 +1,14 @@
-"""The study report: one self-contained HTML file with a table of contents, each figure once with its caption.
+"""The study report: an HTML page in the study folder with a table of contents, each figure once with its caption.
 
-Figures are embedded as PNG resampled to the size they are shown at and reduced to 256 colours (the 300-dpi PNG,
-the SVG and the PDF beside it are linked from each figure), so that the report of the default study stays within
-``SIZE_BUDGET`` bytes. Each caption is the one the function that drew the figure stored in its PNG
+Figures are shown from their files in the study folder (the 300-dpi PNG, by a path relative to the report, scaled by
+the browser to the size it is shown at; its SVG and PDF linked beside it), so the page stays small (within
+``SIZE_BUDGET`` bytes) and writing it decodes no image; a copied or moved study folder keeps its report working.
+Each caption is the one the function that drew the figure stored in its PNG
 (``nerve.report.figures.read_caption``)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 import os
 import re
@@ -24,7 +23,6 @@ from nerve.report.methods_section import methods_section
 SIZE_BUDGET = 2_000_000  # bytes: the report of the default study (tests/test_report_browser.py checks a study's)
 SHOW_WIDTH, SHOW_HEIGHT = 560, 760  # CSS px: the largest a figure is shown (two a row in the page's 1200 px)
 WIDE_INCHES, WIDE_WIDTH = 8.0, 1150  # a figure this wide (small multiples) takes a whole row, up to this width
-EMBED_SCALE = 1.25  # embedded pixels per CSS px (the full-resolution PNG is a click away)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
@@ -97,13 +95,13 @@ class Figures:
         caption = read_caption(path) or next((c for stem, c in LEGACY_CAPTIONS if path.stem.startswith(stem)), "")
         if context and not re.search(rf"\b{re.escape(split)}\b", caption):
             caption = f"{caption.rstrip('.')} ({context})."
-        data, width, height, wide = _embedded(path)
+        width, height, wide = _display_size(path)
         files = " · ".join(f'<a href="{html.escape(self._link(f))}">{f.suffix[1:].upper()}</a>'
                            for f in (path.with_suffix(s) for s in (".png", ".svg", ".pdf")) if f.is_file())
         cap = html.escape(caption)
         kind = ' class="wide"' if wide else ""
         return (f'<figure id="figure-{number}"{kind}><a href="{html.escape(self._link(path))}"><img alt="{cap}" '
-                f'width="{width}" height="{height}" src="data:image/png;base64,{data}"></a>'
+                f'width="{width}" height="{height}" src="{html.escape(self._link(path))}"></a>'
                 f'<figcaption><b>Figure {number}.</b> {cap} <span class="files">{files}</span></figcaption></figure>')
 
     def grid(self, paths, split: str = "", context: str = "") -> str:
@@ -118,27 +116,18 @@ class Figures:
             return path.as_uri()
 
 
-def _embedded(path: Path) -> tuple[str, int, int, bool]:
-    """(base64 PNG, CSS width, CSS height, wide): the figure scaled to fit ``SHOW_WIDTH`` (``WIDE_WIDTH`` when it
-    is ``WIDE_INCHES`` wide or more) x ``SHOW_HEIGHT`` CSS px (never above its own size at 96 px an inch),
-    resampled to ``EMBED_SCALE`` pixels per CSS px and reduced to 256 colours."""
+def _display_size(path: Path) -> tuple[int, int, bool]:
+    """(CSS width, CSS height, wide): the figure scaled to fit ``SHOW_WIDTH`` (``WIDE_WIDTH`` when it is
+    ``WIDE_INCHES`` wide or more) x ``SHOW_HEIGHT`` CSS px, never above its own size at 96 px an inch (read from the
+    PNG's header: nothing is decoded)."""
     from PIL import Image
 
     with Image.open(path) as img:
         dpi = float((img.info.get("dpi") or (96.0, 96.0))[0]) or 96.0
         w_css, h_css = img.width * 96.0 / dpi, img.height * 96.0 / dpi
         wide = img.width / dpi >= WIDE_INCHES
-        scale = min(1.0, (WIDE_WIDTH if wide else SHOW_WIDTH) / w_css, SHOW_HEIGHT / h_css)
-        width, height = max(1, round(w_css * scale)), max(1, round(h_css * scale))
-        px = (min(img.width, round(width * EMBED_SCALE)), min(img.height, round(height * EMBED_SCALE)))
-        rgba = img.convert("RGBA")
-    flat = Image.new("RGB", rgba.size, "white")
-    flat.paste(rgba, mask=rgba.getchannel("A"))
-    small = flat.resize(px, Image.Resampling.LANCZOS).quantize(colors=256, method=Image.Quantize.FASTOCTREE,
-                                                               dither=Image.Dither.NONE)
-    buf = io.BytesIO()
-    small.save(buf, format="PNG", optimize=True)
-    return base64.b64encode(buf.getvalue()).decode("ascii"), width, height, wide
+    scale = min(1.0, (WIDE_WIDTH if wide else SHOW_WIDTH) / w_css, SHOW_HEIGHT / h_css)
+    return max(1, round(w_css * scale)), max(1, round(h_css * scale)), wide
 
 
 class Sections:
