@@ -170,7 +170,7 @@ def _missing_config(tmp: Path) -> list[str]:
 
 def _study_args(tmp: Path, *sets: str) -> list[str]:
     args = ["study", str(CFG), "--data", str(TINY), "--out", str(tmp / "study"), "--seeds", "1", "--workers", "1",
-            "--no-progress", "--set", "train.epochs=1", "--methods", "none"]
+            "--no-progress", "--set", "train.epochs=1", "--methods", "none", "--no-figures"]
     for s in sets:
         args += ["--set", s]
     return args

@@ -135,7 +135,7 @@ def test_analysis_to_pandas_equals_its_ablation_and_methods_files(analysed):
 def small_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("api_study") / "st"
     run_cli("study", TINY_CFG, "--data", TINY, "--out", out, "--seeds", "2", "--methods", "sensitivity,random",
-            "--max-k", "2", "--no-progress", check=True)
+            "--max-k", "2", "--no-progress", "--no-figures", check=True)
     return out
 
 

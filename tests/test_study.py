@@ -21,7 +21,8 @@ from tests.conftest import run_cli
 from tests.helpers import small_conll
 
 ARGS = ["--seeds", "2", "--set", "train.epochs=1", "--no-progress"]
-NO_METHODS = ["--methods", "none"]  # where the ranking methods are not what a test is about: they cost most
+NO_METHODS = ["--methods", "none", "--no-figures"]  # where neither the ranking methods nor the figures are what a
+# test is about: they cost most
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +380,7 @@ def test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_in_its_report_a
     report = (out / "report.html").read_text()
     assert "What this invocation did</h2>" in report and "<code>runs/base/seed1</code>" in report
     assert "<td class=\"l\">extended</td>" in report
+    assert not [f for f in out.rglob("*") if f.suffix in (".png", ".svg", ".pdf")]  # --no-figures draws nothing
     same = run_cli(*args, "--set", "train.epochs=2", check=True)
     assert "nerve study:" not in same.stderr and json.loads((out / "study.json").read_text())["changes"] == []
     assert "this invocation trained and analysed nothing" in (out / "report.html").read_text()

@@ -120,6 +120,7 @@ def cmd_study(args) -> int:
     out = args.out or str(Path("studies") / Path(config).stem)
     methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
     analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k)
+    analysis = analysis.replace(figures=()) if args.no_figures else analysis
     spec = studies.StudySpec(config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()),
                              tuple(args.grid or ()), tuple(args.cell_sets or ()), analysis)
     engine = studies.Engine(args.engine, args.workers, args.address, not args.no_progress, args.rerun_changed,

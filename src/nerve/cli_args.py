@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun-changed", action="store_true",
                    help="retrain runs whose folders hold a run of another config or corpus (default: stop and "
                         "say which)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="draw no figure (every table is still written; `nerve plot analysis RUN/analysis` draws a "
+                        "run's figures later) (default: the first seed's and the comparisons' figures)")
     p.add_argument("--methods", default=None, metavar="M1,M2",
                    help="ranking methods ranked on dev and judged by top-k ablation on test in every run: "
                         "sensitivity, probeless, probe, selectivity, gradxact, ig, random; none for none "

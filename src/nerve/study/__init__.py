@@ -57,7 +57,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
         vdir = out / "compare" / folder_name(name)
         runs = [(loaded or {}).get(j.run_dir) or load_run_analysis(Path(j.run_dir) / "analysis")
                 for j in vjobs]  # each analysis read once
-        with formats(STUDY_FIGURES):  # the means' figures; every run's matrices as CSV
+        with formats(vjobs[0].analysis.figures):  # the means' figures (none without figures); each run's as CSV
             comparison = compare(runs, vdir, CompareSpec(run_figures=False))
             methods = compare_methods(runs, vdir)
         findings = evaluate_findings(runs)
