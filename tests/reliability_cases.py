@@ -121,7 +121,7 @@ def trained(mutate: Callable[[Path], None], command: str = "evaluate") -> Callab
         mutate(run)
         if command == "evaluate":
             return ["evaluate", str(run), "--split", "test"]
-        return ["analyze", str(run), "--out", str(tmp / "analysis"), "--random-draws", "2"]
+        return ["analyze", str(run), "--out", str(tmp / "analysis"), "--random-draws", "2", "--no-figures"]
     return setup
 
 
@@ -129,7 +129,7 @@ def analysed(mutate: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]
     """Train and analyse a tiny run, then let ``mutate`` damage it and return the command to run."""
     def setup(tmp: Path) -> list[str]:
         run = _train(tmp)
-        res = cli("analyze", run, "--out", run / "analysis", "--random-draws", "2")
+        res = cli("analyze", run, "--out", run / "analysis", "--random-draws", "2", "--no-figures")
         assert res.returncode == 0, res.stderr
         return mutate(run)
     return setup
@@ -212,7 +212,7 @@ def _second_writer(tmp: Path) -> list[str]:
 def _second_analysis(tmp: Path) -> list[str]:
     run = _train(tmp)
     _HOLDERS.append(hold_lock(run / "analysis", "nerve analyze"))
-    return ["analyze", str(run), "--out", str(run / "analysis"), "--random-draws", "2"]
+    return ["analyze", str(run), "--out", str(run / "analysis"), "--random-draws", "2", "--no-figures"]
 
 
 def _no_partial_run(tmp: Path) -> None:
@@ -235,14 +235,14 @@ def _check_reanalysed(tmp: Path) -> None:
 def _copied_activations(tmp: Path) -> list[str]:
     a, b = _train(tmp, out="a"), _train(tmp, "train.seed=2", out="b")
     for run in (a, b):
-        assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2").returncode == 0
+        assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2", "--no-figures").returncode == 0
     shutil.copy(b / "analysis" / "activations.npz", a / "analysis" / "activations.npz")
     return ["compare", a / "analysis", b / "analysis", "--out", tmp / "cmp"]
 
 
 def _retrained_after_analysis(tmp: Path) -> list[str]:
     run = _train(tmp)
-    assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2").returncode == 0
+    assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2", "--no-figures").returncode == 0
     assert cli(*train_args(tmp, "train.epochs=2")).returncode == 0  # extended: a new model.pt
     return ["plot", "ablation", run, "--tag", "B-PER", "--out", tmp / "fig.png"]
 
@@ -474,7 +474,7 @@ def _unrecorded_ablation(tmp: Path) -> list[str]:
     import json
 
     run = _train(tmp)
-    assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2").returncode == 0
+    assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "2", "--no-figures").returncode == 0
     marker = json.loads((run / "analysis" / "complete.json").read_text())
     del marker["files"]["ablation.csv"]
     (run / "analysis" / "complete.json").write_text(json.dumps(marker))

@@ -72,16 +72,16 @@ def test_full_disk_analyze_fails_cleanly_then_finishes(tmp_path):
     with tmpfs(tmp_path / "mnt", "8m") as mnt:
         out = mnt / "analysis"
         ballast = _fill(mnt, 200_000)
-        res = cli("analyze", run, "--out", out, "--random-draws", "2")
+        res = cli("analyze", run, "--out", out, "--random-draws", "2", "--no-figures")
         assert res.returncode == 2 and "the disk is full" in res.stderr.strip().splitlines()[-1], res.stderr
         assert not (out / "complete.json").exists()
         assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
         ballast.unlink()
-        res = cli("analyze", run, "--out", out, "--random-draws", "2")
+        res = cli("analyze", run, "--out", out, "--random-draws", "2", "--no-figures")
         assert res.returncode == 0, res.stderr
         assert (out / "complete.json").is_file()
         ref = tmp_path / "ref"
-        assert cli("analyze", run, "--out", ref, "--random-draws", "2").returncode == 0
+        assert cli("analyze", run, "--out", ref, "--random-draws", "2", "--no-figures").returncode == 0
         assert (out / "ablation.csv").read_text() == (ref / "ablation.csv").read_text()
 
 

@@ -40,8 +40,8 @@ def test_case(case, tmp_path):
 def test_same_seed_gives_identical_sensitivity(tiny_run, tmp_path):
     out = tmp_path / "again"
     run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", check=True)
-    a = run_cli("analyze", tiny_run, "--out", tmp_path / "a1", "--random-draws", "2", check=True)
-    b = run_cli("analyze", out, "--out", tmp_path / "a2", "--random-draws", "2", check=True)
+    a = run_cli("analyze", tiny_run, "--out", tmp_path / "a1", "--random-draws", "2", "--no-figures", check=True)
+    b = run_cli("analyze", out, "--out", tmp_path / "a2", "--random-draws", "2", "--no-figures", check=True)
     assert a.returncode == b.returncode == 0
     assert (tmp_path / "a1" / "sensitivity.csv").read_text() == (tmp_path / "a2" / "sensitivity.csv").read_text()
     assert (tmp_path / "a1" / "ablation.csv").read_text() == (tmp_path / "a2" / "ablation.csv").read_text()

@@ -169,13 +169,15 @@ def _decode_ncrfpp(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from nerve.analysis.core import FIGURE_FORMATS, AnalysisSpec
+    from nerve.analysis.core import AnalysisSpec
     from nerve.analyze import analyze_run
 
+    if args.no_figures and args.formats != "png,svg":
+        raise NerveError(f"--formats {args.formats}: --no-figures draws no figure; give one of them")
     out_folder(args.out)
     spec = AnalysisSpec(split=args.split, bucket=args.bucket, max_k=args.max_k, random_draws=args.random_draws,
                         seed=args.seed, cluster=args.cluster, methods=_list(args.methods), rank_split=args.rank_split,
-                        interventions=_list(args.ablate), figures=() if args.no_figures else FIGURE_FORMATS)
+                        interventions=_list(args.ablate), figures=() if args.no_figures else _list(args.formats))
     summary = analyze_run(args.run, args.out, spec, device=args.device)
     print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
     return 0

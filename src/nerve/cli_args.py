@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true",
                    help="write the tables only; `nerve plot analysis` draws the figures from them later (default: "
                         "figures as PNG and SVG)")
+    p.add_argument("--formats", default="png,svg", metavar="F1,F2",
+                   help="figure formats, some of png (300 dpi), svg, pdf (default: png,svg)")
     p.add_argument("--out", required=True, help="analysis folder (required)")
 
     p = _sub(sub, "compare", "tag correlations, weight similarity, top-k overlap and findings across runs")

@@ -179,3 +179,17 @@ def test_plot_ablation_to_an_unknown_suffix_is_a_one_line_error(tiny_analysis, t
     proc = run_cli("plot", "ablation", tiny_analysis, "--tag", "B-PER", "--out", tmp_path / "fig.jpeg")
     assert proc.returncode == 2 and "expected a .png, .svg or .pdf file name" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_analyze_formats_pdf_draws_every_figure_as_a_pdf_alone(tiny_run, tmp_path):
+    out = tmp_path / "a"
+    run_cli("analyze", tiny_run, "--max-k", "2", "--random-draws", "1", "--formats", "pdf", "--out", out, check=True)
+    drawn = [p for p in out.iterdir() if p.suffix in (".png", ".svg", ".pdf")]
+    assert len(drawn) >= 5 and {p.suffix for p in drawn} == {".pdf"}
+    assert all(p.read_bytes().startswith(b"%PDF") for p in drawn)
+
+
+def test_analyze_refuses_formats_with_no_figures(tiny_run, tmp_path):
+    res = run_cli("analyze", tiny_run, "--no-figures", "--formats", "pdf", "--out", tmp_path / "a")
+    assert res.returncode == 2 and "--formats pdf: --no-figures draws no figure" in res.stderr
+    assert not (tmp_path / "a").exists()

@@ -227,7 +227,8 @@ def test_cli_compare_aggregates_the_methods_of_runs_analysed_with_them(tiny_run,
     dirs = []
     for run in (tiny_run, second):
         out = tmp_path / f"m-{run.name}"
-        run_cli("analyze", run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,probeless,random",
+        run_cli("analyze", run, "--split", "test", "--rank-split", "dev", "--no-figures", "--methods",
+                "sensitivity,probeless,random",
                 "--random-draws", "3", "--max-k", "3", "--out", out, check=True)
         dirs.append(out)
     res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
@@ -248,7 +249,8 @@ def test_compare_of_analyses_with_one_folder_name_keeps_every_run(tiny_run, tmp_
     dirs = []
     for i, run in enumerate((tiny_run, other)):
         out = tmp_path / f"r{i}" / "same"
-        run_cli("analyze", run, "--random-draws", "1", "--max-k", "2", "--seed", str(i), "--out", out, check=True)
+        run_cli("analyze", run, "--random-draws", "1", "--max-k", "2", "--seed", str(i), "--no-figures", "--out", out,
+                check=True)
         dirs.append(out)
     res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
     assert res.returncode == 0, res.stderr

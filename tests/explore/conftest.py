@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import TINY, TINY_CFG, run_cli
 
-ANALYZE = ("--max-k", "4", "--random-draws", "3")
+ANALYZE = ("--max-k", "4", "--random-draws", "3", "--no-figures")
 
 
 def _analyse(run: Path, out: Path, *extra: str) -> Path:

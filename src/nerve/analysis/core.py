@@ -234,7 +234,8 @@ class Random(Method):
 
 # ------------------------------------------------------------------------------------------------------- spec
 BUCKETS = ("predicted", "gold")
-FIGURE_FORMATS = ("png", "svg")
+FIGURE_FORMATS = ("png", "svg")  # what an analysis draws unless told otherwise
+FIGURE_CHOICES = ("png", "svg", "pdf")  # what it can draw (PNG at 300 dpi)
 
 
 def _names(values: Iterable[str] | str) -> tuple[str, ...]:
@@ -259,7 +260,7 @@ class AnalysisSpec:
         rank_split: the split the methods rank on (None: ``split``); only with ``methods``.
         interventions: what an intervened unit becomes (``INTERVENTIONS``) in the methods' sweeps; only with
             ``methods`` (the base analysis always zero-ablates, as Xin, Lin & Yu).
-        figures: the figure formats (png, svg; () for tables only).
+        figures: the figure formats (some of png, svg, pdf; () for tables only).
         site, basis: where the units are read (``SITES``) and in which coordinates (``BASES``).
 
     Raises:
@@ -294,9 +295,9 @@ class AnalysisSpec:
             raise NerveError(f"--random-draws {self.random_draws}: expected a number in 0..{MAX_RANDOM_DRAWS:,}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**63:
             raise NerveError(f"--seed {self.seed}: expected a number >= 0")
-        bad = [f for f in self.figures if f not in FIGURE_FORMATS]
+        bad = [f for f in self.figures if f not in FIGURE_CHOICES]
         if bad:
-            raise NerveError(f"figure formats {','.join(self.figures)}: expected some of {','.join(FIGURE_FORMATS)}")
+            raise NerveError(f"figure formats {','.join(self.figures)}: expected some of {','.join(FIGURE_CHOICES)}")
         SITES.get(self.site)
         BASES.get(self.basis)
         self._check_methods()
