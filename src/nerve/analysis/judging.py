@@ -191,12 +191,13 @@ def read_summary_csv(path: str | os.PathLike) -> list[dict]:
 
 
 ACROSS_FIELDS = ("method", "ablate", "score", "rank_split", "score_split", "target_tag", "k", "n_runs", "own_drop_mean",
-                 "own_drop_sd", "selectivity_mean", "random_mean_drop", "random_p_median", "runs_best")
+                 "own_drop_sd", "selectivity_mean", "random_mean_drop", "random_p_median", "n_draws", "runs_best")
 
 
 def across_runs(per_run: Sequence[list[dict]]) -> list[dict]:
     """Per method, ablation value, score, tag and k, over runs (each a ``judge_methods`` list): the mean and sample sd
-    of the own drop, the mean selectivity and random mean drop, the median random p, and ``runs_best``: in how
+    of the own drop, the mean selectivity and random mean drop, the median random p, the fewest random draws of a
+    run (``n_draws``: the median p's floor is 1/(n_draws + 1)), and ``runs_best``: in how
     many runs this method's own drop was the largest of all methods (ties count for each)."""
     groups: dict[tuple, list[dict]] = {}
     for run in per_run:
@@ -224,6 +225,7 @@ def across_runs(per_run: Sequence[list[dict]]) -> list[dict]:
                     "selectivity_mean": float(np.mean([r["selectivity"] for r in rows])),
                     "random_mean_drop": float(np.mean(rnd)) if rnd else None,
                     "random_p_median": float(np.median(ps)) if ps else None,
+                    "n_draws": min((int(r.get("n_draws") or 0) for r in rows), default=0),
                     "runs_best": best.get((method, ablate, sc, tag, k), 0)})
     return out
 
@@ -250,6 +252,7 @@ def method_verdicts(across: list[dict], ablate: str, k: int, score: str = "accur
         recall does not fall under ablation), "wins": {method: tag-runs where it hurt most, entity tags}}; empty
         lists and text when no row matches.
     """
+    from nerve.analysis.verdict_words import p_text
     from nerve.tags import tag_order
 
     sel = [r for r in across if r["ablate"] == ablate and r["k"] == k and r["score"] == score]
@@ -278,7 +281,8 @@ def method_verdicts(across: list[dict], ablate: str, k: int, score: str = "accur
         if len(rows) > 1:
             text += f"; next {rows[1]['method']} ({two_decimals(rows[1]['own_drop_mean'])})"
         if rnd is not None:
-            text += f"; {k} random units: {two_decimals(rnd)}, median random-draw p {p:.2f}"
+            floor = 1 / (best["n_draws"] + 1) if best.get("n_draws") else None
+            text += f"; {k} random units: {two_decimals(rnd)}, median random-draw p {p_text(p, floor)}"
         out.append({"tag": tag, "best": best["method"], "text": text + "."})
     ranked = sorted(wins.items(), key=lambda kv: -kv[1])
     overall = ""

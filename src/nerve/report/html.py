@@ -259,16 +259,24 @@ def _absolute(variants: dict, root: Path) -> dict:
 
 
 def _changes(changes: list[dict], root: Path) -> str:
-    """The run folders this invocation of the study trained, resumed, extended, retrained, re-analysed or saw Ray
-    retry (``study.engine.Change``), or that it reused every run."""
+    """The run folders this invocation of the study trained afresh (counted), and those it resumed, extended,
+    retrained, re-analysed or saw Ray retry (``study.engine.Change``, a table), or that it reused every run."""
     if not changes:
         return "<p>Every run and analysis was reused as it was: this invocation trained and analysed nothing.</p>"
+
     def rel(p: str) -> str:
         return str(Path(p).relative_to(root)) if Path(p).is_absolute() and Path(p).is_relative_to(root) else p
-    rows = [[html.escape(c["action"]), f"<code>{html.escape(rel(c['run_dir']))}</code>", html.escape(c["detail"])]
-            for c in changes]
-    return ("<p>Run folders this invocation changed (every other run was reused as it was).</p>"
-            + _table(["action", "run folder", "detail"], rows, left=3))
+
+    fresh = [c for c in changes if c["action"] == "trained"]
+    rest = [c for c in changes if c["action"] != "trained"]
+    text = (f"<p>{len(fresh)} run{'s' * (len(fresh) != 1)} trained afresh (a new run folder each)"
+            + ("" if rest else "; every other run was reused as it was") + ".</p>") if fresh else ""
+    if rest:
+        rows = [[html.escape(c["action"]), f"<code>{html.escape(rel(c['run_dir']))}</code>",
+                 html.escape(c["detail"])] for c in rest]
+        text += ("<p>Run folders that held a run before this invocation and that it changed:</p>"
+                 + _table(["action", "run folder", "detail"], rows, left=3))
+    return text
 
 
 def write_report(out: Path, summary: dict, grid=None, study_dir: Path | None = None) -> Path:
