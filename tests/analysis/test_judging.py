@@ -149,6 +149,24 @@ def test_the_verdict_names_the_method_that_hurt_each_tag_most_with_its_spread_an
                            "drop in 4 of 5); next probe (0.12); 10 random units: 0.05, median random-draw p 0.05.")
 
 
+def test_a_median_random_draw_p_at_its_floor_reads_below_one_over_draws_plus_one():
+    from nerve.analysis.judging import method_verdicts
+
+    rows = _across({("ig", "B-PER"): (0.30, 0.04, 4)})
+    rows[0] |= {"random_p_median": 1 / 21, "n_draws": 20}
+    assert method_verdicts(rows, "zero", 10)["tags"][0]["text"].endswith("median random-draw p < 1/21.")
+
+
+def test_across_runs_keeps_the_fewest_random_draws_of_a_run():
+    from nerve.analysis.judging import across_runs
+
+    run = {"method": "ig", "ablate": "zero", "score": "accuracy", "rank_split": "dev", "score_split": "test",
+           "target_tag": "B-PER", "k": 10, "own_drop": 0.3, "selectivity": 0.1, "random_mean_drop": 0.05,
+           "random_p": 1 / 21}
+    (row,) = across_runs([[run | {"n_draws": 20}], [run | {"n_draws": 50}]])
+    assert row["n_draws"] == 20
+
+
 def test_the_overall_verdict_counts_wins_over_entity_tags_and_runs_but_not_o():
     from nerve.analysis.judging import method_verdicts
 
