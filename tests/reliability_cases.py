@@ -887,6 +887,7 @@ def write_doc() -> None:
         said = [ln for ln in lines_err if case.expect and case.expect in ln]
         last = (said[0] if said and case.code == 0 else lines_err[-1]).replace(tmp, "…").replace("|", "\\|")
         last = re.sub(r"pid \d+", "pid N", last.replace(str(ROOT), ".")) or case.shown
+        last = re.sub(r"_tmp_tmp\w{8}_", "_tmp_…_", last)  # a temporary folder's name, made file-safe
         lines.append(f"| {case.group} | {case.what} | {proc.returncode} | `{last}` | `{case.id}` |")
         print(case.id, proc.returncode, f"{time.perf_counter() - t0:.1f}s", last, file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
@@ -962,7 +963,7 @@ EXTRA = """
 | guarantee | test |
 |---|---|
 | a study stores the paths inside its folder relative to it (`runs/base/seed1`); a moved study reads its own runs, never the original's | `tests/test_api.py::test_study_json_stores_the_paths_inside_the_study_relative_to_it`, `test_a_moved_study_reads_its_own_runs` |
-| a study re-run says on stderr what it does to each run folder (trained, resumed, extended by more epochs, retrained, reanalysed) and records it in study.json's `changes`; a re-run that reuses everything says nothing | `tests/test_study.py::test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_in_its_report_and_study_json` |
+| a study re-run says on stderr what it does to each run folder that held a run (resumed, extended by more epochs, retrained, reanalysed) and records every change, runs trained afresh too, in study.json's `changes` and the report's "What this invocation did"; a re-run that reuses everything says nothing | `tests/test_study.py::test_a_study_rerun_with_more_epochs_says_it_extends_the_runs_in_its_report_and_study_json` |
 | a task Ray re-ran after its worker or node died is reported (`nerve study: 1 of 1 runs retried: … (started 2 times: …)`) and recorded; every start is a line of the run's `attempts.jsonl` | `tests/test_study.py::test_a_task_ray_ran_twice_is_reported_as_retried` |
 | a Ray that nerve starts uses 127.0.0.1 as its node address (`--ray-node-ip` another); what Ray still listens on is in the README's Ray section | `tests/test_study.py::test_ray_is_started_with_the_node_address_asked_for` |
 | a tag with no token in the ranking split has NaN method scores, no methods.csv rows as a target and no methods_summary.csv rows, and still counts among the other tags of a selectivity | `tests/test_method_stage.py::test_a_tag_absent_from_the_ranking_split_*` |
