@@ -260,3 +260,9 @@ def test_a_tag_absent_from_the_ranking_split_still_counts_among_the_other_tags(r
         assert r["others_mean_drop"] == pytest.approx(np.mean(list(drops.values())))
         checked += r["others_mean_drop"] != pytest.approx(without)
     assert checked  # some judgement where leaving MISC out would change the others' mean
+
+
+def test_the_methods_stage_shows_its_progress_on_stderr(tiny_run, tmp_path):
+    res = run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,probeless",
+                  "--max-k", "2", "--random-draws", "1", "--no-figures", "--out", tmp_path / "a", check=True)
+    assert "methods: scoring" in res.stderr and "ablation" in res.stderr

@@ -86,7 +86,7 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
             rank_arrays = arrays if rank_split == split else capture_activations(run, rank_sents, rank_path)[0]
 
             def extra(out: Path) -> list[str]:
-                return write_methods(rank_arrays, arrays, spec, out)
+                return write_methods(rank_arrays, arrays, spec, out, progress)
         summary = analyze_arrays(arrays, out_dir, spec, identity=identity, about=about, extra=extra,
                                  progress=progress)
     summary["seconds"] = time.perf_counter() - t0

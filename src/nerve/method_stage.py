@@ -32,13 +32,13 @@ from nerve.errors import warn
 from nerve.io import atomic_write_text
 
 
-def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path) -> list[str]:
+def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path, progress: bool = False) -> list[str]:
     """The methods part of ``nerve analyze --methods``: each of ``spec.methods`` scores units on the ranking
     split's arrays (``rank_arrays``) and is judged by top-k intervention sweeps on the scoring split's
     (``arrays``), for each of ``spec.interventions``, into ``out``: methods.csv, methods_sentences.npz (the
     per-sentence counts of its sensitivity and random rows at k = 0 and the ks the ablation findings judge, for
     their bootstrap over sentences), methods_summary.csv, methods_scores.npz, methods_agreement.csv and, with
-    ``spec.figures``, their figures (``draw_methods``).
+    ``spec.figures``, their figures (``draw_methods``); ``progress``: bars on stderr for the scoring and the sweeps.
     Returns the names of the files written."""
     rank, score = check_activations(rank_arrays), check_activations(arrays)
     ranked = rank_input(rank, spec.bucket)
@@ -47,11 +47,12 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path) -> list[st
         warn(f"{', '.join(absent)}: no token ({spec.bucket} tags) in the ranking split {spec.ranking_split}, so no "
              "method can rank units for it; it is not swept or judged (methods.csv and methods_summary.csv leave "
              "it out as a target)")
-    scores = method_score_matrices(ranked, spec.methods, spec.seed)
+    scores = method_score_matrices(ranked, spec.methods, spec.seed, progress=progress)
     rankings = {m: rank_units(s) for m, s in scores.items()}
     from nerve.analysis.findings_ablation import judged_ks
 
-    rows, counts = method_sweeps_counts(ranked, score, spec, rankings, judged_ks(spec.bound_max_k(score.h.shape[1])))
+    rows, counts = method_sweeps_counts(ranked, score, spec, rankings, judged_ks(spec.bound_max_k(score.h.shape[1])),
+                                        progress)
     write_methods_csv(out / "methods.csv", rows)
     files = ["methods.csv"]
     if counts:

@@ -43,20 +43,28 @@ def unranked(rank: RankInput) -> np.ndarray:
 
 
 def method_score_matrices(rank: RankInput, methods: Sequence[str], seed: int = 0,
-                          target: str | None = None) -> dict[str, np.ndarray]:
+                          target: str | None = None, progress: bool = False) -> dict[str, np.ndarray]:
     """Per method of ``core.METHODS`` (the random draws excluded: their rows are draws, not a ranking), the
     (n, T) scores from ``rank`` only; ``target``: the attribution methods' token score ("logprob" softmax,
     "marginal" or "logit" CRF; default ``default_target``). A tag without a token in ``rank`` (``unranked``)
-    has NaN scores: it cannot be ranked."""
+    has NaN scores: it cannot be ranked. ``progress``: a bar on stderr, one step a method."""
     target = target or default_target(rank)
     chosen = [METHODS.get(m) for m in methods]
     absent = unranked(rank)
     out = {}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(not m.draws for m in chosen), desc="methods: scoring", unit="method", disable=not progress,
+               leave=False)
     for m in chosen:
         if not m.draws:
+            bar.set_postfix_str(m.name)
+            bar.update(0)
             scores = np.array(m.scores(rank, seed, target), dtype=np.float64)  # shape: (n, T)
             scores[:, absent] = np.nan
             out[m.name] = scores
+            bar.update(1)
+    bar.close()
     return out
 
 
