@@ -121,7 +121,7 @@ def test_analyze_works_for_other_encoders(tmp_path, overrides):
     sets = [x for o in overrides for x in ("--set", o)]
     run_cli("train", TINY_CFG, "--data", TINY, "--out", run, "--no-progress", "--set", "train.epochs=1", *sets,
             check=True)
-    out = _analyze(run, tmp_path / "a", "--max-k", "4")
+    out = _analyze(run, tmp_path / "a", "--max-k", "4", "--no-figures")
     names = [line.split(",")[0] for line in (out / "sensitivity.csv").read_text().splitlines()[1:]]
     assert len(names) == 16
     if "bidirectional" in " ".join(overrides):
