@@ -222,3 +222,16 @@ def test_a_moved_study_reads_its_own_runs(small_study, tmp_path):
     finally:
         shutil.move(str(small_study.parent / "gone"), str(small_study))
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_study_json_whose_run_folder_leads_out_of_the_study_is_refused(small_study, tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_study, copy)
+    summary = json.loads((copy / "study.json").read_text())
+    summary["variants"]["base"]["runs"][0]["run_dir"] = "../../elsewhere/seed1"
+    (copy / "study.json").write_text(json.dumps(summary))
+    with pytest.raises(NerveError, match="leads out of the study folder"):
+        nerve.load_study(copy).to_pandas()

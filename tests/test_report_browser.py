@@ -103,21 +103,9 @@ def test_the_report_stays_within_its_size_budget(study):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from tests.explore.conftest import chromium
+    from tests.explore.conftest import launch
 
-    found = chromium()
-    if found is None:
-        pytest.skip("chromium or chromedriver is not installed (.ci/run installs both)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = found[0]
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1400,900", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=Service(found[1]))
+    driver = launch(tmp_path_factory.mktemp("chromium"), "1400,900")
     yield driver
     driver.quit()
 

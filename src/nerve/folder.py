@@ -234,10 +234,13 @@ def study_run_folder(study_dir: Path, path_in_json: str, variant: dict) -> Path:
     original's runs.
 
     Raises:
-        NerveError: an absolute path that is none of these."""
+        NerveError: a relative path leading out of the study folder, or an absolute path that is none of these."""
     study_dir = Path(study_dir)
     path = Path(path_in_json)
     if not path.is_absolute():
+        if not _inside(study_dir / path, study_dir):
+            raise NerveError(f"{study_dir / 'study.json'}: run folder {path} leads out of the study folder (an edited "
+                             "study.json?); expected runs/<variant>/seed<N>")
         return study_dir / path
     if _inside(path, study_dir):
         return path

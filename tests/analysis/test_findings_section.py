@@ -1,8 +1,7 @@
 """The report's findings table shows the verdict classes (a negligible case never red), the counts per class, the
 effect with its interval, the correction and the population."""
 
-import numpy as np
-from test_verdicts import FAST, _analysed_with_methods, _methods_rows, synthetic_run
+from test_verdicts import FAST, negligible_runs, synthetic_run
 
 from nerve.analysis.meta import SEEDS
 from nerve.analysis.verdicts import evaluate_findings
@@ -18,15 +17,7 @@ def test_findings_table_shows_classes_counts_effect_interval_correction_and_popu
 
 
 def test_a_negligible_ablation_finding_is_grey_never_red():
-    support = {"B-PER": 3000, "I-PER": 3000, "O": 30000}
-    rng = np.random.default_rng(2)
-    runs = []
-    for i in range(6):
-        drops = list(rng.uniform(0.0, 0.002, 20))
-        run = _analysed_with_methods(i, _methods_rows("zero", float(np.mean(drops)) + 0.0017, drops))
-        run.accuracy = {"support": support}
-        runs.append(run)
-    findings = [f for f in evaluate_findings(runs, statistics=FAST) if f["number"] == 9]
+    findings = [f for f in evaluate_findings(negligible_runs(6), statistics=FAST) if f["number"] == 9]
     page = findings_section(findings, "test")
     assert '<span class="na">negligible</span>' in page and 'class="no"' not in page
     assert "&lt; 1/21" in page or "< 1/21" in page

@@ -47,9 +47,9 @@ def chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    """Selenium driving Debian's headless chromium with chromedriver (skipped where either is missing)."""
+def launch(user_dir: Path, window: str = "1500,1000"):
+    """Selenium driving Debian's headless chromium with chromedriver, its console logged (the test skips where
+    either is missing)."""
     found = chromium()
     if found is None:
         pytest.skip("chromium or chromedriver is not installed (.ci/run installs both)")
@@ -60,10 +60,16 @@ def browser(tmp_path_factory):
     opts.binary_location = found[0]
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1500,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+                f"--window-size={window}", f"--user-data-dir={user_dir}"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(found[1]))
+    return webdriver.Chrome(options=opts, service=Service(found[1]))
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """``launch``ed for a module."""
+    driver = launch(tmp_path_factory.mktemp("chromium"))
     yield driver
     driver.quit()
 

@@ -180,14 +180,7 @@ def run_job(spec: dict) -> dict:
 
 
 def _epochs_done(jobs: list[Job]) -> int:
-    total = 0
-    for job in jobs:
-        try:
-            with open(Path(job.run_dir) / "epochs.jsonl", encoding="utf-8") as f:
-                total += sum(1 for _ in f)
-        except OSError:
-            pass
-    return total
+    return sum(_epochs_of(Path(job.run_dir)) for job in jobs)
 
 
 def check_stale(jobs: list[Job], rerun_changed: bool = False) -> list[Job]:
