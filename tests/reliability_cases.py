@@ -556,6 +556,11 @@ def _grid_seed(tmp: Path) -> list[str]:
             "--grid", "train.seed=1,2"]
 
 
+def _grid_same_config(tmp: Path) -> list[str]:
+    return ["study", str(CFG), "--data", str(TINY), "--out", str(tmp / "s"), "--seeds", "1", "--no-progress",
+            "--grid", "train.lr=0.1,0.10"]
+
+
 def _check_no_study(tmp: Path) -> None:
     assert not (tmp / "s").exists()
 
@@ -806,6 +811,8 @@ CASES = [
     # wave 3: one model is one run; options never ignored; a tag absent from the ranking split
     Case("study-grid-seed", "identity", "study --grid train.seed=1,2 (the study's seeds would override it)",
          _grid_seed, "--grid 'train.seed=1,2': train.seed cannot be a grid key", check=_check_no_study),
+    Case("study-grid-same-config", "identity", "study --grid train.lr=0.1,0.10 (two cells, one config: one model twice)",
+         _grid_same_config, "resolve to the same config", check=_check_no_study),
     Case("compare-one-analysis-thrice", "identity", "compare RUN RUN/analysis $PWD/RUN (one analysis three times)",
          _compare_one_analysis_thrice, "analyses of one model", check=_check_no_comparison),
     Case("compare-two-splits", "identity", "compare one model's analyses of test and dev",

@@ -228,4 +228,11 @@ def plan(spec: StudySpec, placement: tuple[str, int] = ("cpu", 1), base_seed: in
         if other is not job:
             raise NerveError(f"--grid: variants {other.variant!r} and {job.variant!r} would share the run folder "
                              f"{job.run_dir} (their values differ only in characters a folder name cannot hold)")
+    same: dict[str, Job] = {}
+    for job in jobs:  # one model is one run: two grid cells that resolve to one config would count it twice
+        other = same.setdefault(job.fingerprint, job)
+        if other is not job:
+            raise NerveError(f"--grid: variants {other.variant!r} and {job.variant!r} resolve to the same config "
+                             f"(seed {job.seed} trains one model twice, which would count as two architectures); "
+                             "give each value once")
     return jobs
