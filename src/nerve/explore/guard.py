@@ -9,10 +9,13 @@ import errno
 import ipaddress
 import socket
 import sys
+import threading
 from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from nerve.errors import NerveError
+
+_LOG = threading.Lock()  # one whole line at a time: print() writes text and newline apart, and threads interleave
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 WILDCARDS = ("", "0.0.0.0", "::")
@@ -135,7 +138,9 @@ def bind_server(host: str, port: int, handler) -> ThreadingHTTPServer:
                 line = f"client {who} went away before the answer was sent ({type(err).__name__})"
             else:
                 line = f"a request of {who} failed: {type(err).__name__}: {err}"
-            print(f"nerve serve: {line}", file=sys.stderr, flush=True)
+            with _LOG:
+                sys.stderr.write(f"nerve serve: {line}\n")
+                sys.stderr.flush()
 
     try:
         return Server((host, port), handler)
