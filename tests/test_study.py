@@ -349,7 +349,7 @@ def test_compare_command_analyses_on_the_fly_and_writes_matrices_and_findings(tm
                 f"train.seed={seed}", "--set", "train.epochs=1", "--no-progress", check=True)
         runs.append(run)
     out = tmp_path / "cmp"
-    proc = run_cli("compare", *runs, "--out", out, check=True)
+    proc = run_cli("compare", *runs, "--out", out, "--no-run-figures", check=True)
     assert (runs[0] / "analysis" / "sensitivity.csv").is_file()
     for name in ("corr_run1.csv", "similarity_run2.csv", "overlap_run1.csv", "corr_mean.csv", "corr_std.csv",
                  "consistency.csv", "unit_matching.csv", "findings.json"):
