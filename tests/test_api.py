@@ -99,6 +99,23 @@ def test_intervene_equals_the_analysis_rows_of_that_intervention(analysed, how):
     assert checked >= 4
 
 
+def test_intervene_resample_sets_each_tokens_units_to_one_reference_token_reproducibly_by_seed(analysed):
+    run, _ = analysed
+    dev = run.activations("dev").h
+    units = [1, 4]
+    with run.intervene(units, "resample", reference="dev", seed=3):
+        a = run.activations("test").h
+    with run.intervene(units, "resample", reference="dev", seed=3):
+        b = run.activations("test").h
+    with run.intervene(units, "resample", reference="dev", seed=4):
+        c = run.activations("test").h
+    pool = {tuple(r) for r in dev[:, units].tolist()}
+    assert all(tuple(r) in pool for r in a[:, units].tolist())
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a[:, units], c[:, units])
+    np.testing.assert_array_equal(np.delete(a, units, axis=1), np.delete(run.activations("test").h, units, axis=1))
+
+
 def test_intervene_removes_its_hook_on_exit(analysed):
     run, _ = analysed
     before = run.activations("test").pred

@@ -77,7 +77,7 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
         rank_path, rank_sents = read_split(run, rank_split, "--rank-split") if rank_split != split else (path, sents)
         options |= spec.method_options(rank_path, sha256_file(rank_path))
         about |= {"methods": list(spec.methods), "rank_split": rank_path, "rank_split_name": rank_split,
-                  "ablate": list(spec.interventions)}
+                  "ablate": list(spec.interventions), "sufficiency": bool(spec.sufficiency)}
     identity = analysis_identity(run.hashes, path, split, options)
     with writer_lock(out_dir, "nerve analyze"):
         arrays, _ = capture_activations(run, sents, path)

@@ -21,6 +21,7 @@ import pandas as pd
 from nerve.analysis.capture import capture_activations
 from nerve.analysis.checks import check_activations
 from nerve.analysis.core import INTERVENTIONS, SITES, AnalysisSpec
+from nerve.analysis.interventions import pool_sampler
 from nerve.analysis.pipeline import load_activations
 from nerve.analyze import analyze_run, plot_analysis
 from nerve.config import load_config
@@ -109,16 +110,21 @@ class Run:
                            [str(u) for u in arrays["neurons"]], site)
 
     @contextlib.contextmanager
-    def intervene(self, units: Sequence[int | str], how: str = "zero", reference: str = "dev") -> Iterator[Run]:
+    def intervene(self, units: Sequence[int | str], how: str = "zero", reference: str = "dev",
+                  seed: int = 0) -> Iterator[Run]:
         """Within the block, the ``units`` (indices or names) of the model's site are replaced as the
-        intervention ``how`` says (``nerve.analysis.core.INTERVENTIONS``: "zero", or "mean" over the
-        ``reference`` split's tokens, the split the units were ranked on); the hook is removed on exit.
+        intervention ``how`` says (``nerve.analysis.core.INTERVENTIONS``: "zero"; "mean" over the ``reference``
+        split's tokens, the split the units were ranked on; "resample": at each position, the units' values at
+        one token of the ``reference`` split drawn at random, seeded by ``seed``); the hook is removed on exit.
 
         Example: ``with run.intervene([3, 7], "mean"): run.tag(["EU", "rejects", "German", "call"])``."""
         intervention = INTERVENTIONS.get(how)
         idx = [self._unit(u) for u in units]
-        ref = self.activations(reference).h if intervention.needs_reference else None
-        with ablate(self.model, idx, values=intervention.values(ref)):
+        if intervention.per_token:
+            values = pool_sampler(self.activations(reference).h, seed)
+        else:
+            values = intervention.values(self.activations(reference).h if intervention.needs_reference else None)
+        with ablate(self.model, idx, values=values):
             yield self
 
     def _unit(self, u: int | str) -> int:

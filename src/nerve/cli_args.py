@@ -88,8 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "sensitivity, probeless, probe, selectivity, gradxact, ig, random; none for none "
                         f"(default: {STUDY_METHODS_TEXT}, every method but the slow probe)")
     p.add_argument("--ablate", default=None, metavar="VALUES",
-                   help="what an ablated unit becomes in those sweeps: zero, mean (its dev mean) or zero,mean "
-                        "(default: zero,mean)")
+                   help="what an ablated unit becomes in those sweeps: zero, mean (its dev mean), resample (its "
+                        "value at a random other test token), comma-separated (default: zero,mean)")
+    p.add_argument("--sufficiency", action="store_true",
+                   help="also sweep each method's top k kept with every other unit ablated (sufficiency.csv; "
+                        "default: necessity only)")
     p.add_argument("--max-k", type=int, default=None, metavar="K",
                    help="ablate at most K units in the analyses' sweeps, e.g. 50 for wide models (every run's "
                         "model must have K units or more; default: every unit)")
@@ -129,8 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank-split", default=None,
                    help=f"the split the --methods rank on ({SPLIT_HELP}; default: --split, i.e. the same split)")
     p.add_argument("--ablate", default="zero", metavar="VALUES",
-                   help="what an ablated unit becomes in methods.csv: zero, mean (its ranking-split mean) or "
-                        "zero,mean (default: zero)")
+                   help="what an ablated unit becomes in methods.csv: zero, mean (its ranking-split mean), "
+                        "resample (its value at a random other token of --split, seeded by --seed), "
+                        "comma-separated (default: zero)")
+    p.add_argument("--sufficiency", action="store_true",
+                   help="also sweep each method's top k kept with every other unit ablated, into sufficiency.csv "
+                        "and sufficiency_summary.csv (default: necessity only)")
     p.add_argument("--no-figures", action="store_true",
                    help="write the tables only; `nerve plot analysis` draws the figures from them later (default: "
                         "figures as PNG and SVG)")

@@ -19,6 +19,7 @@ from nerve.analysis.heldout import (
     MethodScores,
     default_target,
     method_score_matrices,
+    method_sufficiency,
     method_sweeps_counts,
     rank_input,
     unranked,
@@ -67,10 +68,24 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path, progress: 
     judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}))
     write_summary_csv(out / "methods_summary.csv", judged)
     files.append("methods_summary.csv")
+    if spec.sufficiency:
+        files += _write_sufficiency(ranked, score, spec, rankings, out, progress)
     if spec.figures:
         files += draw_methods(MethodTables(rows, judged, list(rankings), agreement), score.h.shape[1],
                               f"{score.decoder} decoding, {spec.random_draws} random draws", out)
     return files
+
+
+def _write_sufficiency(ranked, score, spec: AnalysisSpec, rankings: dict, out: Path, progress: bool) -> list[str]:
+    """sufficiency.csv (``heldout.method_sufficiency``: each method's top k kept, every other unit intervened) and
+    sufficiency_summary.csv (its judgements: the gain of keeping k units over keeping none)."""
+    from nerve.analysis.judging import write_gain_csv
+
+    rows = method_sufficiency(ranked, score, spec, rankings, progress)
+    write_methods_csv(out / "sufficiency.csv", rows)
+    write_gain_csv(out / "sufficiency_summary.csv", judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}),
+                                                                  sign=-1))
+    return ["sufficiency.csv", "sufficiency_summary.csv"]
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def test_a_summary_with_other_columns_is_refused_naming_the_file(tmp_path):
 
     path = tmp_path / "methods_summary.csv"
     path.write_text("method,ablate,rank_split,score_split,target_tag,k,own_drop\nprobe,zero,dev,test,O,1,0.1\n")
-    with pytest.raises(AnalysisInputError, match="methods_summary.csv: expected a methods_summary.csv with header"):
+    with pytest.raises(AnalysisInputError, match="methods_summary.csv: expected a header"):
         read_summary_csv(path)
 
 

@@ -18,6 +18,7 @@ from nerve.analysis.paired import (
     B_BETTER,
     OVERALL,
     PAIRED_FIELDS,
+    PairedSpec,
     best_methods,
     paired_comparisons,
     paired_csv,
@@ -62,7 +63,7 @@ def test_synthetic_rows_have_the_fields_of_judge_methods():
 def test_difference_interval_and_p_equal_scipy_paired_t():
     rng = np.random.default_rng(3)
     a, b = rng.normal(0.30, 0.03, 6), rng.normal(0.27, 0.03, 6)
-    r = _one(paired_comparisons(_runs({"probe": a, "ig": b}), delta=0.0, overall=False))
+    r = _one(paired_comparisons(_runs({"probe": a, "ig": b}), spec=PairedSpec(delta=0.0), overall=False))
     ref = stats.ttest_rel(a, b)
     ci = ref.confidence_interval(0.95)
     assert r["diff"] == pytest.approx(np.mean(a - b), rel=1e-12)
@@ -74,7 +75,7 @@ def test_difference_interval_and_p_equal_scipy_paired_t():
 def test_p_zero_is_the_paired_t_p_whatever_delta():
     rng = np.random.default_rng(4)
     a, b = rng.normal(0.30, 0.03, 5), rng.normal(0.29, 0.03, 5)
-    r = _one(paired_comparisons(_runs({"probe": a, "ig": b}), delta=0.02, overall=False))
+    r = _one(paired_comparisons(_runs({"probe": a, "ig": b}), spec=PairedSpec(delta=0.02), overall=False))
     assert r["p_zero"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-9)
 
 
@@ -82,7 +83,7 @@ def test_the_overall_difference_is_the_paired_t_of_each_runs_mean_over_entity_ta
     rng = np.random.default_rng(5)
     tags = ("B-PER", "I-PER", "O")
     a, b = rng.normal(0.3, 0.05, (7, 3)), rng.normal(0.25, 0.05, (7, 3))
-    r = _one(paired_comparisons(_runs({"probe": a, "ig": b}, tags), delta=0.0, tags=[]), OVERALL)
+    r = _one(paired_comparisons(_runs({"probe": a, "ig": b}, tags), spec=PairedSpec(delta=0.0), tags=[]), OVERALL)
     y = (a - b)[:, :2].mean(axis=1)  # O aside
     assert r["n_tags"] == 2 and r["diff"] == pytest.approx(y.mean(), rel=1e-12)
     assert r["p"] == pytest.approx(stats.ttest_1samp(y, 0.0).pvalue, rel=1e-9)
@@ -161,7 +162,7 @@ def test_ceilings_are_counted_per_method_and_for_both_at_the_judged_k():
 def test_a_ceiling_is_read_at_the_judged_k_only():
     a, b = np.array([0.6, 0.5, 0.7]), np.array([0.5, 0.5, 0.6])
     own = {("probe", i, "B-PER"): 0.8 for i in range(3)}  # at the ceiling at k = 10, not at k = 5
-    r = _one(paired_comparisons(_runs({"probe": a, "ig": b}, own=own), k=5, overall=False))
+    r = _one(paired_comparisons(_runs({"probe": a, "ig": b}, own=own), spec=PairedSpec(k=5), overall=False))
     assert (r["ceiling_a"], r["k"]) == (0, 5)
 
 
@@ -223,7 +224,7 @@ def _sweep(slopes: dict) -> np.ndarray:
 
 def test_rows_of_judge_methods_are_compared_as_they_are():
     per_run = [judge_methods(_sweep({"probe": 0.2 + s, "ig": 0.1 + 2 * s}), ks=(1, 2)) for s in (0.0, 0.01, 0.03)]
-    r = _one([r for r in paired_comparisons(per_run, k=2) if r["target_tag"] == OVERALL], OVERALL)
+    r = _one([r for r in paired_comparisons(per_run, spec=PairedSpec(k=2)) if r["target_tag"] == OVERALL], OVERALL)
     auc = {(i, x["method"], x["target_tag"]): x["auc"] for i, run in enumerate(per_run) for x in run}
     y = [np.mean([auc[(i, "probe", t)] - auc[(i, "ig", t)] for t in ("B-PER", "B-LOC")]) for i in range(3)]
     assert r["n_runs"] == 3 and r["n_tags"] == 2 and r["diff"] == pytest.approx(np.mean(y))

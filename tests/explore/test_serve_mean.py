@@ -35,3 +35,18 @@ def _live(server):
         if type(cell.cell_contents).__name__ == "LiveModel":
             return cell.cell_contents
     raise AssertionError("no LiveModel in the handler")
+
+
+def test_serve_resample_takes_each_positions_units_from_one_reference_token_the_same_for_each_request(tiny_run,
+                                                                                                     tmp_path):
+    out = tmp_path / "a"
+    run_cli("analyze", tiny_run, "--split", "test", "--max-k", "1", "--random-draws", "0", "--no-figures", "--out",
+            out, check=True)
+    server = make_server(tiny_run, port=0, analysis=str(out))
+    try:
+        live = _live(server)
+        first = live.tag(["EU", "rejects", "German", "call"], [0, 1], "resample")
+        assert first["value"] == "resample" and len(first["tags"]) == 4
+        assert live.tag(["EU", "rejects", "German", "call"], [0, 1], "resample") == first
+    finally:
+        server.server_close()

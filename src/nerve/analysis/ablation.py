@@ -18,6 +18,7 @@ from nerve.analysis.checks import (
 from nerve.analysis.decoders import CrfDecoder, SoftmaxDecoder
 from nerve.analysis.sentence_counts import SentenceCounter, SweepCounts, sweep_counts
 from nerve.analysis.tables import read_csv_columns, structured_csv, text_width
+from nerve.analysis.tag_counts import TagCounter, per_tag_accuracy_arrays  # noqa: F401 (re-exported)
 from nerve.io import atomic_write_text
 from nerve.metrics import ChunkScorer
 
@@ -33,83 +34,6 @@ def row_dtype(max_tag_len: int) -> np.dtype:
     w = max(int(max_tag_len), 3)
     return np.dtype([("target_tag", f"U{w}"), ("selection", "U6"), ("k", np.int32), ("draw", np.int32),
                      ("eval_tag", f"U{w}"), *[(f, np.float64) for f in SCORES]])
-
-
-class _TagCounter:
-    """Correct and predicted token counts per tag for many predictions, in one compiled pass over each."""
-
-    def __init__(self, gold: np.ndarray, n_tags: int):
-        self.support = np.bincount(gold, minlength=n_tags)
-        self.gold = np.ascontiguousarray(gold, dtype=np.int64)
-
-    def counts(self, preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """int64 (m, n_tags) twice for preds (m, n_tokens): tokens of gold tag j predicted j (right), and tokens
-        predicted as j."""
-        preds = np.ascontiguousarray(preds, dtype=np.int64)
-        right = np.zeros((preds.shape[0], self.support.size), np.int64)
-        predicted = np.zeros_like(right)
-        if _count_kernel()(preds, self.gold, right, predicted):
-            raise AnalysisInputError(f"pred: expected tag ids in 0..{self.support.size - 1}, got "
-                                     f"{preds.min()}..{preds.max()}")
-        return right, predicted
-
-    def __call__(self, preds: np.ndarray) -> np.ndarray:
-        """int64 (m, n_tags) correct counts for preds (m, n_tokens)."""
-        return self.counts(preds)[0]
-
-
-_COUNT = None
-
-
-def _count_kernel():
-    """The compiled counting loop (on first use; cached on disk where numba can write)."""
-    global _COUNT
-    if _COUNT is None:
-        from numba import njit
-
-        @njit(cache=True, nogil=True)
-        def count(preds, gold, right, predicted):  # pragma: no cover - runs compiled
-            bad = 0
-            for r in range(preds.shape[0]):
-                for t in range(gold.size):
-                    p = preds[r, t]
-                    if p < 0 or p >= right.shape[1]:
-                        bad += 1
-                        continue
-                    predicted[r, p] += 1
-                    if p == gold[t]:
-                        right[r, p] += 1
-            return bad
-
-        _COUNT = count
-    return _COUNT
-
-
-def per_tag_accuracy_arrays(gold: np.ndarray, pred: np.ndarray, n_tags: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-tag accuracy (share of gold-j tokens predicted j) and token accuracy.
-
-    Args:
-        gold: int (n_tokens,) gold tag ids.
-        pred: int (n_tokens,) or (m, n_tokens) predicted tag ids (one or m predictions).
-        n_tags: number of tags.
-
-    Returns:
-        (per_tag, token_accuracy): float64 (..., n_tags) with NaN for a tag that has
-        no gold token, and float64 (...,) (NaN with no tokens).
-    """
-    if np.ndim(gold) != 1:
-        raise AnalysisInputError(f"gold: expected shape (n_tokens,), got {np.shape(gold)}")
-    gold = labels_array(gold, "gold", len(gold), n_tags)
-    p = np.asarray(pred)
-    if p.ndim not in (1, 2) or p.shape[-1] != gold.size:
-        raise AnalysisInputError(f"pred: expected shape ({gold.size},) or (m, {gold.size}), got {p.shape}")
-    p2 = p.reshape(-1, gold.size)
-    counter = _TagCounter(gold, n_tags)
-    right = counter(p2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_tag = right / counter.support
-        overall = right.sum(axis=1) / gold.size
-    return (per_tag[0], overall[0]) if p.ndim == 1 else (per_tag, overall)
 
 
 def _check_rankings(rankings, n_tags: int, n: int) -> np.ndarray:
@@ -155,13 +79,16 @@ class SweepInput:
 class Sweep:
     """What one sweep does: k = 0..``max_k`` units per target tag and selection (``SELECTIONS``; e.g. ("top",)
     for judging a ranking alone), ``random_draws`` seeded random unit orders (``seed``) shared by every target,
-    and ``values``: float (n,) the value an intervened unit takes (``core.Intervention.values``; None: 0)."""
+    ``values``: the value an intervened unit takes, float (n,) one per unit or (n_tokens, n) one per token and
+    unit (``interventions.Intervention.token_values``; None: 0), and ``keep``: necessity (False: the k units are
+    intervened, the others kept) or sufficiency (True: the k units are kept, every other unit intervened)."""
 
     max_k: int
     random_draws: int = 20
     seed: int = 0
     values: np.ndarray | None = None
     selections: tuple[str, ...] = SELECTIONS
+    keep: bool = False
 
 
 def ablation_sweep(data, rankings, sweep: Sweep, progress: bool = False) -> np.ndarray:
@@ -171,10 +98,12 @@ def ablation_sweep(data, rankings, sweep: Sweep, progress: bool = False) -> np.n
 
 def ablation_sweep_counts(data, rankings, sweep: Sweep, counts_at: Sequence[int] = (),
                           progress: bool = False) -> tuple[np.ndarray, SweepCounts | None]:
-    """Accuracy after ablating k = 0..max_k units per target tag and selection (Xin, Lin & Yu 2019).
+    """Accuracy after ablating k = 0..max_k units per target tag and selection (Xin, Lin & Yu 2019), or, with
+    ``sweep.keep``, after ablating every unit but those k (sufficiency: k = 0 has every unit ablated).
 
-    Ablating a set S sets h[:, S] = 0 (or to ``sweep.values[S]``), recomputes the emissions h @ W.T + b in
-    float64 precision and decodes them (argmax, first max on ties, or CRF Viterbi). Selections per target tag j:
+    Ablating a set S sets h[:, S] = 0 (or to ``sweep.values[S]``, or per token ``sweep.values[t, S]``),
+    recomputes the emissions h @ W.T + b in float64 precision and decodes them (argmax, first max on ties, or
+    CRF Viterbi). Selections per target tag j:
     ``top`` (first k of rankings[j]), ``bottom`` (first k of rankings[j] reversed) and ``random`` (first k of
     each of ``random_draws`` seeded permutations, shared by every target, so random rows repeat across targets).
     Each distinct unit set is decoded once. Eval tags (``eval_tags``): every tag (accuracy = recall on its gold
@@ -182,7 +111,7 @@ def ablation_sweep_counts(data, rankings, sweep: Sweep, counts_at: Sequence[int]
     ``F1`` (conlleval entity micro F1 as a fraction, with entity precision and recall, via ``ChunkScorer``) and
     ``F1:type`` per entity type (that type's entity scores). The k = 0 rows re-decode too, so they can differ
     from the archived float32 ``pred`` on near-ties. Setting h[:, S] = m[S] is zero-ablating h − m with the bias
-    b + W·m, which is how it is computed.
+    b + W·m (per token: h − M with the bias b + M·Wᵀ of each token), which is how it is computed.
 
     Args:
         data: the scoring split (``SweepInput`` or ``checks.Activations``).
@@ -226,8 +155,11 @@ def ablation_sweep_counts(data, rankings, sweep: Sweep, counts_at: Sequence[int]
     if "random" not in selections:
         random_draws = 0
     if sweep.values is not None:
-        m = float_matrix(sweep.values, "values", (n,)).astype(np.float64)
-        h, b = h - m, b + W.astype(np.float64) @ m
+        m = float_matrix(sweep.values, "values", (n_tokens, n) if np.ndim(sweep.values) == 2 else (n,))
+        m = m.astype(np.float64)  # shape: (n,) or (n_tokens, n)
+        h, b = h - m, b + m @ W.astype(np.float64).T  # shapes: (n_tokens, n), (n_tags,) or (n_tokens, n_tags)
+    if sweep.keep and counts_at:
+        raise AnalysisInputError("counts_at: the sentences are counted in necessity sweeps only (keep=False)")
     decoder = SoftmaxDecoder(h, W, b, max_k) if crf is None else CrfDecoder(h, W, b, starts, crf)
     orders = {("top", j): rankings[j, :max_k] for j in range(n_tags)} if "top" in selections else {}
     if "bottom" in selections:
@@ -235,16 +167,17 @@ def ablation_sweep_counts(data, rankings, sweep: Sweep, counts_at: Sequence[int]
     orders.update({("random", r): o[:max_k] for r, o in enumerate(random_orders(n, int(random_draws), seed))})
     ks = _counts_at(counts_at, max_k)
     sentences = SentenceCounter(gold, starts, n_tags) if counts_at else None
-    walker = _Walker(decoder, n, ChunkScorer(tags, gold, starts), _TagCounter(gold, n_tags), sentences, {0, *ks})
+    walker = _Walker(decoder, n, ChunkScorer(tags, gold, starts), TagCounter(gold, n_tags), sentences, {0, *ks})
     ids = {}
     bar = _progress(len(orders), progress)
     for key, order in orders.items():
-        ids[key] = walker.walk(order)
+        ids[key] = walker.walk(order, sweep.keep)
         bar.update(1)
     bar.close()
     names = eval_tags(tags, walker.scorer.types)
     scores = np.concatenate(walker.table) if walker.table else np.empty((0, len(names), len(SCORES)))
-    laid = Sweep(max_k, int(random_draws), seed, None, tuple(x for x in SELECTIONS[:2] if x in selections))
+    laid = Sweep(max_k, int(random_draws), seed, None, tuple(x for x in SELECTIONS[:2] if x in selections),
+                 keep=sweep.keep)
     rows = _rows(scores, ids, names, tags, laid)
     if sentences is None:
         return rows, None
@@ -270,7 +203,7 @@ class _Walker:
     """Walks unit orders through a decoder, decoding each distinct unit set once (``cache``: packed mask ->
     row of the score table)."""
 
-    def __init__(self, decoder, n: int, scorer: ChunkScorer, counter: _TagCounter,
+    def __init__(self, decoder, n: int, scorer: ChunkScorer, counter: TagCounter,
                  sentences: SentenceCounter | None = None, counts_at: set[int] = frozenset()):
         self.decoder, self.n, self.scorer, self.counter = decoder, n, scorer, counter
         self.cache: dict[bytes, int] = {}
@@ -278,17 +211,18 @@ class _Walker:
         self.sentences, self.counts_at = sentences, counts_at
         self.right: dict[int, np.ndarray] = {}  # row of the score table -> (S, T) right tokens (at counts_at)
 
-    def walk(self, order: np.ndarray) -> np.ndarray:
-        """Evaluate the prefixes 0..len(order) of ``order``; return their row ids in the score table."""
-        mask = np.zeros(self.n, dtype=bool)
-        self.decoder.reset()
+    def walk(self, order: np.ndarray, keep: bool = False) -> np.ndarray:
+        """Evaluate the prefixes 0..len(order) of ``order`` (removed, or with ``keep`` the only units kept);
+        return their row ids in the score table."""
+        mask = np.full(self.n, keep)  # the removed units
+        self.decoder.clear() if keep else self.decoder.reset()
         ids = np.empty(order.size + 1, dtype=np.intp)
         preds = []
         base = sum(t.shape[0] for t in self.table)
         for k in range(order.size + 1):
             if k:
-                mask[order[k - 1]] = True
-                self.decoder.remove(order[k - 1])
+                mask[order[k - 1]] = not keep
+                self.decoder.restore(order[k - 1]) if keep else self.decoder.remove(order[k - 1])
             key = np.packbits(mask).tobytes()
             if key not in self.cache:
                 preds.append(self.decoder.decode(mask))
@@ -308,7 +242,7 @@ def _prf(right: np.ndarray, predicted: np.ndarray, gold: np.ndarray) -> np.ndarr
         return np.stack([right / predicted, right / gold, 2 * right / (predicted + gold)], axis=-1)
 
 
-def _score(preds: np.ndarray, scorer: ChunkScorer, counter: _TagCounter) -> np.ndarray:
+def _score(preds: np.ndarray, scorer: ChunkScorer, counter: TagCounter) -> np.ndarray:
     """float64 (m, n_eval, 4) scores of preds (m, n_tokens), columns ``SCORES``, eval tags as ``eval_tags``.
 
     A tag: accuracy = recall of its gold tokens, then token precision, recall, F1. ALL: token accuracy in every

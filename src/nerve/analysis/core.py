@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar
 
 import numpy as np
 
 from nerve.analysis.ablation import MAX_RANDOM_DRAWS
+from nerve.analysis.interventions import INTERVENTIONS, Intervention, Mean, Resample, Zero  # noqa: F401 (re-exported)
 from nerve.analysis.methods import (
     RankInput,
     gradxact_scores,
@@ -26,47 +27,8 @@ from nerve.analysis.methods import (
     selectivity_scores,
     sensitivity_scores,
 )
+from nerve.analysis.registry import Registry
 from nerve.errors import NerveError
-
-T = TypeVar("T")
-
-
-class Registry(Generic[T]):
-    """Named instances of one kind (sites, bases, methods, interventions), in registration order.
-
-    ``get(name)`` raises a one-line ``NerveError`` naming the option and the known names."""
-
-    def __init__(self, kind: str, option: str):
-        self.kind, self.option = kind, option
-        self._items: dict[str, T] = {}
-
-    def register(self, cls: type) -> type:
-        """Class decorator: register one instance of ``cls`` under ``cls.name``."""
-        item = cls()
-        if item.name in self._items:
-            raise ValueError(f"{self.kind} {item.name!r} is registered twice")
-        self._items[item.name] = item
-        return cls
-
-    def add(self, item: T) -> T:
-        """Register an instance (one that needs constructor arguments) under its ``name``."""
-        if item.name in self._items:
-            raise ValueError(f"{self.kind} {item.name!r} is registered twice")
-        self._items[item.name] = item
-        return item
-
-    def names(self) -> tuple[str, ...]:
-        """The registered names, in registration order."""
-        return tuple(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-    def get(self, name: str) -> T:
-        """The item registered as ``name`` (a one-line ``NerveError`` naming the option and the known names)."""
-        if name not in self._items:
-            raise NerveError(f"{self.option} {name}: unknown {self.kind}; expected one of {', '.join(self._items)}")
-        return self._items[name]
 
 
 # ---------------------------------------------------------------------------------------------------- sites
@@ -118,55 +80,6 @@ class Neurons(Basis):
     def inverse(self, a: np.ndarray) -> np.ndarray:
         """a itself: (n_tokens, n)."""
         return a  # shape: (n_tokens, n)
-
-
-# ---------------------------------------------------------------------------------------------- interventions
-class Intervention:
-    """What an intervened unit becomes. One meaning everywhere: the analysis' sweeps, the study, the findings,
-    the public API's ``Run.intervene`` and the live server (``nerve serve``).
-
-    ``values(reference)`` gives the (n,) value each unit takes, computed from ``reference``: the
-    (n_tokens, n) activations of the reference split — the split the units were ranked on (``--rank-split``,
-    which is the analysed split when there is no separate one). ``None`` means 0 (computed without adding
-    zeros, so that zero ablation is bit-for-bit the plain edit)."""
-
-    name: ClassVar[str]
-    what: ClassVar[str]
-    needs_reference: ClassVar[bool] = True  # ``values`` reads the reference split (else it may be None)
-
-    def values(self, reference: np.ndarray | None) -> np.ndarray | None:
-        """float64 (n,) the value each unit takes, from the reference split's (n_tokens, n) activations; None: 0."""
-        raise NotImplementedError
-
-
-INTERVENTIONS: Registry[Intervention] = Registry("intervention", "--ablate")
-
-
-@INTERVENTIONS.register
-class Zero(Intervention):
-    """The unit is set to 0 (Xin, Lin & Yu 2019)."""
-
-    name = "zero"
-    what = "set to 0"
-    needs_reference = False
-
-    def values(self, reference: np.ndarray | None) -> None:
-        """None: the units become 0 (the reference is not read)."""
-        return None
-
-
-@INTERVENTIONS.register
-class Mean(Intervention):
-    """The unit is set to its mean over the reference split's tokens (float64)."""
-
-    name = "mean"
-    what = "set to its mean over the reference (ranking) split's tokens"
-
-    def values(self, reference: np.ndarray | None) -> np.ndarray:
-        """float64 (n,) each unit's mean over the reference split's (n_tokens, n) activations."""
-        if reference is None or np.ndim(reference) != 2 or len(reference) == 0:
-            raise NerveError("mean ablation: needs the reference split's activations (tokens x units)")
-        return np.asarray(reference, dtype=np.float64).mean(axis=0)  # shape: (n,)
 
 
 # ---------------------------------------------------------------------------------------------------- methods
@@ -260,6 +173,8 @@ class AnalysisSpec:
         rank_split: the split the methods rank on (None: ``split``); only with ``methods``.
         interventions: what an intervened unit becomes (``INTERVENTIONS``) in the methods' sweeps; only with
             ``methods`` (the base analysis always zero-ablates, as Xin, Lin & Yu).
+        sufficiency: also sweep each method's top k kept with every other unit intervened (sufficiency.csv);
+            only with ``methods``.
         figures: the figure formats (some of png, svg, pdf; () for tables only).
         site, basis: where the units are read (``SITES``) and in which coordinates (``BASES``).
 
@@ -276,6 +191,7 @@ class AnalysisSpec:
     methods: tuple[str, ...] = ()
     rank_split: str | None = None
     interventions: tuple[str, ...] = ("zero",)
+    sufficiency: bool = False
     figures: tuple[str, ...] = FIGURE_FORMATS
     site: str = "encoder_out"
     basis: str = "neurons"
@@ -316,6 +232,8 @@ class AnalysisSpec:
         if not self.methods:
             if self.rank_split is not None:
                 raise NerveError(f"--rank-split {self.rank_split}: only the --methods rank on it; give --methods")
+            if self.sufficiency:
+                raise NerveError("--sufficiency: only the --methods sweeps take it; give --methods")
             if self.interventions != ("zero",):
                 raise NerveError(f"--ablate {','.join(self.interventions)}: only the --methods sweeps take it; "
                                  "give --methods (the base sweep always zero-ablates)")
@@ -342,7 +260,8 @@ class AnalysisSpec:
     def method_options(self, rank_path: str, rank_sha256: str) -> dict:
         """The options of the methods part (beside ``options``), with the ranking split's file and SHA-256."""
         return {"methods": list(self.methods), "rank_split": self.ranking_split, "rank_file": str(rank_path),
-                "rank_sha256": rank_sha256, "ablate": list(self.interventions)}
+                "rank_sha256": rank_sha256, "ablate": list(self.interventions),
+                **({"sufficiency": True} if self.sufficiency else {})}  # absent when off: earlier fingerprints hold
 
     def replace(self, **changes) -> AnalysisSpec:
         """A copy with ``changes``, validated again."""

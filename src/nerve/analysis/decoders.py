@@ -25,15 +25,19 @@ class SoftmaxDecoder:
     """
 
     def __init__(self, h: np.ndarray, W: np.ndarray, b: np.ndarray, max_k: int):
-        """h: float (n_tokens, n); W: float (n_tags, n); b: float (n_tags,); max_k: longest removal sequence."""
+        """h: float (n_tokens, n); W: float (n_tags, n); b: float (n_tags,), or (n_tokens, n_tags) a bias per token
+        (a per-token intervention's); max_k: longest removal (or restoring) sequence."""
         self.h = h
         self.W64 = np.asarray(W, dtype=np.float64)
         self.b64 = np.asarray(b, dtype=np.float64)
         n_tags, n = self.W64.shape
         self.hT = np.ascontiguousarray(np.asarray(h, dtype=np.float32).T)  # (n, n_tokens)
         self.W32 = self.W64.astype(np.float32)
-        self.L0 = self.W32 @ self.hT + self.b64.astype(np.float32)[:, None]  # (n_tags, n_tokens)
-        scale = (np.abs(self.W32) @ np.abs(self.hT)).max(axis=0) + np.abs(self.b64).max(initial=0.0)
+        bias = self.b64.astype(np.float32)
+        self.B0 = np.ascontiguousarray(np.broadcast_to(bias.T if bias.ndim == 2 else bias[:, None],
+                                                       (n_tags, self.hT.shape[1])))  # (n_tags, n_tokens)
+        self.L0 = self.W32 @ self.hT + self.B0  # (n_tags, n_tokens)
+        scale = (np.abs(self.W32) @ np.abs(self.hT)).max(axis=0) + np.abs(self.B0).max(axis=0, initial=0.0)
         self.tol = (4 * (n + max_k + 4) * _U32 * scale).astype(np.float32)
         self.index_dtype = np.uint8 if n_tags <= 255 else np.uint16
         self.weights = np.arange(n_tags, dtype=self.index_dtype)[:, None]
@@ -46,10 +50,19 @@ class SoftmaxDecoder:
         """Start a new removal sequence with every unit present."""
         np.copyto(self.L, self.L0)
 
+    def clear(self) -> None:
+        """Start a new restoring sequence with every unit removed (the logits are the bias alone)."""
+        np.copyto(self.L, self.B0)
+
     def remove(self, u: int) -> None:
         """Remove unit u from the current logits."""
         np.multiply.outer(self.W32[:, u], self.hT[u], out=self._tmp)
         self.L -= self._tmp
+
+    def restore(self, u: int) -> None:
+        """Put unit u back into the current logits."""
+        np.multiply.outer(self.W32[:, u], self.hT[u], out=self._tmp)
+        self.L += self._tmp
 
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the current logits; ``mask`` (n,) bool marks the removed units."""
@@ -63,7 +76,8 @@ class SoftmaxDecoder:
         if rows.size:
             self.n_fallback += rows.size
             keep = self.W64 * ~mask
-            exact = np.asarray(self.h[rows], dtype=np.float64) @ keep.T + self.b64
+            exact = np.asarray(self.h[rows], dtype=np.float64) @ keep.T + (self.b64[rows] if self.b64.ndim == 2
+                                                                              else self.b64)
             pred[rows] = exact.argmax(axis=1)
         return pred
 
@@ -97,11 +111,13 @@ class CrfDecoder:
     each decode runs the compiled ``viterbi``."""
 
     def __init__(self, h: np.ndarray, W: np.ndarray, b: np.ndarray, sentence_starts: np.ndarray, crf: tuple):
-        """h: (n_tokens, n); W: (n_tags, n); b: (n_tags,); crf: (start, transitions [from, to], end)."""
+        """h: (n_tokens, n); W: (n_tags, n); b: (n_tags,) or (n_tokens, n_tags) a bias per token; crf: (start,
+        transitions [from, to], end)."""
         h64, W64 = np.asarray(h, dtype=np.float64), np.asarray(W, dtype=np.float64)
         self.hT64 = np.ascontiguousarray(h64.T)  # a unit's column, contiguous
         self.WT64 = np.ascontiguousarray(W64.T)
-        self.E0 = h64 @ W64.T + np.asarray(b, dtype=np.float64)  # shape: (n_tokens, n_tags)
+        self.B0 = np.ascontiguousarray(np.broadcast_to(np.asarray(b, dtype=np.float64), (len(h64), len(W64))))
+        self.E0 = h64 @ W64.T + self.B0  # shape: (n_tokens, n_tags)
         self.E = self.E0.copy()
         self.layout = ViterbiLayout(sentence_starts, self.E0.shape[0], crf)
 
@@ -109,9 +125,17 @@ class CrfDecoder:
         """Start a new removal sequence with every unit present."""
         np.copyto(self.E, self.E0)
 
+    def clear(self) -> None:
+        """Start a new restoring sequence with every unit removed (the emissions are the bias alone)."""
+        np.copyto(self.E, self.B0)
+
     def remove(self, u: int) -> None:
         """Remove unit u from the current emissions (compiled: one pass, numpy's rounding)."""
         _remove_kernel()(self.E, self.hT64[u], self.WT64[u])
+
+    def restore(self, u: int) -> None:
+        """Put unit u back into the current emissions (E -= outer(h_u, −W_u): numpy's rounding of E + h_u·W_u)."""
+        _remove_kernel()(self.E, self.hT64[u], -self.WT64[u])
 
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the current emissions (``mask``, the removed units, is implied by them)."""

@@ -124,7 +124,8 @@ def method_sweeps_counts(rank: RankInput, score: Activations, spec: AnalysisSpec
 
     The rankings come from ``rank`` (the ranking split) alone; the sweeps run on ``score`` (the scoring split)
     with the model's own decoder. Each intervention's unit values come from the ranking split
-    (``core.Intervention.values``: e.g. ``mean`` sets a unit to its mean over the ranking split's tokens).
+    (``interventions.Intervention.token_values``: e.g. ``mean`` sets a unit to its mean over the ranking split's
+    tokens), or, for ``resample``, from another token of the scoring split (seeded by ``spec.seed``).
 
     Args:
         rank: the ranking split's unit values and labels (``rank_input``).
@@ -142,6 +143,19 @@ def method_sweeps_counts(rank: RankInput, score: Activations, spec: AnalysisSpec
         ranking to sweep. counts: {intervention: ``SweepCounts``} (targets: the ``COUNTED`` method's, none when it
         is not among the methods; draws 0 without the random method), None without ``counts_at``.
     """
+    return _sweeps(rank, score, spec, rankings, False, counts_at, progress)
+
+
+def method_sufficiency(rank: RankInput, score: Activations, spec: AnalysisSpec,
+                       rankings: Mapping[str, np.ndarray] | None = None, progress: bool = False) -> np.ndarray:
+    """Sufficiency sweeps: as ``method_sweeps``, but each row keeps only the top (or random) k units and
+    intervenes on every other unit (k = 0: every unit intervened). Rows of ``sufficiency.csv``, fields
+    ``METHOD_FIELDS``, k = the number of units kept."""
+    return _sweeps(rank, score, spec, rankings, True, (), progress)[0]
+
+
+def _sweeps(rank: RankInput, score: Activations, spec: AnalysisSpec, rankings: Mapping[str, np.ndarray] | None,
+            keep: bool, counts_at: Sequence[int], progress: bool) -> tuple[np.ndarray, dict | None]:
     if rank.h.shape[1] != score.h.shape[1]:
         raise AnalysisInputError(f"rank and score splits have {rank.h.shape[1]} and {score.h.shape[1]} units")
     if not spec.methods:
@@ -155,16 +169,16 @@ def method_sweeps_counts(rank: RankInput, score: Activations, spec: AnalysisSpec
     parts = []
     counted: dict[str, dict[str, SweepCounts]] = {}
     for name in spec.interventions:
-        values = INTERVENTIONS.get(name).values(rank.h)
+        values = INTERVENTIONS.get(name).token_values(rank.h, score.h, spec.seed)  # shape: (n,) or (n_tokens, n)
         for method, ranking in rankings.items():
-            sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("top",))
+            sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("top",), keep)
             rows, c = ablation_sweep_counts(score, ranking, sweep, counts_at if method == COUNTED else (), progress)
             parts.append((method, name, rows))
             if c is not None:
                 counted.setdefault(name, {})["top"] = c
         if any(m.draws for m in chosen):
             any_ranking = np.tile(np.arange(n), (len(score.tags), 1))
-            sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("random",))
+            sweep = Sweep(max_k, spec.random_draws, spec.seed, values, ("random",), keep)
             rows, c = ablation_sweep_counts(score, any_ranking, sweep, counts_at, progress)
             parts.append((RANDOM, name, rows))
             if c is not None:
@@ -199,7 +213,7 @@ def method_dtype(width: int, tag_width: int, ablate_width: int = 4) -> np.dtype:
 def _label(parts, rank_split: str, score_split: str) -> np.ndarray:
     width = max([len(m) for m, _, _ in parts] + [len(rank_split), len(score_split), 6])
     first = parts[0][2].dtype
-    dtype = method_dtype(width, text_width(np.empty(0, first["target_tag"])))
+    dtype = method_dtype(width, text_width(np.empty(0, first["target_tag"])), max(4, *(len(a) for _, a, _ in parts)))
     out = np.empty(sum(len(r) for _, _, r in parts), dtype=dtype)
     i = 0
     for method, ablate, rows in parts:

@@ -51,7 +51,8 @@ class _Scores:
         return self._values[self._starts[i]:self._starts[i + 1]]
 
 
-def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequence[str] = JUDGED_SCORES) -> list[dict]:
+def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequence[str] = JUDGED_SCORES,
+                  sign: int = 1) -> list[dict]:
     """Per method, ablation value, score (``accuracy``: the recall of z's gold tokens, as Xin et al.; ``f1``:
     z's token F1, which also falls when ablation makes the model over-predict z), target tag z and k (those of
     ``ks`` that were swept):
@@ -62,6 +63,10 @@ def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequen
       swept k), the same for every k of a tag;
     - ``random_mean_drop`` and ``random_p`` = (1 + #draws whose own drop ≥ the method's) / (1 + #draws), from
       the random draws' rows at the same k and ablation value (None without draws).
+
+    With ``sign`` = −1 (sufficiency sweeps, ``heldout.method_sufficiency``: k = 0 has every unit intervened, k
+    keeps the top k) every difference is reversed: ``own_drop`` is then z's score with its top k units kept
+    minus its score with none kept (the gain), and ``random_p`` counts the draws whose gain is ≥ the method's.
 
     Args:
         rows: ``heldout.method_sweeps`` rows (or methods.csv read back).
@@ -83,9 +88,10 @@ def judge_methods(rows: np.ndarray, ks: Sequence[int] = JUDGED_K, scores: Sequen
                     base = {t: score(method, ablate, z, t, 0) for t in tags}
                     if not base[z].size or np.isnan(base[z][0]):
                         continue
-                    curve = [float(base[z][0] - score(method, ablate, z, z, k)[0]) for k in range(max_k + 1)]
+                    curve = [sign * float(base[z][0] - score(method, ablate, z, z, k)[0])
+                             for k in range(max_k + 1)]
                     auc = float(np.trapezoid(curve, dx=1.0) / max_k) if max_k else 0.0
-                    cell = _Cell(method, ablate, z, tags, base, auc, splits)
+                    cell = _Cell(method, ablate, z, tags, base, auc, splits, sign)
                     for k in [k for k in ks if k <= max_k]:
                         out.append({"score": field, **_judged(score, cell, k)})
     return out
@@ -110,17 +116,19 @@ class _Cell:
     base: dict
     auc: float
     splits: tuple[str, str]
+    sign: int = 1
 
 
 def _judged(score: _Scores, cell: _Cell, k: int) -> dict:
     method, ablate, z, tags, base, auc, splits = (cell.method, cell.ablate, cell.z, cell.tags, cell.base, cell.auc,
                                                   cell.splits)
-    own = float(base[z][0] - score(method, ablate, z, z, k)[0])
-    others = [float(base[t][0] - score(method, ablate, z, t, k)[0]) for t in tags
+    sign = cell.sign
+    own = sign * float(base[z][0] - score(method, ablate, z, z, k)[0])
+    others = [sign * float(base[t][0] - score(method, ablate, z, t, k)[0]) for t in tags
               if t != z and base[t].size and not np.isnan(base[t][0])]
     others_mean = float(np.mean(others)) if others else float("nan")
     rnd_base = score(RANDOM, ablate, z, z, 0)
-    rnd = (rnd_base - score(RANDOM, ablate, z, z, k)) if rnd_base.size else np.zeros(0)
+    rnd = sign * (rnd_base - score(RANDOM, ablate, z, z, k)) if rnd_base.size else np.zeros(0)
     return {"method": method, "ablate": ablate, "rank_split": splits[0], "score_split": splits[1], "target_tag": z,
             "k": int(k), "baseline": float(base[z][0]), "own_drop": own, "others_mean_drop": others_mean,
             "selectivity": own - others_mean, "auc": auc,
@@ -149,6 +157,16 @@ def write_summary_csv(path: str | os.PathLike, judged: list[dict]) -> None:
     atomic_write_text(path, summary_csv(judged))
 
 
+GAIN_FIELDS = tuple(f.replace("drop", "gain") for f in SUMMARY_FIELDS)  # sufficiency_summary.csv's header
+
+
+def write_gain_csv(path: str | os.PathLike, judged: list[dict]) -> None:
+    """``sufficiency_summary.csv``: ``judge_methods(..., sign=-1)`` rows with their drops named gains
+    (``GAIN_FIELDS``: own_gain, others_mean_gain, random_mean_gain), atomically."""
+    renamed = [{g: r[f] for f, g in zip(SUMMARY_FIELDS, GAIN_FIELDS)} for r in judged]
+    atomic_write_text(path, dicts_csv(renamed, GAIN_FIELDS))
+
+
 RANDOM_ROW = "random (mean of draws)"
 
 
@@ -169,17 +187,19 @@ def drop_matrix(judged: list[dict], ablate: str, k: int, score: str = "accuracy"
     return methods + [RANDOM_ROW] * with_random, tags, M
 
 
-def read_summary_csv(path: str | os.PathLike) -> list[dict]:
-    """``methods_summary.csv`` read back (numbers as floats, k and n_draws as ints, empty cells as None)."""
+def read_summary_csv(path: str | os.PathLike, fields: Sequence[str] = SUMMARY_FIELDS) -> list[dict]:
+    """``methods_summary.csv`` read back (numbers as floats, k and n_draws as ints, empty cells as None); with
+    ``fields=GAIN_FIELDS``, ``sufficiency_summary.csv``, its gains under the drops' names (``SUMMARY_FIELDS``)."""
     out = []
+    names = dict(zip(fields, SUMMARY_FIELDS))
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != SUMMARY_FIELDS:
-            raise AnalysisInputError(f"{path}: expected a methods_summary.csv with header {','.join(SUMMARY_FIELDS)} "
+        if tuple(reader.fieldnames or ()) != tuple(fields):
+            raise AnalysisInputError(f"{path}: expected a header {','.join(fields)} "
                                      "(an older nerve wrote other columns: analyse the run again)")
         for r in reader:
             row = {}
-            for key, v in r.items():
+            for key, v in ((names[k], v) for k, v in r.items()):
                 if key in ("k", "n_draws"):
                     row[key] = int(v)
                 elif key in ("method", "ablate", "score", "rank_split", "score_split", "target_tag"):

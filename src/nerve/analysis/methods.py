@@ -15,9 +15,15 @@ from nerve.analysis.checks import AnalysisInputError
 from nerve.analysis.sensitivity import sensitivity
 
 PROBE_L1_RATIO = 0.5  # elastic net: half L1, half L2 (Dalvi et al. 2019 use both penalties)
-PROBE_C = 1.0  # inverse regularisation strength of scikit-learn's LogisticRegression
-PROBE_INIT_ITER = 1000  # lbfgs iterations of the L2-only fit the elastic net starts from
-PROBE_MAX_ITER = 30  # saga passes of the elastic-net fit, warm-started (bench/bench_probe.py, docs/RESULTS.md)
+PROBE_C = 1.0  # inverse regularisation strength, as scikit-learn's LogisticRegression's
+PROBE_TOL = 1e-4  # converged: no component of the objective's minimum-norm subgradient exceeds this
+PROBE_MAX_ITER = 10_000  # L-BFGS-B iterations at most (about 600 reach PROBE_TOL on a CoNLL dev split)
+PROBE_MEMORY = 100  # L-BFGS-B's correction pairs (maxcor): 100 needed 25 % fewer passes than 20 (bench_probe.py)
+PROBE_RESTARTS = 3  # fresh L-BFGS-B starts from where a run stopped short of tol (a failed line search)
+# What decides the probe's scores; part of an analysis' fingerprint (``AnalysisSpec.method_options``), so an
+# analysis of an older probe (version 1: 30 saga passes from the L2 solution, not converged) is not reused.
+PROBE_OPTIONS = {"version": 2, "solver": "L-BFGS-B", "l1_ratio": PROBE_L1_RATIO, "C": PROBE_C, "tol": PROBE_TOL,
+                 "max_iter": PROBE_MAX_ITER}
 
 
 @dataclass(frozen=True)
@@ -85,20 +91,12 @@ def selectivity_scores(x: RankInput) -> np.ndarray:
 
 
 def probe_scores(x: RankInput, seed: int = 0) -> np.ndarray:
-    """Dalvi et al. (AAAI 2019), "What is one grain of sand in the desert?": a multinomial logistic-regression
-    probe h -> tag with an elastic-net penalty (scikit-learn's multinomial ``LogisticRegression`` with
-    ``l1_ratio=PROBE_L1_RATIO``, ``C=PROBE_C`` on standardised units); unit i scores |coef[z, i]| for tag z. Tags
-    without tokens get NaN; with only one tag present every score is 0.
-
-    The fit starts from the L2-only solution (``solver="lbfgs"``, which converges in a second) and runs
-    ``PROBE_MAX_ITER`` passes of ``solver="saga"`` with the elastic net from there (``warm_start``): a model's own
-    predictions are linearly separable in its units, so the weakly regularised optimum lies far out and a cold
-    saga start is still far from it after 200 passes (20–30 s on a CoNLL dev split); the warm start gets nearer
-    in 30 passes (3–4 s; ``bench/bench_probe.py``).
+    """Dalvi et al. (AAAI 2019), "What is one grain of sand in the desert?": a logistic-regression probe h -> tag
+    with an elastic-net penalty, fitted to convergence (``probe_fit``) on the units standardised over the tokens
+    (mean 0, standard deviation 1; a constant unit stays 0); unit i scores |coef[z, i]| for tag z. Tags without
+    tokens get NaN; with only one tag present every score is 0. The fit is deterministic: ``seed`` is not used.
 
     Returns: float (n, T)."""
-
-
     h = np.asarray(x.h, dtype=np.float64)
     present = np.unique(x.labels)
     out = np.full((h.shape[1], x.n_tags), np.nan)
@@ -106,29 +104,95 @@ def probe_scores(x: RankInput, seed: int = 0) -> np.ndarray:
         out[:, present] = 0.0
         return out
     std = h.std(axis=0)
-    z = (h - h.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    clf = probe_fit(z, x.labels, seed)
-    coef = clf.coef_ if len(present) > 2 else np.vstack([-clf.coef_[0], clf.coef_[0]])
-    out[:, clf.classes_] = np.abs(coef).T
+    fit = probe_fit((h - h.mean(axis=0)) / np.where(std > 0, std, 1.0), x.labels)
+    coef = fit.coef if len(present) > 2 else np.vstack([-fit.coef[0], fit.coef[0]])
+    out[:, fit.classes] = np.abs(coef).T
     return out
 
 
-def probe_fit(z: np.ndarray, labels: np.ndarray, seed: int = 0, max_iter: int = PROBE_MAX_ITER):
-    """The fitted scikit-learn ``LogisticRegression`` of ``probe_scores`` on standardised units z (N, n): lbfgs
-    with L2 alone, then ``max_iter`` saga passes with the elastic net, warm-started."""
-    import warnings
+@dataclass(frozen=True)
+class ProbeFit:
+    """A fitted probe: ``coef`` float (K, n) and ``intercept`` (K,) over the sorted ``classes`` (K = their number;
+    one row, the second class's, for two classes, as scikit-learn's); ``n_iter`` L-BFGS-B iterations and
+    ``n_evals`` evaluations of the objective and its gradient (each one pass over the tokens); ``gradient`` the
+    largest component of the objective's minimum-norm subgradient at the end, ``tol`` the tolerance it was held to."""
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes: np.ndarray
+    n_iter: int
+    n_evals: int
+    gradient: float
+    tol: float
 
-    clf = LogisticRegression(solver="lbfgs", C=PROBE_C, max_iter=PROBE_INIT_ITER)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the ranking, not the optimum, is what is used
-        clf.fit(z, labels)
-        clf.set_params(solver="saga", l1_ratio=PROBE_L1_RATIO, max_iter=max_iter, warm_start=True,
-                       random_state=seed)
-        clf.fit(z, labels)
-    return clf
+    @property
+    def converged(self) -> bool:
+        """Whether the fit reached its tolerance (``gradient <= tol``)."""
+        return self.gradient <= self.tol
+
+
+def probe_fit(z: np.ndarray, labels: np.ndarray, max_iter: int = PROBE_MAX_ITER, tol: float = PROBE_TOL) -> ProbeFit:
+    """The probe of ``probe_scores`` on units z float (N, n) and labels (N,) of at least two classes, fitted to
+    convergence. It minimises scikit-learn's elastic-net objective for ``LogisticRegression(C=PROBE_C,
+    l1_ratio=PROBE_L1_RATIO)``: C · Σ_t −log p(labels[t] | z[t]) + l1_ratio · |W|₁ + (1 − l1_ratio) / 2 · |W|²,
+    multinomial (softmax) for three classes or more, binomial for two; the intercept is not penalised.
+
+    Solver: L-BFGS-B on the same problem made smooth by W = U − V with U, V >= 0 (|W|₁ is then the linear
+    Σ U + V at the optimum, where U and V never overlap), from W = 0, restarted (fresh memory) where it stops
+    short; converged when no component of the objective's minimum-norm subgradient exceeds ``tol`` (then
+    |W − W*| <= |subgradient| / (1 − l1_ratio), the penalty's strong convexity). A model's own predictions are
+    almost separable in its units, which makes the problem ill-conditioned: scikit-learn's saga needed about
+    1,500 passes (175 s) to its tol 1e-4 on a CoNLL dev split and was still 0.35 off in the coefficients; this
+    fit takes about 600 passes (6 s; ``bench/bench_probe.py``). Not converged after ``max_iter`` iterations:
+    a ``NerveWarning``, and the last iterate."""
+    from scipy.optimize import minimize
+
+    from nerve.errors import warn
+
+    z = np.asarray(z, dtype=np.float64)
+    classes, y = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise AnalysisInputError(f"probe: labels of {len(classes)} class; expected at least 2")
+    N, n = z.shape
+    K, m, r = (len(classes) if len(classes) > 2 else 1), (len(classes) if len(classes) > 2 else 1) * n, PROBE_L1_RATIO
+    zT, onehot = np.ascontiguousarray(z.T), np.zeros((len(classes), N))
+    onehot[y, np.arange(N)] = 1.0
+
+    def smooth(W, b):  # C · Σ log-loss and its gradient in W (K, n) and b (K,)
+        s = W @ zT + b[:, None]
+        s = np.vstack([np.zeros((1, N)), s]) if K == 1 else s  # binomial: the first class scores 0
+        top = s.max(axis=0)
+        e = np.exp(s - top)
+        total = e.sum(axis=0)
+        loss = np.log(total).sum() + (top - (s * onehot).sum(axis=0)).sum()  # exact to the last bit when confident
+        e = (e / total - onehot)[-K:]  # ∂loss/∂s of the fitted rows
+        return PROBE_C * loss, PROBE_C * (e @ z) + (1 - r) * W, PROBE_C * e.sum(axis=1)
+
+    def objective(x):  # x = (U, V, b): the smooth problem and its gradient
+        W = x[:m].reshape(K, n) - x[m:2 * m].reshape(K, n)
+        loss, gW, gb = smooth(W, x[2 * m:])
+        f = loss + r * x[:2 * m].sum() + (1 - r) / 2 * (W * W).sum()
+        return f, np.concatenate([(gW + r).ravel(), (r - gW).ravel(), gb])
+
+    def subgradient(W, b) -> float:  # the largest component of the minimum-norm subgradient
+        _, gW, gb = smooth(W, b)
+        g = np.where(W != 0, gW + r * np.sign(W), np.sign(gW) * np.maximum(np.abs(gW) - r, 0.0))
+        return float(max(np.abs(g).max(), np.abs(gb).max()))
+
+    x, n_iter, n_evals, gradient = np.zeros(2 * m + K), 0, 0, np.inf
+    for _ in range(PROBE_RESTARTS + 1):
+        res = minimize(objective, x, jac=True, method="L-BFGS-B", bounds=[(0, None)] * (2 * m) + [(None, None)] * K,
+                       options={"maxiter": max_iter - n_iter, "maxfun": 2 * max_iter, "gtol": tol, "ftol": 0.0,
+                                "maxcor": PROBE_MEMORY})
+        x, n_iter, n_evals = res.x, n_iter + res.nit, n_evals + res.nfev
+        W = x[:m].reshape(K, n) - x[m:2 * m].reshape(K, n)
+        gradient = subgradient(W, x[2 * m:])
+        if gradient <= tol or n_iter >= max_iter or res.nit == 0:
+            break
+    if gradient > tol:
+        warn(f"probe: not converged after {n_iter} L-BFGS-B iterations (max_iter {max_iter}): the largest "
+             f"subgradient component is {gradient:.2g}, above tol {tol:g}, so its unit ranking may not be the optimum's")
+    return ProbeFit(W, x[2 * m:].copy(), classes, n_iter, n_evals, gradient, tol)
 
 
 def random_scores(x: RankInput, seed: int = 0) -> np.ndarray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -165,19 +166,27 @@ def _cells(per_run: Sequence[list[dict]], scores: Sequence[str] | None, tags: Se
     return [(a, s, t) for a in ablates for s in scores for t in chosen + [OVERALL] * overall]
 
 
-def paired_comparisons(per_run: Sequence[list[dict]], delta: float = DELTA, alpha: float = ALPHA,
-                       k: int = JUDGED, methods: Sequence[str] | None = None,
-                       scores: Sequence[str] | None = ("accuracy",), tags: Sequence[str] | None = None,
-                       overall: bool = True) -> list[dict]:
+@dataclass(frozen=True)
+class PairedSpec:
+    """How comparisons are judged: ``delta`` the smallest difference of auc of interest, ``alpha`` the family-wise
+    level (Holm over every testable comparison), ``k`` the judged k of the ceiling counts."""
+
+    delta: float = DELTA
+    alpha: float = ALPHA
+    k: int = JUDGED
+
+
+def paired_comparisons(per_run: Sequence[list[dict]], spec: PairedSpec = PairedSpec(),
+                       methods: Sequence[str] | None = None, scores: Sequence[str] | None = ("accuracy",),
+                       tags: Sequence[str] | None = None, overall: bool = True) -> list[dict]:
     """Every pair of methods compared on the auc across runs, per ablation value, score and tag, and OVERALL (per
     run the mean over the entity tags judged for both methods in every run of the pair of A − B; O aside, as in
     ``judging.method_verdicts``: its recall does not fall under ablation).
 
     Args:
         per_run: one ``judging.judge_methods`` list (or ``read_summary_csv`` rows) per run (seed).
-        delta: the smallest difference of auc of interest (module constant DELTA).
-        alpha: the family-wise level; Holm runs over every testable comparison returned (m of them).
-        k: the judged k of the ceiling counts.
+        spec: delta (the smallest difference of auc of interest), alpha (the family-wise level; Holm runs over
+            every testable comparison returned, m of them) and k (the judged k of the ceiling counts).
         methods: the methods compared, in this order (default: every method of the rows, in row order); A is the
             earlier of a pair.
         scores: the scores judged (None: every score of the rows).
@@ -203,6 +212,7 @@ def paired_comparisons(per_run: Sequence[list[dict]], delta: float = DELTA, alph
           (a case without a row at k counts as not at the ceiling);
         - ``test``: the test in words; ``reason``: why it cannot be tested (else None).
     """
+    delta, alpha, k = spec.delta, spec.alpha, spec.k
     index = _index(per_run, k)
     found = list(dict.fromkeys(r["method"] for run in per_run for r in run))
     methods = found if methods is None else [m for m in methods if m in found]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nerve.analysis.core import INTERVENTIONS
+from nerve.analysis.interventions import pool_sampler
 from nerve.errors import NerveError
 from nerve.explore.guard import HostCheck, bind_server, host_name, is_loopback
 
@@ -24,6 +25,7 @@ MAX_TOKEN_CHARS = 200
 CLIENT_TIMEOUT = 60  # seconds a client may take to send its request
 FIELDS = {"sentence", "ablate", "value"}
 VALUES = INTERVENTIONS.names()  # what an ablated unit becomes: ``nerve.analysis.core.INTERVENTIONS``
+RESAMPLE_SEED = 0  # each request resamples with this seed: the same sentence and units give the same tags
 
 
 class RequestError(ValueError):
@@ -94,7 +96,9 @@ class LiveModel:
         self.itos = self.run.vocabs.tags.itos
         if reference.shape[1] != len(self.units):
             raise NerveError(f"{run.path}: the analysis has {reference.shape[1]} units, the model {len(self.units)}")
-        self.values = {name: INTERVENTIONS.get(name).values(reference) for name in VALUES}
+        self.reference = reference
+        self.values = {name: INTERVENTIONS.get(name).values(reference) for name in VALUES
+                       if not INTERVENTIONS.get(name).per_token}
         self.lock = threading.Lock()
 
     def tag(self, tokens: list[str], ablate: list[int], value: str = "zero") -> dict:
@@ -117,7 +121,8 @@ class LiveModel:
             with capture(model) as store:
                 base = model.decode(batch, ext)[0].cpu().numpy()
             h = store[0][0].cpu().numpy()
-            with ablated(model, ablate, values=self.values[value]):
+            values = self.values[value] if value in self.values else pool_sampler(self.reference, RESAMPLE_SEED)
+            with ablated(model, ablate, values=values):
                 pred = model.decode(batch, ext)[0].cpu().numpy()
         n = len(tokens)
         return {"tokens": tokens, "tags": [self.itos[t] for t in pred[:n]],

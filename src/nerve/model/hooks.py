@@ -51,18 +51,24 @@ def capture(model: nn.Module, name: str = "encoder_out") -> Iterator[list[torch.
 
 @contextlib.contextmanager
 def ablate(model: nn.Module, units: Sequence[int], name: str = "encoder_out",
-           values: Sequence[float] | torch.Tensor | None = None) -> Iterator[None]:
+           values: Sequence[float] | torch.Tensor | Callable | None = None) -> Iterator[None]:
     """Set the given units (last dimension) of a hook point to 0, or to ``values[unit]`` (one value per unit of
-    the site, e.g. its mean), for every forward pass inside the block."""
+    the site, e.g. its mean), or, with a callable ``values(shape)`` (per-token values, e.g. resampled), to
+    ``values(output.shape[:-1])[..., unit]`` (an array of ``shape + (n,)``), for every forward pass inside the
+    block."""
     idx = torch.as_tensor(list(units), dtype=torch.long)
-    fill = None if values is None else torch.as_tensor(values, dtype=torch.float32)
+    per_token = callable(values)
+    fill = None if values is None or per_token else torch.as_tensor(values, dtype=torch.float32)
 
     def fn(module, inputs, output):
         if idx.numel() == 0:
             return output
         out = output.clone()
         i = idx.to(out.device)
-        out[..., i] = 0.0 if fill is None else fill.to(out.device, out.dtype)[i]
+        if per_token:
+            out[..., i] = torch.as_tensor(values(tuple(out.shape[:-1])), dtype=out.dtype).to(out.device)[..., i]
+        else:
+            out[..., i] = 0.0 if fill is None else fill.to(out.device, out.dtype)[i]
         return out
 
     with hooks(model, [(name, fn)]):

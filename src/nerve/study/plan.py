@@ -25,15 +25,17 @@ MAX_SEEDS = 1000
 
 
 def study_analysis(methods: Sequence[str] | None = None, ablate: Sequence[str] | None = None,
-                   max_k: int | None = None) -> AnalysisSpec:
+                   max_k: int | None = None, sufficiency: bool = False) -> AnalysisSpec:
     """The analysis every run of a study gets: on ``ANALYSIS_SPLIT``, with the ranking ``methods`` (default
     ``STUDY_METHODS``; () for none) ranked on ``RANK_SPLIT`` and judged with the ``ablate`` interventions
-    (default ``STUDY_ABLATE``), figures in ``STUDY_FIGURES``."""
+    (default ``STUDY_ABLATE``) and, with ``sufficiency``, also by keeping the top k alone; figures in
+    ``STUDY_FIGURES``."""
     methods = STUDY_METHODS if methods is None else tuple(methods)
     if not methods:
-        return AnalysisSpec(split=ANALYSIS_SPLIT, max_k=max_k, figures=STUDY_FIGURES)
+        return AnalysisSpec(split=ANALYSIS_SPLIT, max_k=max_k, figures=STUDY_FIGURES, sufficiency=sufficiency)
     return AnalysisSpec(split=ANALYSIS_SPLIT, max_k=max_k, methods=methods, rank_split=RANK_SPLIT,
-                        interventions=STUDY_ABLATE if ablate is None else tuple(ablate), figures=STUDY_FIGURES)
+                        interventions=STUDY_ABLATE if ablate is None else tuple(ablate), sufficiency=sufficiency,
+                        figures=STUDY_FIGURES)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,203 @@
+"""Interventions (zero, mean, resample) and sufficiency: every sweep row equals a full model re-run on the
+scoring split with the units replaced by a plain forward hook, sentence by sentence (softmax and CRF)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nerve.analysis.ablation import random_orders
+from nerve.analysis.capture import capture_activations
+from nerve.analysis.checks import check_activations
+from nerve.analysis.core import INTERVENTIONS, AnalysisSpec
+from nerve.analysis.heldout import method_rankings, method_sufficiency, method_sweeps, rank_input
+from nerve.analysis.interventions import Resample
+from nerve.data.conll import read_conll
+from nerve.data.prepare import encode_split
+from nerve.errors import NerveError
+from nerve.model.hooks import HookPoint
+from nerve.run import load_run, predict
+from tests.analysis.analysis_synthetic import reference_scores
+from tests.conftest import TINY, TINY_CFG, run_cli
+
+METHODS = ("sensitivity", "random")
+
+
+@pytest.fixture(scope="module")
+def crf_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "crf"
+    run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", "--set", "model.decoder=crf",
+            "--set", "model.hidden=12", check=True)
+    return out
+
+
+def _split(run, name):
+    path = getattr(run.cfg.data, name)
+    sents = read_conll(path)
+    arrays, _ = capture_activations(run, sents, path)
+    return sents, check_activations(arrays)
+
+
+def _rerun(run, sents, path, edit):
+    """Scores of a plain re-run: each sentence alone through the model, its encoder_out rows (L, n) replaced by
+    ``edit(offset, rows)`` in a forward hook on the site's module (offset: the sentence's first token)."""
+    enc = run.indexer()
+    items = encode_split(enc, sents, path)
+    site = dict(run.model.named_modules())["encoder_out"]
+    assert isinstance(site, HookPoint)
+    offset, preds = 0, []
+    for item in items:
+        def fn(module, inputs, output, at=offset):
+            out = output.clone()
+            out[0] = torch.as_tensor(edit(at, out[0].numpy().copy()), dtype=out.dtype)
+            return out
+
+        handle = site.register_forward_hook(fn)
+        try:
+            preds.append(predict(run.model, [item], enc.extra_vectors())[0])
+        finally:
+            handle.remove()
+        offset += len(preds[-1])
+    tags = run.vocabs.tags.itos
+    flat_g = [tags.index(t) for s in sents for t in s.tags]
+    flat_p = [int(i) for p in preds for i in p]
+    return reference_scores(flat_g, flat_p, tags, np.cumsum([0] + [len(s.tags) for s in sents[:-1]]))
+
+
+def _replacer(values, units):
+    """edit(offset, rows): rows[:, units] = values (n,) or the token rows of values (n_tokens, n); None: 0."""
+    units = np.asarray(units, dtype=np.intp)
+
+    def edit(at, rows):
+        if values is None:
+            rows[:, units] = 0.0
+        elif np.ndim(values) == 1:
+            rows[:, units] = np.asarray(values, np.float32)[units]
+        else:
+            rows[:, units] = np.asarray(values, np.float32)[at:at + len(rows)][:, units]
+        return rows
+
+    return edit
+
+
+def _check_rows(run, sents, rows, units_of, values_of, complement):
+    n = values_of.n
+    cache = {}
+    for r in rows:
+        units = units_of(r)
+        if complement:
+            units = sorted(set(range(n)) - set(units))
+        key = (r["ablate"], tuple(sorted(units)))
+        if key not in cache:
+            cache[key] = _rerun(run, sents, run.cfg.data.test, _replacer(values_of(r["ablate"]), units))
+        got = [float(r[f]) for f in ("accuracy", "precision", "recall", "f1")]
+        np.testing.assert_allclose(got, np.asarray(cache[key][r["eval_tag"]], dtype=float), atol=1e-9,
+                                   err_msg=str(r))
+    return len(cache)
+
+
+class _Values:
+    def __init__(self, dev, test, seed):
+        self.n = dev.h.shape[1]
+        self.v = {name: INTERVENTIONS.get(name).token_values(dev.h, test.h, seed)
+                  for name in ("zero", "mean", "resample")}
+
+    def __call__(self, name):
+        return self.v[name]
+
+
+def _setup(which, tiny_run, crf_run, ablate, **kw):
+    run = load_run(tiny_run if which == "softmax" else crf_run)
+    _, dev = _split(run, "dev")
+    test_sents, test = _split(run, "test")
+    spec = AnalysisSpec(split="test", rank_split="dev", methods=METHODS, max_k=3, interventions=ablate,
+                        random_draws=2, seed=5, **kw)
+    rankings = method_rankings(rank_input(dev), ["sensitivity"])
+    rand = random_orders(dev.h.shape[1], 2, 5)
+    tags = list(test.tags)
+
+    def units_of(r):
+        k = int(r["k"])
+        return (list(rand[r["draw"]][:k]) if r["method"] == "random"
+                else list(rankings["sensitivity"][tags.index(r["target_tag"]), :k]))
+
+    return run, dev, test_sents, test, spec, units_of
+
+
+@pytest.mark.parametrize("which", ["softmax", "crf"])
+def test_every_resample_row_equals_a_rerun_with_other_tokens_values_through_a_plain_hook(which, tiny_run, crf_run):
+    run, dev, test_sents, test, spec, units_of = _setup(which, tiny_run, crf_run, ("resample",))
+    rows = method_sweeps(rank_input(dev), test, spec)
+    assert set(rows["ablate"]) == {"resample"}
+    assert _check_rows(run, test_sents, rows, units_of, _Values(dev, test, 5), complement=False) > 4
+
+
+@pytest.mark.parametrize("which", ["softmax", "crf"])
+def test_every_sufficiency_row_equals_a_rerun_with_all_other_units_replaced(which, tiny_run, crf_run):
+    run, dev, test_sents, test, spec, units_of = _setup(which, tiny_run, crf_run, ("zero", "mean", "resample"))
+    rows = method_sufficiency(rank_input(dev), test, spec)
+    assert set(rows["ablate"]) == {"zero", "mean", "resample"} and set(rows["k"]) == {0, 1, 2, 3}
+    assert _check_rows(run, test_sents, rows, units_of, _Values(dev, test, 5), complement=True) > 12
+
+
+def test_sufficiency_with_every_unit_kept_scores_as_the_unedited_model(tiny_run):
+    run, dev, _, test, spec, _ = _setup("softmax", tiny_run, None, ("mean",))
+    n = dev.h.shape[1]
+    keep = method_sufficiency(rank_input(dev), test, spec.replace(max_k=n))
+    none = method_sweeps(rank_input(dev), test, spec.replace(max_k=0))
+    top = keep[(keep["method"] == "sensitivity") & (keep["k"] == n)]
+    base = none[(none["method"] == "sensitivity") & (none["k"] == 0)]
+    np.testing.assert_array_equal(top["accuracy"], base["accuracy"])
+
+
+def test_resample_draws_are_reproducible_by_seed_and_never_the_token_itself():
+    a, b, c = Resample.draw(50, 3), Resample.draw(50, 3), Resample.draw(50, 4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.any(a == np.arange(50)) and a.min() >= 0 and a.max() < 50
+
+
+def test_resample_token_values_take_every_unit_of_a_token_from_one_other_token():
+    h = np.arange(40, dtype=np.float32).reshape(10, 4)
+    v = INTERVENTIONS.get("resample").token_values(None, h, 7)
+    np.testing.assert_array_equal(v, h[Resample.draw(10, 7)])
+
+
+def test_resample_has_no_one_value_per_unit():
+    with pytest.raises(NerveError, match="resample"):
+        INTERVENTIONS.get("resample").values(np.zeros((3, 2)))
+
+
+def test_resample_of_a_single_token_is_a_one_line_error():
+    with pytest.raises(NerveError, match="2 tokens"):
+        INTERVENTIONS.get("resample").token_values(None, np.zeros((1, 2)), 0)
+
+
+def test_cli_analyze_with_sufficiency_writes_its_sweeps_and_their_gains(tiny_run, tmp_path):
+    from nerve.analysis.heldout import read_methods_csv
+    from nerve.analysis.judging import GAIN_FIELDS, read_summary_csv
+
+    out = tmp_path / "a"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random",
+            "--ablate", "zero,resample", "--sufficiency", "--max-k", "3", "--random-draws", "4", "--no-figures",
+            "--out", out, check=True)
+    rows = read_methods_csv(out / "sufficiency.csv")
+    judged = read_summary_csv(out / "sufficiency_summary.csv", GAIN_FIELDS)
+    assert {r["ablate"] for r in judged} == {"zero", "resample"}
+    for r in judged:
+        if r["score"] != "accuracy":
+            continue
+        def pick(k, m="sensitivity", r=r):
+            return rows[(rows["method"] == m) & (rows["ablate"] == r["ablate"]) & (rows["k"] == k)
+                        & (rows["target_tag"] == r["target_tag"]) & (rows["eval_tag"] == r["target_tag"])]["accuracy"]
+
+        gain = float(pick(r["k"])[0] - pick(0)[0])
+        assert r["own_drop"] == pytest.approx(gain, abs=1e-9)  # read back under the drops' names
+        draws = pick(r["k"], "random") - pick(0, "random")
+        assert r["random_p"] == pytest.approx((1 + np.sum(draws >= gain - 1e-12)) / (1 + draws.size))
+
+
+def test_sufficiency_without_methods_is_a_one_line_error():
+    with pytest.raises(NerveError, match="--sufficiency: only the --methods sweeps take it"):
+        AnalysisSpec(sufficiency=True)
