@@ -47,38 +47,97 @@ def test_selectivity_of_a_constant_unit_is_zero(x):
     assert (M.selectivity_scores(M.RankInput(h, x.labels, x.W, 4))[0, :3] == 0).all()
 
 
-def test_probe_scores_are_the_coefficient_magnitudes_of_a_scikit_learn_fit(x):
+def _standardised(h: np.ndarray) -> np.ndarray:
+    return (h - h.mean(axis=0)) / h.std(axis=0)
+
+
+def _scikit_learn_optimum(z: np.ndarray, labels: np.ndarray):
+    """scikit-learn's elastic-net LogisticRegression (the probe's objective) run to a tight tolerance."""
     from sklearn.linear_model import LogisticRegression
 
-    z = (x.h - x.h.mean(axis=0)) / x.h.std(axis=0)
-    start = LogisticRegression(solver="lbfgs", C=M.PROBE_C, max_iter=M.PROBE_INIT_ITER).fit(z, x.labels)
-    clf = LogisticRegression(solver="saga", l1_ratio=M.PROBE_L1_RATIO, C=M.PROBE_C, max_iter=M.PROBE_MAX_ITER,
-                             random_state=0, warm_start=True)
-    clf.coef_, clf.intercept_ = start.coef_.copy(), start.intercept_.copy()
-    clf.fit(z, x.labels)
+    return LogisticRegression(solver="saga", l1_ratio=M.PROBE_L1_RATIO, C=M.PROBE_C, tol=1e-12, max_iter=100_000,
+                              random_state=0).fit(z, labels)
+
+
+COEF_ATOL = 1e-5  # the probe (tol 1e-4 on the subgradient) against saga to tol 1e-12, on 300 tokens
+
+
+def test_the_probe_converges_to_scikit_learns_elastic_net_optimum(x):
+    z = _standardised(x.h)
+    want = _scikit_learn_optimum(z, x.labels)
+    got = M.probe_fit(z, x.labels)
+    np.testing.assert_allclose(got.coef, want.coef_, atol=COEF_ATOL)
+    np.testing.assert_allclose(got.intercept, want.intercept_, atol=COEF_ATOL)
+    assert ((got.coef == 0) == (want.coef_ == 0)).all()  # the L1 part zeroes the same coefficients
+
+
+def test_the_two_tag_probe_is_scikit_learns_binomial_fit(x):
+    z, labels = _standardised(x.h), (x.labels == 1).astype(int)
+    want = _scikit_learn_optimum(z, labels)
+    got = M.probe_fit(z, labels)
+    assert got.coef.shape == want.coef_.shape == (1, 7)
+    np.testing.assert_allclose(got.coef, want.coef_, atol=COEF_ATOL)
+
+
+def test_the_probe_reports_its_iterations_and_reaching_its_tolerance(x):
+    fit = M.probe_fit(_standardised(x.h), x.labels)
+    assert fit.converged and fit.gradient <= fit.tol == M.PROBE_TOL
+    assert 0 < fit.n_iter <= fit.n_evals
+    assert fit.n_iter < M.PROBE_MAX_ITER
+
+
+def test_the_probe_warns_when_it_stops_at_max_iter_short_of_its_tolerance(x):
+    from nerve.errors import NerveWarning
+
+    with pytest.warns(NerveWarning, match=r"probe: not converged after 2 L-BFGS-B iterations \(max_iter 2\)"):
+        fit = M.probe_fit(_standardised(x.h), x.labels, max_iter=2)
+    assert not fit.converged and fit.n_iter == 2
+
+
+def test_the_converged_probe_does_not_warn(x, recwarn):
+    M.probe_fit(_standardised(x.h), x.labels)
+    assert not recwarn.list
+
+
+def test_probe_scores_are_the_coefficient_magnitudes_of_the_fit_on_standardised_units(x):
+    fit = M.probe_fit(_standardised(x.h), x.labels)
     got = M.probe_scores(x, seed=0)
-    np.testing.assert_allclose(got[:, :3], np.abs(clf.coef_).T)
+    np.testing.assert_array_equal(got[:, :3], np.abs(fit.coef).T)
     assert np.isnan(got[:, 3]).all()
     assert np.argmax(got[:, 1]) == 2  # the unit planted on tag 1 ranks first for it
 
 
-def test_the_warm_started_probe_reaches_a_lower_elastic_net_objective_than_a_cold_start():
+def test_the_probe_converges_on_separable_labels_to_a_lower_objective_than_saga_reaches():
+    import warnings
+
     from scipy.special import log_softmax
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)  # labels as a model predicts them: linear in the units, so separable
     z = rng.normal(size=(5000, 30))
     y = np.argmax(z @ rng.normal(size=(30, 5)), axis=1)
 
-    def objective(clf):  # scikit-learn's: C · Σ log-loss + l1_ratio·|W|₁ + (1 − l1_ratio)/2·|W|²
-        W = clf.coef_
-        logp = log_softmax(z @ W.T + clf.intercept_, axis=1)[np.arange(len(y)), np.searchsorted(clf.classes_, y)]
+    def objective(W, b):  # scikit-learn's: C · Σ log-loss + l1_ratio·|W|₁ + (1 − l1_ratio)/2·|W|²
+        logp = log_softmax(z @ W.T + b, axis=1)[np.arange(len(y)), y]
         r = M.PROBE_L1_RATIO
         return -M.PROBE_C * logp.sum() + r * np.abs(W).sum() + (1 - r) / 2 * (W ** 2).sum()
 
-    cold = LogisticRegression(solver="saga", l1_ratio=M.PROBE_L1_RATIO, C=M.PROBE_C, max_iter=M.PROBE_MAX_ITER,
-                              random_state=0).fit(z, y)
-    assert objective(M.probe_fit(z, y)) < objective(cold)
+    fit = M.probe_fit(z, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        saga = LogisticRegression(solver="saga", l1_ratio=M.PROBE_L1_RATIO, C=M.PROBE_C, max_iter=100,
+                                  random_state=0).fit(z, y)
+    assert fit.converged
+    assert objective(fit.coef, fit.intercept) < objective(saga.coef_, saga.intercept_)
+
+
+def test_an_analysis_with_the_probe_is_fingerprinted_with_the_probe_settings():
+    from nerve.analysis.core import AnalysisSpec
+
+    spec = AnalysisSpec(methods="sensitivity,probe")
+    assert spec.method_options("dev.txt", "0" * 64)["probe"] == M.PROBE_OPTIONS
+    assert "probe" not in spec.replace(methods="sensitivity").method_options("dev.txt", "0" * 64)
 
 
 def test_probe_with_two_tags_scores_both_from_the_one_coefficient_row(x):

@@ -18,6 +18,7 @@ import numpy as np
 from nerve.analysis.ablation import MAX_RANDOM_DRAWS
 from nerve.analysis.interventions import INTERVENTIONS, Intervention, Mean, Resample, Zero  # noqa: F401 (re-exported)
 from nerve.analysis.methods import (
+    PROBE_OPTIONS,
     RankInput,
     gradxact_scores,
     ig_scores,
@@ -261,7 +262,8 @@ class AnalysisSpec:
         """The options of the methods part (beside ``options``), with the ranking split's file and SHA-256."""
         return {"methods": list(self.methods), "rank_split": self.ranking_split, "rank_file": str(rank_path),
                 "rank_sha256": rank_sha256, "ablate": list(self.interventions),
-                **({"sufficiency": True} if self.sufficiency else {})}  # absent when off: earlier fingerprints hold
+                **({"sufficiency": True} if self.sufficiency else {}),  # absent when off: earlier fingerprints hold
+                **({"probe": PROBE_OPTIONS} if "probe" in self.methods else {})}  # its solver and tolerance
 
     def replace(self, **changes) -> AnalysisSpec:
         """A copy with ``changes``, validated again."""

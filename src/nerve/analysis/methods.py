@@ -139,8 +139,8 @@ def probe_fit(z: np.ndarray, labels: np.ndarray, max_iter: int = PROBE_MAX_ITER,
 
     Solver: L-BFGS-B on the same problem made smooth by W = U − V with U, V >= 0 (|W|₁ is then the linear
     Σ U + V at the optimum, where U and V never overlap), from W = 0, restarted (fresh memory) where it stops
-    short; converged when no component of the objective's minimum-norm subgradient exceeds ``tol`` (then
-    |W − W*| <= |subgradient| / (1 − l1_ratio), the penalty's strong convexity). A model's own predictions are
+    short; converged when no component of the objective's minimum-norm subgradient (zero at the optimum, and
+    only there: the L2 part makes the objective strictly convex in W) exceeds ``tol``. A model's own predictions are
     almost separable in its units, which makes the problem ill-conditioned: scikit-learn's saga needed about
     1,500 passes (175 s) to its tol 1e-4 on a CoNLL dev split and was still 0.35 off in the coefficients; this
     fit takes about 600 passes (6 s; ``bench/bench_probe.py``). Not converged after ``max_iter`` iterations:
@@ -154,7 +154,8 @@ def probe_fit(z: np.ndarray, labels: np.ndarray, max_iter: int = PROBE_MAX_ITER,
     if len(classes) < 2:
         raise AnalysisInputError(f"probe: labels of {len(classes)} class; expected at least 2")
     N, n = z.shape
-    K, m, r = (len(classes) if len(classes) > 2 else 1), (len(classes) if len(classes) > 2 else 1) * n, PROBE_L1_RATIO
+    K = len(classes) if len(classes) > 2 else 1  # the fitted rows
+    m, r = K * n, PROBE_L1_RATIO
     zT, onehot = np.ascontiguousarray(z.T), np.zeros((len(classes), N))
     onehot[y, np.arange(N)] = 1.0
 
@@ -191,7 +192,7 @@ def probe_fit(z: np.ndarray, labels: np.ndarray, max_iter: int = PROBE_MAX_ITER,
             break
     if gradient > tol:
         warn(f"probe: not converged after {n_iter} L-BFGS-B iterations (max_iter {max_iter}): the largest "
-             f"subgradient component is {gradient:.2g}, above tol {tol:g}, so its unit ranking may not be the optimum's")
+             f"subgradient component is {gradient:.2g}, above tol {tol:g}; its unit ranking may not be the optimum's")
     return ProbeFit(W, x[2 * m:].copy(), classes, n_iter, n_evals, gradient, tol)
 
 
