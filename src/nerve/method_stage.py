@@ -163,11 +163,15 @@ def compare_methods(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: st
       every two methods per tag, mean and sd over runs) and ``methods_stability.csv`` (each method's top-k overlap
       between every two runs after matching their units by sensitivity profile, ``agreement.stability_rows``),
       with their figures at k = ``AGREEMENT_K``;
-    - ``methods_drop_<ablate>_mean.png``: the mean own drop per method and tag at k = 10.
+    - ``methods_drop_<ablate>_mean.png``: the mean own drop per method and tag at k = 10;
+    - ``methods_paired.csv`` (and ``sufficiency_paired.csv`` when every analysis swept sufficiency): every two
+      methods compared on the area over k, paired by run (``paired.paired_comparisons``): the overall comparisons
+      (the mean over entity tags) as one Holm family, then the per-tag ones as another (column ``m``).
 
     Returns:
         JSON-ready dict: path (of methods_across_runs.csv), compare_dir, files, across (its rows), k (of the
-        figures and verdicts), rank_split, score_split, n_runs, verdicts ({ablate: ``judging.method_verdicts``}).
+        figures and verdicts), rank_split, score_split, n_runs, verdicts ({ablate: ``judging.method_verdicts``}),
+        best ({"necessity" / "sufficiency": {ablate: ``paired.best_methods`` overall}}).
     """
     from nerve.analysis.compare import as_analysed
     from nerve.analysis.judging import across_csv, across_runs, method_verdicts, read_summary_csv
@@ -189,10 +193,28 @@ def compare_methods(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: st
         files += _across_drop_figure(across, ablate, k, out)
     if scored:
         files += _compare_agreement(runs, out)
+    best = {"necessity": _write_paired(per_run, out / "methods_paired.csv")}
+    files.append("methods_paired.csv")
+    if all("sufficiency_summary.csv" in r.files for r in runs):
+        from nerve.analysis.judging import GAIN_FIELDS
+
+        gains = [read_summary_csv(Path(r.analysis_dir) / "sufficiency_summary.csv", GAIN_FIELDS) for r in runs]
+        best["sufficiency"] = _write_paired(gains, out / "sufficiency_paired.csv")
+        files.append("sufficiency_paired.csv")
     first = across[0] if across else {"rank_split": "", "score_split": ""}
     return {"path": str(path), "compare_dir": str(out), "files": files, "across": across, "k": k,
             "rank_split": first["rank_split"], "score_split": first["score_split"], "n_runs": len(per_run),
-            "verdicts": verdicts}
+            "verdicts": verdicts, "best": best}
+
+
+def _write_paired(per_run: list[list[dict]], path: Path) -> dict:
+    """Write the paired comparisons of ``per_run`` (overall, then per tag: two Holm families) to ``path``; returns
+    ``best_methods`` of the overall ones, JSON-ready."""
+    from nerve.analysis.paired import best_methods, paired_comparisons, paired_csv
+
+    overall = paired_comparisons(per_run, tags=[])
+    atomic_write_text(path, paired_csv(overall + paired_comparisons(per_run, overall=False)))
+    return best_methods(overall, per_run=per_run)
 
 
 def _across_drop_figure(across: list[dict], ablate: str, k: int, out: Path) -> list[str]:

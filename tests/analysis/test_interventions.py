@@ -201,3 +201,32 @@ def test_cli_analyze_with_sufficiency_writes_its_sweeps_and_their_gains(tiny_run
 def test_sufficiency_without_methods_is_a_one_line_error():
     with pytest.raises(NerveError, match="--sufficiency: only the --methods sweeps take it"):
         AnalysisSpec(sufficiency=True)
+
+
+def test_cli_compare_writes_paired_comparisons_of_necessity_and_sufficiency_as_paired_comparisons_gives(
+        tiny_run, tmp_path):
+    import csv
+
+    from nerve.analysis.judging import GAIN_FIELDS, read_summary_csv
+    from nerve.analysis.paired import paired_comparisons, paired_csv
+
+    dirs = []
+    for seed in (0, 7, 8):
+        run = tiny_run if seed == 0 else tmp_path / f"seed{seed}"
+        if seed:
+            run_cli("train", TINY_CFG, "--data", TINY, "--out", run, "--no-progress", "--set", f"train.seed={seed}",
+                    check=True)
+        out = tmp_path / f"a{seed}"
+        run_cli("analyze", run, "--split", "test", "--rank-split", "dev", "--no-figures", "--methods",
+                "sensitivity,probeless,random", "--ablate", "zero,resample", "--sufficiency", "--random-draws", "3",
+                "--max-k", "3", "--out", out, check=True)
+        dirs.append(out)
+    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
+    assert res.returncode == 0, res.stderr
+    for name, summary, fields in (("methods_paired.csv", "methods_summary.csv", None),
+                                  ("sufficiency_paired.csv", "sufficiency_summary.csv", GAIN_FIELDS)):
+        per_run = [read_summary_csv(d / summary, *([fields] if fields else [])) for d in dirs]
+        want = paired_csv(paired_comparisons(per_run, tags=[]) + paired_comparisons(per_run, overall=False))
+        assert (tmp_path / "cmp" / name).read_text() == want
+        rows = list(csv.DictReader((tmp_path / "cmp" / name).open()))
+        assert {r["ablate"] for r in rows} == {"zero", "resample"} and {r["n_runs"] for r in rows} >= {"3"}
