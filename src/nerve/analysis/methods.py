@@ -6,6 +6,7 @@ for every method alike, so that the methods are judged by the same ablation swee
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -273,12 +274,41 @@ def gradxact_scores(x: RankInput, target: str = "logprob") -> np.ndarray:
     return _attribution_scores(x, "gradxact", target)
 
 
-def ig_scores(x: RankInput, target: str = "logprob") -> np.ndarray:
-    """Integrated gradients (Sundararajan et al. 2017) from h = 0 to h at the analysis site, through Captum's
-    ``IntegratedGradients`` on the tag head with ``IG_STEPS`` steps; otherwise as ``gradxact_scores``.
+def ig_scores(x: RankInput, target: str = "logprob", baseline: np.ndarray | None = None) -> np.ndarray:
+    """Integrated gradients (Sundararajan et al. 2017) from h = ``baseline`` to h at the analysis site, through
+    Captum's ``IntegratedGradients`` on the tag head with ``IG_STEPS`` steps; otherwise as ``gradxact_scores``.
 
-    Returns: float (n, T); NaN columns for tags without tokens."""
-    return _attribution_scores(x, "ig", target)
+    ``baseline``: float (n,) the point every token's path starts from, the value an intervention gives the units,
+    so that IG attributes relative to it (completeness: a token's attributions sum to f(h) − f(baseline)); e.g.
+    the ranking split's mean (``interventions.Mean().values(x.h)``) for the mean intervention, and for resample
+    too (each unit's resampled value has the scored split's mean as its expectation; IG from that mean is not the
+    expectation of IG over the resampled values, which would be expected gradients, Erion et al. 2021). None:
+    h = 0 (zero ablation), computed exactly as before a baseline could be given.
+
+    Returns: float (n, T); NaN columns for tags without tokens.
+
+    Raises:
+        AnalysisInputError: a baseline not of shape (n,) or not finite."""
+    if baseline is None:
+        return _attribution_scores(x, "ig", target)
+    return _attribution_scores(_from_baseline(x, baseline), "ig", target)
+
+
+def _from_baseline(x: RankInput, baseline: np.ndarray) -> RankInput:
+    """``x`` moved so that its origin is ``baseline`` β: h − β, with the tag bias b + W β. The tag head of the
+    result at u is the tag head of ``x`` at u + β (the same affine map, so the CRF context is unchanged too), and
+    IG from 0 to h − β of the one is IG from β to h of the other, term by term (Captum integrates
+    ∂f(β + α (h − β)) · (h − β)). h keeps its precision (float32 activations stay float32, as Captum's own
+    path would)."""
+    h = np.asarray(x.h)
+    beta = np.asarray(baseline, dtype=np.float64)  # shape: (n,)
+    if beta.shape != (h.shape[1],) or not np.isfinite(beta).all():
+        raise AnalysisInputError(f"ig baseline: expected {h.shape[1]} finite values (one per unit), got shape "
+                                 f"{beta.shape}")
+    dtype = np.float32 if h.dtype == np.float32 else np.float64
+    W = np.asarray(x.W, dtype=np.float64)  # shape: (T, n)
+    b = (np.zeros(x.n_tags) if x.b is None else np.asarray(x.b, dtype=np.float64)) + W @ beta  # shape: (T,)
+    return dataclasses.replace(x, h=(h.astype(np.float64) - beta).astype(dtype), b=b)
 
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {
