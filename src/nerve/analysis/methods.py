@@ -142,9 +142,9 @@ def probe_fit(z: np.ndarray, labels: np.ndarray, max_iter: int = PROBE_MAX_ITER,
     Σ U + V at the optimum, where U and V never overlap), from W = 0, restarted (fresh memory) where it stops
     short; converged when no component of the objective's minimum-norm subgradient (zero at the optimum, and
     only there: the L2 part makes the objective strictly convex in W) exceeds ``tol``. A model's own predictions are
-    almost separable in its units, which makes the problem ill-conditioned: scikit-learn's saga needed about
-    1,500 passes (175 s) to its tol 1e-4 on a CoNLL dev split and was still 0.35 off in the coefficients; this
-    fit takes about 600 passes (6 s; ``bench/bench_probe.py``). Not converged after ``max_iter`` iterations:
+    almost separable in its units, which makes the problem ill-conditioned: scikit-learn's saga took 1,783 passes
+    (4–5 min) to its tol 1e-4 on a CoNLL dev split and was still 0.36 off in the coefficients; this fit takes
+    about 600 iterations (6 s; ``bench/bench_probe.py``). Not converged after ``max_iter`` iterations:
     a ``NerveWarning``, and the last iterate."""
     from scipy.optimize import minimize
 
