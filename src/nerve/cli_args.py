@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sufficiency", action="store_true",
                    help="also sweep each method's top k kept with every other unit ablated (sufficiency.csv; "
                         "default: necessity only)")
+    p.add_argument("--judged-draws", type=int, default=0, metavar="N",
+                   help="random unit sets decoded at k = 1, 5, 10, 20 alone, so a method's p can reach 1/(N+1) "
+                        "(methods_baselines.csv; default: 0, the 20 draws of the curves only)")
+    p.add_argument("--matched-draws", type=int, default=0, metavar="N",
+                   help="random sets matched to each method's top k by variance decile, per tag and k (default: 0)")
     p.add_argument("--max-k", type=int, default=None, metavar="K",
                    help="ablate at most K units in the analyses' sweeps, e.g. 50 for wide models (every run's "
                         "model must have K units or more; default: every unit)")
@@ -138,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sufficiency", action="store_true",
                    help="also sweep each method's top k kept with every other unit ablated, into sufficiency.csv "
                         "and sufficiency_summary.csv (default: necessity only)")
+    p.add_argument("--judged-draws", type=int, default=0, metavar="N",
+                   help="random unit sets decoded at k = 1, 5, 10, 20 alone, so a method's p can reach 1/(N+1), "
+                        "into methods_draws.npz and methods_baselines.csv (default: 0; at most 100,000)")
+    p.add_argument("--matched-draws", type=int, default=0, metavar="N",
+                   help="random sets matched to each method's top k by variance decile (over the ranking split), "
+                        "per tag and k, into the same files (default: 0)")
     p.add_argument("--no-figures", action="store_true",
                    help="write the tables only; `nerve plot analysis` draws the figures from them later (default: "
                         "figures as PNG and SVG)")

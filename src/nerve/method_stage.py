@@ -68,6 +68,8 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path, progress: 
     judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}))
     write_summary_csv(out / "methods_summary.csv", judged)
     files.append("methods_summary.csv")
+    if spec.judged_draws or spec.matched_draws:
+        files += _write_baselines((ranked, score), spec, rankings, judged, out / "methods")
     if spec.sufficiency:
         files += _write_sufficiency(ranked, score, spec, rankings, out, progress)
     if spec.figures:
@@ -83,9 +85,46 @@ def _write_sufficiency(ranked, score, spec: AnalysisSpec, rankings: dict, out: P
 
     rows = method_sufficiency(ranked, score, spec, rankings, progress)
     write_methods_csv(out / "sufficiency.csv", rows)
-    write_gain_csv(out / "sufficiency_summary.csv", judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}),
-                                                                  sign=-1))
-    return ["sufficiency.csv", "sufficiency_summary.csv"]
+    judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}), sign=-1)
+    write_gain_csv(out / "sufficiency_summary.csv", judged)
+    files = ["sufficiency.csv", "sufficiency_summary.csv"]
+    if spec.judged_draws or spec.matched_draws:
+        files += _write_baselines((ranked, score), spec, rankings, judged, out / "sufficiency", keep=True)
+    return files
+
+
+def _write_baselines(splits: tuple, spec: AnalysisSpec, rankings: dict, judged: list[dict], stem: Path,
+                     keep: bool = False) -> list[str]:
+    """``<stem>_draws.npz`` (``draws.write_draws``: ``spec.judged_draws`` random and ``spec.matched_draws``
+    variance-matched k-unit sets at the judged ks, per intervention) and ``<stem>_baselines.csv``
+    (``draws.baseline_rows``: each judged row against them); ``keep``: the sufficiency sweeps'."""
+    from nerve.analysis.core import INTERVENTIONS
+    from nerve.analysis.draws import (
+        BASELINE_FIELDS,
+        Draws,
+        DrawSpec,
+        baseline_rows,
+        matched_draw_scores,
+        random_draw_scores,
+        variance_deciles,
+        write_draws,
+    )
+
+    ranked, score = splits
+    ks = tuple(k for k in JUDGED_K if k <= spec.bound_max_k(score.h.shape[1]))
+    if not ks:
+        return []
+    draw = DrawSpec(ks, spec.judged_draws, spec.matched_draws, spec.seed, keep, (min(AGREEMENT_K, max(ks)),))
+    deciles = variance_deciles(ranked.h)
+    out = {}
+    for name in spec.interventions:
+        values = INTERVENTIONS.get(name).token_values(ranked.h, score.h, spec.seed)
+        out[name] = Draws(ks, list(score.tags), list(rankings), random_draw_scores(score, values, draw),
+                          matched_draw_scores(score, values, rankings, deciles, draw), draw.matched_ks)
+    write_draws(stem.with_name(stem.name + "_draws.npz"), out)
+    rows = baseline_rows(judged, out, -1 if keep else 1)
+    atomic_write_text(stem.with_name(stem.name + "_baselines.csv"), dicts_csv(rows, BASELINE_FIELDS))
+    return [stem.name + "_draws.npz", stem.name + "_baselines.csv"]
 
 
 @dataclass(frozen=True)

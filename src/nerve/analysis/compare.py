@@ -80,7 +80,9 @@ def _analysis_dir(path: str | os.PathLike) -> Path:
 REQUIRED_FILES = ("sensitivity.csv", "activations.npz")
 OPTIONAL_FILES = ("sensitivity.npy", "ranking.tsv", "ablation.csv", "ablation_sentences.npz", "per_tag_accuracy.json",
                   "methods.csv", "methods_sentences.npz", "methods_summary.csv", "methods_scores.npz",
-                  "methods_agreement.csv", "sufficiency.csv", "sufficiency_summary.csv")  # read when recorded
+                  "methods_agreement.csv", "sufficiency.csv", "sufficiency_summary.csv",
+                  "methods_draws.npz", "methods_baselines.csv", "sufficiency_draws.npz", "sufficiency_baselines.csv",
+                  )  # read when recorded
 
 
 def analysis_is_current(d: str | os.PathLike) -> bool:

@@ -148,6 +148,7 @@ class Random(Method):
 
 # ------------------------------------------------------------------------------------------------------- spec
 BUCKETS = ("predicted", "gold")
+MAX_JUDGED_DRAWS = 100_000  # draws at the judged ks: one decode a k each, none kept as rows
 FIGURE_FORMATS = ("png", "svg")  # what an analysis draws unless told otherwise
 FIGURE_CHOICES = ("png", "svg", "pdf")  # what it can draw (PNG at 300 dpi)
 
@@ -176,6 +177,9 @@ class AnalysisSpec:
             ``methods`` (the base analysis always zero-ablates, as Xin, Lin & Yu).
         sufficiency: also sweep each method's top k kept with every other unit intervened (sufficiency.csv);
             only with ``methods``.
+        judged_draws, matched_draws: random k-unit sets, and sets matched to the top k's variance deciles per
+            method and tag, decoded at the judged ks alone (``analysis/draws.py``; methods_baselines.csv); 0:
+            none; only with ``methods``.
         figures: the figure formats (some of png, svg, pdf; () for tables only).
         site, basis: where the units are read (``SITES``) and in which coordinates (``BASES``).
 
@@ -193,6 +197,8 @@ class AnalysisSpec:
     rank_split: str | None = None
     interventions: tuple[str, ...] = ("zero",)
     sufficiency: bool = False
+    judged_draws: int = 0
+    matched_draws: int = 0
     figures: tuple[str, ...] = FIGURE_FORMATS
     site: str = "encoder_out"
     basis: str = "neurons"
@@ -210,6 +216,10 @@ class AnalysisSpec:
         if (isinstance(self.random_draws, bool) or not isinstance(self.random_draws, (int, np.integer))
                 or not 0 <= self.random_draws <= MAX_RANDOM_DRAWS):
             raise NerveError(f"--random-draws {self.random_draws}: expected a number in 0..{MAX_RANDOM_DRAWS:,}")
+        for option, value in (("--judged-draws", self.judged_draws), ("--matched-draws", self.matched_draws)):
+            if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                    or not 0 <= value <= MAX_JUDGED_DRAWS):
+                raise NerveError(f"{option} {value}: expected a number in 0..{MAX_JUDGED_DRAWS:,}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**63:
             raise NerveError(f"--seed {self.seed}: expected a number >= 0")
         bad = [f for f in self.figures if f not in FIGURE_CHOICES]
@@ -235,6 +245,8 @@ class AnalysisSpec:
                 raise NerveError(f"--rank-split {self.rank_split}: only the --methods rank on it; give --methods")
             if self.sufficiency:
                 raise NerveError("--sufficiency: only the --methods sweeps take it; give --methods")
+            if self.judged_draws or self.matched_draws:
+                raise NerveError("--judged-draws, --matched-draws: only the --methods sweeps take them; give --methods")
             if self.interventions != ("zero",):
                 raise NerveError(f"--ablate {','.join(self.interventions)}: only the --methods sweeps take it; "
                                  "give --methods (the base sweep always zero-ablates)")
@@ -263,6 +275,8 @@ class AnalysisSpec:
         return {"methods": list(self.methods), "rank_split": self.ranking_split, "rank_file": str(rank_path),
                 "rank_sha256": rank_sha256, "ablate": list(self.interventions),
                 **({"sufficiency": True} if self.sufficiency else {}),  # absent when off: earlier fingerprints hold
+                **({"judged_draws": int(self.judged_draws), "matched_draws": int(self.matched_draws)}
+                   if self.judged_draws or self.matched_draws else {}),
                 **({"probe": PROBE_OPTIONS} if "probe" in self.methods else {})}  # its solver and tolerance
 
     def replace(self, **changes) -> AnalysisSpec:

@@ -64,6 +64,17 @@ class SoftmaxDecoder:
         np.multiply.outer(self.W32[:, u], self.hT[u], out=self._tmp)
         self.L += self._tmp
 
+    def set_units(self, units: np.ndarray, keep: bool = False) -> None:
+        """Logits with exactly ``units`` removed (at most max_k of them), or with ``keep`` only ``units`` kept:
+        one (n_tags, k) @ (k, n_tokens) product instead of k rank-1 updates."""
+        part = self.W32[:, units] @ self.hT[units]  # shape: (n_tags, n_tokens)
+        np.add(self.B0, part, out=self.L) if keep else np.subtract(self.L0, part, out=self.L)
+
+    def add_units(self, units: np.ndarray, keep: bool = False) -> None:
+        """Remove ``units`` too (or with ``keep`` put them back too), from the current logits, in one product."""
+        part = self.W32[:, units] @ self.hT[units]  # shape: (n_tags, n_tokens)
+        np.add(self.L, part, out=self.L) if keep else np.subtract(self.L, part, out=self.L)
+
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the current logits; ``mask`` (n,) bool marks the removed units."""
         L = self.L
@@ -136,6 +147,16 @@ class CrfDecoder:
     def restore(self, u: int) -> None:
         """Put unit u back into the current emissions (E -= outer(h_u, −W_u): numpy's rounding of E + h_u·W_u)."""
         _remove_kernel()(self.E, self.hT64[u], -self.WT64[u])
+
+    def set_units(self, units: np.ndarray, keep: bool = False) -> None:
+        """Emissions with exactly ``units`` removed, or with ``keep`` only ``units`` kept (one product)."""
+        part = self.hT64[units].T @ self.WT64[units]  # shape: (n_tokens, n_tags)
+        np.add(self.B0, part, out=self.E) if keep else np.subtract(self.E0, part, out=self.E)
+
+    def add_units(self, units: np.ndarray, keep: bool = False) -> None:
+        """Remove ``units`` too (or with ``keep`` put them back too), from the current emissions, in one product."""
+        part = self.hT64[units].T @ self.WT64[units]  # shape: (n_tokens, n_tags)
+        np.add(self.E, part, out=self.E) if keep else np.subtract(self.E, part, out=self.E)
 
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the current emissions (``mask``, the removed units, is implied by them)."""
