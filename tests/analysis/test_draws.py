@@ -8,8 +8,8 @@ import pytest
 
 from nerve.analysis.core import INTERVENTIONS, AnalysisSpec
 from nerve.analysis.draws import (
-    DrawSpec,
     Draws,
+    DrawSpec,
     SetScorer,
     baseline_rows,
     matched_sets,
@@ -21,7 +21,7 @@ from nerve.analysis.draws import (
 from nerve.analysis.heldout import method_sufficiency, method_sweeps, rank_input
 from nerve.errors import NerveError
 from nerve.run import load_run
-from tests.analysis.test_interventions import _replacer, _rerun, _split, crf_run  # noqa: F401 (a fixture)
+from tests.analysis.test_interventions import _replacer, _rerun, _split
 
 
 def _splits(which, tiny_run, crf_run):

@@ -24,14 +24,6 @@ from tests.conftest import TINY, TINY_CFG, run_cli
 METHODS = ("sensitivity", "random")
 
 
-@pytest.fixture(scope="module")
-def crf_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "crf"
-    run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", "--set", "model.decoder=crf",
-            "--set", "model.hidden=12", check=True)
-    return out
-
-
 def _split(run, name):
     path = getattr(run.cfg.data, name)
     sents = read_conll(path)
