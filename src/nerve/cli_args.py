@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 SPLIT_HELP = "dev, test, train or a CoNLL file path"
-STUDY_METHODS_TEXT = "sensitivity,probeless,selectivity,gradxact,ig,random"  # nerve.study.STUDY_METHODS (a test)
+# nerve.study.STUDY_METHODS (a test checks)
+STUDY_METHODS_TEXT = "sensitivity,probeless,selectivity,gradxact,ig,ig_mean,random"
 
 
 def _globals(p: argparse.ArgumentParser, top: bool) -> None:
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "run's figures later) (default: the first seed's and the comparisons' figures)")
     p.add_argument("--methods", default=None, metavar="M1,M2",
                    help="ranking methods ranked on dev and judged by top-k ablation on test in every run: "
-                        "sensitivity, probeless, probe, selectivity, gradxact, ig, random; none for none "
+                        "sensitivity, probeless, probe, selectivity, gradxact, ig, ig_mean, random; none for none "
                         f"(default: {STUDY_METHODS_TEXT}, every method but the slow probe)")
     p.add_argument("--ablate", default=None, metavar="VALUES",
                    help="what an ablated unit becomes in those sweeps: zero, mean (its dev mean), resample (its "
@@ -133,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", action="store_true", help="cluster units in the heatmap (default: unit order)")
     p.add_argument("--methods", default="", metavar="M1,M2",
                    help="also judge these ranking methods by top-k ablation into methods.csv: sensitivity, "
-                        "probeless, probe, selectivity, gradxact, ig, random (default: none)")
+                        "probeless, probe, selectivity, gradxact, ig, ig_mean (ig from the ranking split's mean), "
+                        "random (default: none)")
     p.add_argument("--rank-split", default=None,
                    help=f"the split the --methods rank on ({SPLIT_HELP}; default: --split, i.e. the same split)")
     p.add_argument("--ablate", default="zero", metavar="VALUES",

@@ -65,6 +65,7 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path, progress: 
                                                               rankings, spec.ranking_split, default_target(ranked)))
         agreement = _write_agreement(scores, rankings, rank.tags, spec.ranking_split, out)
         files += [METHOD_SCORES, *(["methods_agreement.csv"] if agreement else [])]
+        files += _write_consensus_and_atp(scores, rankings, (ranked, score), spec, out)
     judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}))
     write_summary_csv(out / "methods_summary.csv", judged)
     files.append("methods_summary.csv")
@@ -76,6 +77,27 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path, progress: 
         files += draw_methods(MethodTables(rows, judged, list(rankings), agreement), score.h.shape[1],
                               f"{score.decoder} decoding, {spec.random_draws} random draws", out)
     return files
+
+
+def _write_consensus_and_atp(scores: dict, rankings: dict, splits: tuple, spec: AnalysisSpec, out: Path) -> list[str]:
+    """``consensus.csv`` (each method against the Borda vote of the others, per tag: ``consensus.consensus_rows``)
+    with two methods or more, and ``atp.csv`` (per intervention, how each method's scores and the AtP estimate
+    match every unit's exact single-unit effect on the scoring split: ``atp.atp_rows``)."""
+    from nerve.analysis.atp import atp_input, atp_rows, write_atp_csv
+    from nerve.analysis.consensus import consensus_rows, valid_tags, write_consensus_csv
+    from nerve.analysis.core import INTERVENTIONS
+
+    ranked, score = splits
+    files = []
+    if len(rankings) >= 2:
+        write_consensus_csv(out / "consensus.csv", consensus_rows(rankings, score.tags, valid=valid_tags(scores)))
+        files.append("consensus.csv")
+    rows = []
+    for name in spec.interventions:
+        values = INTERVENTIONS.get(name).token_values(ranked.h, score.h, spec.seed)
+        rows += atp_rows(atp_input(score, values), score.tags, scores, name)
+    write_atp_csv(out / "atp.csv", rows)
+    return files + ["atp.csv"]
 
 
 def _write_sufficiency(ranked, score, spec: AnalysisSpec, rankings: dict, out: Path, progress: bool) -> list[str]:
@@ -240,10 +262,28 @@ def compare_methods(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: st
         gains = [read_summary_csv(Path(r.analysis_dir) / "sufficiency_summary.csv", GAIN_FIELDS) for r in runs]
         best["sufficiency"] = _write_paired(gains, out / "sufficiency_paired.csv")
         files.append("sufficiency_paired.csv")
+    baselines = {}
+    for direction, stem in (("necessity", "methods"), ("sufficiency", "sufficiency")):
+        if all(f"{stem}_baselines.csv" in r.files for r in runs):
+            baselines[direction] = _baselines_across(runs, stem, out)
+            files.append(f"{stem}_baselines_across_runs.csv")
     first = across[0] if across else {"rank_split": "", "score_split": ""}
     return {"path": str(path), "compare_dir": str(out), "files": files, "across": across, "k": k,
             "rank_split": first["rank_split"], "score_split": first["score_split"], "n_runs": len(per_run),
-            "verdicts": verdicts, "best": best}
+            "verdicts": verdicts, "best": best, "baselines": baselines}
+
+
+def _baselines_across(runs: list, stem: str, out: Path) -> list[dict]:
+    """``<stem>_baselines_across_runs.csv``: ``draws.baseline_summary`` of the runs' ``<stem>_baselines.csv`` over
+    the entity tags; returns its rows."""
+    from nerve.analysis.draws import SUMMARY_FIELDS, baseline_summary, read_baselines_csv
+    from nerve.tags import entity_type
+
+    per_run = [read_baselines_csv(Path(r.analysis_dir) / f"{stem}_baselines.csv") for r in runs]
+    tags = sorted({row["target_tag"] for rows in per_run for row in rows if entity_type(row["target_tag"])})
+    rows = baseline_summary(per_run, tags)
+    atomic_write_text(out / f"{stem}_baselines_across_runs.csv", dicts_csv(rows, SUMMARY_FIELDS))
+    return rows
 
 
 def _write_paired(per_run: list[list[dict]], path: Path) -> dict:

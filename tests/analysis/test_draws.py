@@ -117,3 +117,24 @@ def test_cli_analyze_with_judged_and_matched_draws_writes_baselines_for_necessit
         assert {(r["k"], r["n_matched"]) for r in rows} == {("1", "0"), ("5", "5")}  # matched at the reported k
         assert min(float(r["random_p"]) for r in rows) >= 1 / 51 - 1e-9
         assert read_draws(out / f"{stem}_draws.npz")["mean"].random.shape[:2] == (2, 50)
+
+
+def test_baseline_summary_is_the_mean_over_runs_of_each_runs_tag_mean_with_a_t_interval_of_the_excess():
+    from scipy import stats
+
+    from nerve.analysis.draws import baseline_summary
+
+    rng = np.random.default_rng(0)
+    per_run, excess = [], []
+    for _ in range(4):
+        own, mat = rng.uniform(0.2, 0.6, 3), rng.uniform(0, 0.2, 3)
+        per_run.append([{"method": "m", "ablate": "zero", "score": "accuracy", "target_tag": t, "k": 10,
+                         "own_drop": o, "random_mean_drop": 0.01, "random_p": p, "n_random": 1000,
+                         "matched_mean_drop": a, "matched_p": 0.5, "n_matched": 100}
+                        for t, o, a, p in zip(("B-PER", "I-PER", "O"), own, mat, (0.0005, 0.2, 0.0001))])
+        excess.append(own[:2].mean() - mat[:2].mean())  # O is not among the tags summarised
+    (row,) = baseline_summary(per_run, ["B-PER", "I-PER"])
+    lo, hi = stats.t.interval(0.95, 3, np.mean(excess), stats.sem(excess))
+    assert row["excess_matched"] == pytest.approx(np.mean(excess))
+    assert (row["excess_matched_lo"], row["excess_matched_hi"]) == pytest.approx((lo, hi))
+    assert (row["tag_runs"], row["tag_runs_p_below"], row["n_tags"]) == (8, 4, 2)

@@ -180,7 +180,7 @@ def test_cli_analyze_with_an_unknown_method_is_a_one_line_error(tiny_run, tmp_pa
     res = run_cli("analyze", tiny_run, "--methods", "sensitivity,lasso", "--out", tmp_path / "a")
     assert res.returncode == 2
     assert res.stderr.strip() == ("nerve: error: --methods lasso: unknown ranking method; expected one of "
-                                  "sensitivity, probeless, selectivity, probe, gradxact, ig, random")
+                                  "sensitivity, probeless, selectivity, probe, gradxact, ig, ig_mean, random")
 
 
 def test_gradxact_equals_captums_layer_gradient_x_activation_on_the_models_hook_point(tiny_run):

@@ -135,6 +135,19 @@ METHODS.add(_wrapped("ig", ig_scores, takes_target=True))
 
 
 @METHODS.register
+class IgMean(Method):
+    """Integrated gradients from the ranking split's mean (the mean intervention's value, and the resample
+    intervention's expected value) instead of 0: attributions relative to what the mean and resample
+    interventions set a unit to (``ig_scores`` with ``baseline``)."""
+
+    name = "ig_mean"
+
+    def scores(self, x: RankInput, seed: int, target: str) -> np.ndarray:
+        """float (n, T): ``ig_scores(x, target, baseline=Mean().values(x.h))``."""
+        return ig_scores(x, target, baseline=Mean().values(x.h))
+
+
+@METHODS.register
 class Random(Method):
     __doc__ = random_scores.__doc__
     name = "random"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nerve.analysis.ablation import random_orders
-from nerve.analysis.checks import crf_arrays, float_matrix, labels_array, sentence_starts_array
+from nerve.analysis.checks import AnalysisInputError, crf_arrays, float_matrix, labels_array, sentence_starts_array
 from nerve.analysis.decoders import CrfDecoder, SoftmaxDecoder
 from nerve.analysis.tag_counts import TagCounter
 from nerve.io import atomic_save
@@ -206,3 +206,67 @@ def _against(drops: np.ndarray, own: float, name: str) -> dict:
         return {f"{name}_mean_drop": None, f"{name}_p": None, f"n_{name}": int(drops.size)}
     return {f"{name}_mean_drop": float(drops.mean()),
             f"{name}_p": float((1 + np.sum(drops >= own - 1e-12)) / (1 + drops.size)), f"n_{name}": int(drops.size)}
+
+
+SUMMARY_FIELDS = ("ablate", "method", "k", "n_runs", "n_tags", "own_mean", "random_mean", "matched_mean",
+                  "excess_matched", "excess_matched_lo", "excess_matched_hi", "tag_runs", "tag_runs_p_below",
+                  "p_below")
+
+
+def baseline_summary(per_run: Sequence[Sequence[dict]], tags: Sequence[str], p_below: float = 1e-3) -> list[dict]:
+    """Per intervention, method and k, over runs (``baseline_rows`` of each run, score ``accuracy``, the target
+    tags ``tags``, e.g. the entity tags): the mean over runs of each run's mean over tags of the method's own drop,
+    of the random draws' and of the matched draws' mean drop; the excess over the matched draws with its 95 %
+    t interval over runs (uncorrected; None with fewer than 2 runs); and how many tag-runs have a random-draw p
+    below ``p_below``."""
+    from scipy import stats
+
+    cells: dict[tuple, list[list[dict]]] = {}
+    for i, rows in enumerate(per_run):
+        for r in rows:
+            if r["score"] == "accuracy" and r["target_tag"] in tags:
+                runs = cells.setdefault((r["ablate"], r["method"], int(r["k"])), [[] for _ in per_run])
+                runs[i].append(r)
+    out = []
+    for (ablate, method, k), runs in cells.items():
+        runs = [rs for rs in runs if rs]
+        own = [_mean(rs, "own_drop") for rs in runs]
+        rnd = [_mean(rs, "random_mean_drop") for rs in runs]
+        mat = [_mean(rs, "matched_mean_drop") for rs in runs]
+        excess = [o - m for o, m in zip(own, mat) if m is not None]
+        lo = hi = None
+        if len(excess) >= 2 and np.std(excess) > 0:
+            lo, hi = (float(x) for x in stats.t.interval(0.95, len(excess) - 1, np.mean(excess), stats.sem(excess)))
+        ps = [r["random_p"] for rs in runs for r in rs if r["random_p"] is not None]
+        out.append({"ablate": ablate, "method": method, "k": k, "n_runs": len(runs),
+                    "n_tags": int(np.mean([len(rs) for rs in runs])), "own_mean": _avg(own), "random_mean": _avg(rnd),
+                    "matched_mean": _avg(mat), "excess_matched": float(np.mean(excess)) if excess else None,
+                    "excess_matched_lo": lo, "excess_matched_hi": hi, "tag_runs": len(ps),
+                    "tag_runs_p_below": int(np.sum(np.asarray(ps) < p_below)), "p_below": p_below})
+    return out
+
+
+def _mean(rows: list[dict], field: str) -> float | None:
+    values = [r[field] for r in rows]
+    return float(np.mean(values)) if values and None not in values else None
+
+
+def _avg(values: list) -> float | None:
+    return float(np.mean(values)) if values and None not in values else None
+
+
+def read_baselines_csv(path: str | os.PathLike) -> list[dict]:
+    """``methods_baselines.csv`` (or ``sufficiency_baselines.csv``) read back: k and counts as ints, empty cells
+    as None, the rest floats (names as strings)."""
+    import csv
+
+    out = []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != BASELINE_FIELDS:
+            raise AnalysisInputError(f"{path}: expected a header {','.join(BASELINE_FIELDS)}")
+        for r in reader:
+            out.append({key: (v if key in ("method", "ablate", "score", "target_tag") else
+                              int(v) if key in ("k", "n_random", "n_matched") else None if v == "" else float(v))
+                        for key, v in r.items()})
+    return out

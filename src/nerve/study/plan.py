@@ -18,7 +18,7 @@ from nerve.run import run_identity
 ANALYSIS_SPLIT = "test"  # the scoring split: the base analysis and the methods' held-out ablation sweeps
 RANK_SPLIT = "dev"  # the split the ranking methods rank on
 # Every method but the probe (20 s a run on xin2019: docs/RESULTS.md); `--methods` adds it.
-STUDY_METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig", "random")
+STUDY_METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig", "ig_mean", "random")
 STUDY_ABLATE = ("zero", "mean")
 STUDY_FIGURES = ("png",)  # the report embeds PNG; `nerve plot analysis --formats svg` draws SVG for a paper
 MAX_SEEDS = 1000
