@@ -72,11 +72,14 @@ def test_study_ranks_on_dev_and_judges_on_test_with_zero_and_mean_ablation(local
     assert (local_study / "compare" / "base" / "methods_stability.csv").is_file()
 
 
-def test_the_report_says_which_ranking_method_hurt_each_tag_most(local_study):
+def test_the_report_answers_which_ranking_method_from_the_paired_comparisons(local_study):
+    summary = json.loads((local_study / "study.json").read_text())
+    best = summary["variants"]["base"]["methods"]["best"]["necessity"]
     page = (local_study / "report.html").read_text()
     assert "Which ranking method? — base" in page and "ranks the units on <b>dev</b>" in page
-    assert page.count("<b>Verdict.</b>") == 2  # mean and zero ablation
-    assert "<li>B-PER: " in page
+    assert page.count("<b>Answer (necessity).</b>") == 1 and "Sufficiency: keep only" not in page
+    for ablate in ("mean", "zero"):
+        assert f"under {ablate}, {best[ablate]['best']} is best" in page.lower()
 
 
 def test_study_draws_the_first_seeds_figures_and_tells_how_to_draw_the_others(local_study):
