@@ -121,8 +121,9 @@ def cmd_study(args) -> int:
     methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
     analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k,
                                       args.sufficiency)
-    if args.judged_draws or args.matched_draws:
-        analysis = analysis.replace(judged_draws=args.judged_draws, matched_draws=args.matched_draws)
+    if args.judged_draws or args.matched_draws or args.translation:
+        analysis = analysis.replace(judged_draws=args.judged_draws, matched_draws=args.matched_draws,
+                                    translation=args.translation)
     analysis = analysis.replace(figures=()) if args.no_figures else analysis
     spec = studies.StudySpec(config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()),
                              tuple(args.grid or ()), tuple(args.cell_sets or ()), analysis)
@@ -182,6 +183,7 @@ def cmd_analyze(args) -> int:
                         seed=args.seed, cluster=args.cluster, methods=_list(args.methods), rank_split=args.rank_split,
                         interventions=_list(args.ablate), sufficiency=args.sufficiency,
                         judged_draws=args.judged_draws, matched_draws=args.matched_draws,
+                        translation=args.translation,
                         figures=() if args.no_figures else _list(args.formats))
     summary = analyze_run(args.run, args.out, spec, device=args.device)
     print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(methods_baselines.csv; default: 0, the 20 draws of the curves only)")
     p.add_argument("--matched-draws", type=int, default=0, metavar="N",
                    help="random sets matched to each method's top k by variance decile, per tag and k (default: 0)")
+    p.add_argument("--translation", action="store_true",
+                   help="also move each B- tag's top units to another B- tag's or O's mean and count how often the "
+                        "prediction follows (translation.csv; default: off)")
     p.add_argument("--max-k", type=int, default=None, metavar="K",
                    help="ablate at most K units in the analyses' sweeps, e.g. 50 for wide models (every run's "
                         "model must have K units or more; default: every unit)")
@@ -151,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matched-draws", type=int, default=0, metavar="N",
                    help="random sets matched to each method's top k by variance decile (over the ranking split), "
                         "per tag and k, into the same files (default: 0)")
+    p.add_argument("--translation", action="store_true",
+                   help="also move each B- tag's top k units to another B- tag's or O's mean on its gold tokens and "
+                        "count how often the prediction follows (Antverg & Belinkov 2022), into translation.csv and "
+                        "translation_summary.csv (default: off)")
     p.add_argument("--no-figures", action="store_true",
                    help="write the tables only; `nerve plot analysis` draws the figures from them later (default: "
                         "figures as PNG and SVG)")

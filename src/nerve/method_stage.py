@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nerve import causal_stage as causal
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import AnalysedRun
 from nerve.analysis.core import AnalysisSpec
@@ -19,7 +20,6 @@ from nerve.analysis.heldout import (
     MethodScores,
     default_target,
     method_score_matrices,
-    method_sufficiency,
     method_sweeps_counts,
     rank_input,
     unranked,
@@ -29,6 +29,7 @@ from nerve.analysis.heldout import (
 from nerve.analysis.judging import JUDGED_K, dicts_csv, drop_matrix, judge_methods, write_summary_csv
 from nerve.analysis.ranking import rank_units
 from nerve.analysis.sentence_counts import write_sentence_counts
+from nerve.causal_stage import AGREEMENT_K, figure_k
 from nerve.errors import warn
 from nerve.io import atomic_write_text
 
@@ -65,88 +66,20 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path, progress: 
                                                               rankings, spec.ranking_split, default_target(ranked)))
         agreement = _write_agreement(scores, rankings, rank.tags, spec.ranking_split, out)
         files += [METHOD_SCORES, *(["methods_agreement.csv"] if agreement else [])]
-        files += _write_consensus_and_atp(scores, rankings, (ranked, score), spec, out)
+        files += causal.write_consensus_and_atp(scores, rankings, (ranked, score), spec, out)
     judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}))
     write_summary_csv(out / "methods_summary.csv", judged)
     files.append("methods_summary.csv")
     if spec.judged_draws or spec.matched_draws:
-        files += _write_baselines((ranked, score), spec, rankings, judged, out / "methods")
+        files += causal.write_baselines((ranked, score), spec, rankings, judged, out / "methods")
     if spec.sufficiency:
-        files += _write_sufficiency(ranked, score, spec, rankings, out, progress)
+        files += causal.write_sufficiency(ranked, score, spec, rankings, out, progress)
+    if spec.translation:
+        files += causal.write_translation(ranked, score, spec, rankings, out, progress)
     if spec.figures:
         files += draw_methods(MethodTables(rows, judged, list(rankings), agreement), score.h.shape[1],
                               f"{score.decoder} decoding, {spec.random_draws} random draws", out)
     return files
-
-
-def _write_consensus_and_atp(scores: dict, rankings: dict, splits: tuple, spec: AnalysisSpec, out: Path) -> list[str]:
-    """``consensus.csv`` (each method against the Borda vote of the others, per tag: ``consensus.consensus_rows``)
-    with two methods or more, and ``atp.csv`` (per intervention, how each method's scores and the AtP estimate
-    match every unit's exact single-unit effect on the scoring split: ``atp.atp_rows``)."""
-    from nerve.analysis.atp import atp_input, atp_rows, write_atp_csv
-    from nerve.analysis.consensus import consensus_rows, valid_tags, write_consensus_csv
-    from nerve.analysis.core import INTERVENTIONS
-
-    ranked, score = splits
-    files = []
-    if len(rankings) >= 2:
-        write_consensus_csv(out / "consensus.csv", consensus_rows(rankings, score.tags, valid=valid_tags(scores)))
-        files.append("consensus.csv")
-    rows = []
-    for name in spec.interventions:
-        values = INTERVENTIONS.get(name).token_values(ranked.h, score.h, spec.seed)
-        rows += atp_rows(atp_input(score, values), score.tags, scores, name)
-    write_atp_csv(out / "atp.csv", rows)
-    return files + ["atp.csv"]
-
-
-def _write_sufficiency(ranked, score, spec: AnalysisSpec, rankings: dict, out: Path, progress: bool) -> list[str]:
-    """sufficiency.csv (``heldout.method_sufficiency``: each method's top k kept, every other unit intervened) and
-    sufficiency_summary.csv (its judgements: the gain of keeping k units over keeping none)."""
-    from nerve.analysis.judging import write_gain_csv
-
-    rows = method_sufficiency(ranked, score, spec, rankings, progress)
-    write_methods_csv(out / "sufficiency.csv", rows)
-    judged = judge_methods(rows, ks=sorted({*JUDGED_K, figure_k(rows)}), sign=-1)
-    write_gain_csv(out / "sufficiency_summary.csv", judged)
-    files = ["sufficiency.csv", "sufficiency_summary.csv"]
-    if spec.judged_draws or spec.matched_draws:
-        files += _write_baselines((ranked, score), spec, rankings, judged, out / "sufficiency", keep=True)
-    return files
-
-
-def _write_baselines(splits: tuple, spec: AnalysisSpec, rankings: dict, judged: list[dict], stem: Path,
-                     keep: bool = False) -> list[str]:
-    """``<stem>_draws.npz`` (``draws.write_draws``: ``spec.judged_draws`` random and ``spec.matched_draws``
-    variance-matched k-unit sets at the judged ks, per intervention) and ``<stem>_baselines.csv``
-    (``draws.baseline_rows``: each judged row against them); ``keep``: the sufficiency sweeps'."""
-    from nerve.analysis.core import INTERVENTIONS
-    from nerve.analysis.draws import (
-        BASELINE_FIELDS,
-        Draws,
-        DrawSpec,
-        baseline_rows,
-        matched_draw_scores,
-        random_draw_scores,
-        variance_deciles,
-        write_draws,
-    )
-
-    ranked, score = splits
-    ks = tuple(k for k in JUDGED_K if k <= spec.bound_max_k(score.h.shape[1]))
-    if not ks:
-        return []
-    draw = DrawSpec(ks, spec.judged_draws, spec.matched_draws, spec.seed, keep, (min(AGREEMENT_K, max(ks)),))
-    deciles = variance_deciles(ranked.h)
-    out = {}
-    for name in spec.interventions:
-        values = INTERVENTIONS.get(name).token_values(ranked.h, score.h, spec.seed)
-        out[name] = Draws(ks, list(score.tags), list(rankings), random_draw_scores(score, values, draw),
-                          matched_draw_scores(score, values, rankings, deciles, draw), draw.matched_ks)
-    write_draws(stem.with_name(stem.name + "_draws.npz"), out)
-    rows = baseline_rows(judged, out, -1 if keep else 1)
-    atomic_write_text(stem.with_name(stem.name + "_baselines.csv"), dicts_csv(rows, BASELINE_FIELDS))
-    return [stem.name + "_draws.npz", stem.name + "_baselines.csv"]
 
 
 @dataclass(frozen=True)
@@ -161,12 +94,8 @@ class MethodTables:
 
 
 METHOD_SCORES = "methods_scores.npz"
-AGREEMENT_K = 10  # the depth of the agreement figures
 
 
-def figure_k(rows: np.ndarray) -> int:
-    """The k of one analysis' methods figures: 10, or every unit when there are fewer."""
-    return min(10, int(rows["k"].max()))
 
 
 def _write_agreement(scores: dict, rankings: dict, tags: list[str], rank_split: str, out: Path) -> list[dict]:

@@ -222,3 +222,16 @@ def test_cli_compare_writes_paired_comparisons_of_necessity_and_sufficiency_as_p
         assert (tmp_path / "cmp" / name).read_text() == want
         rows = list(csv.DictReader((tmp_path / "cmp" / name).open()))
         assert {r["ablate"] for r in rows} == {"zero", "resample"} and {r["n_runs"] for r in rows} >= {"3"}
+
+
+def test_cli_analyze_with_translation_moves_b_tags_and_o_into_each_other(tiny_run, tmp_path):
+    from nerve.analysis.translation import read_translation_csv
+
+    out = tmp_path / "a"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random",
+            "--translation", "--max-k", "2", "--random-draws", "2", "--no-figures", "--out", out, check=True)
+    rows = read_translation_csv(out / "translation.csv")
+    pairs = set(zip(rows["source_tag"].tolist(), rows["target_tag"].tolist()))
+    assert pairs and all(t == "O" or t.startswith("B-") for pair in pairs for t in pair)
+    assert {"sensitivity", "random"} == set(rows["method"].tolist())
+    assert (out / "translation_summary.csv").read_text().count("\n") > len(pairs)

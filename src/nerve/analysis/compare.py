@@ -82,7 +82,7 @@ OPTIONAL_FILES = ("sensitivity.npy", "ranking.tsv", "ablation.csv", "ablation_se
                   "methods.csv", "methods_sentences.npz", "methods_summary.csv", "methods_scores.npz",
                   "methods_agreement.csv", "sufficiency.csv", "sufficiency_summary.csv",
                   "methods_draws.npz", "methods_baselines.csv", "sufficiency_draws.npz", "sufficiency_baselines.csv",
-                  "consensus.csv", "atp.csv")  # read when recorded
+                  "consensus.csv", "atp.csv", "translation.csv", "translation_summary.csv")  # read when recorded
 
 
 def analysis_is_current(d: str | os.PathLike) -> bool:

@@ -190,6 +190,9 @@ class AnalysisSpec:
             ``methods`` (the base analysis always zero-ablates, as Xin, Lin & Yu).
         sufficiency: also sweep each method's top k kept with every other unit intervened (sufficiency.csv);
             only with ``methods``.
+        translation: also move each B- tag's top k units to another B- tag's (or O's) mean on that tag's tokens
+            and count how often the prediction follows (Antverg & Belinkov 2022; translation.csv); only with
+            ``methods``.
         judged_draws, matched_draws: random k-unit sets, and sets matched to the top k's variance deciles per
             method and tag, decoded at the judged ks alone (``analysis/draws.py``; methods_baselines.csv); 0:
             none; only with ``methods``.
@@ -212,6 +215,7 @@ class AnalysisSpec:
     sufficiency: bool = False
     judged_draws: int = 0
     matched_draws: int = 0
+    translation: bool = False
     figures: tuple[str, ...] = FIGURE_FORMATS
     site: str = "encoder_out"
     basis: str = "neurons"
@@ -260,6 +264,8 @@ class AnalysisSpec:
                 raise NerveError("--sufficiency: only the --methods sweeps take it; give --methods")
             if self.judged_draws or self.matched_draws:
                 raise NerveError("--judged-draws, --matched-draws: only the --methods sweeps take them; give --methods")
+            if self.translation:
+                raise NerveError("--translation: only the --methods rankings take it; give --methods")
             if self.interventions != ("zero",):
                 raise NerveError(f"--ablate {','.join(self.interventions)}: only the --methods sweeps take it; "
                                  "give --methods (the base sweep always zero-ablates)")
@@ -290,6 +296,8 @@ class AnalysisSpec:
                 **({"sufficiency": True} if self.sufficiency else {}),  # absent when off: earlier fingerprints hold
                 **({"judged_draws": int(self.judged_draws), "matched_draws": int(self.matched_draws)}
                    if self.judged_draws or self.matched_draws else {}),
+                **({"translation": "B- and O pairs, gold tokens, set to the target's mean"} if self.translation
+                   else {}),
                 **({"probe": PROBE_OPTIONS} if "probe" in self.methods else {})}  # its solver and tolerance
 
     def replace(self, **changes) -> AnalysisSpec:
