@@ -91,17 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablate", default=None, metavar="VALUES",
                    help="what an ablated unit becomes in those sweeps: zero, mean (its dev mean), resample (its "
                         "value at a random other test token), comma-separated (default: zero,mean)")
-    p.add_argument("--sufficiency", action="store_true",
-                   help="also sweep each method's top k kept with every other unit ablated (sufficiency.csv; "
-                        "default: necessity only)")
-    p.add_argument("--judged-draws", type=int, default=0, metavar="N",
-                   help="random unit sets decoded at k = 1, 5, 10, 20 alone, so a method's p can reach 1/(N+1) "
-                        "(methods_baselines.csv; default: 0, the 20 draws of the curves only)")
-    p.add_argument("--matched-draws", type=int, default=0, metavar="N",
-                   help="random sets matched to each method's top k by variance decile, per tag and k (default: 0)")
-    p.add_argument("--translation", action="store_true",
-                   help="also move each B- tag's top units to another B- tag's or O's mean and count how often the "
-                        "prediction follows (translation.csv; default: off)")
+    _causal_options(p)
     p.add_argument("--max-k", type=int, default=None, metavar="K",
                    help="ablate at most K units in the analyses' sweeps, e.g. 50 for wide models (every run's "
                         "model must have K units or more; default: every unit)")
@@ -145,19 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what an ablated unit becomes in methods.csv: zero, mean (its ranking-split mean), "
                         "resample (its value at a random other token of --split, seeded by --seed), "
                         "comma-separated (default: zero)")
-    p.add_argument("--sufficiency", action="store_true",
-                   help="also sweep each method's top k kept with every other unit ablated, into sufficiency.csv "
-                        "and sufficiency_summary.csv (default: necessity only)")
-    p.add_argument("--judged-draws", type=int, default=0, metavar="N",
-                   help="random unit sets decoded at k = 1, 5, 10, 20 alone, so a method's p can reach 1/(N+1), "
-                        "into methods_draws.npz and methods_baselines.csv (default: 0; at most 100,000)")
-    p.add_argument("--matched-draws", type=int, default=0, metavar="N",
-                   help="random sets matched to each method's top k by variance decile (over the ranking split), "
-                        "per tag and k, into the same files (default: 0)")
-    p.add_argument("--translation", action="store_true",
-                   help="also move each B- tag's top k units to another B- tag's or O's mean on its gold tokens and "
-                        "count how often the prediction follows (Antverg & Belinkov 2022), into translation.csv and "
-                        "translation_summary.csv (default: off)")
+    _causal_options(p)
     p.add_argument("--no-figures", action="store_true",
                    help="write the tables only; `nerve plot analysis` draws the figures from them later (default: "
                         "figures as PNG and SVG)")
@@ -214,3 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file: a .png (300 dpi), .svg or .pdf name writes that file alone; a name without "
                         "a suffix writes NAME.png, NAME.svg and NAME.pdf (required)")
     return ap
+
+
+def _causal_options(p) -> None:
+    """The causal benchmark's options of `nerve analyze` and `nerve study` (``AnalysisSpec``'s sufficiency,
+    judged_draws, matched_draws, translation)."""
+    p.add_argument("--sufficiency", action="store_true",
+                   help="also sweep each method's top k kept with every other unit ablated, into sufficiency.csv "
+                        "and sufficiency_summary.csv (default: necessity only)")
+    p.add_argument("--judged-draws", type=int, default=0, metavar="N",
+                   help="random unit sets decoded at k = 1, 5, 10, 20 alone, so a method's p can reach 1/(N+1), "
+                        "into methods_draws.npz and methods_baselines.csv (default: 0; at most 100,000)")
+    p.add_argument("--matched-draws", type=int, default=0, metavar="N",
+                   help="random sets matched to each method's top k by variance decile (over the ranking split) at "
+                        "the reported k, per tag, into the same files (default: 0)")
+    p.add_argument("--translation", action="store_true",
+                   help="also move each B- tag's top k units to another B- tag's or O's mean on its gold tokens and "
+                        "count how often the prediction follows (Antverg & Belinkov 2022), into translation.csv and "
+                        "translation_summary.csv (default: off)")

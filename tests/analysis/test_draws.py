@@ -21,13 +21,14 @@ from nerve.analysis.draws import (
 from nerve.analysis.heldout import method_sufficiency, method_sweeps, rank_input
 from nerve.errors import NerveError
 from nerve.run import load_run
-from tests.analysis.test_interventions import _replacer, _rerun, _split
+from tests.analysis.rerun import rerun_scores, split_activations
+from tests.analysis.test_interventions import _replacer
 
 
 def _splits(which, tiny_run, crf_run):
     run = load_run(tiny_run if which == "softmax" else crf_run)
-    _, dev = _split(run, "dev")
-    test_sents, test = _split(run, "test")
+    _, dev = split_activations(run, "dev")
+    test_sents, test = split_activations(run, "test")
     return run, dev, test_sents, test
 
 
@@ -57,7 +58,7 @@ def test_a_matched_set_scores_as_a_plain_hook_rerun_with_those_units_replaced(wh
     values = INTERVENTIONS.get("resample").token_values(dev.h, test.h, 4)
     units = matched_sets(np.array([0, 3]), variance_deciles(dev.h), 1, np.random.default_rng(0))[0]
     got = SetScorer(test, values, 2)(units)
-    want = _rerun(run, test_sents, run.cfg.data.test, _replacer(values, units))
+    want = rerun_scores(run, test_sents, run.cfg.data.test, _replacer(values, units))
     for z, tag in enumerate(test.tags):
         np.testing.assert_allclose(got[z], [want[tag][0], want[tag][3]], equal_nan=True, atol=1e-12)
 

@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 
-from nerve.analysis.capture import capture_activations
 from nerve.analysis.checks import AnalysisInputError, check_activations
 from nerve.analysis.core import AnalysisSpec
 from nerve.analysis.heldout import (
@@ -21,28 +20,13 @@ from nerve.analysis.heldout import (
     read_methods_csv,
     write_methods_csv,
 )
-from nerve.data.conll import read_conll
 from nerve.data.prepare import encode_split
 from nerve.errors import NerveError
 from nerve.model.hooks import ablate
 from nerve.run import load_run, predict
 from tests.analysis.analysis_synthetic import reference_scores
+from tests.analysis.rerun import split_activations
 from tests.conftest import TINY, TINY_CFG, run_cli
-
-
-@pytest.fixture(scope="module")
-def crf_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "crf"
-    run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", "--set", "model.decoder=crf",
-            "--set", "model.hidden=12", check=True)
-    return out
-
-
-def _split(run, name):
-    path = getattr(run.cfg.data, name)
-    sents = read_conll(path)
-    arrays, _ = capture_activations(run, sents, path)
-    return sents, check_activations(arrays)
 
 
 def _rerun(run, sents, path, units, values):
@@ -59,8 +43,8 @@ def _rerun(run, sents, path, units, values):
 @pytest.mark.parametrize("which", ["softmax", "crf"])
 def test_every_held_out_row_equals_a_model_rerun_through_the_hook(which, tiny_run, crf_run):
     run = load_run(tiny_run if which == "softmax" else crf_run)
-    dev_sents, dev = _split(run, "dev")
-    test_sents, test = _split(run, "test")
+    dev_sents, dev = split_activations(run, "dev")
+    test_sents, test = split_activations(run, "test")
     spec = AnalysisSpec(split="test", rank_split="dev", methods=("probeless", "sensitivity", "random"), max_k=3,
                         interventions=("zero", "mean"), random_draws=2)
     rows = method_sweeps(rank_input(dev), test, spec)
@@ -87,8 +71,8 @@ def test_every_held_out_row_equals_a_model_rerun_through_the_hook(which, tiny_ru
 
 def test_rankings_come_from_the_ranking_split_alone(tiny_run):
     run = load_run(tiny_run)
-    _, dev = _split(run, "dev")
-    _, test = _split(run, "test")
+    _, dev = split_activations(run, "dev")
+    _, test = split_activations(run, "test")
     spec = AnalysisSpec(methods=("probeless",), max_k=2)
     a = method_sweeps(rank_input(dev), test, spec)
     shuffled = check_activations({**_arrays(test), "h": np.random.default_rng(0).permutation(test.h)})
@@ -109,7 +93,7 @@ def _arrays(acts):
 
 def test_methods_csv_names_method_ablation_and_both_splits(tiny_run):
     run = load_run(tiny_run)
-    _, dev = _split(run, "dev")
+    _, dev = split_activations(run, "dev")
     rows = method_sweeps(rank_input(dev), dev, AnalysisSpec(split="dev", methods=("selectivity",), max_k=1))
     lines = methods_csv(rows).splitlines()
     assert lines[0] == ",".join(METHOD_FIELDS)
@@ -118,7 +102,7 @@ def test_methods_csv_names_method_ablation_and_both_splits(tiny_run):
 
 def test_methods_csv_reads_back_as_the_rows_written(tiny_run, tmp_path):
     run = load_run(tiny_run)
-    _, dev = _split(run, "dev")
+    _, dev = split_activations(run, "dev")
     spec = AnalysisSpec(methods=("selectivity", "random"), max_k=2, interventions=("zero", "mean"), random_draws=2)
     rows = method_sweeps(rank_input(dev), dev, spec)
     write_methods_csv(tmp_path / "methods.csv", rows)
@@ -194,7 +178,7 @@ def test_gradxact_equals_captums_layer_gradient_x_activation_on_the_models_hook_
     from nerve.model.hooks import hook_point
 
     run = load_run(tiny_run)
-    sents, dev = _split(run, "dev")
+    sents, dev = split_activations(run, "dev")
     enc = run.indexer()
     items = [i for i in encode_split(enc, sents, run.cfg.data.dev) if len(i.words)]
     ((_, batch),) = list(batches(items, len(items), order=np.arange(len(items)), with_chars=False))

@@ -5,56 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from nerve.analysis.ablation import random_orders
-from nerve.analysis.capture import capture_activations
-from nerve.analysis.checks import check_activations
 from nerve.analysis.core import INTERVENTIONS, AnalysisSpec
 from nerve.analysis.heldout import method_rankings, method_sufficiency, method_sweeps, rank_input
 from nerve.analysis.interventions import Resample
-from nerve.data.conll import read_conll
-from nerve.data.prepare import encode_split
 from nerve.errors import NerveError
-from nerve.model.hooks import HookPoint
-from nerve.run import load_run, predict
-from tests.analysis.analysis_synthetic import reference_scores
+from nerve.run import load_run
+from tests.analysis.rerun import rerun_scores, split_activations
 from tests.conftest import TINY, TINY_CFG, run_cli
 
 METHODS = ("sensitivity", "random")
-
-
-def _split(run, name):
-    path = getattr(run.cfg.data, name)
-    sents = read_conll(path)
-    arrays, _ = capture_activations(run, sents, path)
-    return sents, check_activations(arrays)
-
-
-def _rerun(run, sents, path, edit):
-    """Scores of a plain re-run: each sentence alone through the model, its encoder_out rows (L, n) replaced by
-    ``edit(offset, rows)`` in a forward hook on the site's module (offset: the sentence's first token)."""
-    enc = run.indexer()
-    items = encode_split(enc, sents, path)
-    site = dict(run.model.named_modules())["encoder_out"]
-    assert isinstance(site, HookPoint)
-    offset, preds = 0, []
-    for item in items:
-        def fn(module, inputs, output, at=offset):
-            out = output.clone()
-            out[0] = torch.as_tensor(edit(at, out[0].numpy().copy()), dtype=out.dtype)
-            return out
-
-        handle = site.register_forward_hook(fn)
-        try:
-            preds.append(predict(run.model, [item], enc.extra_vectors())[0])
-        finally:
-            handle.remove()
-        offset += len(preds[-1])
-    tags = run.vocabs.tags.itos
-    flat_g = [tags.index(t) for s in sents for t in s.tags]
-    flat_p = [int(i) for p in preds for i in p]
-    return reference_scores(flat_g, flat_p, tags, np.cumsum([0] + [len(s.tags) for s in sents[:-1]]))
 
 
 def _replacer(values, units):
@@ -82,7 +43,7 @@ def _check_rows(run, sents, rows, units_of, values_of, complement):
             units = sorted(set(range(n)) - set(units))
         key = (r["ablate"], tuple(sorted(units)))
         if key not in cache:
-            cache[key] = _rerun(run, sents, run.cfg.data.test, _replacer(values_of(r["ablate"]), units))
+            cache[key] = rerun_scores(run, sents, run.cfg.data.test, _replacer(values_of(r["ablate"]), units))
         got = [float(r[f]) for f in ("accuracy", "precision", "recall", "f1")]
         np.testing.assert_allclose(got, np.asarray(cache[key][r["eval_tag"]], dtype=float), atol=1e-9,
                                    err_msg=str(r))
@@ -101,8 +62,8 @@ class _Values:
 
 def _setup(which, tiny_run, crf_run, ablate, **kw):
     run = load_run(tiny_run if which == "softmax" else crf_run)
-    _, dev = _split(run, "dev")
-    test_sents, test = _split(run, "test")
+    _, dev = split_activations(run, "dev")
+    test_sents, test = split_activations(run, "test")
     spec = AnalysisSpec(split="test", rank_split="dev", methods=METHODS, max_k=3, interventions=ablate,
                         random_draws=2, seed=5, **kw)
     rankings = method_rankings(rank_input(dev), ["sensitivity"])

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from nerve.analysis.ablation import random_orders
-from nerve.analysis.capture import capture_activations
 from nerve.analysis.checks import Activations, AnalysisInputError, check_activations
 from nerve.analysis.heldout import RANDOM, method_rankings, rank_input
 from nerve.analysis.methods import RankInput
@@ -23,49 +21,9 @@ from nerve.analysis.translation import (
     translation_summary_csv,
     translation_sweep,
 )
-from nerve.data.conll import read_conll
-from nerve.data.prepare import encode_split
-from nerve.model.hooks import HookPoint
-from nerve.run import load_run, predict
+from nerve.run import load_run
 from tests.analysis.analysis_synthetic import make_arrays, viterbi_loop
-from tests.conftest import TINY, TINY_CFG, run_cli
-
-
-@pytest.fixture(scope="module")
-def crf_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "crf"
-    run_cli("train", TINY_CFG, "--data", TINY, "--out", out, "--no-progress", "--set", "model.decoder=crf",
-            "--set", "model.hidden=12", check=True)
-    return out
-
-
-def _split(run, name):
-    path = getattr(run.cfg.data, name)
-    sents = read_conll(path)
-    arrays, _ = capture_activations(run, sents, path)
-    return sents, check_activations(arrays)
-
-
-def _rerun_preds(run, sents, path, edit):
-    """Flat predictions of a plain re-run: each sentence alone through the model, its encoder_out rows (L, n)
-    replaced by ``edit(offset, rows)`` in a forward hook on the site's module (offset: the first token)."""
-    enc = run.indexer()
-    site = dict(run.model.named_modules())["encoder_out"]
-    assert isinstance(site, HookPoint)
-    offset, preds = 0, []
-    for item in encode_split(enc, sents, path):
-        def fn(module, inputs, output, at=offset):
-            out = output.clone()
-            out[0] = torch.as_tensor(edit(at, out[0].numpy().copy()), dtype=out.dtype)
-            return out
-
-        handle = site.register_forward_hook(fn)
-        try:
-            preds.append(predict(run.model, [item], enc.extra_vectors())[0])
-        finally:
-            handle.remove()
-        offset += len(preds[-1])
-    return np.array([int(i) for p in preds for i in p])
+from tests.analysis.rerun import rerun_preds, split_activations
 
 
 def _mover(tokens, values, units):
@@ -84,8 +42,8 @@ def _mover(tokens, values, units):
 def test_every_translation_row_counts_what_a_model_rerun_with_source_tokens_units_hooked_to_the_target_mean_predicts(
         which, tiny_run, crf_run):
     run = load_run(tiny_run if which == "softmax" else crf_run)
-    _, dev = _split(run, "dev")
-    sents, test = _split(run, "test")
+    _, dev = split_activations(run, "dev")
+    sents, test = split_activations(run, "test")
     rank = rank_input(dev)
     n, tags = dev.h.shape[1], list(test.tags)
     rankings = method_rankings(rank, ["sensitivity"])
@@ -100,7 +58,7 @@ def test_every_translation_row_counts_what_a_model_rerun_with_source_tokens_unit
         key = (z, t, tuple(sorted(units)))
         if key not in cache:
             mean = dev.h[rank.labels == t].astype(np.float64).mean(axis=0)
-            cache[key] = _rerun_preds(run, sents, run.cfg.data.test, _mover(test.gold == z, mean, units))
+            cache[key] = rerun_preds(run, sents, run.cfg.data.test, _mover(test.gold == z, mean, units))
         on = cache[key][test.gold == z]
         assert (r["n_tokens"], r["n_to_target"], r["n_stay"]) == (on.size, np.sum(on == t), np.sum(on == z)), r
         moved += int(r["n_to_target"] > 0)
@@ -147,8 +105,8 @@ def test_every_pair_and_mode_counts_what_a_direct_recomputation_of_the_edited_sp
 @pytest.mark.parametrize("tokens", ["gold", "predicted"])
 def test_k0_rows_count_the_models_own_predictions_on_the_source_tokens(tiny_run, tokens):
     run = load_run(tiny_run)
-    _, dev = _split(run, "dev")
-    _, test = _split(run, "test")
+    _, dev = split_activations(run, "dev")
+    _, test = split_activations(run, "test")
     rows = translation_sweep(rank_input(dev), test, method_rankings(rank_input(dev), ["sensitivity"]),
                              TranslationSpec(max_k=2, random_draws=3, seed=2, tokens=tokens))
     tags = list(test.tags)
