@@ -80,6 +80,7 @@ def test_the_report_answers_which_ranking_method_from_the_paired_comparisons(loc
     assert page.count("<b>Answer (necessity).</b>") == 1 and "Sufficiency: keep only" not in page
     for ablate in ("mean", "zero"):
         assert f"under {ablate}, {best[ablate]['best']} is best" in page.lower()
+    assert "Method × intervention: mean area over k — base" in page and "consensus" in page
 
 
 def test_study_draws_the_first_seeds_figures_and_tells_how_to_draw_the_others(local_study):

@@ -196,10 +196,28 @@ def compare_methods(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: st
         if all(f"{stem}_baselines.csv" in r.files for r in runs):
             baselines[direction] = _baselines_across(runs, stem, out)
             files.append(f"{stem}_baselines_across_runs.csv")
+    consensus = _consensus_across(runs, k) if all("consensus.csv" in r.files for r in runs) else {}
     first = across[0] if across else {"rank_split": "", "score_split": ""}
     return {"path": str(path), "compare_dir": str(out), "files": files, "across": across, "k": k,
             "rank_split": first["rank_split"], "score_split": first["score_split"], "n_runs": len(per_run),
-            "verdicts": verdicts, "best": best, "baselines": baselines}
+            "verdicts": verdicts, "best": best, "baselines": baselines, "consensus": consensus}
+
+
+def _consensus_across(runs: list, k: int) -> dict:
+    """{method: {"overlap": mean over runs and entity tags of its top-k overlap with the others' consensus,
+    "spearman": the same of its rank correlation with it, "n": tag-runs}} at ``k`` (consensus.csv)."""
+    import csv
+
+    from nerve.tags import entity_type
+
+    cells: dict[str, list] = {}
+    for r in runs:
+        with open(Path(r.analysis_dir) / "consensus.csv", encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                if int(row["k"]) == k and entity_type(row["target_tag"]):
+                    cells.setdefault(row["method"], []).append((float(row["overlap"]), float(row["spearman"])))
+    return {m: {"overlap": float(np.mean([o for o, _ in v])), "spearman": float(np.nanmean([s for _, s in v])),
+                "n": len(v)} for m, v in cells.items()}
 
 
 def _baselines_across(runs: list, stem: str, out: Path) -> list[dict]:

@@ -80,6 +80,33 @@ def _answer(best: dict, what: str) -> str:
     return f"<p><b>Answer ({what}).</b> {per[0].upper() + per[1:]}. {tail}</p>"
 
 
+def _method_table(methods: dict, k: int, table, heading, variant: str) -> str:
+    """Method × intervention: each method's mean area over k (over runs and entity tags) per direction and
+    intervention, and its agreement with the other methods' consensus (Fan et al. 2023) at k."""
+    best, consensus = methods.get("best", {}), methods.get("consensus", {})
+    columns = [(d, a) for d, _, _ in DIRECTIONS for a in best.get(d, {})]
+    if not columns:
+        return ""
+    names = list(dict.fromkeys(m for d, a in columns for m in best[d][a]["means"]))
+    header = ["method", *[f"{a} ({'drop' if d == 'necessity' else 'gain'})" for d, a in columns],
+              f"top-{k} overlap with the others' consensus"]
+    rows = []
+    for m in names:
+        cells = []
+        for d, a in columns:
+            b = best[d][a]
+            v = b["means"].get(m)
+            text = two_decimals(v)
+            cells.append(f"<b>{text}</b>" if m == b["best"] else text)
+        c = consensus.get(m)
+        rows.append([html.escape(m), *cells, two_decimals(c["overlap"]) if c else "–"])
+    return (heading(3, f"Method × intervention: mean area over k — {variant}")
+            + f'<div class="nowrap">{table(header, rows, left=1)}</div>'
+            + "<p>Bold: the best under that intervention and direction. Consensus: the share of a method's top "
+            f"{k} units among the top {k} of the Borda vote of the other methods, mean over entity tags and runs."
+            "</p>")
+
+
 def methods_section(variant: str, methods: dict, table, figures, heading=None) -> str:
     """HTML of the section for one study variant.
 
@@ -117,6 +144,7 @@ def methods_section(variant: str, methods: dict, table, figures, heading=None) -
         parts += [heading(3, f"{direction.capitalize()}: {how} — {variant}"),
                   f'<div class="nowrap">{table(header, _best_rows(best, baselines, k), left=1)}</div>',
                   _answer(best, direction)]
+    parts.append(_method_table(methods, k, table, heading, variant))
     parts.append(heading(3, f"Drop in recall per method and tag at k = {k} — {variant}"))
     compare_dir = Path(methods["compare_dir"])
     across = methods["across"]
