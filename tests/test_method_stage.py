@@ -170,6 +170,15 @@ def test_study_help_names_the_studys_default_methods():
     assert STUDY_METHODS_TEXT == ",".join(STUDY_METHODS)
 
 
+def test_study_help_and_the_study_share_their_default_draws():
+    from nerve.cli_args import STUDY_DRAWS as HELP_DRAWS
+    from nerve.study.plan import STUDY_DRAWS, study_analysis
+
+    spec = study_analysis()
+    assert HELP_DRAWS == STUDY_DRAWS == (spec.judged_draws, spec.matched_draws)
+    assert (study_analysis(methods=()).judged_draws, study_analysis(methods=()).matched_draws) == (0, 0)
+
+
 @pytest.mark.parametrize("given,methods", [("none", []), ("probe,random", ["probe", "random"]), (None, None)])
 def test_study_methods_option_reaches_the_study(monkeypatch, tmp_path, given, methods):
     import nerve.study

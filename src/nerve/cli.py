@@ -119,11 +119,11 @@ def cmd_study(args) -> int:
     config = resolve_config(args.config)
     out = args.out or str(Path("studies") / Path(config).stem)
     methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
+    draws = (args.judged_draws, args.matched_draws) if methods is None or methods else (0, 0)
     analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k,
-                                      args.sufficiency)
-    if args.judged_draws or args.matched_draws or args.translation:
-        analysis = analysis.replace(judged_draws=args.judged_draws, matched_draws=args.matched_draws,
-                                    translation=args.translation)
+                                      args.sufficiency, draws)
+    if args.translation:
+        analysis = analysis.replace(translation=True)
     analysis = analysis.replace(figures=()) if args.no_figures else analysis
     spec = studies.StudySpec(config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()),
                              tuple(args.grid or ()), tuple(args.cell_sets or ()), analysis)

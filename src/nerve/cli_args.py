@@ -7,6 +7,7 @@ import argparse
 SPLIT_HELP = "dev, test, train or a CoNLL file path"
 # nerve.study.STUDY_METHODS (a test checks)
 STUDY_METHODS_TEXT = "sensitivity,probeless,selectivity,gradxact,ig,ig_mean,random"
+STUDY_DRAWS = (1000, 100)
 
 
 def _globals(p: argparse.ArgumentParser, top: bool) -> None:
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablate", default=None, metavar="VALUES",
                    help="what an ablated unit becomes in those sweeps: zero, mean (its dev mean), resample (its "
                         "value at a random other test token), comma-separated (default: zero,mean)")
-    _causal_options(p)
+    _causal_options(p, STUDY_DRAWS)  # nerve.study.STUDY_DRAWS
     p.add_argument("--max-k", type=int, default=None, metavar="K",
                    help="ablate at most K units in the analyses' sweeps, e.g. 50 for wide models (every run's "
                         "model must have K units or more; default: every unit)")
@@ -194,18 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _causal_options(p) -> None:
+def _causal_options(p, draws: tuple[int, int] = (0, 0)) -> None:
     """The causal benchmark's options of `nerve analyze` and `nerve study` (``AnalysisSpec``'s sufficiency,
-    judged_draws, matched_draws, translation)."""
+    judged_draws, matched_draws (defaults ``draws``), translation)."""
     p.add_argument("--sufficiency", action="store_true",
                    help="also sweep each method's top k kept with every other unit ablated, into sufficiency.csv "
                         "and sufficiency_summary.csv (default: necessity only)")
-    p.add_argument("--judged-draws", type=int, default=0, metavar="N",
+    p.add_argument("--judged-draws", type=int, default=draws[0], metavar="N",
                    help="random unit sets decoded at k = 1, 5, 10, 20 alone, so a method's p can reach 1/(N+1), "
-                        "into methods_draws.npz and methods_baselines.csv (default: 0; at most 100,000)")
-    p.add_argument("--matched-draws", type=int, default=0, metavar="N",
+                        f"into methods_draws.npz and methods_baselines.csv (default: {draws[0]}; at most 100,000)")
+    p.add_argument("--matched-draws", type=int, default=draws[1], metavar="N",
                    help="random sets matched to each method's top k by variance decile (over the ranking split) at "
-                        "the reported k, per tag, into the same files (default: 0)")
+                        f"the reported k, per tag, into the same files (default: {draws[1]})")
     p.add_argument("--translation", action="store_true",
                    help="also move each B- tag's top k units to another B- tag's or O's mean on its gold tokens and "
                         "count how often the prediction follows (Antverg & Belinkov 2022), into translation.csv and "

@@ -20,22 +20,24 @@ RANK_SPLIT = "dev"  # the split the ranking methods rank on
 # Every method but the probe (20 s a run on xin2019: docs/RESULTS.md); `--methods` adds it.
 STUDY_METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig", "ig_mean", "random")
 STUDY_ABLATE = ("zero", "mean")
+STUDY_DRAWS = (1000, 100)  # random sets at the judged ks (p down to 1/1,001) and matched sets at k = 10
 STUDY_FIGURES = ("png",)  # the report embeds PNG; `nerve plot analysis --formats svg` draws SVG for a paper
 MAX_SEEDS = 1000
 
 
 def study_analysis(methods: Sequence[str] | None = None, ablate: Sequence[str] | None = None,
-                   max_k: int | None = None, sufficiency: bool = False) -> AnalysisSpec:
+                   max_k: int | None = None, sufficiency: bool = False,
+                   draws: tuple[int, int] = STUDY_DRAWS) -> AnalysisSpec:
     """The analysis every run of a study gets: on ``ANALYSIS_SPLIT``, with the ranking ``methods`` (default
     ``STUDY_METHODS``; () for none) ranked on ``RANK_SPLIT`` and judged with the ``ablate`` interventions
-    (default ``STUDY_ABLATE``) and, with ``sufficiency``, also by keeping the top k alone; figures in
-    ``STUDY_FIGURES``."""
+    (default ``STUDY_ABLATE``) and, with ``sufficiency``, also by keeping the top k alone, against ``draws``
+    (judged, matched) random unit sets (default ``STUDY_DRAWS``); figures in ``STUDY_FIGURES``."""
     methods = STUDY_METHODS if methods is None else tuple(methods)
     if not methods:
         return AnalysisSpec(split=ANALYSIS_SPLIT, max_k=max_k, figures=STUDY_FIGURES, sufficiency=sufficiency)
     return AnalysisSpec(split=ANALYSIS_SPLIT, max_k=max_k, methods=methods, rank_split=RANK_SPLIT,
                         interventions=STUDY_ABLATE if ablate is None else tuple(ablate), sufficiency=sufficiency,
-                        figures=STUDY_FIGURES)
+                        judged_draws=draws[0], matched_draws=draws[1], figures=STUDY_FIGURES)
 
 
 @dataclass(frozen=True)
