@@ -65,10 +65,19 @@ def test_every_import_of_the_package_is_a_declared_dependency():
     assert not missing
 
 
+# Imports of a bench that runs them in an interpreter of its own, never in the project's environment.
+OWN_VENV = {"neurox": "bench/compare_neurox_probe.py: NeuroX 1.0.9 pins torch 1.8 and numpy 1.19"}
+
+
 def test_every_import_of_the_tests_and_benches_is_declared_in_the_test_extra():
     declared = _declared(PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["test"])
     used = _imports(ROOT / "tests") | _imports(ROOT / "bench")
-    assert not {m for m in used if not _distributions(m) & declared}
+    assert not {m for m in used if not _distributions(m) & declared and m not in OWN_VENV}
+
+
+def test_an_import_run_in_a_venv_of_its_own_is_never_in_the_projects_environment():
+    assert not set(OWN_VENV) & _declared(PYPROJECT["project"]["dependencies"])
+    assert not set(OWN_VENV) & _imports(ROOT / "src" / "nerve") and not set(OWN_VENV) & _imports(ROOT / "tests")
 
 
 def test_seqeval_is_only_a_test_dependency():
