@@ -35,7 +35,7 @@ from nerve.analysis.ranking import rank_units  # noqa: E402
 from nerve.data.conll import read_conll  # noqa: E402
 from nerve.run import load_run  # noqa: E402
 
-METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "ig", "random")
+METHODS = ("sensitivity", "probeless", "selectivity", "probe", "gradxact", "ig", "ig_mean", "random")
 
 
 def main() -> None:
