@@ -18,10 +18,8 @@ import torch
 
 torch.set_num_threads(1)
 
-from machine import cpu_name  # noqa: E402  (bench/machine.py: the scripts run as python bench/X.py)
+from machine import captured, cpu_name  # noqa: E402  (bench/machine.py: the scripts run as python bench/X.py)
 
-from nerve.analysis.capture import capture_activations  # noqa: E402
-from nerve.analysis.checks import check_activations  # noqa: E402
 from nerve.analysis.core import INTERVENTIONS, AnalysisSpec  # noqa: E402
 from nerve.analysis.draws import (  # noqa: E402
     DrawSpec,
@@ -32,7 +30,6 @@ from nerve.analysis.draws import (  # noqa: E402
 from nerve.analysis.heldout import method_score_matrices, method_sufficiency, method_sweeps, rank_input  # noqa: E402
 from nerve.analysis.judging import JUDGED_K  # noqa: E402
 from nerve.analysis.ranking import rank_units  # noqa: E402
-from nerve.data.conll import read_conll  # noqa: E402
 from nerve.run import load_run  # noqa: E402
 
 METHODS = ("sensitivity", "probeless", "selectivity", "probe", "gradxact", "ig", "ig_mean", "random")
@@ -50,13 +47,9 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {cpu_name()}, torch {torch.__version__}, 1 thread")
     run = load_run(args.run)
-    t0 = time.perf_counter()
-    acts = {}
-    for split in ("dev", "test"):
-        path = getattr(run.cfg.data, split)
-        acts[split] = check_activations(capture_activations(run, read_conll(path), path)[0])
+    acts, seconds = captured(run)
     dev, test = acts["dev"], acts["test"]
-    print(f"capture dev + test: {time.perf_counter() - t0:.1f} s; {test.h.shape[1]} units, {len(test.tags)} tags, "
+    print(f"capture dev + test: {seconds:.1f} s; {test.h.shape[1]} units, {len(test.tags)} tags, "
           f"{len(test.h):,} test tokens, {test.decoder} decoding, k = 0..{args.max_k}, {args.random_draws} curve "
           f"draws, {args.judged_draws} judged draws and {args.matched_draws} matched draws at k = "
           f"{', '.join(map(str, JUDGED_K))}")

@@ -17,15 +17,12 @@ import torch
 
 torch.set_num_threads(1)
 
-from machine import cpu_name  # noqa: E402  (bench/machine.py: the scripts run as python bench/X.py)
+from machine import captured, cpu_name  # noqa: E402  (bench/machine.py: the scripts run as python bench/X.py)
 
 from nerve.analysis.ablation import ablation_sweep  # noqa: E402
-from nerve.analysis.capture import capture_activations  # noqa: E402
-from nerve.analysis.checks import check_activations  # noqa: E402
 from nerve.analysis.heldout import default_target, rank_input  # noqa: E402
 from nerve.analysis.methods import METHODS, method_scores  # noqa: E402
 from nerve.analysis.ranking import rank_units  # noqa: E402
-from nerve.data.conll import read_conll  # noqa: E402
 from nerve.run import load_run  # noqa: E402
 
 
@@ -38,12 +35,8 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {cpu_name()}, torch {torch.__version__}, 1 thread")
     run = load_run(args.run)
-    t0 = time.perf_counter()
-    acts = {}
-    for split in ("dev", "test"):
-        path = getattr(run.cfg.data, split)
-        acts[split] = check_activations(capture_activations(run, read_conll(path), path)[0])
-    print(f"capture dev + test: {time.perf_counter() - t0:.1f} s; {acts['test'].h.shape[1]} units, "
+    acts, seconds = captured(run)
+    print(f"capture dev + test: {seconds:.1f} s; {acts['test'].h.shape[1]} units, "
           f"{len(acts['test'].tags)} tags, {acts['test'].decoder} decoding, k = 0..{args.max_k}, ablate {args.ablate}, "
           f"attribution target {default_target(rank_input(acts['dev']))}")
     dev, test = acts["dev"], acts["test"]

@@ -15,3 +15,19 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def captured(run, splits=("dev", "test")) -> tuple[dict, float]:
+    """({split: checked activations}, seconds) of a loaded run's splits: the capture the benches time apart."""
+    import time
+
+    from nerve.analysis.capture import capture_activations
+    from nerve.analysis.checks import check_activations
+    from nerve.data.conll import read_conll
+
+    t0 = time.perf_counter()
+    acts = {}
+    for split in splits:
+        path = getattr(run.cfg.data, split)
+        acts[split] = check_activations(capture_activations(run, read_conll(path), path)[0])
+    return acts, time.perf_counter() - t0
