@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 
 from machine import captured, cpu_name  # noqa: E402  (bench/machine.py: the scripts run as python bench/X.py)
 
-from nerve.analysis.ablation import ablation_sweep  # noqa: E402
+from nerve.analysis.ablation import Sweep, ablation_sweep  # noqa: E402
 from nerve.analysis.heldout import default_target, rank_input  # noqa: E402
 from nerve.analysis.methods import METHODS, method_scores  # noqa: E402
 from nerve.analysis.ranking import rank_units  # noqa: E402
@@ -41,7 +41,6 @@ def main() -> None:
           f"attribution target {default_target(rank_input(acts['dev']))}")
     dev, test = acts["dev"], acts["test"]
     values = dev.h.astype(np.float64).mean(axis=0) if args.ablate == "mean" else None
-    sweep_args = (test.h, test.W, test.b, test.gold, test.sentence_starts, test.tags)
     total = 0.0
     for name in METHODS:
         if name == "random":
@@ -50,14 +49,13 @@ def main() -> None:
         x = rank_input(dev)
         ranking = rank_units(method_scores(name, x, 0, default_target(x)))
         t2 = time.perf_counter()
-        ablation_sweep(*sweep_args, ranking, args.max_k, crf=test.crf, progress=False, values=values,
-                       selections=("top",))
+        ablation_sweep(test, ranking, Sweep(args.max_k, 0, 0, values, ("top",)))
         t3 = time.perf_counter()
         total += t3 - t1
         print(f"{name:<12} scores {t2 - t1:6.2f} s  top-k sweep {t3 - t2:6.2f} s")
     t1 = time.perf_counter()
-    ablation_sweep(*sweep_args, np.tile(np.arange(test.h.shape[1]), (len(test.tags), 1)), args.max_k,
-                   random_draws=args.random_draws, crf=test.crf, progress=False, values=values, selections=("random",))
+    ablation_sweep(test, np.tile(np.arange(test.h.shape[1]), (len(test.tags), 1)),
+                   Sweep(args.max_k, args.random_draws, 0, values, ("random",)))
     t2 = time.perf_counter()
     total += t2 - t1
     print(f"{'random':<12} {args.random_draws} draws sweep {t2 - t1:6.2f} s")
