@@ -13,7 +13,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from nerve.analysis.ablation import ablation_sweep  # noqa: E402
+from nerve.analysis.ablation import Sweep, SweepInput, ablation_sweep  # noqa: E402
 from nerve.analysis.ranking import rank_units  # noqa: E402
 from nerve.analysis.sensitivity import sensitivity  # noqa: E402
 
@@ -59,8 +59,8 @@ def main() -> None:
     best = float("inf")
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        rows = ablation_sweep(d["h"], d["W"], d["b"], d["gold"], d["sentence_starts"], TAGS, rankings,
-                              max_k=args.max_k, random_draws=args.draws, seed=0, progress=False)
+        data = SweepInput(d["h"], d["W"], d["b"], d["gold"], d["sentence_starts"], TAGS)
+        rows = ablation_sweep(data, rankings, Sweep(args.max_k, args.draws, 0))
         best = min(best, time.perf_counter() - t0)
     print(f"ablation_sweep: {best:.2f} s (best of {args.repeats}), {rows.size} rows, "
           f"{d['h'].shape[0]} tokens, {len(d['sentence_starts'])} sentences, n={d['h'].shape[1]}, "

@@ -28,7 +28,7 @@ def main() -> None:
                        check=True, stderr=subprocess.DEVNULL)
         total = time.perf_counter() - t0
         arrays = dict(np.load(out / "activations.npz"))
-        from nerve.analysis.ablation import ablation_sweep
+        from nerve.analysis.ablation import Sweep, SweepInput, ablation_sweep
         from nerve.analysis.ranking import rank_units
         from nerve.analysis.sensitivity import sensitivity
 
@@ -39,9 +39,9 @@ def main() -> None:
         n = arrays["h"].shape[1]
         k = min(50, n)
         t0 = time.perf_counter()
-        rows = ablation_sweep(arrays["h"], arrays["W"], arrays["b"], arrays["gold"], arrays["sentence_starts"],
-                              list(arrays["tags"]), rank_units(s), k, random_draws=20, seed=0, crf=crf,
-                              progress=False)
+        data = SweepInput(arrays["h"], arrays["W"], arrays["b"], arrays["gold"], arrays["sentence_starts"],
+                          list(arrays["tags"]), crf)
+        rows = ablation_sweep(data, rank_units(s), Sweep(k, 20, 0))
         sweep = time.perf_counter() - t0
     print(f"tokens {len(arrays['gold']):,}, units {n}, tags {len(arrays['tags'])}")
     print(f"ablation sweep (k = 0..{k}, top + bottom + 20 random draws): {sweep:.2f} s, {len(rows):,} rows")
