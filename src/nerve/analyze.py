@@ -142,7 +142,10 @@ def _saved_method_figures(run, about: dict, out: Path) -> list[str]:
     d = Path(run.analysis_dir)
     names = read_method_scores(d / METHOD_SCORES).methods if METHOD_SCORES in run.files else []
     agreement = read_agreement_csv(d / "methods_agreement.csv") if "methods_agreement.csv" in run.files else []
-    tables = MethodTables(run.methods, read_summary_csv(d / "methods_summary.csv"), names, agreement)
+    from nerve.analysis.heldout import read_methods_csv
+
+    keep = read_methods_csv(d / "sufficiency.csv") if "sufficiency.csv" in run.files else None
+    tables = MethodTables(run.methods, read_summary_csv(d / "methods_summary.csv"), names, agreement, keep)
     decoding = f"{about.get('decoder', '?')} decoding, {int(about.get('random_draws', 0))} random draws"
     return draw_methods(tables, len(run.neurons), decoding, out)
 

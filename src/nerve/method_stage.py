@@ -22,6 +22,7 @@ from nerve.analysis.heldout import (
     method_score_matrices,
     method_sweeps_counts,
     rank_input,
+    read_methods_csv,
     unranked,
     write_method_scores,
     write_methods_csv,
@@ -77,7 +78,8 @@ def write_methods(rank_arrays, arrays, spec: AnalysisSpec, out: Path, progress: 
     if spec.translation:
         files += causal.write_translation(ranked, score, spec, rankings, out, progress)
     if spec.figures:
-        files += draw_methods(MethodTables(rows, judged, list(rankings), agreement), score.h.shape[1],
+        keep = read_methods_csv(out / "sufficiency.csv") if "sufficiency.csv" in files else None
+        files += draw_methods(MethodTables(rows, judged, list(rankings), agreement, keep), score.h.shape[1],
                               f"{score.decoder} decoding, {spec.random_draws} random draws", out)
     return files
 
@@ -91,6 +93,7 @@ class MethodTables:
     judged: list[dict]
     names: list[str]
     agreement: list[dict]
+    sufficiency: np.ndarray | None = None  # sufficiency.csv's rows (``--sufficiency``), drawn as gain curves
 
 
 METHOD_SCORES = "methods_scores.npz"
@@ -141,6 +144,12 @@ def draw_methods(tables: MethodTables, n: int, decoding: str, out: Path) -> list
         title = (f"Own drop by k: ranked on {rank_split}, scored on {split}, {value} ablation "
                  f"({decoding})")
         files += [p.name for p in plot_method_curves(rows, value, out / f"methods_curves_{value}", title)]
+    keep = tables.sufficiency
+    for value in dict.fromkeys(keep["ablate"].tolist()) if keep is not None and len(keep) else ():
+        title = (f"Gain by k kept: ranked on {rank_split}, scored on {split}, {value} ablation of the others "
+                 f"({decoding})")
+        files += [p.name for p in plot_method_curves(keep, value, out / f"sufficiency_curves_{value}", title,
+                                                     keep=True)]
     return files
 
 

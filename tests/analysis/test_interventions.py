@@ -196,3 +196,13 @@ def test_cli_analyze_with_translation_moves_b_tags_and_o_into_each_other(tiny_ru
     assert pairs and all(t == "O" or t.startswith("B-") for pair in pairs for t in pair)
     assert {"sensitivity", "random"} == set(rows["method"].tolist())
     assert (out / "translation_summary.csv").read_text().count("\n") > len(pairs)
+
+
+def test_analyze_with_sufficiency_draws_its_gain_curves_and_plot_analysis_draws_them_again(tiny_run, tmp_path):
+    out = tmp_path / "a"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random",
+            "--ablate", "mean", "--sufficiency", "--max-k", "3", "--random-draws", "2", "--formats", "png",
+            "--out", out, check=True)
+    assert (out / "sufficiency_curves_mean.png").is_file()
+    run_cli("plot", "analysis", out, "--out", tmp_path / "again", "--formats", "png", check=True)
+    assert (tmp_path / "again" / "sufficiency_curves_mean.png").is_file()

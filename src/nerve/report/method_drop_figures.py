@@ -71,14 +71,15 @@ def plot_method_drops(methods: Sequence[str], tags: Sequence[str], M: np.ndarray
 
 
 def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLike, title: str,
-                       score: str = "accuracy") -> list[Path]:
+                       score: str = "accuracy", keep: bool = False) -> list[Path]:
     """Small multiples, one panel per target tag: the drop of the tag's own score over k for each ranking method's
     top k, and the 2.5–97.5 percentile band and mean of the random draws' drop (the null every method is judged
     against). The title is the caller's context (after a "headline: " if any) under this figure's own headline.
 
     Args:
         rows: ``heldout.method_sweeps`` rows (methods.csv); ablate: "zero" or "mean"; score: the column plotted
-            ("accuracy": the tag's recall, "f1": its token F1).
+            ("accuracy": the tag's recall, "f1": its token F1); keep: the rows are sufficiency sweeps
+            (``heldout.method_sufficiency``: k units kept, every other intervened on), drawn as the gain over k = 0.
     """
     from matplotlib import colormaps
 
@@ -95,6 +96,7 @@ def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLik
     styles = distinct_styles([(m, pal[i % 10], base_styles[i % 4]) for i, m in enumerate(methods)])
     ydata = [np.zeros(1)]
     draws = 0
+    sign = -1.0 if keep else 1.0  # sufficiency: the gain (after minus none kept), not the drop
     for ax, t in zip(axes, targets):
         mine = rows[rows["target_tag"] == t]
         rnd = mine[mine["method"] == RANDOM]
@@ -103,7 +105,7 @@ def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLik
             order = np.lexsort((rnd["draw"], rnd["k"]))
             acc = rnd[score][order].reshape(ks.size, -1)
             draws = acc.shape[1]
-            drop = acc[0][None, :] - acc
+            drop = sign * (acc[0][None, :] - acc)
             lo, hi = np.percentile(drop, [2.5, 97.5], axis=1)
             ax.fill_between(ks, lo, hi, color="0.6", alpha=0.3, lw=0, label=RANDOM_BAND)
             ax.plot(ks, drop.mean(axis=1), color="black", ls=":", lw=1.4, label=RANDOM_MEAN)
@@ -112,19 +114,31 @@ def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLik
             r = mine[mine["method"] == m]
             r = r[np.argsort(r["k"], kind="stable")]
             if r.size:
-                ax.plot(r["k"], r[score][0] - r[score], **styles[m], lw=1.5, label=m)
-                ydata.append(r[score][0] - r[score])
+                ax.plot(r["k"], sign * (r[score][0] - r[score]), **styles[m], lw=1.5, label=m)
+                ydata.append(sign * (r[score][0] - r[score]))
         style_panel(ax, t)
     for ax in axes[len(targets):]:
         ax.set_axis_off()
     axes[0].set_ylim(limits(ydata))
-    fig.supxlabel("number of units intervened on, k (each method's top k for the panel's tag)", fontsize=9)
-    fig.supylabel(drop_label(quantity, "the panel's tag"), fontsize=9)
     _, context = _headline_and_context(title)
-    fig.suptitle(f"{TERMS[quantity].capitalize()} of each tag by k\n{context}", fontsize=10)
+    if keep:
+        gain = TERMS[quantity].replace("drop", "gain")
+        fig.supxlabel("number of units kept, k (each method's top k for the panel's tag; every other unit "
+                      "intervened on)", fontsize=9)
+        fig.supylabel(f"{gain} of the panel's tag\n(after minus with none kept; positive = restored)", fontsize=9)
+        fig.suptitle(f"{gain.capitalize()} of each tag by k units kept\n{context}", fontsize=10)
+    else:
+        fig.supxlabel("number of units intervened on, k (each method's top k for the panel's tag)", fontsize=9)
+        fig.supylabel(drop_label(quantity, "the panel's tag"), fontsize=9)
+        fig.suptitle(f"{TERMS[quantity].capitalize()} of each tag by k\n{context}", fontsize=10)
     if targets:
         panel_legend(fig, axes, len(targets))
     caption = (f"One panel per tag: the {TERMS[quantity]} of the panel's tag ({DROP_SIGN}) as each ranking "
                f"method's top k units of that tag are intervened on; {context}. Grey: k random units (mean dotted, "
                f"95% of {draws} draws shaded). The panels share both axes.")
+    if keep:
+        caption = (f"One panel per tag: the {TERMS[quantity].replace('drop', 'gain')} of the panel's tag (after minus "
+                   f"with none kept; positive = restored) as only each ranking method's top k units of that tag are "
+                   f"kept and every other unit is intervened on; {context}. Grey: k random units kept (mean dotted, "
+                   f"95% of {draws} draws shaded). The panels share both axes.")
     return figures.save_figure(fig, out_base, caption=caption)
