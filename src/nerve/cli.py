@@ -72,11 +72,10 @@ def _set_up_torch(args) -> None:
         raise NerveError(f"--threads {args.threads}: expected a number in 1..1024")
     if args.command == "data":
         return  # no model: torch is not even imported
-    import torch
-
     from nerve.run import pick_device
+    from nerve.threads import set_threads
 
-    torch.set_num_threads(args.threads or DEFAULT_THREADS)
+    set_threads(args.threads or DEFAULT_THREADS)
     args.device = str(pick_device(args.device))
 
 

@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from nerve.analysis.capture import analysis_identity, run_hashes
@@ -25,6 +24,7 @@ from nerve.io import make_dirs, os_error
 from nerve.run import resume_conflicts, run_identity
 from nerve.study.plan import ANALYSIS_SPLIT, Job
 from nerve.study.workers import run_local, task_error
+from nerve.threads import set_threads
 from nerve.train import brief, train
 
 
@@ -154,7 +154,7 @@ def run_job(spec: dict) -> dict:
     spec = dict(spec)
     token = spec.pop("attempt", None)
     job = Job.from_dict(spec)
-    torch.set_num_threads(max(1, job.threads))
+    set_threads(max(1, job.threads))
 
     run = make_dirs(job.run_dir)
     t0 = time.perf_counter()
