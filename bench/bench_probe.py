@@ -21,7 +21,7 @@ import time
 import warnings
 
 import numpy as np
-from machine import cpu_name
+from machine import cpu_name, probe_inputs
 from scipy.special import log_softmax, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -67,19 +67,7 @@ def main() -> None:
     ap.add_argument("--saga", action="store_true", help="also scikit-learn's saga from zero to its tol 1e-4")
     args = ap.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
-    import torch
-
-    torch.set_num_threads(1)
-    from nerve.analysis.capture import capture_activations
-    from nerve.run import load_run, read_split
-
-    run = load_run(args.run)
-    path, sents = read_split(run, args.split)
-    arrays, _ = capture_activations(run, sents, path)
-    h = arrays["h"].astype(np.float64)
-    classes, y = np.unique(arrays[args.labels], return_inverse=True)
-    std = h.std(axis=0)
-    z = (h - h.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    z, y, classes, arrays = probe_inputs(args.run, args.split, args.labels)
     print(f"machine: {cpu_name()}; {args.split}: {z.shape[0]:,} tokens x {z.shape[1]} units, {len(classes)} tags "
           f"({args.labels} labels); tol {M.PROBE_TOL:g}, L-BFGS-B memory {M.PROBE_MEMORY}")
 

@@ -72,22 +72,12 @@ def main() -> None:
     if args.neurox_half:
         return neurox_half(*args.neurox_half, args.l1, args.l2, args.epochs, seeds)
 
-    import torch
-    from machine import cpu_name
+    from machine import cpu_name, probe_inputs
 
     from nerve.analysis import methods as M
-    from nerve.analysis.capture import capture_activations
-    from nerve.run import load_run, read_split
 
-    torch.set_num_threads(1)
-    run = load_run(args.run)
-    path, sents = read_split(run, args.split)
-    arrays, _ = capture_activations(run, sents, path)
-    h = arrays["h"].astype(np.float64)
-    classes, y = np.unique(arrays[args.labels], return_inverse=True)
+    z, y, classes, arrays = probe_inputs(args.run, args.split, args.labels)
     tags = [str(arrays["tags"][c]) for c in classes]
-    std = h.std(axis=0)
-    z = (h - h.mean(axis=0)) / np.where(std > 0, std, 1.0)
     t = time.perf_counter()
     fit = M.probe_fit(z, y)
     seconds = time.perf_counter() - t
