@@ -44,12 +44,14 @@ def sweep_table(analysis_dir: str | os.PathLike) -> pd.DataFrame:
     """Every sweep of one analysis folder as one long table, columns ``SWEEP_COLUMNS``:
 
     - table: the file the row comes from: "ablation" (the base sweep: sensitivity ranked on the analysed split,
-      zero ablation, selections top, bottom and random) or "methods" (methods.csv: each method ranked on
-      rank_split, judged on score_split);
+      zero ablation, selections top, bottom and random), "methods" (methods.csv: each method ranked on
+      rank_split, judged on score_split) or "sufficiency" (sufficiency.csv, with ``--sufficiency``: the same, but
+      k counts the units kept, every other unit intervened on);
     - method, intervention, rank_split, score_split: as methods.csv names them (method "random" with selection
       "random" is the random baseline);
     - tag: the target tag whose units were intervened on; eval_tag: the tag (or ALL, F1, F1:type) scored;
-    - k: units intervened on; selection: top, bottom or random; draw: the random draw (0 otherwise);
+    - k: units intervened on (table "sufficiency": units kept); selection: top, bottom or random; draw: the random
+      draw (0 otherwise);
     - metric: accuracy (recall on the tag's gold tokens; token accuracy for ALL; entity F1 for F1 and F1:type),
       precision, recall or f1; value: its value (NaN where undefined).
 
@@ -68,6 +70,9 @@ def sweep_table(analysis_dir: str | os.PathLike) -> pd.DataFrame:
     if "methods.csv" in analysed.files:
         methods = pd.DataFrame(read_methods_csv(d / "methods.csv")).rename(columns={"ablate": "intervention"})
         parts.append(_melt(methods, {"table": "methods"}))
+    if "sufficiency.csv" in analysed.files:
+        kept = pd.DataFrame(read_methods_csv(d / "sufficiency.csv")).rename(columns={"ablate": "intervention"})
+        parts.append(_melt(kept, {"table": "sufficiency"}))
     return _categorical(pd.concat(parts, ignore_index=True)[list(SWEEP_COLUMNS)], _CATEGORIES)
 
 

@@ -206,3 +206,18 @@ def test_analyze_with_sufficiency_draws_its_gain_curves_and_plot_analysis_draws_
     assert (out / "sufficiency_curves_mean.png").is_file()
     run_cli("plot", "analysis", out, "--out", tmp_path / "again", "--formats", "png", check=True)
     assert (tmp_path / "again" / "sufficiency_curves_mean.png").is_file()
+
+
+def test_the_tidy_table_of_an_analysis_holds_its_sufficiency_rows_as_they_are_in_the_file(tiny_run, tmp_path):
+    import nerve
+    from nerve.analysis.heldout import read_methods_csv
+
+    out = tmp_path / "a"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random",
+            "--ablate", "mean", "--sufficiency", "--max-k", "2", "--random-draws", "1", "--no-figures", "--out", out,
+            check=True)
+    frame = nerve.AnalysisResult(out).to_pandas()
+    kept = frame[(frame.table == "sufficiency") & (frame.metric == "accuracy")]
+    rows = read_methods_csv(out / "sufficiency.csv")
+    assert len(kept) == len(rows)
+    np.testing.assert_array_equal(np.sort(kept["value"].to_numpy()), np.sort(rows["accuracy"]))
