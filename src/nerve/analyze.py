@@ -9,10 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from nerve.analysis.bases import BASIS_FILE, project_arrays, save_basis
 from nerve.analysis.capture import analysis_identity, capture_activations
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import CompareSpec, compare_runs
-from nerve.analysis.core import AnalysisSpec
+from nerve.analysis.core import BASES, AnalysisSpec
 from nerve.analysis.pipeline import ACTIVATIONS, SUMMARY, analyze, save_activations
 from nerve.errors import NerveError
 from nerve.folder import clear_complete, mark_complete, sha256_file, writer_lock
@@ -81,12 +82,22 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
     identity = analysis_identity(run.hashes, path, split, options)
     with writer_lock(out_dir, "nerve analyze"):
         arrays, _ = capture_activations(run, sents, path)
-        extra = None
-        if spec.methods:
-            rank_arrays = arrays if rank_split == split else capture_activations(run, rank_sents, rank_path)[0]
+        rank_arrays = arrays
+        if spec.methods and rank_split != split:
+            rank_arrays = capture_activations(run, rank_sents, rank_path)[0]
+        basis = BASES.get(spec.basis).fit(rank_arrays["h"], spec.seed)  # None: the neurons
+        if basis is not None:
+            same = rank_arrays is arrays
+            arrays = project_arrays(arrays, basis)
+            rank_arrays = arrays if same else project_arrays(rank_arrays, basis)
+            about |= {"basis": {"name": basis.name, "units": basis.n_units, "file": BASIS_FILE, **basis.about}}
 
-            def extra(out: Path) -> list[str]:
-                return write_methods(rank_arrays, arrays, spec, out, progress)
+        def extra(out: Path) -> list[str]:
+            files = []
+            if basis is not None:
+                save_basis(out / BASIS_FILE, basis)
+                files.append(BASIS_FILE)
+            return files + (write_methods(rank_arrays, arrays, spec, out, progress) if spec.methods else [])
         summary = analyze_arrays(arrays, out_dir, spec, identity=identity, about=about, extra=extra,
                                  progress=progress)
     summary["seconds"] = time.perf_counter() - t0

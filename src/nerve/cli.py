@@ -182,7 +182,7 @@ def cmd_analyze(args) -> int:
                         seed=args.seed, cluster=args.cluster, methods=_list(args.methods), rank_split=args.rank_split,
                         interventions=_list(args.ablate), sufficiency=args.sufficiency,
                         judged_draws=args.judged_draws, matched_draws=args.matched_draws,
-                        translation=args.translation,
+                        translation=args.translation, basis=args.basis,
                         figures=() if args.no_figures else _list(args.formats))
     summary = analyze_run(args.run, args.out, spec, device=args.device)
     print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)

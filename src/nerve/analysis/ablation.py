@@ -10,6 +10,7 @@ import numpy as np
 
 from nerve.analysis.checks import (
     AnalysisInputError,
+    bias_array,
     crf_arrays,
     float_matrix,
     labels_array,
@@ -135,7 +136,7 @@ def ablation_sweep_counts(data, rankings, sweep: Sweep, counts_at: Sequence[int]
     tags = [str(t) for t in data.tags]
     n_tags = len(tags)
     W = float_matrix(data.W, "W", (n_tags, n))
-    b = float_matrix(data.b, "b", (n_tags,))
+    b = bias_array(data.b, n_tokens, n_tags)
     gold = labels_array(data.gold, "gold", n_tokens, n_tags)
     starts = sentence_starts_array(data.sentence_starts, n_tokens)
     rankings = _check_rankings(rankings, n_tags, n)

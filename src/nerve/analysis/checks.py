@@ -37,6 +37,13 @@ def float_matrix(x, name: str, shape: tuple | None = None) -> np.ndarray:
     return a
 
 
+def bias_array(x, n_tokens: int, n_tags: int) -> np.ndarray:
+    """The tag bias ``x``: float (T,), or (n_tokens, T) a bias per token (a basis' fixed part of each token's tag
+    scores, ``nerve.analysis.bases``), as float64."""
+    shape = (n_tokens, n_tags) if np.ndim(x) == 2 else (n_tags,)
+    return float_matrix(x, "b", shape).astype(np.float64)
+
+
 def labels_array(x, name: str, n_tokens: int, n_tags: int) -> np.ndarray:
     """``x`` as an intp (n_tokens,) array of tag ids in [0, n_tags)."""
     a = np.asarray(x)
@@ -78,9 +85,10 @@ class Activations:
     """The analysis site of one model on one split: what ``activations.npz`` holds, checked.
 
     h: float (n_tokens, n) the units of every real token; gold, pred: intp (n_tokens,) tag ids; tags: (T,)
-    names; W: (T, n) and b: (T,) the tag projection; neurons: (n,) unit names; sentence_starts: intp
-    (n_sentences,) first token of each sentence; decoder: "softmax" or "crf"; crf: None or (start (T,),
-    transitions (T, T) [from, to], end (T,)) float64 with the constraints added.
+    names; W: (T, n) and b: (T,) the tag projection (b: (n_tokens, T) in a basis with a fixed part per token,
+    ``bases.project``); neurons: (n,) unit names; sentence_starts: intp (n_sentences,) first token of each
+    sentence; decoder: "softmax" or "crf"; crf: None or (start (T,), transitions (T, T) [from, to],
+    end (T,)) float64 with the constraints added.
     """
 
     h: np.ndarray
@@ -122,7 +130,7 @@ def check_activations(arrays: Mapping) -> Activations:
     if len(neurons) != n:
         raise AnalysisInputError(f"neurons: expected {n} unit names (columns of h), got {len(neurons)}")
     W = float_matrix(arrays["W"], "W", (n_tags, n))
-    b = float_matrix(arrays["b"], "b", (n_tags,))
+    b = float_matrix(arrays["b"], "b", (n_tokens, n_tags) if np.ndim(arrays["b"]) == 2 else (n_tags,))
     decoder = str(np.asarray(arrays["decoder"]).reshape(()).item()) if np.size(arrays["decoder"]) == 1 else ""
     if decoder not in DECODERS:
         raise AnalysisInputError(f"decoder: expected one of {', '.join(DECODERS)}, got {arrays['decoder']!r}")

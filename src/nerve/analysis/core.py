@@ -51,18 +51,17 @@ SITES.add(Site("encoder_out", "encoder_out",
 
 # ---------------------------------------------------------------------------------------------------- bases
 class Basis:
-    """Coordinates of a site's activations: h ≈ a · D (a: (n_tokens, m) basis units, D: (m, n)). The analysis
-    reads and intervenes on basis units; an intervened unit's edit is mapped back to the site."""
+    """Coordinates of a site's activations: h (n_tokens, n) = a·D + e, a (n_tokens, m) the basis units, D (m, n)
+    the directions, fitted on the ranking split (``nerve.analysis.bases``: the fit, the units and the fixed rest e)."""
 
     name: ClassVar[str]
+    what: ClassVar[str]
 
-    def transform(self, h: np.ndarray) -> np.ndarray:
-        """(n_tokens, n) site activations -> (n_tokens, m) basis units."""
-        raise NotImplementedError
+    def fit(self, h: np.ndarray, seed: int):
+        """The fitted basis (``bases.FittedBasis``) of the ranking split's (N, n) activations; None: the neurons."""
+        from nerve.analysis.bases import fit_basis
 
-    def inverse(self, a: np.ndarray) -> np.ndarray:
-        """(n_tokens, m) basis units -> (n_tokens, n) site activations."""
-        raise NotImplementedError
+        return fit_basis(self.name, h, seed)
 
 
 BASES: Registry[Basis] = Registry("basis", "--basis")
@@ -73,14 +72,23 @@ class Neurons(Basis):
     """The identity basis: a unit is a neuron of the site (the study's units)."""
 
     name = "neurons"
+    what = "the site's neurons (the identity)"
 
-    def transform(self, h: np.ndarray) -> np.ndarray:
-        """h itself: (n_tokens, n)."""
-        return h  # shape: (n_tokens, n)
 
-    def inverse(self, a: np.ndarray) -> np.ndarray:
-        """a itself: (n_tokens, n)."""
-        return a  # shape: (n_tokens, n)
+@BASES.register
+class PCA(Basis):
+    """Every principal component of the ranking split (scikit-learn ``PCA``)."""
+
+    name = "pca"
+    what = "principal components of the ranking split (all of them)"
+
+
+@BASES.register
+class ICA(Basis):
+    """Every independent component of the ranking split (scikit-learn ``FastICA``, ``bases.ICA_OPTIONS``)."""
+
+    name = "ica"
+    what = "independent components of the ranking split (FastICA, all of them)"
 
 
 # ---------------------------------------------------------------------------------------------------- methods
@@ -287,7 +295,14 @@ class AnalysisSpec:
     def options(self) -> dict:
         """The options that change the base analysis' outputs (part of its fingerprint)."""
         return {"bucket": self.bucket, "max_k": self.max_k, "random_draws": int(self.random_draws),
-                "seed": int(self.seed), "cluster": bool(self.cluster), "figures": list(self.figures)}
+                "seed": int(self.seed), "cluster": bool(self.cluster), "figures": list(self.figures),
+                **({"basis": self.basis_options()} if self.basis != "neurons" else {})}  # earlier fingerprints hold
+
+    def basis_options(self) -> dict:
+        """The basis and the settings of its fit (part of the fingerprint)."""
+        from nerve.analysis.bases import ICA_OPTIONS
+
+        return {"name": self.basis, "fitted_on": "the ranking split", **(ICA_OPTIONS if self.basis == "ica" else {})}
 
     def method_options(self, rank_path: str, rank_sha256: str) -> dict:
         """The options of the methods part (beside ``options``), with the ranking split's file and SHA-256."""

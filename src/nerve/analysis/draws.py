@@ -18,7 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from nerve.analysis.ablation import random_orders
-from nerve.analysis.checks import AnalysisInputError, crf_arrays, float_matrix, labels_array, sentence_starts_array
+from nerve.analysis.checks import (
+    AnalysisInputError,
+    bias_array,
+    crf_arrays,
+    float_matrix,
+    labels_array,
+    sentence_starts_array,
+)
 from nerve.analysis.decoders import CrfDecoder, SoftmaxDecoder
 from nerve.analysis.tag_counts import TagCounter
 from nerve.io import atomic_save
@@ -52,7 +59,7 @@ class SetScorer:
         n_tokens, n = h.shape
         n_tags = len(data.tags)
         W = float_matrix(data.W, "W", (n_tags, n)).astype(np.float64)
-        b = float_matrix(data.b, "b", (n_tags,)).astype(np.float64)
+        b = bias_array(data.b, n_tokens, n_tags)
         gold = labels_array(data.gold, "gold", n_tokens, n_tags)
         if values is not None:
             m = float_matrix(values, "values", (n_tokens, n) if np.ndim(values) == 2 else (n,)).astype(np.float64)

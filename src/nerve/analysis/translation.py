@@ -25,7 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from nerve.analysis.ablation import MAX_RANDOM_DRAWS, random_orders
-from nerve.analysis.checks import AnalysisInputError, crf_arrays, float_matrix, labels_array, sentence_starts_array
+from nerve.analysis.checks import (
+    AnalysisInputError,
+    bias_array,
+    crf_arrays,
+    float_matrix,
+    labels_array,
+    sentence_starts_array,
+)
 from nerve.analysis.heldout import RANDOM
 from nerve.analysis.judging import dicts_csv
 from nerve.analysis.methods import RankInput
@@ -117,7 +124,7 @@ def translation_sweep(rank: RankInput, score, rankings: Mapping[str, np.ndarray]
     tags = [str(t) for t in score.tags]
     T = len(tags)
     W = float_matrix(score.W, "W", (T, n)).astype(np.float64)
-    b = float_matrix(score.b, "b", (T,)).astype(np.float64)
+    b = bias_array(score.b, n_tokens, T)
     starts = sentence_starts_array(score.sentence_starts, n_tokens)
     crf = crf_arrays(score.crf, T)
     edited = labels_array(score.gold if spec.tokens == "gold" else score.pred, spec.tokens, n_tokens, T)
@@ -129,7 +136,8 @@ def translation_sweep(rank: RankInput, score, rankings: Mapping[str, np.ndarray]
     pairs = _pairs(spec.pairs, tags, ranked, np.bincount(edited, minlength=T) > 0)
     means = {z: rank_h[labels == z].astype(np.float64).mean(axis=0) for z in {tags.index(x) for p in pairs for x in p}}
     rand = random_orders(n, spec.random_draws, spec.seed)[:, :K]  # shape: (D, K)
-    E0 = np.concatenate([np.asarray(h[i:i + _BLOCK], np.float64) @ W.T + b for i in range(0, n_tokens, _BLOCK)]
+    E0 = np.concatenate([np.asarray(h[i:i + _BLOCK], np.float64) @ W.T + (b[i:i + _BLOCK] if b.ndim == 2 else b)
+                         for i in range(0, n_tokens, _BLOCK)]
                         or [np.empty((0, T))])  # shape: (n_tokens, T)
     from tqdm.auto import tqdm
 
@@ -186,10 +194,11 @@ class _Source:
     Viterbi over the sentences holding a z token (``nerve.model.crf.viterbi``, as ``decoders.CrfDecoder``)."""
 
     def __init__(self, h, E0: np.ndarray, idx: np.ndarray, starts: np.ndarray, crf, projection: tuple):
-        W, b = projection  # shapes: (T, n), (T,)
+        W, b = projection  # shapes: (T, n), (T,) or (N, T)
         self.n = idx.size
         self.hzT = np.ascontiguousarray(np.asarray(h[idx], np.float64).T)  # shape: (n, n_z): a unit's column
-        self.W, self.WT, self.b = W, np.ascontiguousarray(W.T), b  # shapes: (T, n), (n, T), (T,)
+        self.W, self.WT = W, np.ascontiguousarray(W.T)  # shapes: (T, n), (n, T)
+        self.b = b[idx] if b.ndim == 2 else b  # shape: (T,) or (n_z, T)
         self.E0 = np.ascontiguousarray(E0[idx].T)  # shape: (T, n_z): tags-major, so a row is a tag's logits
         self.E, self._tmp = np.empty_like(self.E0), np.empty_like(self.E0)
         self.weights = np.arange(len(W))[:, None]  # shape: (T, 1)
@@ -208,7 +217,7 @@ class _Source:
         """Moves towards tag t: a moved unit u becomes value[u] (shift: gains value[u]); z is the source."""
         self.z, self.t, self.value, self.shift = z, t, value, shift  # value shape: (n,)
         bound = np.abs(self.W) @ (np.abs(self.hzT) + np.abs(value)[:, None])  # shape: (T, n_z)
-        scale = bound.max(axis=0, initial=0.0) + np.abs(self.b).max(initial=0.0)
+        scale = bound.max(axis=0, initial=0.0) + np.abs(self.b).max(axis=-1, initial=0.0)
         self.tol = 4 * (self.hzT.shape[0] + K + 4) * _EPS64 * scale  # shape: (n_z,)
         self.cache: dict[bytes, tuple[int, int]] = {}
 
@@ -245,7 +254,7 @@ class _Source:
         if rows.size:  # near or exact ties: recomputed from the edited units, the first max
             hr = self.hzT[:, rows].T.copy()  # shape: (n_rows, n)
             hr[:, mask] = hr[:, mask] + self.value[mask] if self.shift else self.value[mask]
-            pred[rows] = (hr @ self.W.T + self.b).argmax(axis=1)
+            pred[rows] = (hr @ self.W.T + (self.b[rows] if self.b.ndim == 2 else self.b)).argmax(axis=1)
         return pred
 
 
