@@ -14,6 +14,8 @@ from nerve.analysis.capture import analysis_identity, capture_activations
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import CompareSpec, compare_runs
 from nerve.analysis.core import BASES, AnalysisSpec
+from nerve.analysis.heldout import rank_input
+from nerve.analysis.leace import write_leace
 from nerve.analysis.pipeline import ACTIVATIONS, SUMMARY, analyze, save_activations
 from nerve.errors import NerveError
 from nerve.folder import clear_complete, mark_complete, sha256_file, writer_lock
@@ -85,6 +87,7 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
         rank_arrays = arrays
         if spec.methods and rank_split != split:
             rank_arrays = capture_activations(run, rank_sents, rank_path)[0]
+        site, rank_site = arrays, rank_arrays  # the neurons' coordinates (LEACE edits the site itself)
         basis = BASES.get(spec.basis).fit(rank_arrays["h"], spec.seed)  # None: the neurons
         if basis is not None:
             same = rank_arrays is arrays
@@ -97,6 +100,9 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
             if basis is not None:
                 save_basis(out / BASIS_FILE, basis)
                 files.append(BASIS_FILE)
+            if spec.leace:
+                files += write_leace(out, rank_input(check_activations(rank_site), spec.bucket),
+                                     check_activations(site))
             return files + (write_methods(rank_arrays, arrays, spec, out, progress) if spec.methods else [])
         summary = analyze_arrays(arrays, out_dir, spec, identity=identity, about=about, extra=extra,
                                  progress=progress)

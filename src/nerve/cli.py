@@ -178,14 +178,22 @@ def cmd_analyze(args) -> int:
     if args.no_figures and args.formats != "png,svg":
         raise NerveError(f"--formats {args.formats}: --no-figures draws no figure; give one of them")
     out_folder(args.out)
-    spec = AnalysisSpec(split=args.split, bucket=args.bucket, max_k=args.max_k, random_draws=args.random_draws,
-                        seed=args.seed, cluster=args.cluster, methods=_list(args.methods), rank_split=args.rank_split,
-                        interventions=_list(args.ablate), sufficiency=args.sufficiency,
-                        judged_draws=args.judged_draws, matched_draws=args.matched_draws,
-                        translation=args.translation, basis=args.basis,
-                        figures=() if args.no_figures else _list(args.formats))
-    summary = analyze_run(args.run, args.out, spec, device=args.device)
-    print(f"analysis written to {args.out} ({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
+    names = _list(args.basis) or ["neurons"]
+    bases = [n for n in names if n != "leace"] or ["neurons"]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise NerveError(f"--basis {args.basis}: {twice[0]} is given twice")
+    specs = [AnalysisSpec(split=args.split, bucket=args.bucket, max_k=args.max_k, random_draws=args.random_draws,
+                          seed=args.seed, cluster=args.cluster, methods=_list(args.methods),
+                          rank_split=args.rank_split, interventions=_list(args.ablate), sufficiency=args.sufficiency,
+                          judged_draws=args.judged_draws, matched_draws=args.matched_draws,
+                          translation=args.translation, basis=b, leace="leace" in names and i == 0,
+                          figures=() if args.no_figures else _list(args.formats)) for i, b in enumerate(bases)]
+    for i, spec in enumerate(specs):  # every spec checked before the first analysis starts
+        out = args.out if i == 0 else os.path.join(args.out, "bases", spec.basis)
+        summary = analyze_run(args.run, out, spec, device=args.device)
+        print(f"analysis{'' if spec.basis == 'neurons' else ' in basis ' + spec.basis} written to {out} "
+              f"({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
     return 0
 
 

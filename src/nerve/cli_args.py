@@ -137,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "resample (its value at a random other token of --split, seeded by --seed), "
                         "comma-separated (default: zero)")
     _causal_options(p)
-    p.add_argument("--basis", default="neurons", metavar="BASIS",
-                   help="the units the analysis reads and intervenes on: neurons, pca (principal components) or ica "
-                        "(independent components), fitted on the ranking split (default: neurons)")
+    p.add_argument("--basis", default="neurons", metavar="B1,B2",
+                   help="the units the analysis reads and intervenes on: neurons, pca (principal components), ica "
+                        "(independent components), sae (sparse autoencoder features), fitted on the ranking split; "
+                        "the first into --out, each other into --out/bases/NAME; leace adds each tag's linear "
+                        "erasure (leace.csv) to the first (default: neurons)")
     p.add_argument("--no-figures", action="store_true",
                    help="write the tables only; `nerve plot analysis` draws the figures from them later (default: "
                         "figures as PNG and SVG)")

@@ -35,6 +35,26 @@ def test_a_fitted_basis_reconstructs_h_to_rounding(name, tiny_run):
         np.testing.assert_allclose(back, h, atol=1e-9 * np.abs(h).max())
 
 
+def test_the_sae_reconstructs_h_to_its_stated_error_with_sparse_features(tiny_run):
+    _, dev, _, _, basis = _fitted(tiny_run, "sae")
+    h = dev.h.astype(np.float64)
+    a = basis.encode(h)
+    rec = basis.center + basis.decode(a)
+    r2 = 1 - ((h - rec) ** 2).sum() / ((h - h.mean(axis=0)) ** 2).sum()
+    assert basis.about["r2"] == pytest.approx(r2, abs=1e-6) and 0.5 < r2 < 1
+    assert basis.about["l0"] == pytest.approx((a > 0).sum(axis=1).mean(), abs=1e-3)
+    assert a.shape[1] == 4 * h.shape[1] and (a >= 0).all() and (a == 0).mean() > 0.2
+
+
+def test_the_sae_fit_is_reproducible_by_seed(tiny_run):
+    run = load_run(tiny_run)
+    _, dev = split_activations(run, "dev")
+    a, b, c = (fit_basis("sae", dev.h, seed=s) for s in (4, 4, 5))
+    np.testing.assert_array_equal(a.D, b.D)
+    np.testing.assert_array_equal(a.encoder, b.encoder)
+    assert not np.array_equal(a.D, c.D)
+
+
 def test_pca_directions_are_orthonormal_and_ordered_by_variance(tiny_run):
     _, dev, _, _, basis = _fitted(tiny_run, "pca")
     np.testing.assert_allclose(basis.D @ basis.D.T, np.eye(basis.n_units), atol=1e-10)
@@ -50,7 +70,8 @@ def test_the_projected_model_scores_every_token_as_the_model(crf_run):
     assert p.neurons[:2] == ["ica0", "ica1"] and p.b.shape == (test.n_tokens, len(test.tags))
 
 
-@pytest.mark.parametrize("which,name", [("softmax", "pca"), ("softmax", "ica"), ("crf", "pca"), ("crf", "ica")])
+@pytest.mark.parametrize("which,name", [("softmax", "pca"), ("softmax", "ica"), ("softmax", "sae"), ("crf", "pca"),
+                                        ("crf", "ica"), ("crf", "sae")])
 def test_every_basis_intervention_row_equals_a_rerun_with_h_edited_along_the_directions(which, name, tiny_run,
                                                                                        crf_run):
     run, dev, test_sents, test, basis = _fitted(tiny_run if which == "softmax" else crf_run, name)
@@ -121,3 +142,55 @@ def test_an_unknown_basis_is_a_one_line_error():
 def test_a_basis_fitted_on_fewer_tokens_than_units_is_a_one_line_error():
     with pytest.raises(NerveError, match="more tokens than units"):
         fit_basis("pca", np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("which", ["softmax", "crf"])
+def test_every_leace_row_equals_a_rerun_with_the_packages_erasure_through_a_plain_hook(which, tiny_run, crf_run):
+    from nerve.analysis.leace import erase, leace_eraser, leace_rows
+
+    run = load_run(tiny_run if which == "softmax" else crf_run)
+    _, dev = split_activations(run, "dev")
+    test_sents, test = split_activations(run, "test")
+    rank = rank_input(dev)
+    erased, names, table = leace_rows(rank, test)
+    tags = list(test.tags)
+    assert erased[0] == "none" and len(erased) > 3
+    for e, tag in enumerate(erased):
+        if tag == "none":
+            want = rerun_scores(run, test_sents, run.cfg.data.test, lambda at, rows: rows)
+        else:
+            eraser = leace_eraser(dev.h, rank.labels, tags.index(tag))
+            want = rerun_scores(run, test_sents, run.cfg.data.test, lambda at, rows, f=eraser: erase(f, rows))
+        for i, name in enumerate(names):
+            np.testing.assert_allclose(table[e, i], np.asarray(want[name], dtype=float), atol=1e-9,
+                                       err_msg=f"{tag} {name}")
+
+
+def test_leace_leaves_no_linear_information_of_the_tag_in_the_ranking_split(tiny_run):
+    from nerve.analysis.leace import erase, leace_eraser
+
+    run = load_run(tiny_run)
+    _, dev = split_activations(run, "dev")
+    labels = rank_input(dev).labels
+    z = int(np.bincount(labels).argmax())
+    x = erase(leace_eraser(dev.h, labels, z), dev.h)
+    indicator = (labels == z).astype(float)
+    cov = ((x - x.mean(axis=0)) * (indicator - indicator.mean())[:, None]).mean(axis=0)  # shape: (n,)
+    before = ((dev.h - dev.h.mean(axis=0)) * (indicator - indicator.mean())[:, None]).mean(axis=0)
+    assert np.abs(cov).max() < 1e-6 * np.abs(before).max()
+
+
+def test_cli_analyze_with_several_bases_writes_each_into_its_folder_and_leace_into_the_first(tiny_run, tmp_path):
+    out = tmp_path / "multi"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random",
+            "--basis", "neurons,pca,leace", "--max-k", "2", "--random-draws", "2", "--no-figures", "--out", out,
+            check=True)
+    assert (out / "leace_summary.csv").is_file() and (out / "methods_summary.csv").is_file()
+    assert not (out / "basis.npz").exists()  # the first analysis reads neurons
+    sub = out / "bases" / "pca"
+    assert (sub / "complete.json").is_file() and (sub / "basis.npz").is_file() and not (sub / "leace.csv").exists()
+
+
+def test_a_basis_given_twice_is_a_one_line_error(tiny_run, tmp_path):
+    res = run_cli("analyze", tiny_run, "--basis", "pca,pca", "--out", tmp_path / "x")
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "pca is given twice" in res.stderr

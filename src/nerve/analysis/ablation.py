@@ -267,6 +267,16 @@ def _score(preds: np.ndarray, scorer: ChunkScorer, counter: TagCounter) -> np.nd
     return out
 
 
+def score_predictions(preds: np.ndarray, data) -> tuple[list[str], np.ndarray]:
+    """(eval tags, float64 (m, n_eval, 4) scores, columns ``SCORES``) of m predictions (m, n_tokens) of the split
+    ``data`` (gold, tags, sentence starts), scored as every sweep row is."""
+    tags = [str(t) for t in data.tags]
+    gold = labels_array(data.gold, "gold", len(data.gold), len(tags))
+    starts = sentence_starts_array(data.sentence_starts, len(gold))
+    scorer = ChunkScorer(tags, gold, starts)
+    return eval_tags(tags, scorer.types), _score(np.asarray(preds), scorer, TagCounter(gold, len(tags)))
+
+
 def eval_tags(tags: Sequence[str], types: Sequence[str]) -> list[str]:
     """The eval tags of ablation rows: every tag, ``ALL``, ``F1``, then ``F1:type`` for each entity type."""
     return [*tags, "ALL", "F1", *(ENTITY_PREFIX + t for t in types)]

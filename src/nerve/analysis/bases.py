@@ -9,6 +9,7 @@ interventions, sweeps, draws) runs on that model unchanged: intervening on unit 
     neurons  the identity: a = h, D = I, e = 0 (today's analysis, bit for bit)
     pca      principal components of the ranking split (scikit-learn ``PCA``, all of them: e is the mean)
     ica      independent components (scikit-learn ``FastICA``, all of them, unit-variance whitening; e the mean)
+    sae      a sparse autoencoder's features, 4× as many as units (``analysis/sae.py``); e = b_dec + its error
 """
 
 from __future__ import annotations
@@ -26,16 +27,20 @@ ICA_OPTIONS = {"whiten": "unit-variance", "max_iter": 1000, "tol": 1e-4, "algori
 
 @dataclass(frozen=True)
 class FittedBasis:
-    """A basis fitted to one split: units a = (h − center)·encoder (m units), directions D (m, n).
+    """A basis fitted to one split: units a = (h − center)·encoder + bias (m units; with ``relu``, max(0, ·)),
+    directions D (m, n).
 
     name: the basis (``BASES``); center: float64 (n,); encoder: float64 (n, m); D: float64 (m, n); about: what the
-    fit reports (iterations, convergence, explained variance)."""
+    fit reports (iterations, convergence, explained variance); bias: float64 (m,) or None (0); relu: the units are
+    ReLU features (the SAE's)."""
 
     name: str
     center: np.ndarray
     encoder: np.ndarray
     D: np.ndarray
     about: dict
+    bias: np.ndarray | None = None
+    relu: bool = False
 
     @property
     def n_units(self) -> int:
@@ -43,7 +48,10 @@ class FittedBasis:
 
     def encode(self, h: np.ndarray) -> np.ndarray:
         """float64 (N, m) the basis units of (N, n) activations."""
-        return (np.asarray(h, np.float64) - self.center) @ self.encoder
+        a = (np.asarray(h, np.float64) - self.center) @ self.encoder
+        if self.bias is not None:
+            a += self.bias
+        return np.maximum(a, 0.0) if self.relu else a
 
     def decode(self, a: np.ndarray) -> np.ndarray:
         """float64 (N, n): a·D, the part of h the units carry (without the rest e)."""
@@ -96,7 +104,16 @@ def _ica(h: np.ndarray, seed: int) -> FittedBasis:
                        {"iterations": int(ica.n_iter_), "converged": converged, **ICA_OPTIONS})
 
 
-FITTERS = {"pca": _pca, "ica": _ica}
+def _sae(h: np.ndarray, seed: int) -> FittedBasis:
+    from nerve.analysis.sae import SAE_OPTIONS, fit_sae
+
+    p = fit_sae(h, seed)
+    return FittedBasis("sae", p["b_dec"], p["W_enc"], p["D"],
+                       {"r2": round(p["r2"], 6), "l0": round(p["l0"], 3), "dead": p["dead"], **SAE_OPTIONS},
+                       bias=p["b_enc"], relu=True)
+
+
+FITTERS = {"pca": _pca, "ica": _ica, "sae": _sae}
 
 
 def project(acts: Activations, basis: FittedBasis | None) -> Activations:
@@ -129,5 +146,6 @@ def save_basis(path, basis: FittedBasis) -> None:
     """Write the fitted basis (center, encoder, D) as an .npz file, atomically."""
     from nerve.io import atomic_save
 
-    atomic_save(path, lambda f: np.savez(f, name=basis.name, center=basis.center, encoder=basis.encoder, D=basis.D),
-                suffix=".npz")
+    bias = np.zeros(basis.n_units) if basis.bias is None else basis.bias
+    atomic_save(path, lambda f: np.savez(f, name=basis.name, center=basis.center, encoder=basis.encoder, D=basis.D,
+                                         bias=bias, relu=basis.relu), suffix=".npz")

@@ -91,6 +91,14 @@ class ICA(Basis):
     what = "independent components of the ranking split (FastICA, all of them)"
 
 
+@BASES.register
+class SAE(Basis):
+    """A sparse autoencoder's features, fitted on the ranking split (``nerve.analysis.sae``)."""
+
+    name = "sae"
+    what = "sparse autoencoder features of the ranking split (4x as many as units)"
+
+
 # ---------------------------------------------------------------------------------------------------- methods
 class Method:
     """A ranking method: the ranking split's unit values and labels (``RankInput``) in, (n, T) scores out; a
@@ -206,6 +214,8 @@ class AnalysisSpec:
             none; only with ``methods``.
         figures: the figure formats (some of png, svg, pdf; () for tables only).
         site, basis: where the units are read (``SITES``) and in which coordinates (``BASES``).
+        leace: also erase each tag's linear information from the site (LEACE, fitted on the ranking split) and
+            score the edited model (leace.csv, leace_summary.csv: ``nerve.analysis.leace``).
 
     Raises:
         NerveError: one line naming the option and what was expected.
@@ -227,6 +237,7 @@ class AnalysisSpec:
     figures: tuple[str, ...] = FIGURE_FORMATS
     site: str = "encoder_out"
     basis: str = "neurons"
+    leace: bool = False
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)
@@ -296,13 +307,17 @@ class AnalysisSpec:
         """The options that change the base analysis' outputs (part of its fingerprint)."""
         return {"bucket": self.bucket, "max_k": self.max_k, "random_draws": int(self.random_draws),
                 "seed": int(self.seed), "cluster": bool(self.cluster), "figures": list(self.figures),
-                **({"basis": self.basis_options()} if self.basis != "neurons" else {})}  # earlier fingerprints hold
+                **({"basis": self.basis_options()} if self.basis != "neurons" else {}),  # earlier fingerprints hold
+                **({"leace": "each tag's indicator, fitted on the ranking split (concept-erasure)"} if self.leace
+                   else {})}
 
     def basis_options(self) -> dict:
         """The basis and the settings of its fit (part of the fingerprint)."""
         from nerve.analysis.bases import ICA_OPTIONS
+        from nerve.analysis.sae import SAE_OPTIONS
 
-        return {"name": self.basis, "fitted_on": "the ranking split", **(ICA_OPTIONS if self.basis == "ica" else {})}
+        fit = {"ica": ICA_OPTIONS, "sae": SAE_OPTIONS}.get(self.basis, {})
+        return {"name": self.basis, "fitted_on": "the ranking split", **fit}
 
     def method_options(self, rank_path: str, rank_sha256: str) -> dict:
         """The options of the methods part (beside ``options``), with the ranking split's file and SHA-256."""
