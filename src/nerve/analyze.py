@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nerve.analysis.bases import BASIS_FILE, project_arrays, save_basis
+from nerve.analysis.basis_summary import summarise_folder
 from nerve.analysis.capture import analysis_identity, capture_activations
 from nerve.analysis.checks import check_activations
 from nerve.analysis.compare import CompareSpec, compare_runs
@@ -103,7 +104,12 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
             if spec.leace:
                 files += write_leace(out, rank_input(check_activations(rank_site), spec.bucket),
                                      check_activations(site))
-            return files + (write_methods(rank_arrays, arrays, spec, out, progress) if spec.methods else [])
+            if not spec.methods:
+                return files
+            files += write_methods(rank_arrays, arrays, spec, out, progress)
+            rank = check_activations(rank_arrays)
+            return files + [summarise_folder(out, rank, check_activations(site), rank_input(rank, spec.bucket).labels,
+                                             basis)]
         summary = analyze_arrays(arrays, out_dir, spec, identity=identity, about=about, extra=extra,
                                  progress=progress)
     summary["seconds"] = time.perf_counter() - t0

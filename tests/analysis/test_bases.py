@@ -194,3 +194,53 @@ def test_cli_analyze_with_several_bases_writes_each_into_its_folder_and_leace_in
 def test_a_basis_given_twice_is_a_one_line_error(tiny_run, tmp_path):
     res = run_cli("analyze", tiny_run, "--basis", "pca,pca", "--out", tmp_path / "x")
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "pca is given twice" in res.stderr
+
+
+def test_tag_shares_count_each_units_most_active_tokens_by_absolute_value():
+    from nerve.analysis.basis_summary import tag_shares
+
+    rng = np.random.default_rng(0)
+    h, labels = rng.normal(size=(60, 4)), rng.integers(0, 3, 60)
+    got = tag_shares(h, labels, 3, top=7)
+    for u in range(4):
+        top = sorted(range(60), key=lambda t: (-abs(h[t, u]), t))[:7]
+        np.testing.assert_allclose(got[u], [sum(labels[t] == z for t in top) / 7 for z in range(3)])
+
+
+def test_units_to_halve_is_the_first_k_at_half_the_baseline_or_below():
+    from nerve.analysis.basis_summary import units_to_halve
+
+    dt = [("method", "U8"), ("ablate", "U8"), ("target_tag", "U8"), ("selection", "U8"), ("eval_tag", "U8"),
+          ("k", int), ("accuracy", float)]
+    curve = [0.8, 0.7, 0.41, 0.4, 0.1]
+    rows = np.array([("m", "zero", "A", "top", "A", k, a) for k, a in enumerate(curve)]
+                    + [("m", "zero", "A", "top", "B", k, 0.0) for k in range(5)], dtype=dt)
+    assert units_to_halve(rows, "m", "zero", "A") == 3
+    assert units_to_halve(rows[rows["k"] < 3], "m", "zero", "A") is None
+
+
+def test_the_reconstruction_drop_is_zero_for_pca_and_the_f1_lost_to_the_sae_error(crf_run):
+    from nerve.analysis.ablation import score_predictions
+    from nerve.analysis.basis_summary import reconstruction_f1_drop
+    from nerve.model.crf import viterbi
+
+    _, _, _, test, pca = _fitted(crf_run, "pca")
+    assert reconstruction_f1_drop(test, pca) == pytest.approx(0.0, abs=1e-12)
+    _, _, _, _, sae = _fitted(crf_run, "sae")
+    rec = sae.center + sae.encode(test.h) @ sae.D
+    preds = [viterbi(x @ test.W.astype(float).T + test.b, test.sentence_starts, test.crf)
+             for x in (test.h.astype(float), rec)]
+    names, table = score_predictions(np.stack(preds), test)
+    f1 = table[:, names.index("F1"), 0]
+    assert reconstruction_f1_drop(test, sae) == pytest.approx(f1[0] - f1[1], abs=1e-12)
+
+
+def test_cli_analyze_writes_the_basis_summary_of_every_basis(tiny_run, tmp_path):
+    import csv
+
+    out = tmp_path / "b"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random",
+            "--basis", "neurons,ica", "--max-k", "3", "--random-draws", "2", "--no-figures", "--out", out, check=True)
+    for folder, name in ((out, "neurons"), (out / "bases" / "ica", "ica")):
+        rows = list(csv.DictReader((folder / "basis_summary.csv").open()))
+        assert rows and {r["basis"] for r in rows} == {name} and {r["method"] for r in rows} == {"sensitivity"}
