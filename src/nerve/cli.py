@@ -124,8 +124,14 @@ def cmd_study(args) -> int:
     if args.translation:
         analysis = analysis.replace(translation=True)
     analysis = analysis.replace(figures=()) if args.no_figures else analysis
+    names = _list(args.basis)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise NerveError(f"--basis {args.basis}: {twice[0]} is given twice")
+    analysis = analysis.replace(leace="leace" in names)
     spec = studies.StudySpec(config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()),
-                             tuple(args.grid or ()), tuple(args.cell_sets or ()), analysis)
+                             tuple(args.grid or ()), tuple(args.cell_sets or ()), analysis,
+                             tuple(n for n in names if n not in ("neurons", "leace")))
     engine = studies.Engine(args.engine, args.workers, args.address, not args.no_progress, args.rerun_changed,
                             args.keep_going, args.ray_node_ip)
     report = studies.study(spec, engine, (args.device, args.threads or DEFAULT_THREADS))

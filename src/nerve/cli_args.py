@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what an ablated unit becomes in those sweeps: zero, mean (its dev mean), resample (its "
                         "value at a random other test token), comma-separated (default: zero,mean)")
     _causal_options(p, STUDY_DRAWS)  # nerve.study.STUDY_DRAWS
+    p.add_argument("--basis", default="neurons", metavar="B1,B2",
+                   help="also analyse every run in these bases (pca, ica, sae; into analysis/bases/NAME) and compare "
+                        "them with the neurons over the seeds (bases_across_runs.csv, bases_paired.csv); leace adds "
+                        "each tag's linear erasure (default: neurons only)")
     p.add_argument("--max-k", type=int, default=None, metavar="K",
                    help="ablate at most K units in the analyses' sweeps, e.g. 50 for wide models (every run's "
                         "model must have K units or more; default: every unit)")

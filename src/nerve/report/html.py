@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nerve.io import atomic_write_text
+from nerve.report.bases_section import bases_section
 from nerve.report.findings_section import findings_section
 from nerve.report.grid_section import findings_by_variant, findings_contrasts, grid_table, layout_table
 from nerve.report.methods_section import methods_section
@@ -307,6 +308,7 @@ def write_report(out: Path, summary: dict, grid=None, study_dir: Path | None = N
         if v.get("methods"):
             parts.append(methods_section(name, v["methods"], _table,
                                          lambda paths, s=split, c=context: figs.grid(paths, s, c), sec.heading))
+        parts.append(bases_section(name, v["compare_dir"], _table, sec.heading))
         parts.append(sec.heading(2, f"Findings — {name}"))
         parts.append(findings_section(v["findings"], split))
         parts.append(sec.heading(2, f"Comparison across seeds — {name}"))

@@ -43,6 +43,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
     with the ``failed`` runs' records, the study's ``setup``: config, corpus, seeds, the settings of every run,
     grid, cell settings, and the ``changes`` this invocation made to run folders: ``engine.Change``);
     ``loaded``: analysed runs already read, by run folder (``preload``)."""
+    from nerve.analysis.bases_compare import write_bases_comparison
     from nerve.analysis.compare import CompareSpec, load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.analyze import compare
@@ -62,6 +63,10 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
             methods = compare_methods(runs, vdir)
         findings = evaluate_findings(runs)
         write_findings(vdir / "findings.json", findings)
+        if vjobs[0].bases:  # neurons or directions: each basis' runs, compared with the neurons run by run
+            folders = {"neurons": [Path(j.run_dir) / "analysis" for j in vjobs]}
+            folders |= {b: [Path(j.run_dir) / "analysis" / "bases" / b for j in vjobs] for b in vjobs[0].bases}
+            comparison["bases_files"] = write_bases_comparison(vdir, folders)
         result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),
                                     "recipe": vjobs[0].recipe,
                                     "comparison": comparison, "methods": methods, "findings": findings,

@@ -51,10 +51,10 @@ class Engine:
             raise NerveError(f"--workers {self.workers}: expected a number >= 1")
 
 
-def _analysis_fingerprint(job: Job) -> str:
-    """Fingerprint the study's analysis of a finished run must have (``nerve.analysis.capture``)."""
+def _analysis_fingerprint(job: Job, spec=None) -> str:
+    """Fingerprint the study's analysis (or ``spec``'s) of a finished run must have (``nerve.analysis.capture``)."""
     cfg = job.config()
-    spec = job.analysis
+    spec = spec or job.analysis
     options = spec.options()
     if spec.methods:
         options |= spec.method_options(cfg.data.dev, sha256_file(cfg.data.dev))
@@ -71,7 +71,10 @@ def run_done(job: Job) -> bool:
 def analysis_done(job: Job) -> bool:
     """Whether the run's analysis is finished, of this model, with the study's options, and unchanged."""
     d = Path(job.run_dir) / "analysis"
-    return completed(d, _analysis_fingerprint(job)) is not None and analysis_is_current(d)
+    if not (completed(d, _analysis_fingerprint(job)) is not None and analysis_is_current(d)):
+        return False
+    return all(completed(Path(job.run_dir) / sub, _analysis_fingerprint(job, spec)) is not None
+               and analysis_is_current(Path(job.run_dir) / sub) for sub, spec in job.basis_analyses())
 
 
 def job_complete(job: Job) -> bool:
@@ -172,6 +175,8 @@ def run_job(spec: dict) -> dict:
                       on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
         if not analysis_done(job):
             analyze_run(str(run), str(run / "analysis"), job.analysis, device=job.device, progress=False)
+            for sub, spec in job.basis_analyses():
+                analyze_run(str(run), str(run / sub), spec, device=job.device, progress=False)
     except NerveError as err:
         raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
     except OSError as err:

@@ -59,14 +59,20 @@ class StudySpec:
     grid: tuple[str, ...] = ()
     cell_sets: tuple[str, ...] = ()
     analysis: AnalysisSpec = field(default_factory=study_analysis)
+    bases: tuple[str, ...] = ()  # more bases each run is analysed in (``analysis/bases/NAME``), beside neurons
 
     def __post_init__(self) -> None:
-        for name in ("settings", "grid", "cell_sets"):
+        for name in ("settings", "grid", "cell_sets", "bases"):
             object.__setattr__(self, name, tuple(getattr(self, name) or ()))
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or not 1 <= self.seeds <= MAX_SEEDS:
             raise NerveError(f"--seeds {self.seeds}: expected a number in 1..{MAX_SEEDS}")
         load_config(self.config, list(self.settings))  # bad options stop here, before the study folder is made
         parse_cell_sets(list(self.cell_sets), parse_grid(list(self.grid)))
+        for b in self.bases:
+            self.analysis.replace(basis=b)  # an unknown basis stops here
+        if self.bases and not self.analysis.methods:
+            raise NerveError(f"--basis {','.join(self.bases)}: the bases are compared by the --methods sweeps; give "
+                             "--methods")
 
     def axes(self) -> list[tuple[str, list[str]]]:
         """The grid as (key, values) pairs (``parse_grid``)."""
@@ -96,8 +102,13 @@ class Job:
     fingerprint: str = ""  # of the run this job must produce (``nerve.run.run_identity``)
     analysis: AnalysisSpec = field(default_factory=study_analysis)  # the run's analysis (figures: first seed)
     recipe: list[str] = field(default_factory=list)  # the --cell-set items of its grid cell (also in overrides)
+    bases: list[str] = field(default_factory=list)  # more bases, each analysed into analysis/bases/NAME
     device: str = "cpu"
     threads: int = 1
+
+    def basis_analyses(self) -> list[tuple[str, AnalysisSpec]]:
+        """(folder under the run, spec) of each basis beside neurons: ``analysis/bases/NAME``, without figures."""
+        return [(f"analysis/bases/{b}", self.analysis.replace(basis=b, leace=False, figures=())) for b in self.bases]
 
     def to_dict(self) -> dict:
         """JSON-ready (plan.json, worker processes, Ray tasks); ``from_dict`` reads it back."""
@@ -219,7 +230,8 @@ def plan(spec: StudySpec, placement: tuple[str, int] = ("cpu", 1), base_seed: in
             analysis = spec.analysis if i == 0 else spec.analysis.replace(figures=())  # `nerve plot analysis`
             job = Job(name, sets, seed, str(Path(spec.config).resolve()),
                       str(Path(spec.data).resolve()) if spec.data else None, str(run_dir.resolve()),
-                      analysis=analysis, recipe=recipe, device=placement[0], threads=placement[1])
+                      analysis=analysis, recipe=recipe, bases=list(spec.bases), device=placement[0],
+                      threads=placement[1])
             try:
                 jobs.append(replace(job, fingerprint=fingerprint(run_identity(job.config()))))
             except NerveError as err:  # a combination of settings no single option shows

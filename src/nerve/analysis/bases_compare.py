@@ -1,0 +1,98 @@
+"""Neurons or directions? The bases compared over runs (issue 33): each run's basis_summary.csv, per basis, method,
+intervention and tag, as a mean over the runs with a 95 % t interval (scipy), and per tag the difference of each
+basis from the neurons, paired by run, with a paired t-test and Holm's correction over the tags of a (basis, method,
+intervention, metric) family (``stats.holm``)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nerve.analysis.basis_summary import BASIS_SUMMARY
+from nerve.analysis.judging import dicts_csv
+from nerve.io import atomic_write_text
+
+METRICS = ("units_to_halve", "necessity_auc", "sufficiency_auc", "selectivity", "top_share", "monosemanticity",
+           "reconstruction_f1_drop")
+ACROSS_FIELDS = ("basis", "method", "ablate", "target_tag", "metric", "n_runs", "mean", "ci_low", "ci_high",
+                 "n_missing")
+PAIRED_FIELDS = ("basis", "method", "ablate", "target_tag", "metric", "n_runs", "mean_difference", "ci_low",
+                 "ci_high", "t", "p", "p_holm", "verdict")
+ALPHA = 0.05  # family-wise, after Holm
+
+
+def read_basis_summary(path: str | os.PathLike) -> list[dict]:
+    """basis_summary.csv read back (numbers as floats, empty cells None)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for m in METRICS + ("baseline", "n_units"):
+            r[m] = float(r[m]) if r.get(m) not in (None, "") else None
+    return rows
+
+
+def _interval(x: np.ndarray) -> tuple[float, float, float]:
+    from scipy import stats
+
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def bases_across_runs(runs: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[list[dict], list[dict]]:
+    """(across, paired) rows from ``runs``: {basis: the analysis folders of its runs, in the same run order for
+    every basis}. across: per basis, method, intervention, tag and metric the mean over runs and its 95 % t
+    interval (``n_missing``: runs with no value, e.g. no k halving the recall). paired: each basis but neurons
+    minus neurons, run by run (runs where both have a value), paired t-test, Holm over the tags."""
+    from scipy import stats
+
+    from nerve.analysis.stats import holm
+
+    values: dict[tuple, list] = defaultdict(list)
+    for basis, folders in runs.items():
+        for i, folder in enumerate(folders):
+            for r in read_basis_summary(Path(folder) / BASIS_SUMMARY):
+                for m in METRICS:
+                    values[(basis, r["method"], r["ablate"], r["target_tag"], m)].append((i, r[m]))
+    across = []
+    for (basis, method, ablate, tag, metric), vals in values.items():
+        x = np.array([v for _, v in vals if v is not None], dtype=float)
+        mean, lo, hi = _interval(x) if x.size else (float("nan"),) * 3
+        across.append({"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
+                       "n_runs": len(vals), "mean": mean, "ci_low": lo, "ci_high": hi,
+                       "n_missing": len(vals) - int(x.size)})
+    paired, families = [], defaultdict(list)
+    for (basis, method, ablate, tag, metric), vals in values.items():
+        ref = dict(values.get(("neurons", method, ablate, tag, metric), []))
+        if basis == "neurons" or not ref:
+            continue
+        d = np.array([v - ref[i] for i, v in vals if v is not None and ref.get(i) is not None], dtype=float)
+        mean, lo, hi = _interval(d) if d.size else (float("nan"),) * 3
+        t, p = (stats.ttest_1samp(d, 0.0) if d.size > 1 and d.std() > 0 else (float("nan"), float("nan")))
+        row = {"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
+               "n_runs": int(d.size), "mean_difference": mean, "ci_low": lo, "ci_high": hi, "t": float(t),
+               "p": float(p)}
+        paired.append(row)
+        families[(basis, method, ablate, metric)].append(row)
+    for rows in families.values():
+        for r, q in zip(rows, holm([r["p"] for r in rows])):
+            r["p_holm"] = float(q)
+            r["verdict"] = ("not testable (fewer than 2 runs or no spread)" if np.isnan(q) else
+                            ("higher" if r["mean_difference"] > 0 else "lower") + " than neurons" if q < ALPHA
+                            else "not separable from neurons")
+    return across, paired
+
+
+def write_bases_comparison(out: str | os.PathLike, runs: Mapping[str, Sequence[str | os.PathLike]]) -> list[str]:
+    """bases_across_runs.csv and bases_paired.csv in ``out``; returns their names."""
+    across, paired = bases_across_runs(runs)
+    atomic_write_text(os.path.join(out, "bases_across_runs.csv"), dicts_csv(across, ACROSS_FIELDS))
+    atomic_write_text(os.path.join(out, "bases_paired.csv"), dicts_csv(paired, PAIRED_FIELDS))
+    return ["bases_across_runs.csv", "bases_paired.csv"]

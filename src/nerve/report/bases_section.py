@@ -1,0 +1,92 @@
+"""The report's "Neurons or directions?" section (issue 33): for one ranking method and intervention, each basis'
+units against the neurons' over the runs (``analysis/bases_compare.py``), and a plain-language answer that
+claims only what the paired tests across runs (Holm over the tags) support."""
+
+from __future__ import annotations
+
+import csv
+import html
+from pathlib import Path
+
+import numpy as np
+
+from nerve.analysis.judging import two_decimals
+
+PREFERRED = (("ig_mean", "mean"), ("sensitivity", "mean"), ("sensitivity", "zero"))  # the section's method, ablate
+WORDS = {"units_to_halve": ("units to halve a tag's recall", "fewer", "more"),
+         "necessity_auc": ("necessity area (mean recall drop over k)", "larger", "smaller"),
+         "sufficiency_auc": ("sufficiency area (mean recall gain over k)", "larger", "smaller"),
+         "selectivity": ("selectivity at k = 10", "higher", "lower"),
+         "top_share": ("share of the tag among its top units' most active tokens", "higher", "lower")}
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _num(x: str) -> float:
+    return float(x) if x not in ("", None) else float("nan")
+
+
+def _choice(rows: list[dict]) -> tuple[str, str]:
+    have = {(r["method"], r["ablate"]) for r in rows}
+    return next((c for c in PREFERRED if c in have), min(have))
+
+
+def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
+    """HTML of the section for one variant, or "" when its comparison has no bases files."""
+    d = Path(compare_dir)
+    if not (d / "bases_across_runs.csv").is_file():
+        return ""
+    across, paired = _read(d / "bases_across_runs.csv"), _read(d / "bases_paired.csv")
+    method, ablate = _choice(across)
+    sel = [r for r in across if r["method"] == method and r["ablate"] == ablate]
+    bases = list(dict.fromkeys(r["basis"] for r in sel))
+    runs = max((int(r["n_runs"]) for r in sel), default=0)
+
+    def mean_over_tags(basis, metric):
+        v = np.array([_num(r["mean"]) for r in sel if r["basis"] == basis and r["metric"] == metric])
+        v = v[np.isfinite(v)]
+        return two_decimals(float(v.mean())) if v.size else "–"
+
+    def never(basis):
+        rows = [r for r in sel if r["basis"] == basis and r["metric"] == "units_to_halve"]
+        return f"{sum(int(r['n_missing']) > 0 for r in rows)} / {len(rows)}"
+
+    rows = [[html.escape(b), mean_over_tags(b, "units_to_halve"), never(b), mean_over_tags(b, "necessity_auc"),
+             mean_over_tags(b, "sufficiency_auc"), mean_over_tags(b, "selectivity"), mean_over_tags(b, "top_share"),
+             mean_over_tags(b, "monosemanticity"), mean_over_tags(b, "reconstruction_f1_drop")] for b in bases]
+    head = ["basis", "units to halve recall (mean over tags)", "tags some run never halves", "necessity area",
+            "sufficiency area", "selectivity (k = 10)", "top units' tag share", "monosemanticity",
+            "F1 lost to the reconstruction"]
+    psel = [r for r in paired if r["method"] == method and r["ablate"] == ablate]
+    verdict_rows, answer = [], []
+    for b in bases[1:] if bases and bases[0] == "neurons" else bases:
+        cells = [html.escape(b)]
+        for metric, (what, up, down) in WORDS.items():
+            fam = [r for r in psel if r["basis"] == b and r["metric"] == metric]
+            hi = [r["target_tag"] for r in fam if r["verdict"].startswith("higher")]
+            lo = [r["target_tag"] for r in fam if r["verdict"].startswith("lower")]
+            cells.append(f"{len(hi)} ↑ / {len(lo)} ↓ / {len(fam) - len(hi) - len(lo)} n.s." if fam else "–")
+            for tags, word in ((hi, up), (lo, down)):
+                if tags:
+                    answer.append(f"{html.escape(b)} has {word} {what} than the neurons for {len(tags)} of "
+                                  f"{len(fam)} tags ({html.escape(', '.join(tags[:6]))}{'…' if len(tags) > 6 else ''})")
+        verdict_rows.append(cells)
+    text = ("; ".join(answer) + "." if answer else
+            "No basis differs from the neurons on any tag once the paired tests are corrected for the tags "
+            "(this is not evidence that they are the same: see the intervals in bases_across_runs.csv).")
+    return (heading(2, f"Neurons or directions? — {name}")
+            + f"<p>Each run analysed in every basis (fitted on the ranking split, swept on the scoring split), ranked "
+              f"by <b>{html.escape(method)}</b> under the <b>{html.escape(ablate)}</b> intervention, over {runs} "
+              "runs. A basis' units are its coordinates: PCA and ICA directions, SAE features (4× as many as "
+              "neurons); intervening on one edits the activations along its direction and keeps the rest.</p>"
+            + table(head, rows, left=1)
+            + "<p>Each basis minus the neurons, tag by tag, paired by run (paired t-test, Holm over the tags of a "
+              "basis and measure, α = 0.05): tags where the basis is higher ↑, lower ↓, or not separable "
+              "(n.s.).</p>"
+            + table(["basis", *[w[0] for w in WORDS.values()]], verdict_rows, left=1)
+            + f"<p><b>Answer for these runs:</b> {text} The population is these seeds of this configuration; a "
+              "smaller number of units to halve recall means the tag's evidence is more concentrated in few "
+              "units of that basis.</p>")
