@@ -234,31 +234,60 @@ def _tag_head(x: RankInput, target: str):
 
 
 def _attribution_scores(x: RankInput, kind: str, target: str) -> np.ndarray:
-    """Per tag z: the mean over z's tokens of the attribution of each unit to that token's score of z."""
-    import torch
-    from captum.attr import InputXGradient, IntegratedGradients
+    """Per tag z: the mean over z's tokens of the attribution of each unit to that token's score of z.
 
-    h = torch.as_tensor(np.asarray(x.h, dtype=np.float32 if np.asarray(x.h).dtype == np.float32 else np.float64))
-    labels = torch.as_tensor(np.asarray(x.labels, dtype=np.int64))
-    head = _tag_head(x, target)
-    rows = torch.arange(len(labels))
+    Every token's score depends on its own h only, and the tag head is affine then log-softmax, so the gradient of
+    log_softmax(h·Wᵀ + b + a)[y] at h is W[y] − p·W (p the softmax there; a the CRF context, held), and of the raw
+    score ("logit") W[y]. Gradient × activation is h ⊙ that gradient at h; integrated gradients from 0 is
+    h ⊙ Σ_s w_s (W[y] − p_s·W), p_s the softmax at α_s·h, with Captum's Gauss–Legendre points α_s and weights w_s
+    (``IG_STEPS``): Captum's own sum, in closed form — the tests compare it with Captum's ``InputXGradient`` and
+    ``IntegratedGradients`` (bench/bench_attribution.py times both)."""
+    from captum.attr._utils.approximation_methods import approximation_parameters
 
-    def f(H):  # (S, N, n) -> (S,): the sum over tokens of each token's score of its own tag
-        return head(H)[:, rows, labels].sum(dim=1)
-
-    # Every token's score depends on its own h only, so one "example" holding all tokens gives each token the
-    # attribution it has alone (the gradient of the sum at h[t] is the gradient of token t's own score), in one
-    # backward pass instead of Captum's one per example.
-    H = h[None]
-    if kind == "gradxact":
-        attr = InputXGradient(f).attribute(H.requires_grad_())[0]
+    h = np.asarray(x.h, dtype=np.float64)
+    labels = np.asarray(x.labels, dtype=np.intp)
+    W = np.asarray(x.W, dtype=np.float64)
+    b = np.zeros(x.n_tags) if x.b is None else np.asarray(x.b, dtype=np.float64)  # shape: (T,) or (N, T)
+    own = W[labels]  # shape: (N, n): the gradient of each token's raw score of its own tag
+    if target == "logit":
+        grad = own
     else:
-        attr = IntegratedGradients(f).attribute(H, baselines=torch.zeros_like(H), n_steps=IG_STEPS,
-                                                internal_batch_size=4)[0]
-    sums, counts = np.zeros((x.n_tags, h.shape[1])), np.bincount(x.labels, minlength=x.n_tags)
-    np.add.at(sums, x.labels, attr.detach().numpy().astype(np.float64))
+        context = _context(x, target)  # shape: (N, T) or 0
+        z = h @ W.T  # shape: (N, T): the part of the tag scores that moves along the path
+        if kind == "gradxact":
+            p = _softmax(z + b + context)
+        else:
+            steps, alphas = (f(IG_STEPS) for f in approximation_parameters("gausslegendre"))
+            p = sum(w * _softmax(a * z + b + context) for w, a in zip(steps, alphas))
+            own = own * float(np.sum(steps))
+        grad = own - p @ W  # shape: (N, n)
+    attr = h * grad
+    counts = np.bincount(labels, minlength=x.n_tags)
+    order = np.argsort(labels, kind="stable")
+    sums = np.zeros((x.n_tags, h.shape[1]))
+    present = np.flatnonzero(counts)
+    sums[present] = np.add.reduceat(attr[order], np.r_[0, np.cumsum(counts)[:-1]][present], axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (sums / counts[:, None]).T
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _context(x: RankInput, target: str):
+    """The CRF context a_t of every token (``target="marginal"``: ``crf_context`` of the actual emissions, held
+    along the path; a forbidden tag's −inf as −1e4 so that its weight is 0, not NaN), else 0."""
+    if target != "marginal":
+        return 0.0
+    from nerve.model.crf import crf_context
+
+    if x.crf is None or x.sentence_starts is None:
+        raise AnalysisInputError("target 'marginal': expected a CRF model's transitions and sentence starts")
+    em = np.asarray(x.h, dtype=np.float64) @ np.asarray(x.W, dtype=np.float64).T
+    em = em + (0.0 if x.b is None else np.asarray(x.b, dtype=np.float64))
+    return np.maximum(crf_context(em, x.sentence_starts, x.crf), -1e4)
 
 
 def gradxact_scores(x: RankInput, target: str = "logprob") -> np.ndarray:
