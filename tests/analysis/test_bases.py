@@ -244,3 +244,13 @@ def test_cli_analyze_writes_the_basis_summary_of_every_basis(tiny_run, tmp_path)
     for folder, name in ((out, "neurons"), (out / "bases" / "ica", "ica")):
         rows = list(csv.DictReader((folder / "basis_summary.csv").open()))
         assert rows and {r["basis"] for r in rows} == {name} and {r["method"] for r in rows} == {"sensitivity"}
+
+
+def test_the_explorer_of_a_basis_analysis_shows_its_units(tiny_run, tmp_path):
+    from nerve.explore.data import run_payload
+
+    out = tmp_path / "sae"
+    run_cli("analyze", tiny_run, "--split", "test", "--basis", "sae", "--max-k", "2", "--random-draws", "2",
+            "--no-figures", "--out", out, check=True)
+    payload = run_payload(out)
+    assert payload["units"][:2] == ["sae0", "sae1"] and len(payload["single_ablation"]) == len(payload["units"])

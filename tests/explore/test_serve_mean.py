@@ -50,3 +50,52 @@ def test_serve_resample_takes_each_positions_units_from_one_reference_token_the_
         assert live.tag(["EU", "rejects", "German", "call"], [0, 1], "resample") == first
     finally:
         server.server_close()
+
+
+def test_serve_in_a_basis_shows_its_units_and_ablates_along_their_directions(tiny_run, tmp_path):
+    import torch
+
+    from nerve.analysis.bases import load_basis
+    from nerve.data.batching import make_batch
+    from nerve.data.conll import Sentence
+    from nerve.model.hooks import capture, hooks
+
+    out = tmp_path / "a"
+    run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity",
+            "--basis", "pca", "--max-k", "1", "--random-draws", "0", "--no-figures", "--out", out, check=True)
+    basis = load_basis(out / "basis.npz")
+    server = make_server(tiny_run, port=0, analysis=str(out))
+    tokens = ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb"]
+    try:
+        live = _live(server)
+        mean = basis.encode(_dev_mean_h(tiny_run)).mean(axis=0)
+        np.testing.assert_allclose(live.values["mean"], mean, atol=1e-9)
+        got = live.tag(tokens, [0, 2], "mean")
+        assert got["units"][:2] == ["pca0", "pca1"] and len(got["activations"][0]) == basis.n_units
+    finally:
+        server.server_close()
+    run = load_run(tiny_run)  # the same edit by hand: h + (mean_S − a_S)·D_S in a plain hook
+    enc = run.indexer()
+    item = enc.encode(Sentence(tokens, columns=[[w] for w in tokens]), labelled=False, allow_extra=True,
+                      path="<typed>", tag_column=False)
+    batch = make_batch([item], run.model.char is not None)
+
+    def edit(module, inputs, output):
+        h = output.detach().numpy().astype(np.float64)
+        a = basis.encode(h.reshape(-1, h.shape[-1]))[:, [0, 2]]
+        moved = h.reshape(-1, h.shape[-1]) + (mean[[0, 2]] - a) @ basis.D[[0, 2]]
+        return torch.as_tensor(moved.reshape(h.shape), dtype=output.dtype)
+
+    with torch.no_grad(), hooks(run.model, [("encoder_out", edit)]):
+        want = run.model.decode(batch, None)[0].numpy()
+    with torch.no_grad(), capture(run.model) as store:
+        run.model.decode(batch, None)
+    itos = run.vocabs.tags.itos
+    assert got["tags"] == [itos[t] for t in want[:len(tokens)]]
+    np.testing.assert_allclose(got["activations"], np.round(basis.encode(store[0][0].numpy()), 3)[:len(tokens)])
+
+
+def _dev_mean_h(run_dir) -> np.ndarray:
+    run = load_run(run_dir)
+    path, sents = read_split(run, "dev")
+    return capture_activations(run, sents, path)[0]["h"].astype(np.float64)

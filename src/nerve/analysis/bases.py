@@ -149,3 +149,36 @@ def save_basis(path, basis: FittedBasis) -> None:
     bias = np.zeros(basis.n_units) if basis.bias is None else basis.bias
     atomic_save(path, lambda f: np.savez(f, name=basis.name, center=basis.center, encoder=basis.encoder, D=basis.D,
                                          bias=bias, relu=basis.relu), suffix=".npz")
+
+
+def load_basis(path) -> FittedBasis:
+    """A basis written by ``save_basis``."""
+    with np.load(path, allow_pickle=False) as z:
+        bias = z["bias"]
+        return FittedBasis(str(z["name"]), z["center"], z["encoder"], z["D"], {},
+                           bias=bias if np.any(bias) else None, relu=bool(z["relu"]))
+
+
+def basis_edit(basis: FittedBasis, units, values):
+    """A forward hook body ``fn(module, inputs, output)`` that sets the basis ``units`` of every token to
+    ``values`` (None: 0; (m,) one per unit; callable(shape) -> shape + (m,): per token) by editing the site's
+    output along their directions: h + (v_S − a_S)·D_S, the rest of h kept."""
+    import torch
+
+    idx = np.asarray(list(units), dtype=np.intp)
+
+    def fn(module, inputs, output):
+        if idx.size == 0:
+            return output
+        h = output.detach().cpu().numpy().astype(np.float64)  # shape: (..., n)
+        a = basis.encode(h.reshape(-1, h.shape[-1]))[:, idx]  # shape: (N, |S|)
+        if values is None:
+            v = np.zeros_like(a)
+        elif callable(values):
+            v = np.asarray(values(tuple(h.shape[:-1])), np.float64).reshape(-1, basis.n_units)[:, idx]
+        else:
+            v = np.broadcast_to(np.asarray(values, np.float64)[idx], a.shape)
+        edited = h.reshape(-1, h.shape[-1]) + (v - a) @ basis.D[idx]
+        return torch.as_tensor(edited.reshape(h.shape), dtype=output.dtype, device=output.device)
+
+    return fn

@@ -196,7 +196,7 @@ def run_payload(analysis_dir: str | os.PathLike, *, top: int = TOP, bins: int = 
     to_tag = np.array([tags.index(t) for t in z_tags])
     cols = [z_units.index(u) for u in units]
     arrays = dict(arrays, h=np.asarray(arrays["h"], dtype=np.float32)[:, cols], W=run.W.astype(np.float32),
-                  b=np.asarray(arrays["b"])[[z_tags.index(t) for t in tags]],
+                  b=np.asarray(arrays["b"])[..., [z_tags.index(t) for t in tags]],  # (T,) or per token (N, T)
                   gold=to_tag[arrays["gold"]], pred=to_tag[arrays["pred"]])
     if "crf_transitions" in arrays:
         ix = [z_tags.index(t) for t in tags]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nerve.analysis.bases import BASIS_FILE, load_basis
 from nerve.analysis.core import INTERVENTIONS
 from nerve.analysis.interventions import pool_sampler
 from nerve.errors import NerveError
@@ -89,10 +90,13 @@ class LiveModel:
     time. ``reference``: (n_tokens, n) activations of the split the analysis ranked units on, from which each
     intervention takes its values (``nerve.analysis.core.Intervention.values``: "mean" is their mean)."""
 
-    def __init__(self, run, reference: np.ndarray):
+    def __init__(self, run, reference: np.ndarray, basis=None):
+        """``basis``: the analysis' fitted basis (``bases.FittedBasis``; None: the neurons) — its units are what
+        the page shows and ablates, each edit made along the unit's direction in the model's own forward pass."""
         self.run = run  # a ``nerve.run.LoadedRun``
         self.enc = self.run.indexer()
-        self.units = [str(u) for u in self.run.model.unit_names()]
+        self.basis = basis
+        self.units = ([str(u) for u in self.run.model.unit_names()] if basis is None else basis.unit_names())
         self.itos = self.run.vocabs.tags.itos
         if reference.shape[1] != len(self.units):
             raise NerveError(f"{run.path}: the analysis has {reference.shape[1]} units, the model {len(self.units)}")
@@ -122,8 +126,16 @@ class LiveModel:
                 base = model.decode(batch, ext)[0].cpu().numpy()
             h = store[0][0].cpu().numpy()
             values = self.values[value] if value in self.values else pool_sampler(self.reference, RESAMPLE_SEED)
-            with ablated(model, ablate, values=values):
-                pred = model.decode(batch, ext)[0].cpu().numpy()
+            if self.basis is None:
+                with ablated(model, ablate, values=values):
+                    pred = model.decode(batch, ext)[0].cpu().numpy()
+            else:
+                from nerve.analysis.bases import basis_edit
+                from nerve.model.hooks import hooks
+
+                h = self.basis.encode(h)
+                with hooks(model, [("encoder_out", basis_edit(self.basis, ablate, values))]):
+                    pred = model.decode(batch, ext)[0].cpu().numpy()
         n = len(tokens)
         return {"tokens": tokens, "tags": [self.itos[t] for t in pred[:n]],
                 "base_tags": [self.itos[t] for t in base[:n]], "units": self.units,
@@ -258,9 +270,12 @@ def reference_activations(loaded, d: Path) -> np.ndarray:
     rank_path = about.get("rank_split") if about.get("methods") else None
     if rank_path and rank_path != about.get("split"):
         path, sents = read_split(loaded, rank_path, "the analysis' rank split")
-        return capture_activations(loaded, sents, path)[0]["h"]
+        h = capture_activations(loaded, sents, path)[0]["h"]
+        return load_basis(d / BASIS_FILE).encode(h) if (d / BASIS_FILE).is_file() else h
     with np.load(d / "activations.npz", allow_pickle=False) as z:
         names, h = [str(u) for u in z["neurons"]], z["h"]
+    if (d / BASIS_FILE).is_file():  # already the basis' units, in its order
+        return h
     model_units = [str(u) for u in loaded.model.unit_names()]
     if sorted(names) != sorted(model_units):
         raise NerveError(f"{d}: its units are not those of the model in {loaded.path}")
@@ -277,7 +292,8 @@ def make_server(run_dir: str | os.PathLike, host: str = "127.0.0.1", port: int =
     d = analysis_for(run, analysis)
     files = {k: v.encode("utf-8") for k, v in explorer_files(d, live=True).items()}
     loaded = load_run(run, device)
-    live = LiveModel(loaded, reference_activations(loaded, d))
+    basis = load_basis(d / BASIS_FILE) if (d / BASIS_FILE).is_file() else None
+    live = LiveModel(loaded, reference_activations(loaded, d), basis)
     check = HostCheck(host, host, port)
     server = bind_server(host, port, make_handler(files, live, check))
     check.bound(*server.server_address[:2])  # port 0: the free port it got
