@@ -8,7 +8,8 @@ interventions, sweeps, draws) runs on that model unchanged: intervening on unit 
 
     neurons  the identity: a = h, D = I, e = 0 (today's analysis, bit for bit)
     pca      principal components of the ranking split (scikit-learn ``PCA``, all of them: e is the mean)
-    ica      independent components (scikit-learn ``FastICA``, all of them, unit-variance whitening; e the mean)
+    ica      independent components (scikit-learn ``FastICA``, all of them, unit-variance whitening, fitted on at most
+             ``ICA_TOKENS`` tokens; e the mean)
     sae      a sparse autoencoder's features, 4× as many as units (``analysis/sae.py``); e = b_dec + its error
 """
 
@@ -23,6 +24,9 @@ from nerve.analysis.checks import Activations, AnalysisInputError, float_matrix
 
 BASIS_FILE = "basis.npz"  # the fitted basis in an analysis folder (``save_basis``)
 ICA_OPTIONS = {"whiten": "unit-variance", "max_iter": 1000, "tol": 1e-4, "algorithm": "parallel", "fun": "logcosh"}
+ICA_TOKENS = 20_000  # FastICA fits on at most this many tokens of the ranking split (a seeded sample): on the grid's
+# 200 units, all 51,362 dev tokens took 219 s and 1,000 iterations without converging; 20,000 converged in 173
+# iterations, 15.6 s (docs/RESULTS.md, issue 33)
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,10 @@ def _ica(h: np.ndarray, seed: int) -> FittedBasis:
     from sklearn.decomposition import FastICA
     from sklearn.exceptions import ConvergenceWarning
 
+    rows = np.sort(np.random.default_rng(seed).permutation(len(h))[:ICA_TOKENS])  # all of them when fewer
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        ica = FastICA(n_components=h.shape[1], random_state=seed, **ICA_OPTIONS).fit(h)
+        ica = FastICA(n_components=h.shape[1], random_state=seed, **ICA_OPTIONS).fit(h[rows])
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     if not converged:
         warnings.warn(f"basis ica: FastICA did not converge in {ICA_OPTIONS['max_iter']} iterations "
@@ -101,7 +106,8 @@ def _ica(h: np.ndarray, seed: int) -> FittedBasis:
                       RuntimeWarning, stacklevel=3)
     return FittedBasis("ica", ica.mean_.astype(np.float64), ica.components_.T.astype(np.float64).copy(),
                        ica.mixing_.T.astype(np.float64).copy(),
-                       {"iterations": int(ica.n_iter_), "converged": converged, **ICA_OPTIONS})
+                       {"iterations": int(ica.n_iter_), "converged": converged, "tokens": int(rows.size),
+                        **ICA_OPTIONS})
 
 
 def _sae(h: np.ndarray, seed: int) -> FittedBasis:

@@ -313,10 +313,10 @@ class AnalysisSpec:
 
     def basis_options(self) -> dict:
         """The basis and the settings of its fit (part of the fingerprint)."""
-        from nerve.analysis.bases import ICA_OPTIONS
+        from nerve.analysis.bases import ICA_OPTIONS, ICA_TOKENS
         from nerve.analysis.sae import SAE_OPTIONS
 
-        fit = {"ica": ICA_OPTIONS, "sae": SAE_OPTIONS}.get(self.basis, {})
+        fit = {"ica": {**ICA_OPTIONS, "tokens": ICA_TOKENS}, "sae": SAE_OPTIONS}.get(self.basis, {})
         return {"name": self.basis, "fitted_on": "the ranking split", **fit}
 
     def method_options(self, rank_path: str, rank_sha256: str) -> dict:
