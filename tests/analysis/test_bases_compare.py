@@ -89,4 +89,18 @@ def test_the_report_answers_neurons_or_directions_with_one_row_per_basis(bases_s
     section = page[page.index('id="neurons-or-directions-base"'):page.index('id="findings-base"')]
     first = section[:section.index("Each basis minus the neurons")]
     assert [b for b in ("neurons", "pca") if re.search(rf"<td[^>]*>{b}</td>", first)] == ["neurons", "pca"]
-    assert "Answer for these runs:" in section and "paired t-test, Holm" in section
+    assert "Answer for these runs" in section and "paired t-test, Holm" in section and "<li><b>pca</b>" in section
+
+
+def test_a_study_rerun_redoes_only_the_basis_analysis_that_is_missing(bases_study):
+    import shutil
+
+    run = sorted((bases_study / "runs" / "base").iterdir())[0]
+    kept = (run / "analysis" / "complete.json").stat().st_mtime_ns
+    shutil.rmtree(run / "analysis" / "bases" / "pca")
+    res = run_cli("study", TINY_CFG, "--data", TINY, "--seeds", "3", "--methods", "sensitivity,probeless,random",
+                  "--max-k", "3", "--judged-draws", "10", "--matched-draws", "0", "--basis", "neurons,pca,leace",
+                  "--no-figures", "--workers", "1", "--no-progress", "--out", bases_study)
+    assert res.returncode == 0, res.stderr
+    assert (run / "analysis" / "bases" / "pca" / "complete.json").is_file()
+    assert (run / "analysis" / "complete.json").stat().st_mtime_ns == kept

@@ -13,7 +13,7 @@ import numpy as np
 from nerve.analysis.judging import two_decimals
 
 PREFERRED = (("ig_mean", "mean"), ("sensitivity", "mean"), ("sensitivity", "zero"))  # the section's method, ablate
-WORDS = {"units_to_halve": ("units to halve a tag's recall", "fewer", "more"),
+WORDS = {"units_to_halve": ("units to halve a tag's recall", "more", "fewer"),  # (what, higher, lower)
          "necessity_auc": ("necessity area (mean recall drop over k)", "larger", "smaller"),
          "sufficiency_auc": ("sufficiency area (mean recall gain over k)", "larger", "smaller"),
          "selectivity": ("selectivity at k = 10", "higher", "lower"),
@@ -63,20 +63,19 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
     psel = [r for r in paired if r["method"] == method and r["ablate"] == ablate]
     verdict_rows, answer = [], []
     for b in bases[1:] if bases and bases[0] == "neurons" else bases:
-        cells = [html.escape(b)]
+        cells, claims = [html.escape(b)], []
         for metric, (what, up, down) in WORDS.items():
             fam = [r for r in psel if r["basis"] == b and r["metric"] == metric]
             hi = [r["target_tag"] for r in fam if r["verdict"].startswith("higher")]
             lo = [r["target_tag"] for r in fam if r["verdict"].startswith("lower")]
             cells.append(f"{len(hi)} ↑ / {len(lo)} ↓ / {len(fam) - len(hi) - len(lo)} n.s." if fam else "–")
-            for tags, word in ((hi, up), (lo, down)):
-                if tags:
-                    answer.append(f"{html.escape(b)} has {word} {what} than the neurons for {len(tags)} of "
-                                  f"{len(fam)} tags ({html.escape(', '.join(tags[:6]))}{'…' if len(tags) > 6 else ''})")
+            parts = [f"{word} for {len(tags)} of {len(fam)} tags" for tags, word in ((hi, up), (lo, down)) if tags]
+            if parts:
+                claims.append(f"{what}: {' and '.join(parts)}")
         verdict_rows.append(cells)
-    text = ("; ".join(answer) + "." if answer else
-            "No basis differs from the neurons on any tag once the paired tests are corrected for the tags "
-            "(this is not evidence that they are the same: see the intervals in bases_across_runs.csv).")
+        answer.append(f"<li><b>{html.escape(b)}</b> against the neurons — "
+                      + ("; ".join(claims) if claims else "not separable on any tag") + "</li>")
+    text = f"<ul>{''.join(answer)}</ul>" if answer else "<p>No basis besides the neurons.</p>"
     return (heading(2, f"Neurons or directions? — {name}")
             + f"<p>Each run analysed in every basis (fitted on the ranking split, swept on the scoring split), ranked "
               f"by <b>{html.escape(method)}</b> under the <b>{html.escape(ablate)}</b> intervention, over {runs} "
@@ -87,6 +86,6 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
               "basis and measure, α = 0.05): tags where the basis is higher ↑, lower ↓, or not separable "
               "(n.s.).</p>"
             + table(["basis", *[w[0] for w in WORDS.values()]], verdict_rows, left=1)
-            + f"<p><b>Answer for these runs:</b> {text} The population is these seeds of this configuration; a "
-              "smaller number of units to halve recall means the tag's evidence is more concentrated in few "
-              "units of that basis.</p>")
+            + "<p><b>Answer for these runs</b> (only the tags where the corrected paired test separates the basis "
+              "from the neurons; the population is these seeds of this configuration; fewer units to halve recall "
+              "means a tag's evidence is concentrated in fewer units of that basis):</p>" + text)

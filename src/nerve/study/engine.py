@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from nerve.analysis.capture import analysis_identity, run_hashes
 from nerve.analysis.compare import analysis_is_current
+from nerve.analysis.core import AnalysisSpec
 from nerve.analyze import analyze_run
 from nerve.errors import NerveError
 from nerve.folder import IDENTITY, LOCK, changed_files, completed, fingerprint, read_marker, sha256_file, writer_lock
@@ -69,12 +70,17 @@ def run_done(job: Job) -> bool:
 
 
 def analysis_done(job: Job) -> bool:
-    """Whether the run's analysis is finished, of this model, with the study's options, and unchanged."""
-    d = Path(job.run_dir) / "analysis"
-    if not (completed(d, _analysis_fingerprint(job)) is not None and analysis_is_current(d)):
-        return False
-    return all(completed(Path(job.run_dir) / sub, _analysis_fingerprint(job, spec)) is not None
-               and analysis_is_current(Path(job.run_dir) / sub) for sub, spec in job.basis_analyses())
+    """Whether the run's analyses (its own and each basis') are finished, of this model, with the study's options,
+    and unchanged."""
+    return not pending_analyses(job)
+
+
+def pending_analyses(job: Job) -> list[tuple[str, AnalysisSpec]]:
+    """(folder under the run, spec) of the run's analyses still to do: ``analysis`` itself, then each basis'."""
+    run = Path(job.run_dir)
+    return [(sub, spec) for sub, spec in [("analysis", job.analysis), *job.basis_analyses()]
+            if not (completed(run / sub, _analysis_fingerprint(job, spec)) is not None
+                    and analysis_is_current(run / sub))]
 
 
 def job_complete(job: Job) -> bool:
@@ -173,10 +179,8 @@ def run_job(spec: dict) -> dict:
             with open(run / "train.log", "a", encoding="utf-8") as log:
                 train(job.config(), run, job.device, progress=False, log=lambda m: print(m, file=log, flush=True),
                       on_epoch=lambda record: print(json.dumps(brief(record)), file=log, flush=True))
-        if not analysis_done(job):
-            analyze_run(str(run), str(run / "analysis"), job.analysis, device=job.device, progress=False)
-            for sub, spec in job.basis_analyses():
-                analyze_run(str(run), str(run / sub), spec, device=job.device, progress=False)
+        for sub, spec in pending_analyses(job):
+            analyze_run(str(run), str(run / sub), spec, device=job.device, progress=False)
     except NerveError as err:
         raise NerveError(f"run {job.variant}/seed{job.seed}: {err}") from None
     except OSError as err:
