@@ -1,0 +1,75 @@
+"""Markdown tables of a study's "Neurons or directions?" comparison (compare/VARIANT/bases_across_runs.csv and
+bases_paired.csv) for docs/RESULTS.md: per basis the mean over tags of each measure (each tag's mean over runs),
+then per basis and measure the tags the corrected paired tests separate from the neurons.
+
+Run:  python bench/summarise_bases.py STUDY_DIR [--variant base] [--method ig_mean] [--ablate mean]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+
+MEASURES = ("units_to_halve", "necessity_auc", "sufficiency_auc", "selectivity", "top_share", "monosemanticity",
+            "reconstruction_f1_drop")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("study")
+    ap.add_argument("--variant", default="base")
+    ap.add_argument("--method", default="ig_mean")
+    ap.add_argument("--ablate", default="mean")
+    args = ap.parse_args()
+    d = Path(args.study) / "compare" / args.variant
+    across = [r for r in csv.DictReader(open(d / "bases_across_runs.csv"))
+              if r["method"] == args.method and r["ablate"] == args.ablate]
+    paired = [r for r in csv.DictReader(open(d / "bases_paired.csv"))
+              if r["method"] == args.method and r["ablate"] == args.ablate]
+    bases = list(dict.fromkeys(r["basis"] for r in across))
+    print(f"{args.method}, {args.ablate}; each cell: the mean over tags of the tag's mean over "
+          f"{max(int(r['n_runs']) for r in across)} runs\n")
+    print("| basis | " + " | ".join(MEASURES) + " |")
+    print("|---|" + "---|" * len(MEASURES))
+    for b in bases:
+        cells = []
+        for m in MEASURES:
+            v = np.array([float(r["mean"]) for r in across if r["basis"] == b and r["metric"] == m])
+            v = v[np.isfinite(v)]
+            cells.append(f"{v.mean():.2f}" if v.size else "–")
+        print(f"| {b} | " + " | ".join(cells) + " |")
+    print("\npaired against the neurons (paired t over runs, Holm over the tags): higher ↑ / lower ↓ / not separable\n")
+    print("| basis | " + " | ".join(MEASURES[:5]) + " |")
+    print("|---|" + "---|" * 5)
+    for b in bases:
+        if b == "neurons":
+            continue
+        cells = []
+        for m in MEASURES[:5]:
+            fam = [r for r in paired if r["basis"] == b and r["metric"] == m]
+            hi = sum(r["verdict"].startswith("higher") for r in fam)
+            lo = sum(r["verdict"].startswith("lower") for r in fam)
+            cells.append(f"{hi} ↑ / {lo} ↓ / {len(fam) - hi - lo}")
+        print(f"| {b} | " + " | ".join(cells) + " |")
+    leace_table(Path(args.study), args.variant)
+
+
+def leace_table(study: Path, variant: str = "base") -> None:
+    """LEACE per tag over the runs: mean own recall drop and selectivity (leace_summary.csv of each run)."""
+    rows = [r for f in sorted((study / "runs" / variant).glob("seed*/analysis/leace_summary.csv"))
+            for r in csv.DictReader(open(f)) if r["score"] == "accuracy"]
+    tags = list(dict.fromkeys(r["erased_tag"] for r in rows))
+    runs = len(list((study / "runs" / variant).glob("seed*/analysis/leace_summary.csv")))
+    print(f"\nLEACE (rank-1 erasure of each tag, {runs} runs): mean own "
+          "recall drop / selectivity\n")
+    print("| " + " | ".join(tags) + " |\n|" + "---|" * len(tags))
+    print("| " + " | ".join(f"{np.mean([float(r['own_drop']) for r in rows if r['erased_tag'] == t]):.2f} / "
+                            f"{np.mean([float(r['selectivity']) for r in rows if r['erased_tag'] == t]):.2f}"
+                            for t in tags) + " |")
+
+
+if __name__ == "__main__":
+    main()
