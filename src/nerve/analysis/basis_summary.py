@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,11 +73,23 @@ def _decode(E: np.ndarray, site: Activations) -> np.ndarray:
     return E.argmax(axis=1) if site.crf is None else viterbi(E, site.sentence_starts, site.crf)
 
 
-def basis_summary(rows: np.ndarray, judged: list[dict], gains: list[dict] | None, scores: dict, shares: np.ndarray,
-                  tags: list[str], about: dict) -> list[dict]:
-    """The rows of basis_summary.csv (fields ``BASIS_FIELDS``) from one analysis' methods.csv rows, its judged
-    summary (and sufficiency gains), each method's (T, n) rankings, the units' tag shares (m, T) and ``about``
-    (basis, n_units, reconstruction_f1_drop)."""
+@dataclass(frozen=True)
+class MethodTables:
+    """What basis_summary.csv reads of one analysis' methods: methods.csv ``rows``, methods_summary.csv
+    (``judged``), sufficiency_summary.csv (``gains``, None without), each method's (T, n) ``rankings`` and the
+    ``tags`` they index."""
+
+    rows: np.ndarray
+    judged: list[dict]
+    gains: list[dict] | None
+    rankings: dict
+    tags: list[str]
+
+
+def basis_summary(tables: MethodTables, shares: np.ndarray, about: dict) -> list[dict]:
+    """The rows of basis_summary.csv (fields ``BASIS_FIELDS``) from one analysis' method tables, the units' tag
+    shares (m, T) and ``about`` (basis, n_units, reconstruction_f1_drop)."""
+    rows, judged, gains, scores, tags = tables.rows, tables.judged, tables.gains, tables.rankings, tables.tags
     mono = float(shares.max(axis=1).mean()) if shares.size else float("nan")
     acc = [j for j in judged if j["score"] == "accuracy"]
     auc = {(j["method"], j["ablate"], j["target_tag"]): j["auc"] for j in acc}
@@ -123,6 +136,7 @@ def summarise_folder(out, rank: Activations, site: Activations, labels: np.ndarr
              if (out / "sufficiency_summary.csv").is_file() else None)
     about = {"basis": "neurons" if basis is None else basis.name, "n_units": int(rank.h.shape[1]),
              "reconstruction_f1_drop": reconstruction_f1_drop(site, basis)}
-    summary = basis_summary(read_methods_csv(out / "methods.csv"), read_summary_csv(out / "methods_summary.csv"),
-                            gains, saved.rankings, tag_shares(rank.h, labels, len(saved.tags)), saved.tags, about)
+    tables = MethodTables(read_methods_csv(out / "methods.csv"), read_summary_csv(out / "methods_summary.csv"), gains,
+                          saved.rankings, saved.tags)
+    summary = basis_summary(tables, tag_shares(rank.h, labels, len(saved.tags)), about)
     return write_basis_summary(out, summary)
