@@ -54,7 +54,25 @@ def main() -> None:
             lo = sum(r["verdict"].startswith("lower") for r in fam)
             cells.append(f"{hi} ↑ / {lo} ↓ / {len(fam) - hi - lo}")
         print(f"| {b} | " + " | ".join(cells) + " |")
+    stability_table(d, bases, args.method)
     leace_table(Path(args.study), args.variant)
+
+
+def stability_table(d: Path, bases: list[str], method: str) -> None:
+    """Per basis, the method's top-k units shared by two runs after matching (methods_stability.csv), mean over tags,
+    at the largest k <= 10, with the chance k²/n."""
+    print(f"\nstability of {method}'s top units across runs (matched units shared by two runs, mean over tags)\n")
+    print("| basis | k | shared | chance |\n|---|---|---|---|")
+    for b in bases:
+        path = d / "methods_stability.csv" if b == "neurons" else d / "bases" / b / "methods_stability.csv"
+        if not path.is_file():
+            continue
+        rows = [r for r in csv.DictReader(open(path)) if r["method"] == method and r["shared_mean"] not in ("", "nan")]
+        k = max((int(r["k"]) for r in rows if int(r["k"]) <= 10), default=None)
+        sel = [r for r in rows if k is not None and int(r["k"]) == k]
+        if sel:
+            print(f"| {b} | {k} | {np.mean([float(r['shared_mean']) for r in sel]):.2f} | "
+                  f"{float(sel[0]['chance']):.2f} |")
 
 
 def leace_table(study: Path, variant: str = "base") -> None:

@@ -104,3 +104,8 @@ def test_a_study_rerun_redoes_only_the_basis_analysis_that_is_missing(bases_stud
     assert res.returncode == 0, res.stderr
     assert (run / "analysis" / "bases" / "pca" / "complete.json").is_file()
     assert (run / "analysis" / "complete.json").stat().st_mtime_ns == kept
+
+
+def test_a_study_with_bases_writes_each_basis_methods_stability_over_the_runs(bases_study):
+    rows = _csv(bases_study / "compare" / "base" / "bases" / "pca" / "methods_stability.csv")
+    assert rows and {r["method"] for r in rows} >= {"sensitivity"} and "3" in {r["n_pairs"] for r in rows}

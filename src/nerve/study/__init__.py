@@ -47,6 +47,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
     from nerve.analysis.compare import CompareSpec, load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.analyze import compare
+    from nerve.io import make_dirs
     from nerve.method_stage import compare_methods
     from nerve.report.plots import figure_formats as formats
 
@@ -67,6 +68,9 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
             folders = {"neurons": [Path(j.run_dir) / "analysis" for j in vjobs]}
             folders |= {b: [Path(j.run_dir) / "analysis" / "bases" / b for j in vjobs] for b in vjobs[0].bases}
             comparison["bases_files"] = write_bases_comparison(vdir, folders)
+            for b in vjobs[0].bases:  # each basis' methods over the runs: stability of matched units, paired methods
+                with formats(vjobs[0].analysis.figures):
+                    compare_methods(folders[b], make_dirs(vdir / "bases" / b))
         result["variants"][name] = {"runs": [run_row(j) for j in vjobs], "compare_dir": str(vdir),
                                     "recipe": vjobs[0].recipe,
                                     "comparison": comparison, "methods": methods, "findings": findings,
