@@ -109,3 +109,15 @@ def test_a_study_rerun_redoes_only_the_basis_analysis_that_is_missing(bases_stud
 def test_a_study_with_bases_writes_each_basis_methods_stability_over_the_runs(bases_study):
     rows = _csv(bases_study / "compare" / "base" / "bases" / "pca" / "methods_stability.csv")
     assert rows and {r["method"] for r in rows} >= {"sensitivity"} and "3" in {r["n_pairs"] for r in rows}
+
+
+def test_leace_across_runs_is_the_mean_of_each_runs_leace_summary(bases_study):
+    runs = sorted((bases_study / "runs" / "base").iterdir())
+    rows = _csv(bases_study / "compare" / "base" / "leace_across_runs.csv")
+    assert rows
+    for r in rows:
+        own = [float(x["own_drop"]) for run in runs for x in _csv(run / "analysis" / "leace_summary.csv")
+               if x["erased_tag"] == r["erased_tag"] and x["score"] == r["score"]]
+        assert int(r["n_runs"]) == len(own) and float(r["own_drop_mean"]) == pytest.approx(np.mean(own), abs=1e-8)
+    page = (bases_study / "report.html").read_text(encoding="utf-8")
+    assert "The supervised reference, LEACE" in page and "Stability across seeds" in page

@@ -90,9 +90,37 @@ def bases_across_runs(runs: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[
     return across, paired
 
 
+def leace_across_runs(folders: Sequence[str | os.PathLike]) -> list[dict]:
+    """Per erased tag and score, LEACE's own drop and selectivity over the runs' leace_summary.csv: mean and 95 % t
+    interval (``LEACE_FIELDS``)."""
+    values: dict[tuple, list] = defaultdict(list)
+    for folder in folders:
+        with open(Path(folder) / "leace_summary.csv", encoding="utf-8", newline="") as f:
+            for r in csv.DictReader(f):
+                values[(r["erased_tag"], r["score"])].append((float(r["own_drop"]), float(r["selectivity"])))
+    out = []
+    for (tag, score), vals in values.items():
+        own, sel = (_interval(np.array(x)) for x in zip(*vals))
+        out.append({"erased_tag": tag, "score": score, "n_runs": len(vals), "own_drop_mean": own[0],
+                    "own_drop_low": own[1], "own_drop_high": own[2], "selectivity_mean": sel[0],
+                    "selectivity_low": sel[1], "selectivity_high": sel[2]})
+    return out
+
+
+LEACE_FIELDS = ("erased_tag", "score", "n_runs", "own_drop_mean", "own_drop_low", "own_drop_high", "selectivity_mean",
+                "selectivity_low", "selectivity_high")
+
+
 def write_bases_comparison(out: str | os.PathLike, runs: Mapping[str, Sequence[str | os.PathLike]]) -> list[str]:
-    """bases_across_runs.csv and bases_paired.csv in ``out``; returns their names."""
+    """bases_across_runs.csv and bases_paired.csv in ``out`` (and leace_across_runs.csv when every neurons analysis
+    erased the tags with LEACE); returns their names."""
     across, paired = bases_across_runs(runs)
     atomic_write_text(os.path.join(out, "bases_across_runs.csv"), dicts_csv(across, ACROSS_FIELDS))
     atomic_write_text(os.path.join(out, "bases_paired.csv"), dicts_csv(paired, PAIRED_FIELDS))
-    return ["bases_across_runs.csv", "bases_paired.csv"]
+    files = ["bases_across_runs.csv", "bases_paired.csv"]
+    neurons = runs.get("neurons", [])
+    if neurons and all((Path(f) / "leace_summary.csv").is_file() for f in neurons):
+        atomic_write_text(os.path.join(out, "leace_across_runs.csv"), dicts_csv(leace_across_runs(neurons),
+                                                                                 LEACE_FIELDS))
+        files.append("leace_across_runs.csv")
+    return files

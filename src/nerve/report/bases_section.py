@@ -34,6 +34,39 @@ def _choice(rows: list[dict]) -> tuple[str, str]:
     return next((c for c in PREFERRED if c in have), min(have))
 
 
+def _stability(d: Path, bases: list[str], method: str, table) -> str:
+    rows = []
+    for b in bases:
+        path = d / "methods_stability.csv" if b == "neurons" else d / "bases" / b / "methods_stability.csv"
+        if not path.is_file():
+            continue
+        sel = [r for r in _read(path) if r["method"] == method and r["shared_mean"] not in ("", "nan")]
+        k = max((int(r["k"]) for r in sel if int(r["k"]) <= 10), default=None)
+        sel = [r for r in sel if k is not None and int(r["k"]) == k]
+        if sel:
+            rows.append([html.escape(b), k, two_decimals(float(np.mean([_num(r["shared_mean"]) for r in sel]))),
+                         two_decimals(_num(sel[0]["chance"]))])
+    if not rows:
+        return ""
+    return ("<p>Stability across seeds (descriptive): the method's top k units shared by two runs after matching the "
+            "runs' units by their sensitivity profiles, mean over pairs of runs and tags, beside chance (k²/n).</p>"
+            + table(["basis", "k", "shared", "chance"], rows, left=1))
+
+
+def _leace(d: Path, table) -> str:
+    if not (d / "leace_across_runs.csv").is_file():
+        return ""
+    rows = [[html.escape(r["erased_tag"]), r["n_runs"],
+             f"{two_decimals(_num(r['own_drop_mean']))} [{two_decimals(_num(r['own_drop_low']))}, "
+             f"{two_decimals(_num(r['own_drop_high']))}]",
+             f"{two_decimals(_num(r['selectivity_mean']))} [{two_decimals(_num(r['selectivity_low']))}, "
+             f"{two_decimals(_num(r['selectivity_high']))}]"]
+            for r in _read(d / "leace_across_runs.csv") if r["score"] == "accuracy"]
+    return ("<p>The supervised reference, LEACE: one rank-1 edit per tag that erases its linear information (fitted "
+            "on the ranking split); the tag's recall drop and selectivity, mean over the runs [95 % t interval].</p>"
+            + table(["erased tag", "runs", "own recall drop", "selectivity"], rows, left=1))
+
+
 def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
     """HTML of the section for one variant, or "" when its comparison has no bases files."""
     d = Path(compare_dir)
@@ -76,6 +109,7 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
         answer.append(f"<li><b>{html.escape(b)}</b> against the neurons — "
                       + ("; ".join(claims) if claims else "not separable on any tag") + "</li>")
     text = f"<ul>{''.join(answer)}</ul>" if answer else "<p>No basis besides the neurons.</p>"
+    text += _stability(d, bases, method, table) + _leace(d, table)
     return (heading(2, f"Neurons or directions? — {name}")
             + f"<p>Each run analysed in every basis (fitted on the ranking split, swept on the scoring split), ranked "
               f"by <b>{html.escape(method)}</b> under the <b>{html.escape(ablate)}</b> intervention, over {runs} "
