@@ -99,3 +99,17 @@ def _dev_mean_h(run_dir) -> np.ndarray:
     run = load_run(run_dir)
     path, sents = read_split(run, "dev")
     return capture_activations(run, sents, path)[0]["h"].astype(np.float64)
+
+
+def test_serve_of_a_neurons_analysis_ignores_a_basis_file_an_earlier_analysis_left(tiny_run, tmp_path):
+    out = tmp_path / "a"
+    for basis in ("pca", "neurons"):  # the same folder analysed again, in neurons: basis.npz stays behind
+        run_cli("analyze", tiny_run, "--split", "test", "--basis", basis, "--max-k", "1", "--random-draws", "0",
+                "--no-figures", "--out", out, check=True)
+    assert (out / "basis.npz").is_file()
+    server = make_server(tiny_run, port=0, analysis=str(out))
+    try:
+        live = _live(server)
+        assert live.basis is None and live.units == [str(u) for u in load_run(tiny_run).model.unit_names()]
+    finally:
+        server.server_close()

@@ -165,6 +165,17 @@ def load_basis(path) -> FittedBasis:
                            bias=bias if np.any(bias) else None, relu=bool(z["relu"]))
 
 
+def recorded_basis(analysis_dir) -> FittedBasis | None:
+    """The basis an analysis folder was made in, as its analysis.json records it (None: neurons). A basis.npz that an
+    earlier analysis left in the folder, unrecorded, is not read."""
+    import json
+    from pathlib import Path
+
+    d = Path(analysis_dir)
+    about = json.loads((d / "analysis.json").read_text(encoding="utf-8")).get("basis")
+    return load_basis(d / about["file"]) if about else None
+
+
 def basis_edit(basis: FittedBasis, units, values):
     """A forward hook body ``fn(module, inputs, output)`` that sets the basis ``units`` of every token to
     ``values`` (None: 0; (m,) one per unit; callable(shape) -> shape + (m,): per token) by editing the site's

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nerve.analysis.bases import BASIS_FILE, load_basis
+from nerve.analysis.bases import recorded_basis
 from nerve.analysis.core import INTERVENTIONS
 from nerve.analysis.interventions import pool_sampler
 from nerve.errors import NerveError
@@ -259,7 +259,7 @@ def analysis_for(run_dir: Path, analysis: str | None) -> Path:
     return d
 
 
-def reference_activations(loaded, d: Path) -> np.ndarray:
+def reference_activations(loaded, d: Path, basis=None) -> np.ndarray:
     """(n_tokens, n) activations of the split the analysis in ``d`` ranked units on: its ``--rank-split`` when it
     judged methods on another split (captured from the loaded run's model), else the analysed split
     (activations.npz), the units in the model's order."""
@@ -271,10 +271,10 @@ def reference_activations(loaded, d: Path) -> np.ndarray:
     if rank_path and rank_path != about.get("split"):
         path, sents = read_split(loaded, rank_path, "the analysis' rank split")
         h = capture_activations(loaded, sents, path)[0]["h"]
-        return load_basis(d / BASIS_FILE).encode(h) if (d / BASIS_FILE).is_file() else h
+        return h if basis is None else basis.encode(h)
     with np.load(d / "activations.npz", allow_pickle=False) as z:
         names, h = [str(u) for u in z["neurons"]], z["h"]
-    if (d / BASIS_FILE).is_file():  # already the basis' units, in its order
+    if basis is not None:  # already the basis' units, in its order
         return h
     model_units = [str(u) for u in loaded.model.unit_names()]
     if sorted(names) != sorted(model_units):
@@ -292,8 +292,8 @@ def make_server(run_dir: str | os.PathLike, host: str = "127.0.0.1", port: int =
     d = analysis_for(run, analysis)
     files = {k: v.encode("utf-8") for k, v in explorer_files(d, live=True).items()}
     loaded = load_run(run, device)
-    basis = load_basis(d / BASIS_FILE) if (d / BASIS_FILE).is_file() else None
-    live = LiveModel(loaded, reference_activations(loaded, d), basis)
+    basis = recorded_basis(d)  # None: the neurons
+    live = LiveModel(loaded, reference_activations(loaded, d, basis), basis)
     check = HostCheck(host, host, port)
     server = bind_server(host, port, make_handler(files, live, check))
     check.bound(*server.server_address[:2])  # port 0: the free port it got
