@@ -19,7 +19,7 @@ from nerve.analysis.heldout import rank_input
 from nerve.analysis.leace import write_leace
 from nerve.analysis.pipeline import ACTIVATIONS, SUMMARY, analyze, save_activations
 from nerve.errors import NerveError
-from nerve.folder import clear_complete, mark_complete, sha256_file, writer_lock
+from nerve.folder import clear_complete, mark_complete, read_marker, remove_files, sha256_file, writer_lock
 from nerve.io import atomic_write_text
 from nerve.method_stage import write_methods
 from nerve.report import plots
@@ -42,6 +42,7 @@ def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec,
     out = Path(out_dir)
     check_activations(arrays)
     with writer_lock(out, "nerve analyze"):
+        previous = list((read_marker(out, "complete.json") or {}).get("files", {}))  # an earlier analysis' files
         clear_complete(out)
         save_activations(out / ACTIVATIONS, arrays)
         result = analyze(arrays, out, spec, progress)
@@ -55,6 +56,7 @@ def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec,
         summary["files"] = [ACTIVATIONS, *summary["files"], *(p.name for p in drawn), *more, SUMMARY]
         if identity is None:
             identity = {"kind": "analysis", "arrays": sha256_file(out / ACTIVATIONS), "options": spec.options()}
+        remove_files(out, [f for f in previous if f not in summary["files"]])  # e.g. a basis or sweep dropped since
         mark_complete(out, identity, summary["files"])
     return summary
 

@@ -158,6 +158,20 @@ def clear_complete(folder: Path) -> None:
         raise os_error(err, folder / COMPLETE) from None
 
 
+def remove_files(folder: Path, names: list[str]) -> None:
+    """Remove the files ``names`` (plain names an earlier result of this folder recorded) that a rewrite no longer
+    writes, so that a reader never takes one for part of the new result."""
+    for name in names:
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            continue
+        try:
+            (folder / name).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise os_error(err, folder / name) from None
+
+
 def mark_complete(folder: Path, components: dict, files: list[str], **extra: Any) -> str:
     """Write the completion marker (last): fingerprint, components and the SHA-256 of each output file."""
     fp = fingerprint(components)

@@ -254,3 +254,17 @@ def test_the_explorer_of_a_basis_analysis_shows_its_units(tiny_run, tmp_path):
             "--no-figures", "--out", out, check=True)
     payload = run_payload(out)
     assert payload["units"][:2] == ["sae0", "sae1"] and len(payload["single_ablation"]) == len(payload["units"])
+
+
+def test_analysing_a_folder_again_removes_the_files_the_earlier_analysis_wrote_and_this_one_does_not(tiny_run,
+                                                                                                    tmp_path):
+    out = tmp_path / "a"
+    common = ["--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random", "--max-k", "2",
+              "--random-draws", "2", "--no-figures", "--out", out]
+    run_cli("analyze", tiny_run, *common, "--basis", "pca,leace", "--sufficiency", check=True)
+    assert {"basis.npz", "leace.csv", "sufficiency.csv"} <= {p.name for p in out.iterdir()}
+    (out / "notes.txt").write_text("mine")
+    run_cli("analyze", tiny_run, *common, check=True)
+    names = {p.name for p in out.iterdir()}
+    assert not names & {"basis.npz", "leace.csv", "leace_summary.csv", "sufficiency.csv", "sufficiency_summary.csv"}
+    assert "notes.txt" in names and "methods.csv" in names  # never a file the analysis did not write

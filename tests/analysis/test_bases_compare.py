@@ -121,3 +121,20 @@ def test_leace_across_runs_is_the_mean_of_each_runs_leace_summary(bases_study):
         assert int(r["n_runs"]) == len(own) and float(r["own_drop_mean"]) == pytest.approx(np.mean(own), abs=1e-8)
     page = (bases_study / "report.html").read_text(encoding="utf-8")
     assert "The supervised reference, LEACE" in page and "Stability across seeds" in page
+
+
+def test_a_leace_summary_the_analysis_did_not_record_is_not_compared(tiny_run, tmp_path):
+    import shutil
+
+    from nerve.analysis.bases_compare import write_bases_comparison
+
+    folders = []
+    for seed in (0, 1):
+        for name, extra in (("l", ["--basis", "neurons,leace"]), ("a", [])):
+            run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random",
+                    *extra, "--max-k", "2", "--random-draws", "2", "--seed", str(seed), "--no-figures", "--out",
+                    tmp_path / f"{name}{seed}", check=True)
+        shutil.copy(tmp_path / f"l{seed}" / "leace_summary.csv", tmp_path / f"a{seed}")  # copied in
+        folders.append(tmp_path / f"a{seed}")
+    files = write_bases_comparison(tmp_path, {"neurons": folders})
+    assert "leace_across_runs.csv" not in files and not (tmp_path / "leace_across_runs.csv").exists()

@@ -101,12 +101,14 @@ def _dev_mean_h(run_dir) -> np.ndarray:
     return capture_activations(run, sents, path)[0]["h"].astype(np.float64)
 
 
-def test_serve_of_a_neurons_analysis_ignores_a_basis_file_an_earlier_analysis_left(tiny_run, tmp_path):
-    out = tmp_path / "a"
-    for basis in ("pca", "neurons"):  # the same folder analysed again, in neurons: basis.npz stays behind
+def test_serve_of_a_neurons_analysis_ignores_a_basis_file_it_did_not_record(tiny_run, tmp_path):
+    import shutil
+
+    for name, basis in (("pca", "pca"), ("a", "neurons")):
         run_cli("analyze", tiny_run, "--split", "test", "--basis", basis, "--max-k", "1", "--random-draws", "0",
-                "--no-figures", "--out", out, check=True)
-    assert (out / "basis.npz").is_file()
+                "--no-figures", "--out", tmp_path / name, check=True)
+    out = tmp_path / "a"
+    shutil.copy(tmp_path / "pca" / "basis.npz", out / "basis.npz")  # copied in: not the analysis' own
     server = make_server(tiny_run, port=0, analysis=str(out))
     try:
         live = _live(server)

@@ -36,6 +36,23 @@ def read_basis_summary(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def _recorded_names(folder) -> list[str]:
+    """The files the analysis in ``folder`` recorded in its completion marker (none when incomplete)."""
+    from nerve.folder import read_marker
+
+    return list((read_marker(Path(folder), "complete.json") or {}).get("files", {}))
+
+
+def _recorded(folder, name: str) -> Path:
+    """``folder/name`` when the analysis recorded that file, else a one-line error: a file the analysis did not
+    write (an earlier one's, or copied in) is never read."""
+    from nerve.errors import NerveError
+
+    if name not in _recorded_names(folder):
+        raise NerveError(f"{Path(folder) / name}: not a file of the analysis in {folder} (analyse it again)")
+    return Path(folder) / name
+
+
 def _interval(x: np.ndarray) -> tuple[float, float, float]:
     from scipy import stats
 
@@ -58,7 +75,7 @@ def bases_across_runs(runs: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[
     values: dict[tuple, list] = defaultdict(list)
     for basis, folders in runs.items():
         for i, folder in enumerate(folders):
-            for r in read_basis_summary(Path(folder) / BASIS_SUMMARY):
+            for r in read_basis_summary(_recorded(folder, BASIS_SUMMARY)):
                 for m in METRICS:
                     values[(basis, r["method"], r["ablate"], r["target_tag"], m)].append((i, r[m]))
     across = []
@@ -95,7 +112,7 @@ def leace_across_runs(folders: Sequence[str | os.PathLike]) -> list[dict]:
     interval (``LEACE_FIELDS``)."""
     values: dict[tuple, list] = defaultdict(list)
     for folder in folders:
-        with open(Path(folder) / "leace_summary.csv", encoding="utf-8", newline="") as f:
+        with open(_recorded(folder, "leace_summary.csv"), encoding="utf-8", newline="") as f:
             for r in csv.DictReader(f):
                 values[(r["erased_tag"], r["score"])].append((float(r["own_drop"]), float(r["selectivity"])))
     out = []
@@ -119,7 +136,7 @@ def write_bases_comparison(out: str | os.PathLike, runs: Mapping[str, Sequence[s
     atomic_write_text(os.path.join(out, "bases_paired.csv"), dicts_csv(paired, PAIRED_FIELDS))
     files = ["bases_across_runs.csv", "bases_paired.csv"]
     neurons = runs.get("neurons", [])
-    if neurons and all((Path(f) / "leace_summary.csv").is_file() for f in neurons):
+    if neurons and all("leace_summary.csv" in _recorded_names(f) for f in neurons):
         atomic_write_text(os.path.join(out, "leace_across_runs.csv"), dicts_csv(leace_across_runs(neurons),
                                                                                  LEACE_FIELDS))
         files.append("leace_across_runs.csv")
