@@ -124,10 +124,7 @@ def cmd_study(args) -> int:
     if args.translation:
         analysis = analysis.replace(translation=True)
     analysis = analysis.replace(figures=()) if args.no_figures else analysis
-    names = _list(args.basis)
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise NerveError(f"--basis {args.basis}: {twice[0]} is given twice")
+    names = _basis_names(args.basis)
     analysis = analysis.replace(leace="leace" in names)
     spec = studies.StudySpec(config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()),
                              tuple(args.grid or ()), tuple(args.cell_sets or ()), analysis,
@@ -184,11 +181,8 @@ def cmd_analyze(args) -> int:
     if args.no_figures and args.formats != "png,svg":
         raise NerveError(f"--formats {args.formats}: --no-figures draws no figure; give one of them")
     out_folder(args.out)
-    names = _list(args.basis) or ["neurons"]
+    names = _basis_names(args.basis) or ["neurons"]
     bases = [n for n in names if n != "leace"] or ["neurons"]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise NerveError(f"--basis {args.basis}: {twice[0]} is given twice")
     specs = [AnalysisSpec(split=args.split, bucket=args.bucket, max_k=args.max_k, random_draws=args.random_draws,
                           seed=args.seed, cluster=args.cluster, methods=_list(args.methods),
                           rank_split=args.rank_split, interventions=_list(args.ablate), sufficiency=args.sufficiency,
@@ -201,6 +195,15 @@ def cmd_analyze(args) -> int:
         print(f"analysis{'' if spec.basis == 'neurons' else ' in basis ' + spec.basis} written to {out} "
               f"({summary.get('seconds', 0):.1f}s)", file=sys.stderr)
     return 0
+
+
+def _basis_names(text: str) -> list[str]:
+    """The names of ``--basis`` (checked by the specs), none given twice."""
+    names = _list(text)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise NerveError(f"--basis {text}: {twice[0]} is given twice")
+    return names
 
 
 def _list(text: str) -> list[str]:

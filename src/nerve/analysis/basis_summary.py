@@ -22,9 +22,9 @@ import numpy as np
 
 from nerve.analysis.ablation import score_predictions
 from nerve.analysis.checks import Activations
+from nerve.analysis.decoders import decode_emissions
 from nerve.analysis.judging import dicts_csv
 from nerve.io import atomic_write_text
-from nerve.model.crf import viterbi
 
 TOP_TOKENS = 100  # a unit's most active tokens
 TOP_UNITS = 10  # a tag's top units
@@ -63,14 +63,10 @@ def reconstruction_f1_drop(site: Activations, basis) -> float:
     h = np.asarray(site.h, np.float64)
     rec = basis.center + basis.decode(basis.encode(h))
     W, b = np.asarray(site.W, np.float64), np.asarray(site.b, np.float64)
-    preds = [_decode(x @ W.T + b, site) for x in (h, rec)]
+    preds = [decode_emissions(x @ W.T + b, site) for x in (h, rec)]
     names, table = score_predictions(np.stack(preds), site)
     f1 = table[:, names.index("F1"), 0]
     return float(f1[0] - f1[1])
-
-
-def _decode(E: np.ndarray, site: Activations) -> np.ndarray:
-    return E.argmax(axis=1) if site.crf is None else viterbi(E, site.sentence_starts, site.crf)
 
 
 @dataclass(frozen=True)

@@ -75,28 +75,16 @@ class Neurons(Basis):
     what = "the site's neurons (the identity)"
 
 
-@BASES.register
-class PCA(Basis):
-    """Every principal component of the ranking split (scikit-learn ``PCA``)."""
+class FittedKind(Basis):
+    """A basis fitted on the ranking split (``nerve.analysis.bases.FITTERS``), registered by name."""
 
-    name = "pca"
-    what = "principal components of the ranking split (all of them)"
-
-
-@BASES.register
-class ICA(Basis):
-    """Every independent component of the ranking split (scikit-learn ``FastICA``, ``bases.ICA_OPTIONS``)."""
-
-    name = "ica"
-    what = "independent components of the ranking split (FastICA, all of them)"
+    def __init__(self, name: str, what: str):
+        self.name, self.what = name, what
 
 
-@BASES.register
-class SAE(Basis):
-    """A sparse autoencoder's features, fitted on the ranking split (``nerve.analysis.sae``)."""
-
-    name = "sae"
-    what = "sparse autoencoder features of the ranking split (4x as many as units)"
+BASES.add(FittedKind("pca", "principal components of the ranking split (all of them)"))
+BASES.add(FittedKind("ica", "independent components of the ranking split (FastICA, all of them)"))
+BASES.add(FittedKind("sae", "sparse autoencoder features of the ranking split (4x as many as units)"))
 
 
 # ---------------------------------------------------------------------------------------------------- methods

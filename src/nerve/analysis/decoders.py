@@ -161,3 +161,9 @@ class CrfDecoder:
     def decode(self, mask: np.ndarray) -> np.ndarray:
         """Tag ids (n_tokens,) for the current emissions (``mask``, the removed units, is implied by them)."""
         return viterbi(self.E, None, None, self.layout)
+
+
+def decode_emissions(E: np.ndarray, acts) -> np.ndarray:
+    """Tag ids (n_tokens,) of the (n_tokens, T) emissions ``E`` of the split ``acts`` (``checks.Activations``): the
+    first argmax, or the CRF's Viterbi over its sentences."""
+    return E.argmax(axis=1) if acts.crf is None else viterbi(E, acts.sentence_starts, acts.crf)

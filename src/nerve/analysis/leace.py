@@ -17,9 +17,9 @@ import numpy as np
 
 from nerve.analysis.ablation import SCORES, score_predictions
 from nerve.analysis.checks import Activations
+from nerve.analysis.decoders import decode_emissions
 from nerve.analysis.methods import RankInput
 from nerve.io import atomic_write_text
-from nerve.model.crf import viterbi
 
 LEACE_FIELDS = ("erased_tag", "eval_tag", *SCORES)
 LEACE_SUMMARY_FIELDS = ("erased_tag", "score", "edit_rank", "baseline", "own_drop", "others_mean_drop", "selectivity")
@@ -51,21 +51,15 @@ def leace_rows(rank: RankInput, score: Activations) -> tuple[list[str], list[str
     b = np.asarray(score.b, np.float64)
     h = np.asarray(score.h, np.float64)
     erased = [NONE]
-    preds = [_decode(h @ W.T + b, score)]
+    preds = [decode_emissions(h @ W.T + b, score)]
     counts = np.bincount(np.asarray(rank.labels, np.intp), minlength=len(tags))
     for z, tag in enumerate(tags):
         if counts[z] == 0 or counts[z] == len(rank.labels):
             continue
         erased.append(tag)
-        preds.append(_decode(erase(leace_eraser(rank.h, rank.labels, z), h) @ W.T + b, score))
+        preds.append(decode_emissions(erase(leace_eraser(rank.h, rank.labels, z), h) @ W.T + b, score))
     names, table = score_predictions(np.stack(preds), score)
     return erased, names, table
-
-
-def _decode(E: np.ndarray, score: Activations) -> np.ndarray:
-    if score.crf is None:
-        return E.argmax(axis=1)
-    return viterbi(E, score.sentence_starts, score.crf)
 
 
 def leace_summary(erased: list[str], names: list[str], table: np.ndarray, tags: list[str]) -> list[dict]:

@@ -213,19 +213,10 @@ def _tag_head(x: RankInput, target: str):
     CRF log-marginals (``"marginal"``: log_softmax(e_t + a_t), ``crf_context`` a_t from the actual emissions)."""
     import torch
 
-    from nerve.model.crf import crf_context
-
     dtype = np.float32 if np.asarray(x.h).dtype == np.float32 else np.float64  # the activations' precision
     W = torch.as_tensor(np.asarray(x.W, dtype=dtype))
     b = torch.zeros(x.n_tags, dtype=W.dtype) if x.b is None else torch.as_tensor(np.asarray(x.b, dtype=dtype))
-    context = torch.zeros(1, x.n_tags, dtype=W.dtype)
-    if target == "marginal":
-        if x.crf is None or x.sentence_starts is None:
-            raise AnalysisInputError("target 'marginal': expected a CRF model's transitions and sentence starts")
-        em = np.asarray(x.h, dtype=np.float64) @ np.asarray(x.W, dtype=np.float64).T
-        em = em + (0.0 if x.b is None else np.asarray(x.b, dtype=np.float64))
-        # a tag the constraints forbid has a_t = -inf; a large finite value keeps its gradient 0, not NaN
-        context = torch.as_tensor(np.maximum(crf_context(em, x.sentence_starts, x.crf), -1e4).astype(dtype))
+    context = torch.as_tensor(np.asarray(_context(x, target), dtype=dtype))  # 0, or the held CRF context (N, T)
 
     def f(h):
         z = h @ W.T + b
