@@ -70,10 +70,16 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
     by top-k intervention sweeps on ``spec.split``, for each of ``spec.interventions``
     (``heldout.method_sweeps``).
     """
-    from nerve.run import load_run, read_split
+    from nerve.run import read_split
+    from nerve.runs import load_any_run
 
     t0 = time.perf_counter()
-    run = load_run(run_dir, device)
+    run = load_any_run(run_dir, device)
+    if hasattr(run, "capture"):  # a Hugging Face tagger: analysed at its tag layer's input (``nerve.hf``)
+        if spec.site not in ("encoder_out", "classifier_in"):
+            raise NerveError(f"site {spec.site}: a Hugging Face run is analysed at classifier_in, the one site whose "
+                             "downstream is linear (its other sites: Run.activations)")
+        spec = spec.replace(site="classifier_in")
     spec.bound_max_k(run.model.n_units)
     split, rank_split = spec.split, spec.ranking_split
     path, sents = read_split(run, split)

@@ -84,6 +84,8 @@ def cmd_train(args) -> int:
     from nerve.data.prepare import resolve_data as resolve_data_paths
     from nerve.train import brief, train
 
+    if (Path(args.config) / "config.json").is_file():  # a Hugging Face model folder: fine-tune it
+        return _train_hf(args)
     config = resolve_config(args.config)
     cfg = load_config(config, args.overrides + (["data.repair_bio=true"] if args.repair_bio else []))
     out = args.out
@@ -98,6 +100,28 @@ def cmd_train(args) -> int:
                     on_epoch=lambda record: print(json.dumps(brief(record)), flush=True))
     print(f"done: best epoch {metrics['best_epoch']}, dev F1 {metrics['dev']['f1']:.4f}, "
           f"test F1 {metrics['test']['f1']:.4f} -> {out}", file=sys.stderr)
+    return 0
+
+
+def _train_hf(args) -> int:
+    """``nerve train MODEL_FOLDER``: fine-tune a Hugging Face encoder or token classifier (``nerve.hf``)."""
+    from nerve.data.prepare import resolve_data as resolve_data_paths
+    from nerve.hf import require
+
+    require()
+    from nerve.hf.config import hf_config
+    from nerve.hf.train import fine_tune
+    from nerve.train import brief
+
+    if not args.out:
+        raise NerveError("train: --out RUN_DIR is required")
+    if args.data is None:
+        raise NerveError("train: --data CORPUS is required with a Hugging Face model folder")
+    cfg = hf_config(args.config, args.overrides + (["data.repair_bio=true"] if args.repair_bio else []))
+    resolve_data_paths(cfg, resolve_data(args.data))
+    metrics = fine_tune(cfg, args.out, on_epoch=lambda record: print(json.dumps(brief(record)), flush=True))
+    print(f"done: best epoch {metrics['best_epoch']}, dev F1 {metrics['dev']['f1']:.4f}, "
+          f"test F1 {metrics['test']['f1']:.4f} -> {args.out}", file=sys.stderr)
     return 0
 
 

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _sub(sub, "train", "train a tagger (resumes from the run folder's checkpoint)")
-    p.add_argument("config", help="TOML config, preset name (xin2019, ncrfpp_best) or NCRF++ .config file")
+    p.add_argument("config", help="TOML config, preset name (xin2019, ncrfpp_best), NCRF++ .config file, or a "
+                                   "Hugging Face model folder to fine-tune (needs nerve[hf]; --set model.head=crf, "
+                                   "train.lr=...: docs/HF.md)")
     p.add_argument("--data", help="corpus folder with train.txt, valid.txt, test.txt, or a registered corpus name "
                                   "(default: the config's data paths)")
     p.add_argument("--out", help="run folder (required; NCRF++ configs: default model_dir)")

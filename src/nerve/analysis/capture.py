@@ -22,6 +22,8 @@ def capture_activations(run, sents, path: str) -> tuple[dict, list]:
         int64 (n_sentences,), decoder, and crf_start/crf_transitions/crf_end for CRF models — and the words of
         each non-empty sentence.
     """
+    if hasattr(run, "capture"):  # a fine-tuned Hugging Face run (``nerve.hf.run.LoadedHFRun``): its tag layer's input
+        return run.capture(sents, path)
     from nerve.data.batching import batches, length_sorted
     from nerve.data.prepare import encode_split
     from nerve.model.hooks import capture

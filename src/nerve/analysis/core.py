@@ -47,6 +47,9 @@ class Site:
 SITES: Registry[Site] = Registry("site", "--site")
 SITES.add(Site("encoder_out", "encoder_out",
                "the encoder output after dropout, the only input of the tag projection (one unit per hidden unit)"))
+SITES.add(Site("classifier_in", "classifier_in",
+               "a Hugging Face tagger's tag-layer input: each word's first sub-token in the last layer, after dropout "
+               "(nerve.hf; its other sites, layerN and ffnN, through Run.activations)"))
 
 
 # ---------------------------------------------------------------------------------------------------- bases
