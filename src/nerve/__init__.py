@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 FORMAT_VERSION = 1
 
 _API = {"fit": "nerve.api", "load_run": "nerve.api", "load_study": "nerve.api", "Run": "nerve.api",
-        "Study": "nerve.api", "Activations": "nerve.api", "AnalysisResult": "nerve.api",
+        "Study": "nerve.api", "Activations": "nerve.api", "AnalysisResult": "nerve.api", "HFRun": "nerve.api",
         "AnalysisSpec": "nerve.analysis.core", "SITES": "nerve.analysis.core", "BASES": "nerve.analysis.core",
         "METHODS": "nerve.analysis.core", "INTERVENTIONS": "nerve.analysis.core", "Method": "nerve.analysis.core",
         "Intervention": "nerve.analysis.core", "Basis": "nerve.analysis.core", "Site": "nerve.analysis.core",

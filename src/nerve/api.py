@@ -35,7 +35,7 @@ from nerve.tables import study_table, sweep_table
 from nerve.text import columns, line_problem
 from nerve.train import train
 
-__all__ = ["Activations", "AnalysisResult", "Run", "Study", "fit", "load_run", "load_study"]
+__all__ = ["Activations", "AnalysisResult", "HFRun", "Run", "Study", "fit", "load_run", "load_study"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,75 @@ class Run:
         return AnalysisResult(folder)
 
 
+class HFRun(Run):
+    """A fine-tuned Hugging Face run (``nerve train MODEL_FOLDER``): the same calls, at any of its sites
+    (``sites``: ffn1, layer1, …, classifier_in; words read at their first sub-token, or the mean of their
+    sub-tokens as the run's ``model.pooling`` says)."""
+
+    def __init__(self, loaded):
+        self._run = loaded
+        self.path: Path = loaded.path
+        self.model = loaded.model
+        self.tags: list[str] = list(loaded.tags)
+        self.sites: list[str] = loaded.model.sites()
+        self.units: list[str] = list(loaded.model.unit_names())
+
+    def tag(self, tokens: Sequence[str] | Sequence[Sequence[str]]) -> list[str] | list[list[str]]:
+        """The predicted tags of one tokenised sentence (a list of words), or of several (a list of lists)."""
+        from nerve.hf.run import predict_words
+
+        one = len(tokens) > 0 and isinstance(tokens[0], str)
+        sents = [list(tokens)] if one else [list(s) for s in tokens]
+        for i, s in enumerate(sents):
+            if not s or not all(isinstance(w, str) and w.strip() == w and w for w in s):
+                raise NerveError(f"tag: sentence {i}: expected a non-empty list of non-empty words")
+        pieces = self._run.pieces([Sentence(s) for s in sents], "<tag>")
+        pred = predict_words(self.model, pieces, self._run.tokenizer.pad_token_id, len(pieces))
+        out = [[self.tags[int(i)] for i in p] for p in pred]
+        return out[0] if one else out
+
+    def activations(self, split: str = "dev", site: str = "classifier_in") -> Activations:
+        """``site``'s word-level units on ``split``; inside ``intervene`` the intervened model's."""
+        path, sents = read_split(self._run, split)
+        arrays, words = self._run.capture(sents, path, site)
+        lengths = [len(w) for w in words]
+        return Activations([w for s in words for w in s], np.repeat(np.arange(len(words)), lengths), arrays["h"],
+                           arrays["gold"], arrays["pred"], [str(t) for t in arrays["tags"]],
+                           [str(u) for u in arrays["neurons"]], site)
+
+    @contextlib.contextmanager
+    def intervene(self, units: Sequence[int], how: str = "zero", reference: str = "dev", seed: int = 0,
+                  site: str = "classifier_in") -> Iterator[HFRun]:
+        """``Run.intervene`` at ``site``: the units of each word (at a sub-token site, the sub-tokens the run's
+        pooling reads: first sub-tokens, or all of a word's) become 0, the ``reference`` split's mean, or a
+        resampled token's values."""
+        import torch
+
+        if site not in self.sites:
+            raise NerveError(f"site {site!r}: expected one of {', '.join(self.sites)}")
+        n = self.model.site_units(site)
+        idx = []
+        for u in units:
+            if not (isinstance(u, (int, np.integer)) and not isinstance(u, bool) and 0 <= u < n):
+                raise NerveError(f"unit {u!r}: expected an index in 0..{n - 1} of site {site}")
+            idx.append(int(u))
+        intervention = INTERVENTIONS.get(how)
+        ref = self.activations(reference, site).h if intervention.needs_reference or intervention.per_token else None
+        sample = pool_sampler(ref, seed) if intervention.per_token else None
+        fill = None if sample is not None else intervention.values(ref)
+
+        def edit(values):
+            out = values.clone()
+            if sample is not None:
+                out[..., idx] = torch.as_tensor(sample(tuple(values.shape[:-1])))[..., idx].to(out)
+            else:
+                out[..., idx] = 0.0 if fill is None else torch.as_tensor(fill, dtype=out.dtype)[idx]
+            return out
+
+        with self.model.edit_words(site, edit):
+            yield self
+
+
 class AnalysisResult:
     """An analysis folder's tables (``nerve analyze`` / ``Run.analyze``): ``sensitivity`` (units × tags),
     ``activations`` (the archive), ``to_pandas`` (the sweeps, tidy), ``plot`` (its figures)."""
@@ -188,9 +257,12 @@ class Study:
 
 
 def load_run(path: str | os.PathLike, device: str = "cpu") -> Run:
-    """A finished run folder (``nerve train`` or ``fit``), loaded on ``device`` with its files checked against the
-    SHA-256 training recorded; a changed, unfinished or foreign folder is a one-line ``NerveError``."""
-    return Run(_load_run(path, device))
+    """A finished run folder (``nerve train`` or ``fit``; a fine-tuned Hugging Face model's gives an ``HFRun``),
+    loaded on ``device`` with its files checked against the SHA-256 training recorded; a changed, unfinished or
+    foreign folder is a one-line ``NerveError``."""
+    from nerve.hf.run import is_hf_run, load_hf_run
+
+    return HFRun(load_hf_run(path, device)) if is_hf_run(path) else Run(_load_run(path, device))
 
 
 def load_study(path: str | os.PathLike) -> Study:

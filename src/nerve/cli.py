@@ -350,7 +350,25 @@ def cmd_serve(args) -> int:
     return 0
 
 
-COMMANDS = {"compare": cmd_compare, "data": cmd_data, "study": cmd_study, "train": cmd_train,
+def cmd_depth(args) -> int:
+    from nerve.hf import require
+
+    require()
+    from nerve.hf.depth import DepthSpec
+    from nerve.hf.depth_table import depth_study
+    from nerve.report.depth_figure import plot_depth
+
+    spec = DepthSpec(tuple(_list(args.sites)), tuple(_list(args.methods)), args.k, args.ablate, args.rank_sentences,
+                     args.score_sentences, args.random_draws, args.seed)
+    out = out_folder(args.out)
+    summary = depth_study(args.runs, out, spec, log=lambda msg: print(f"depth: {msg}", file=sys.stderr, flush=True))
+    plot_depth(summary, Path(out) / "depth", spec.k, spec.intervention, len(args.runs))
+    print(f"depth: {len(summary)} site x method rows over {len(args.runs)} runs -> {Path(out) / 'depth_summary.csv'}",
+          file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"compare": cmd_compare, "depth": cmd_depth, "data": cmd_data, "study": cmd_study, "train": cmd_train,
             "evaluate": cmd_evaluate, "decode": cmd_decode, "analyze": cmd_analyze, "export-activations": cmd_export,
             "plot": cmd_plot}
 COMMANDS.update({"explore": cmd_explore, "serve": cmd_serve})

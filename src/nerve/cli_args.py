@@ -164,6 +164,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw the matrices' means only; each run's matrices are still written as CSV (default: "
                         "each run's figures too)")
 
+    p = _sub(sub, "depth", "layer by layer: ranking methods at every site of fine-tuned transformer runs, judged "
+                           "inside the model against random units (needs nerve[hf])")
+    p.add_argument("runs", nargs="+", help="run folders of `nerve train MODEL_FOLDER` (e.g. the seeds of one recipe)")
+    p.add_argument("--out", required=True, help="depth folder (required): runs/NAME/depth.csv, depth_summary.csv, depth.png")
+    p.add_argument("--sites", default="", help="comma-separated sites (default: all: ffn1, layer1, ..., "
+                                               "classifier_in)")
+    p.add_argument("--methods", default="probeless,selectivity,gradxact,atp_mean",
+                   help="of probeless, selectivity, gradxact, atp_mean (default: all four)")
+    p.add_argument("--k", type=int, default=10, help="units intervened per tag and site (default: 10)")
+    p.add_argument("--ablate", default="mean", choices=["mean", "zero"],
+                   help="the units' value: their dev mean or 0 (default: mean)")
+    p.add_argument("--rank-sentences", type=int, default=1000,
+                   help="first dev sentences the methods rank on (default: 1000; 0 = all)")
+    p.add_argument("--score-sentences", type=int, default=500,
+                   help="first test sentences the interventions are scored on (default: 500; 0 = all)")
+    p.add_argument("--random-draws", type=int, default=20, help="random k-unit sets per site (default: 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random sets (default: 0)")
+
     p = _sub(sub, "export-activations", "write a run's activations in NeuroX's JSON format")
     p.add_argument("run", help="run folder")
     p.add_argument("--split", default="dev", help=f"{SPLIT_HELP} (default: dev)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,39 +18,8 @@ from nerve.hf.run import load_hf_run
 from nerve.hf.train import fine_tune
 from nerve.run import read_split
 from tests.conftest import TINY, run_cli
+from tests.hf.conftest import RECIPE, TAGS, plain_model, tune
 from tests.hf.tiny_bert import make_tiny_bert
-
-TAGS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
-
-
-def _tune(folder: Path, out: Path, *settings: str) -> dict:
-    cfg = hf_config(folder, ["train.epochs=2", "train.batch_size=8", "train.lr=1e-3", *settings])
-    resolve_data(cfg, str(TINY))
-    return fine_tune(cfg, out, log=lambda msg: None)
-
-
-@pytest.fixture(scope="module")
-def tuned(tmp_path_factory) -> Path:
-    """A token classifier (labels in an order of its own) fine-tuned 2 epochs with a softmax head."""
-    root = tmp_path_factory.mktemp("hf")
-    folder = make_tiny_bert(root / "bert", labels=list(reversed(TAGS)))
-    _tune(folder, root / "run")
-    return root / "run"
-
-
-def _plain(run_dir: Path):
-    """The fine-tuned weights in a plain ``BertForTokenClassification`` and its tokenizer (eval mode)."""
-    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
-
-    config = BertConfig.from_pretrained(run_dir / "encoder")
-    config.num_labels = len(TAGS)
-    plain = BertForTokenClassification(config).eval()
-    state = torch.load(run_dir / "model.pt", weights_only=False)["state_dict"]
-    mapped = {k.replace("encoder.", "bert.", 1): v for k, v in state.items() if k.startswith("encoder.")}
-    mapped |= {"classifier.weight": state["hidden2tag.weight"], "classifier.bias": state["hidden2tag.bias"]}
-    missing, unexpected = plain.load_state_dict(mapped, strict=False)
-    assert not unexpected and all("pooler" in k for k in missing)
-    return plain, AutoTokenizer.from_pretrained(run_dir / "encoder")
 
 
 def _first_subtokens(tokenizer, words: list[str]) -> tuple[dict, list[int]]:
@@ -68,7 +36,7 @@ def test_predictions_equal_a_plain_transformers_forward_pass(tuned):
     run = load_hf_run(tuned)
     path, sents = read_split(run, "test")
     arrays, words = run.capture(sents, path)
-    plain, tok = _plain(tuned)
+    plain, tok = plain_model(tuned)
     expected = []
     with torch.no_grad():
         for ws in words:
@@ -82,7 +50,7 @@ def test_word_level_activations_equal_a_hand_gather_of_first_subtokens(tuned, si
     run = load_hf_run(tuned)
     path, sents = read_split(run, "dev")
     arrays, words = run.capture(sents, path, site)
-    plain, tok = _plain(tuned)
+    plain, tok = plain_model(tuned)
     module = {"layer1": plain.bert.encoder.layer[0], "ffn2": plain.bert.encoder.layer[1].intermediate,
               "classifier_in": plain.bert.encoder.layer[-1]}[site]
     seen = []
@@ -105,7 +73,7 @@ def test_mean_pooling_reads_the_mean_of_a_word_s_subtokens(tuned, tmp_path):
     run.model.cfg.pooling = "mean"
     path, sents = read_split(run, "dev")
     arrays, words = run.capture(sents, path, "layer2")
-    _, tok = _plain(tuned)
+    _, tok = plain_model(tuned)
     outer = []
     hook = run.model.encoder.encoder.layer[1].register_forward_hook(lambda m, i, out: outer.append(
         out[0] if isinstance(out, tuple) else out))
@@ -128,7 +96,7 @@ def test_an_intervention_at_an_ffn_site_equals_editing_the_module_output_in_a_pl
     run = load_hf_run(tuned)
     path, sents = read_split(run, "test")
     units = [3, 17, 40]
-    plain, tok = _plain(tuned)
+    plain, tok = plain_model(tuned)
     words = [s.words for s in sents]
 
     def zero(values):
@@ -170,17 +138,17 @@ def test_a_folder_whose_labels_do_not_match_the_corpus_is_a_one_line_error(tmp_p
 
 def test_a_killed_fine_tuning_resumes_to_the_numbers_of_a_straight_run(tmp_path):
     folder = make_tiny_bert(tmp_path / "bert")
-    straight = _tune(folder, tmp_path / "straight", "model.head=crf")
+    straight = tune(folder, tmp_path / "straight", "model.head=crf")
 
     def stop(record):
         raise KeyboardInterrupt
 
-    cfg = hf_config(folder, ["train.epochs=2", "train.batch_size=8", "train.lr=1e-3", "model.head=crf"])
+    cfg = hf_config(folder, [*RECIPE, "model.head=crf"])
     resolve_data(cfg, str(TINY))
     with pytest.raises(KeyboardInterrupt):
         fine_tune(cfg, tmp_path / "killed", log=lambda msg: None, on_epoch=stop)
     assert not (tmp_path / "killed" / "complete.json").exists()
-    resumed = _tune(folder, tmp_path / "killed", "model.head=crf")
+    resumed = tune(folder, tmp_path / "killed", "model.head=crf")
     assert [r["loss"] for r in resumed["epochs"]] == [r["loss"] for r in straight["epochs"]]
     assert resumed["test"] == straight["test"]
 
@@ -204,3 +172,35 @@ def test_nerve_analyze_reads_the_classifier_input_of_a_fine_tuned_run(tuned, tmp
     saved = np.load(tmp_path / "an" / "activations.npz")
     np.testing.assert_array_equal(saved["h"], arrays["h"])
     assert json.loads((tmp_path / "an" / "complete.json").read_text())["files"]
+
+
+def test_the_api_tags_a_sentence_as_the_run_predicts_it(tuned):
+    import nerve
+
+    run = nerve.load_run(tuned)
+    sents = read_split(run._run, "test")[1][:3]
+    arrays, _ = run._run.capture(sents, "<test>")
+    n = [len(s.words) for s in sents]
+    tagged = run.tag([s.words for s in sents])
+    assert [t for sent in tagged for t in sent] == [run.tags[i] for i in arrays["pred"][: sum(n)]]
+
+
+def test_the_api_intervention_at_an_ffn_site_equals_a_plain_hook_on_the_module(tuned):
+    import nerve
+
+    run = nerve.load_run(tuned)
+    with run.intervene([1, 2], "mean", site="ffn2"):
+        edited = run.activations("test", "classifier_in").h
+    mean = run.activations("dev", "ffn2").h.mean(axis=0)
+    loaded = load_hf_run(tuned)
+    path, sents = read_split(loaded, "test")
+
+    def to_mean(values):
+        values = values.clone()
+        values[:, [1, 2]] = torch.as_tensor(mean[[1, 2]])
+        return values
+
+    with loaded.model.edit_words("ffn2", to_mean):
+        expected = loaded.capture(sents, path, "classifier_in")[0]["h"]
+    np.testing.assert_allclose(edited, expected, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(edited, run.activations("test", "classifier_in").h, atol=1e-5)

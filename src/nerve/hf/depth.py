@@ -1,0 +1,225 @@
+"""Layer by layer: ranking methods at every site of a fine-tuned transformer, each judged by an intervention inside
+the real model (the site's top-k units of a tag set to their ranking-split mean, or 0, through a hook on the real
+module; the whole model re-run on held-out sentences) against random k-unit sets at the same site.
+
+Methods that need no linear head apply at every site: ``probeless`` and ``selectivity`` (class means, as in
+``nerve.analysis.methods``), ``gradxact`` (gradient × activation) and ``atp_mean`` (attribution patching: the
+first-order change of the tag's log-probability when the unit takes its mean), the last two from one backward pass
+per tag through the real model. Xin et al.'s ``sensitivity`` reads the tag layer and applies at ``classifier_in``
+only (``nerve analyze``).
+
+Per run: ``depth_rows`` gives one row per (site, method, tag): the target tag's recall before and after, the mean
+drop of the other tags, the random sets' mean drop and the method's p against them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nerve.errors import NerveError
+from nerve.hf.words import read_words, word_batch, word_positions
+
+DEPTH_METHODS = ("probeless", "selectivity", "gradxact", "atp_mean")
+DEPTH_FIELDS = ("site", "depth", "method", "tag", "k", "recall", "recall_after", "own_drop", "others_drop",
+                "selectivity", "random_drop", "random_sd", "p_random", "draws", "gold_tokens")
+
+
+@dataclass(frozen=True)
+class DepthSpec:
+    """One depth analysis. sites: () for every site of the model; methods: of ``DEPTH_METHODS``; k: units
+    intervened per tag; intervention: ``mean`` (the ranking split's mean of each unit) or ``zero``;
+    rank_sentences / score_sentences: the first N sentences of the ranking (dev) and scoring (test) splits, 0 for
+    all; random_draws: random k-unit sets per site (seeded by ``seed``); batch_size: sentences per forward pass."""
+
+    sites: tuple[str, ...] = ()
+    methods: tuple[str, ...] = DEPTH_METHODS
+    k: int = 10
+    intervention: str = "mean"
+    rank_sentences: int = 1000
+    score_sentences: int = 500
+    random_draws: int = 20
+    seed: int = 0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        bad = [m for m in self.methods if m not in DEPTH_METHODS]
+        if bad or not self.methods:
+            raise NerveError(f"--methods {','.join(self.methods)}: expected some of {', '.join(DEPTH_METHODS)}")
+        if self.intervention not in ("mean", "zero"):
+            raise NerveError(f"--ablate {self.intervention}: expected mean or zero")
+        if self.k < 1 or self.random_draws < 1 or self.rank_sentences < 0 or self.score_sentences < 0:
+            raise NerveError("depth: expected k >= 1, random draws >= 1 and sentence counts >= 0")
+
+
+def _batches(pieces, pad_id: int, size: int):
+    order = np.argsort([len(p.ids) for p in pieces], kind="stable")
+    for start in range(0, len(order), size):
+        idx = order[start: start + size]
+        yield idx, word_batch([pieces[i] for i in idx], pad_id)
+
+
+def site_values(model, pieces, pad_id: int, sites: Sequence[str], size: int) -> tuple[dict, np.ndarray]:
+    """Every site's word-level values in one pass ({site: float32 (n_words, n)}) and the predicted tags (n_words,),
+    sentences in input order."""
+    from nerve.model.hooks import hooks
+
+    store: dict[str, torch.Tensor] = {}
+    fwd = [(s, (lambda name: lambda m, i, out: store.__setitem__(name, out.detach()))(s)) for s in sites]
+    rows = {s: [None] * len(pieces) for s in sites}
+    preds = [None] * len(pieces)
+    model.eval()
+    with torch.no_grad(), hooks(model, fwd):
+        for idx, batch in _batches(pieces, pad_id, size):
+            pred = model.decode(batch).numpy()
+            for s in sites:
+                h = store[s] if s == "classifier_in" else read_words(store[s], batch, model.cfg.pooling)
+                for row, i in enumerate(idx):
+                    rows[s][i] = h[row, : len(pieces[i].first)].numpy()
+            for row, i in enumerate(idx):
+                preds[i] = pred[row, : len(pieces[i].first)]
+    return {s: np.concatenate(r).astype(np.float32) for s, r in rows.items()}, np.concatenate(preds)
+
+
+def gradient_scores(model, pieces, pad_id: int, sites: Sequence[str], means: dict, labels: np.ndarray,
+                    size: int) -> dict:
+    """{site: {"gradxact": (n, T), "atp_mean": (n, T)}}: for tag t, the log-probability of t summed over the words
+    labelled t, L_t; gradxact[u, t] = Σ h_u·∂L_t/∂h_u and atp_mean[u, t] = Σ (h_u − mean_u)·∂L_t/∂h_u over the
+    positions an intervention writes (first-order: the drop of L_t when u goes to 0, or to its mean), each divided
+    by the words of t. One backward pass per tag and batch through the real model."""
+    from nerve.model.hooks import hooks
+
+    T = len(model.tags)
+    out = {s: {m: np.zeros((model.site_units(s), T)) for m in ("gradxact", "atp_mean")} for s in sites}
+    store: dict[str, torch.Tensor] = {}
+    fwd = [(s, (lambda name: lambda m, i, o: store.__setitem__(name, o))(s)) for s in sites]
+    model.eval()
+    start = 0
+    label_rows = []
+    for p in pieces:
+        label_rows.append(labels[start: start + len(p.first)])
+        start += len(p.first)
+    with torch.enable_grad(), hooks(model, fwd):
+        for idx, batch in _batches(pieces, pad_id, size):
+            store.clear()
+            logp = torch.log_softmax(model.emissions(batch), dim=-1)  # shape: (B, L, T)
+            lab = torch.zeros(batch.mask.shape, dtype=torch.long)
+            for row, i in enumerate(idx):
+                lab[row, : len(label_rows[i])] = torch.from_numpy(label_rows[i])
+            positions = word_positions(batch, model.cfg.pooling)
+            tensors = [store[s] for s in sites]
+            for t in range(T):
+                chosen = batch.mask & (lab == t)
+                if not bool(chosen.any()):
+                    continue
+                grads = torch.autograd.grad(logp[..., t][chosen].sum(), tensors, retain_graph=True)
+                for s, h, g in zip(sites, tensors, grads):
+                    hv, gv = (h, g) if s == "classifier_in" else (h[positions], g[positions])
+                    hv, gv = hv.detach().reshape(-1, hv.shape[-1]), gv.reshape(-1, gv.shape[-1])
+                    if s == "classifier_in":
+                        keep = batch.mask.reshape(-1)
+                        hv, gv = hv[keep], gv[keep]
+                    out[s]["gradxact"][:, t] += (hv * gv).sum(0).double().numpy()
+                    out[s]["atp_mean"][:, t] += ((hv - torch.as_tensor(means[s])) * gv).sum(0).double().numpy()
+    counts = np.bincount(labels, minlength=T).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for s in sites:
+            for m in out[s]:
+                out[s][m] = np.where(counts > 0, out[s][m] / counts, np.nan)
+    return out
+
+
+def edited_predictions(model, pieces, pad_id: int, site: str, units: np.ndarray, values, size: int) -> np.ndarray:
+    """The model's predicted tags (n_words,) with ``units`` of ``site`` set to ``values`` (None: 0; else float (n,)
+    one per unit) at every word, through a hook on the real module; the whole model re-run."""
+    idx_units = torch.as_tensor(np.asarray(units, dtype=np.int64))
+    fill = None if values is None else torch.as_tensor(np.asarray(values, dtype=np.float32))[idx_units]
+
+    def edit(v):
+        v = v.clone()
+        v[..., idx_units] = 0.0 if fill is None else fill.to(v.dtype)
+        return v
+
+    from nerve.hf.run import predict_words
+
+    with model.edit_words(site, edit):
+        return np.concatenate(predict_words(model, pieces, pad_id, size))
+
+
+def tag_recalls(gold: np.ndarray, pred: np.ndarray, T: int) -> np.ndarray:
+    """Per tag, the share of its gold words predicted as it (NaN for a tag without gold words): float (T,)."""
+    hit = np.bincount(gold[gold == pred], minlength=T).astype(np.float64)
+    n = np.bincount(gold, minlength=T).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, hit / n, np.nan)
+
+
+def _class_scores(method: str, h: np.ndarray, labels: np.ndarray, T: int) -> np.ndarray:
+    from nerve.analysis.methods import RankInput, probeless_scores, selectivity_scores
+
+    x = RankInput(h, labels, np.zeros((T, h.shape[1])), T)  # neither method reads the tag layer
+    return probeless_scores(x) if method == "probeless" else selectivity_scores(x)
+
+
+def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, list], progress=None) -> list[dict]:
+    """One row per (site, method, tag) (``DEPTH_FIELDS``) for a loaded Hugging Face run (``LoadedHFRun``):
+    methods ranked on ``rank`` = (path, sentences) with the model's predicted tags, judged on ``score`` by the
+    site's top-k units set to their ``rank`` mean (or 0) against ``spec.random_draws`` random k-unit sets.
+    ``progress(site)`` is called as each site starts."""
+    model, pad, bs = run.model, run.tokenizer.pad_token_id, spec.batch_size
+    sites = list(spec.sites) or model.sites()
+    unknown = [s for s in sites if s not in model.sites()]
+    if unknown:
+        raise NerveError(f"--sites {','.join(unknown)}: expected some of {', '.join(model.sites())}")
+    if spec.k > min(model.site_units(s) for s in sites):
+        raise NerveError(f"--k {spec.k}: more than the units of a site")
+    cut = (lambda sents, n: [s for s in sents if len(s.words)][: n or None])
+    rank_sents, score_sents = cut(rank[1], spec.rank_sentences), cut(score[1], spec.score_sentences)
+    rank_p, score_p = run.pieces(rank_sents, rank[0]), run.pieces(score_sents, score[0])
+    T = len(model.tags)
+    H, labels = site_values(model, rank_p, pad, sites, bs)
+    means = {s: H[s].astype(np.float64).mean(axis=0) for s in sites}
+    grads = {}
+    if {"gradxact", "atp_mean"} & set(spec.methods):
+        grads = gradient_scores(model, rank_p, pad, sites, means, labels, bs)
+    tag_id = {t: i for i, t in enumerate(model.tags)}
+    gold = np.array([tag_id[t] for s in score_sents for t in s.tags], dtype=np.int64)
+    from nerve.hf.run import predict_words
+
+    base = tag_recalls(gold, np.concatenate(predict_words(model, score_p, pad, bs)), T)
+    ranked_tags = np.bincount(labels, minlength=T) > 0
+    rng = np.random.default_rng(spec.seed)
+    from nerve.analysis.ranking import rank_units
+
+    rows = []
+    for depth, site in enumerate(sites, 1):
+        if progress is not None:
+            progress(site)
+        values = None if spec.intervention == "zero" else means[site]
+        n = model.site_units(site)
+        draws = [rng.choice(n, spec.k, replace=False) for _ in range(spec.random_draws)]
+        random_drop = base[None, :] - np.stack(
+            [tag_recalls(gold, edited_predictions(model, score_p, pad, site, d, values, bs), T) for d in draws])
+        cache: dict[tuple, np.ndarray] = {}
+        for method in spec.methods:
+            scores = grads[site][method] if method in grads.get(site, {}) else _class_scores(method, H[site], labels, T)
+            order = rank_units(scores)
+            for t in np.flatnonzero(ranked_tags & ~np.isnan(base)):
+                units = tuple(sorted(order[t, : spec.k].tolist()))
+                if units not in cache:
+                    cache[units] = tag_recalls(gold, edited_predictions(model, score_p, pad, site, np.array(units),
+                                                                        values, bs), T)
+                after = cache[units]
+                drop = base - after
+                others = [u for u in range(T) if u != t and not np.isnan(drop[u])]
+                own, rest = float(drop[t]), float(np.mean(drop[others])) if others else float("nan")
+                rd = random_drop[:, t]
+                rows.append({"site": site, "depth": depth, "method": method, "tag": model.tags[t], "k": spec.k,
+                             "recall": float(base[t]), "recall_after": float(after[t]), "own_drop": own,
+                             "others_drop": rest, "selectivity": own - rest, "random_drop": float(rd.mean()),
+                             "random_sd": float(rd.std(ddof=1)) if len(rd) > 1 else float("nan"),
+                             "p_random": float((1 + np.sum(rd >= own)) / (len(rd) + 1)), "draws": len(rd),
+                             "gold_tokens": int(np.sum(gold == t))})
+    return rows

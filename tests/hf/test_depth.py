@@ -1,0 +1,173 @@
+"""nerve depth (layer by layer) against independent computation: the closed-form gradient at the linear head,
+finite differences through the real model, a plain transformers re-run with a plain hook, and the summary's
+statistics against scipy and statsmodels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from nerve.hf.depth import DepthSpec, depth_rows, gradient_scores, site_values
+from nerve.hf.depth_table import summarise
+from nerve.hf.run import load_hf_run
+from nerve.run import read_split
+from tests.conftest import run_cli
+from tests.hf.conftest import plain_model
+
+
+def _rank(run, n=40):
+    path, sents = read_split(run, "dev")
+    pieces = run.pieces(sents[:n], path)
+    return pieces, sents[:n]
+
+
+def test_gradxact_at_the_classifier_input_equals_the_softmax_closed_form(tuned):
+    run = load_hf_run(tuned)
+    pieces, _ = _rank(run)
+    H, labels = site_values(run.model, pieces, 0, ["classifier_in"], 16)
+    h = H["classifier_in"].astype(np.float64)
+    got = gradient_scores(run.model, pieces, 0, ["classifier_in"], {"classifier_in": h.mean(0)}, labels, 16)
+    W = run.model.hidden2tag.weight.detach().double().numpy()
+    b = run.model.hidden2tag.bias.detach().double().numpy()
+    logits = h @ W.T + b
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    T = len(run.model.tags)
+    expected = np.full((h.shape[1], T), np.nan)
+    for t in np.unique(labels):
+        rows = labels == t
+        grad = W[t][None, :] - p[rows] @ W  # d log p_t / d h, per word
+        expected[:, t] = (h[rows] * grad).sum(0) / rows.sum()
+    np.testing.assert_allclose(got["classifier_in"]["gradxact"], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_atp_at_an_ffn_site_equals_finite_differences_through_the_model(tuned):
+    run = load_hf_run(tuned)
+    run.model.double()
+    pieces, _ = _rank(run, 20)
+    H, labels = site_values(run.model, pieces, 0, ["ffn1"], 32)
+    m = H["ffn1"].astype(np.float64).mean(0)
+    got = gradient_scores(run.model, pieces, 0, ["ffn1"], {"ffn1": m}, labels, 32)["ffn1"]["atp_mean"]
+    from nerve.hf.words import word_batch
+
+    batch = word_batch(pieces, 0)
+    lab = torch.zeros(batch.mask.shape, dtype=torch.long)
+    start = 0
+    for r, p in enumerate(pieces):
+        lab[r, : len(p.first)] = torch.from_numpy(labels[start: start + len(p.first)])
+        start += len(p.first)
+    t = run.model.tags.index("B-PER")
+    u, eps = int(np.argmax(np.abs(got[:, t]))), 1e-5
+    assert abs(got[u, t]) > 1e-5  # a unit that matters (float64 differences resolve ~1e-10), so the test can fail
+
+    def objective(e: float) -> float:
+        def edit(v):
+            v = v.clone()
+            v[:, u] = v[:, u] + e * (float(m[u]) - v[:, u])
+            return v
+
+        with torch.no_grad(), run.model.edit_words("ffn1", edit):
+            logp = torch.log_softmax(run.model.emissions(batch), -1)[..., t]
+        return float(logp[batch.mask & (lab == t)].sum())
+
+    finite = -(objective(eps) - objective(-eps)) / (2 * eps) / np.sum(labels == t)
+    assert math.isclose(got[u, t], finite, rel_tol=1e-4, abs_tol=1e-8), (got[u, t], finite)
+
+
+def test_a_depth_row_equals_a_plain_re_run_with_the_units_edited_by_a_plain_hook(tuned):
+    """Layer 1's output: in this tiny model FFN edits of the words' first sub-tokens barely move a prediction."""
+    run = load_hf_run(tuned)
+    spec = DepthSpec(sites=("layer1",), methods=("probeless",), k=24, intervention="zero", rank_sentences=60,
+                     score_sentences=40, random_draws=3)
+    rank, score = read_split(run, "dev"), read_split(run, "test")
+    rows = depth_rows(run, spec, rank, score)
+    plain, tok = plain_model(tuned)
+    hand = []
+    seen = []
+    handle = plain.bert.encoder.layer[0].register_forward_hook(
+        lambda m, i, o: seen.append(o[0] if isinstance(o, tuple) else o))
+    with torch.no_grad():
+        labels = []
+        for s in [s for s in rank[1] if s.words][:60]:
+            enc = tok(s.words, is_split_into_words=True, return_tensors="pt")
+            first = [enc.word_ids(0).index(w) for w in range(len(s.words))]
+            seen.clear()
+            labels.append(plain(**enc).logits[0, first].argmax(-1).numpy())
+            hand.append(seen[0][0, first].numpy())
+    handle.remove()
+    h, labels = np.concatenate(hand).astype(np.float64), np.concatenate(labels)
+    present = np.unique(labels)
+    means = {z: h[labels == z].mean(0) for z in present}
+    row = max(rows, key=lambda r: r["own_drop"])
+    assert row["own_drop"] > 0  # the edit changes predictions, so that the comparison can fail
+    z = run.model.tags.index(row["tag"])
+    probeless = sum(np.abs(means[z] - means[o]) for o in present if o != z)
+    units = np.argsort(-probeless, kind="stable")[:24]
+
+    def edit(module, inputs, out):
+        hidden = (out[0] if isinstance(out, tuple) else out).clone()
+        rows, cols = torch.as_tensor(first_now[0])[:, None], torch.as_tensor(units)[None, :]
+        hidden[0, rows, cols] = 0.0
+        return (hidden, *out[1:]) if isinstance(out, tuple) else hidden
+
+    first_now: list = [None]
+    handle = plain.bert.encoder.layer[0].register_forward_hook(edit)
+    hits = total = 0
+    with torch.no_grad():
+        for s in [s for s in score[1] if s.words][:40]:
+            enc = tok(s.words, is_split_into_words=True, return_tensors="pt")
+            first_now[0] = [enc.word_ids(0).index(w) for w in range(len(s.words))]
+            pred = plain(**enc).logits[0, first_now[0]].argmax(-1).numpy()
+            gold = np.array([run.model.tags.index(t) for t in s.tags])
+            hits += int(np.sum((gold == z) & (pred == z)))
+            total += int(np.sum(gold == z))
+    handle.remove()
+    assert row["gold_tokens"] == total
+    assert math.isclose(row["recall_after"], hits / total, abs_tol=1e-12)
+
+
+def test_the_summary_equals_a_t_interval_and_holm_recomputed_by_hand():
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(3)
+    runs = {}
+    for name in ("a", "b", "c", "d"):
+        runs[name] = [{"site": s, "depth": d, "method": "gradxact", "tag": t, "own_drop": rng.random(),
+                       "random_drop": 0.1 * rng.random(), "selectivity": rng.random(), "p_random": rng.random(),
+                       "draws": 20} for d, s in ((1, "ffn1"), (2, "layer1")) for t in ("B-PER", "I-PER")]
+    out = summarise(runs)
+    for r in out:
+        x = np.array([np.mean([q["own_drop"] - q["random_drop"] for q in rows if q["site"] == r["site"]])
+                      for rows in runs.values()])
+        res = stats.ttest_1samp(x, 0.0)
+        half = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
+        assert math.isclose(r["p"], res.pvalue, rel_tol=1e-9)
+        assert math.isclose(r["ci_high"] - r["excess_mean"], half, rel_tol=1e-9)
+        assert math.isclose(r["p_floor"], 1 / 21)
+    holm = multipletests([r["p"] for r in out], method="holm")[1]
+    np.testing.assert_allclose([r["p_holm"] for r in out], holm)
+
+
+def test_nerve_depth_reuses_a_run_only_while_its_fingerprint_matches(tuned, tmp_path):
+    args = ["depth", tuned, "--out", tmp_path / "d", "--sites", "ffn1,classifier_in", "--methods", "probeless",
+            "--k", "3", "--rank-sentences", "30", "--score-sentences", "20", "--random-draws", "2"]
+    assert run_cli(*args).returncode == 0
+    marker = tmp_path / "d" / "runs" / tuned.name / "complete.json"
+    first = marker.read_text()
+    assert run_cli(*args).returncode == 0 and marker.read_text() == first
+    assert run_cli(*args[:-1], "3").returncode == 0 and marker.read_text() != first
+    assert (tmp_path / "d" / "depth.png").is_file() and (tmp_path / "d" / "depth_summary.csv").is_file()
+
+
+def test_two_folders_holding_one_model_are_refused(tuned, tmp_path):
+    import shutil
+
+    shutil.copytree(tuned, tmp_path / "copy")
+    proc = run_cli("depth", tuned, tmp_path / "copy", "--out", tmp_path / "d")
+    assert proc.returncode == 2 and "same model" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
