@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "depth", "layer by layer: ranking methods at every site of fine-tuned transformer runs, judged "
                            "inside the model against random units (needs nerve[hf])")
     p.add_argument("runs", nargs="+", help="run folders of `nerve train MODEL_FOLDER` (e.g. the seeds of one recipe)")
-    p.add_argument("--out", required=True, help="depth folder (required): runs/NAME/depth.csv, depth_summary.csv, depth.png")
+    p.add_argument("--out", required=True,
+                   help="depth folder (required): runs/NAME/depth.csv, depth_summary.csv, depth.png")
     p.add_argument("--sites", default="", help="comma-separated sites (default: all: ffn1, layer1, ..., "
                                                "classifier_in)")
     p.add_argument("--methods", default="probeless,selectivity,gradxact,atp_mean",

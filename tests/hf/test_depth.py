@@ -171,3 +171,15 @@ def test_two_folders_holding_one_model_are_refused(tuned, tmp_path):
     shutil.copytree(tuned, tmp_path / "copy")
     proc = run_cli("depth", tuned, tmp_path / "copy", "--out", tmp_path / "d")
     assert proc.returncode == 2 and "same model" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_nerve_depth_on_a_tagger_run_is_a_one_line_error(tiny_run, tmp_path):
+    proc = run_cli("depth", tiny_run, "--out", tmp_path / "d")
+    assert proc.returncode == 2 and "not a fine-tuned Hugging Face run" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_site_is_a_one_line_error_listing_the_sites(tuned, tmp_path):
+    proc = run_cli("depth", tuned, "--out", tmp_path / "d", "--sites", "ffn9")
+    assert proc.returncode == 2 and "ffn9" in proc.stderr and "classifier_in" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

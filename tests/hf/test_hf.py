@@ -204,3 +204,16 @@ def test_the_api_intervention_at_an_ffn_site_equals_a_plain_hook_on_the_module(t
         expected = loaded.capture(sents, path, "classifier_in")[0]["h"]
     np.testing.assert_allclose(edited, expected, rtol=1e-6, atol=1e-6)
     assert not np.allclose(edited, run.activations("test", "classifier_in").h, atol=1e-5)
+
+
+def test_fine_tuning_without_a_corpus_is_a_one_line_error(tmp_path):
+    folder = make_tiny_bert(tmp_path / "bert")
+    proc = run_cli("train", folder, "--out", tmp_path / "run")
+    assert proc.returncode == 2 and "--data" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_setting_is_a_one_line_error_naming_the_known_keys(tmp_path):
+    folder = make_tiny_bert(tmp_path / "bert")
+    proc = run_cli("train", folder, "--data", TINY, "--out", tmp_path / "run", "--set", "train.lrate=1")
+    assert proc.returncode == 2 and "train.lrate" in proc.stderr and "train.lr" in proc.stderr
+    assert not (tmp_path / "run").exists()
