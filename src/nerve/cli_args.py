@@ -169,8 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run folders of `nerve train MODEL_FOLDER` (e.g. the seeds of one recipe)")
     p.add_argument("--out", required=True,
                    help="depth folder (required): runs/NAME/depth.csv, depth_summary.csv, depth.png")
-    p.add_argument("--sites", default="", help="comma-separated sites (default: all: ffn1, layer1, ..., "
-                                               "classifier_in)")
+    p.add_argument("--sites", default="",
+                   help="comma-separated sites (default: ffn1, layer1, ..., layerN; classifier_in too with "
+                        "model.pooling = mean, else it equals layerN read at the same positions)")
     p.add_argument("--methods", default="probeless,selectivity,gradxact,atp_mean",
                    help="of probeless, selectivity, gradxact, atp_mean (default: all four)")
     p.add_argument("--k", type=int, default=10, help="units intervened per tag and site (default: 10)")

@@ -183,3 +183,22 @@ def test_an_unknown_site_is_a_one_line_error_listing_the_sites(tuned, tmp_path):
     proc = run_cli("depth", tuned, "--out", tmp_path / "d", "--sites", "ffn9")
     assert proc.returncode == 2 and "ffn9" in proc.stderr and "classifier_in" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_depth_figure_tells_every_series_apart_and_carries_a_caption(monkeypatch, tmp_path):
+    from matplotlib.colors import to_hex
+
+    from nerve.report import depth_figure
+
+    drawn = {}
+    monkeypatch.setattr(depth_figure, "save_figure",
+                        lambda fig, base, caption="": drawn.update(fig=fig, caption=caption))
+    summary = [{"site": s, "depth": d, "method": m, "own_drop": 0.1, "excess_mean": 0.05, "ci_low": 0.0,
+                "ci_high": 0.1, "random_drop": 0.05} for d, s in enumerate(("ffn1", "layer1", "ffn2", "layer2"), 1)
+               for m in ("probeless", "selectivity", "gradxact", "atp_mean")]
+    depth_figure.plot_depth(summary, tmp_path / "depth", 10, "mean", 3)
+    assert "recall" in drawn["caption"] and "random" in drawn["caption"]
+    for ax in drawn["fig"].axes:
+        lines = [c.lines[0] for c in ax.containers] + [x for x in ax.get_lines() if not x.get_label().startswith("_")]
+        keys = [(to_hex(line.get_color()), line.get_linestyle(), str(line.get_marker())) for line in lines]
+        assert len(keys) == 5 and len(set(keys)) == 5

@@ -156,6 +156,13 @@ def tag_recalls(gold: np.ndarray, pred: np.ndarray, T: int) -> np.ndarray:
         return np.where(n > 0, hit / n, np.nan)
 
 
+def default_sites(model) -> list[str]:
+    """Every site, except ``classifier_in`` when words are read at their first sub-token: it is then the last
+    layer's output read at the same positions (the same values, the same interventions)."""
+    sites = model.sites()
+    return [s for s in sites if s != "classifier_in"] if model.cfg.pooling == "first" else sites
+
+
 def _class_scores(method: str, h: np.ndarray, labels: np.ndarray, T: int) -> np.ndarray:
     from nerve.analysis.methods import RankInput, probeless_scores, selectivity_scores
 
@@ -169,7 +176,7 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
     site's top-k units set to their ``rank`` mean (or 0) against ``spec.random_draws`` random k-unit sets.
     ``progress(site)`` is called as each site starts."""
     model, pad, bs = run.model, run.tokenizer.pad_token_id, spec.batch_size
-    sites = list(spec.sites) or model.sites()
+    sites = list(spec.sites) or default_sites(model)
     unknown = [s for s in sites if s not in model.sites()]
     if unknown:
         raise NerveError(f"--sites {','.join(unknown)}: expected some of {', '.join(model.sites())}")

@@ -14,33 +14,43 @@ from nerve.report.figures import GREY, distinct_styles, drop_label, new_figure, 
 METHOD_COLOURS = {"probeless": "#1b9e77", "selectivity": "#d95f02", "gradxact": "#7570b3", "atp_mean": "#e7298a"}
 
 
+def _kind(site: str) -> str:
+    return "FFN activations" if site.startswith("ffn") else "layer outputs"
+
+
 def plot_depth(summary: list[dict], base: str | os.PathLike, k: int, intervention: str, runs: int) -> list[Path]:
-    """Draw ``depth_summary.csv``'s rows (``nerve.hf.depth_table.summarise``) to ``base``.png/.svg/.pdf."""
+    """Draw ``depth_summary.csv``'s rows (``nerve.hf.depth_table.summarise``) to ``base``.png/.svg/.pdf: one panel
+    for the FFN sites and one for the layer outputs (with ``classifier_in`` last), layer by layer."""
     sites = [s for _, s in sorted({(int(r["depth"]), r["site"]) for r in summary})]
+    kinds = [kind for kind in ("FFN activations", "layer outputs") if any(_kind(s) == kind for s in sites)]
     methods = list(dict.fromkeys(r["method"] for r in summary))
-    x = np.arange(len(sites))
-    fig = new_figure(max(5.0, 0.45 * len(sites) + 2.0), 3.4)
-    ax = fig.add_subplot()
     styles = distinct_styles([(m, METHOD_COLOURS.get(m, "black"), "-") for m in methods] + [("random", GREY, ":")])
-    for m in methods:
-        rows = {r["site"]: r for r in summary if r["method"] == m}
-        own = np.array([rows[s]["own_drop"] if s in rows else np.nan for s in sites])
-        excess_lo = np.array([rows[s]["ci_low"] - rows[s]["excess_mean"] if s in rows else np.nan for s in sites])
-        excess_hi = np.array([rows[s]["ci_high"] - rows[s]["excess_mean"] if s in rows else np.nan for s in sites])
-        err = np.vstack([-np.nan_to_num(excess_lo), np.nan_to_num(excess_hi)])
-        ax.errorbar(x, own, yerr=err if runs > 1 else None, capsize=2, lw=1.2, label=m, **styles[m])
-    rnd = {r["site"]: r["random_drop"] for r in summary}
-    ax.plot(x, [rnd.get(s, np.nan) for s in sites], label=f"random {k} units", lw=1.2, **styles["random"])
-    ax.set_xticks(x, sites, rotation=60, ha="right", fontsize=7)
-    ax.set_xlabel("site, input to output")
-    ax.set_ylabel(drop_label("recall", "the target tag"), fontsize=8)
-    ax.axhline(0, color="black", lw=0.5)
-    ax.legend(fontsize=7, frameon=False, ncols=min(3, len(methods) + 1))
-    ax.set_title(f"top {k} units of each tag set to {'their dev mean' if intervention == 'mean' else '0'}, "
-                 f"{runs} run{'s' if runs != 1 else ''}", fontsize=9)
+    fig = new_figure(max(5.5, 0.35 * len(sites) + 3.0), 3.4)
+    axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False)[0]
     value = "their dev mean" if intervention == "mean" else "0"
+    for ax, kind in zip(axes, kinds):
+        mine = [s for s in sites if _kind(s) == kind]
+        x = np.arange(len(mine))
+        for m in methods:
+            rows = {r["site"]: r for r in summary if r["method"] == m}
+            own = np.array([rows[s]["own_drop"] if s in rows else np.nan for s in mine])
+            lo = np.array([rows[s]["excess_mean"] - rows[s]["ci_low"] if s in rows else np.nan for s in mine])
+            hi = np.array([rows[s]["ci_high"] - rows[s]["excess_mean"] if s in rows else np.nan for s in mine])
+            err = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)]) if runs > 1 else None
+            ax.errorbar(x, own, yerr=err, capsize=2, lw=1.2, label=m, **styles[m])
+        rnd = {r["site"]: r["random_drop"] for r in summary}
+        ax.plot(x, [rnd.get(s, np.nan) for s in mine], label=f"random {k} units", lw=1.2, **styles["random"])
+        ax.set_xticks(x, mine, rotation=45, ha="right", fontsize=7)
+        ax.set_title(kind, fontsize=9)
+        ax.axhline(0, color="black", lw=0.5)
+    axes[0].set_ylabel(drop_label("recall", "the target tag"), fontsize=8)
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=7, frameon=False)
+    fig.suptitle(f"top {k} units of each tag set to {value} inside the model, {runs} run{'s' if runs != 1 else ''}",
+                 fontsize=9)
     caption = (f"Drop in the target tag's recall on held-out sentences ({drop_label('recall').splitlines()[1]}) "
                f"when each method's top {k} units of the tag at a site are set to {value} inside the model, mean over "
-               f"tags and {runs} runs, by site from input to output; bars: 95 % t interval over runs of the method's "
-               "excess over random units; dotted: random unit sets at the same site.")
+               f"tags and {runs} runs, layer by layer (left: FFN activations; right: layer outputs); bars: 95 % t "
+               "interval over runs of the method's excess over random units; dotted: random unit sets at the same "
+               "site.")
     return save_figure(fig, base, caption=caption)
