@@ -202,3 +202,24 @@ def test_the_depth_figure_tells_every_series_apart_and_carries_a_caption(monkeyp
         lines = [c.lines[0] for c in ax.containers] + [x for x in ax.get_lines() if not x.get_label().startswith("_")]
         keys = [(to_hex(line.get_color()), line.get_linestyle(), str(line.get_marker())) for line in lines]
         assert len(keys) == 5 and len(set(keys)) == 5
+
+
+@pytest.mark.parametrize("site", ["ffn1", "layer1", "ffn2", "layer2", "classifier_in"])
+def test_re_running_from_the_site_s_layer_equals_a_full_re_run(tuned, site):
+    from nerve.hf.depth import LayerCache, edited_predictions
+    from nerve.hf.run import predict_words
+
+    run = load_hf_run(tuned)
+    path, sents = read_split(run, "test")
+    pieces = run.pieces(sents[:30], path)
+    units = np.arange(0, run.model.site_units(site), 2)
+
+    def zero(v):
+        v = v.clone()
+        v[..., torch.as_tensor(units)] = 0.0
+        return v
+
+    with run.model.edit_words(site, zero):
+        full = np.concatenate(predict_words(run.model, pieces, 0, 7))
+    assert not np.array_equal(full, np.concatenate(predict_words(run.model, pieces, 0, 7)))  # the edit matters
+    np.testing.assert_array_equal(edited_predictions(LayerCache(run.model, pieces, 0, 7), site, units, None), full)

@@ -131,9 +131,57 @@ def gradient_scores(model, pieces, pad_id: int, sites: Sequence[str], means: dic
     return out
 
 
-def edited_predictions(model, pieces, pad_id: int, site: str, units: np.ndarray, values, size: int) -> np.ndarray:
+class LayerCache:
+    """The scored sentences' batches with the inputs of every encoder layer, recorded in one unedited pass (forward
+    pre-hooks with their keyword arguments: the attention mask as the model built it), so that an edit at layer N
+    re-runs layers N.. and the head only: the same operations as a full re-run from the embeddings."""
+
+    def __init__(self, model, pieces, pad_id: int, size: int):
+        from nerve.hf.model import _layers
+
+        self.model, self.layers, self.pieces = model, _layers(model.encoder), pieces
+        self.batches = []
+        model.eval()
+        for idx, batch in _batches(pieces, pad_id, size):
+            inputs: list = []
+            handles = [layer.register_forward_pre_hook(
+                lambda m, args, kwargs, store=inputs: store.append((args, kwargs)), with_kwargs=True)
+                for layer in self.layers]
+            last: list = []
+            handles.append(self.layers[-1].register_forward_hook(
+                lambda m, i, out, store=last: store.append(out[0] if isinstance(out, tuple) else out)))
+            try:
+                with torch.no_grad():
+                    model.emissions(batch)
+            finally:
+                for h in handles:
+                    h.remove()
+            self.batches.append((idx, batch, inputs, last[0]))
+
+    def predictions(self, site: str, edit) -> np.ndarray:
+        """Predicted tags (n_words,), input order, with ``edit`` applied at ``site`` (``HFTagger.edit_words``)."""
+        first = len(self.layers) if site == "classifier_in" else int(site.removeprefix("layer").removeprefix("ffn")) - 1
+        out = [None] * len(self.pieces)
+        model = self.model
+        with torch.no_grad(), model.edit_words(site, edit):
+            for idx, batch, inputs, last in self.batches:
+                model._positions = word_positions(batch, model.cfg.pooling)
+                try:
+                    h = inputs[first][0][0] if first < len(self.layers) else last
+                    for layer, (args, kwargs) in zip(self.layers[first:], inputs[first:]):
+                        h = layer(h, *args[1:], **kwargs)
+                        h = h[0] if isinstance(h, tuple) else h
+                finally:
+                    model._positions = None
+                pred = model.best(model.head(h, batch), batch.mask).numpy()
+                for row, i in enumerate(idx):
+                    out[i] = pred[row, : len(self.pieces[i].first)]
+        return np.concatenate(out)
+
+
+def edited_predictions(cache: LayerCache, site: str, units: np.ndarray, values) -> np.ndarray:
     """The model's predicted tags (n_words,) with ``units`` of ``site`` set to ``values`` (None: 0; else float (n,)
-    one per unit) at every word, through a hook on the real module; the whole model re-run."""
+    one per unit) at every word, through a hook on the real module; the model re-run from the site's layer on."""
     idx_units = torch.as_tensor(np.asarray(units, dtype=np.int64))
     fill = None if values is None else torch.as_tensor(np.asarray(values, dtype=np.float32))[idx_units]
 
@@ -142,10 +190,7 @@ def edited_predictions(model, pieces, pad_id: int, site: str, units: np.ndarray,
         v[..., idx_units] = 0.0 if fill is None else fill.to(v.dtype)
         return v
 
-    from nerve.hf.run import predict_words
-
-    with model.edit_words(site, edit):
-        return np.concatenate(predict_words(model, pieces, pad_id, size))
+    return cache.predictions(site, edit)
 
 
 def tag_recalls(gold: np.ndarray, pred: np.ndarray, T: int) -> np.ndarray:
@@ -196,6 +241,7 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
     from nerve.hf.run import predict_words
 
     base = tag_recalls(gold, np.concatenate(predict_words(model, score_p, pad, bs)), T)
+    cache = LayerCache(model, score_p, pad, bs)
     ranked_tags = np.bincount(labels, minlength=T) > 0
     rng = np.random.default_rng(spec.seed)
     from nerve.analysis.ranking import rank_units
@@ -208,17 +254,16 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
         n = model.site_units(site)
         draws = [rng.choice(n, spec.k, replace=False) for _ in range(spec.random_draws)]
         random_drop = base[None, :] - np.stack(
-            [tag_recalls(gold, edited_predictions(model, score_p, pad, site, d, values, bs), T) for d in draws])
-        cache: dict[tuple, np.ndarray] = {}
+            [tag_recalls(gold, edited_predictions(cache, site, d, values), T) for d in draws])
+        seen: dict[tuple, np.ndarray] = {}
         for method in spec.methods:
             scores = grads[site][method] if method in grads.get(site, {}) else _class_scores(method, H[site], labels, T)
             order = rank_units(scores)
             for t in np.flatnonzero(ranked_tags & ~np.isnan(base)):
                 units = tuple(sorted(order[t, : spec.k].tolist()))
-                if units not in cache:
-                    cache[units] = tag_recalls(gold, edited_predictions(model, score_p, pad, site, np.array(units),
-                                                                        values, bs), T)
-                after = cache[units]
+                if units not in seen:
+                    seen[units] = tag_recalls(gold, edited_predictions(cache, site, np.array(units), values), T)
+                after = seen[units]
                 drop = base - after
                 others = [u for u in range(T) if u != t and not np.isnan(drop[u])]
                 own, rest = float(drop[t]), float(np.mean(drop[others])) if others else float("nan")

@@ -152,8 +152,18 @@ class HFTagger(nn.Module):
             h = self.encoder(input_ids=batch.ids, attention_mask=batch.attention).last_hidden_state
         finally:
             self._positions = None
-        words = read_words(h, batch, "first")  # shape: (B, L, hidden)
+        return self.head(h, batch)
+
+    def head(self, last: torch.Tensor, batch: WordBatch) -> torch.Tensor:
+        """Tag scores (B, L, n_tags) from the last layer's output (B, S, hidden)."""
+        words = read_words(last, batch, "first")  # shape: (B, L, hidden)
         return self.hidden2tag(self.classifier_in(self.dropout(words)))
+
+    def best(self, em: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Best tag ids (B, L) of emissions (B, L, n_tags), 0 at padding: argmax, or the CRF's Viterbi."""
+        if self.crf is None:
+            return em.argmax(dim=-1).masked_fill(~mask, 0)
+        return self.crf.decode(em, mask)
 
     def loss(self, batch: WordBatch) -> torch.Tensor:
         """Mean negative log-likelihood: per word (softmax) or per sentence (CRF)."""
@@ -166,10 +176,7 @@ class HFTagger(nn.Module):
     @torch.no_grad()
     def decode(self, batch: WordBatch) -> torch.Tensor:
         """Best tag ids (B, L), 0 at padding."""
-        em = self.emissions(batch)
-        if self.crf is None:
-            return em.argmax(dim=-1).masked_fill(~batch.mask, 0)
-        return self.crf.decode(em, batch.mask)
+        return self.best(self.emissions(batch), batch.mask)
 
     @contextlib.contextmanager
     def edit_words(self, site: str, fn) -> Iterator[None]:
