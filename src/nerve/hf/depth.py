@@ -13,6 +13,7 @@ drop of the other tags, the random sets' mean drop and the method's p against th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -219,7 +220,8 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
     """One row per (site, method, tag) (``DEPTH_FIELDS``) for a loaded Hugging Face run (``LoadedHFRun``):
     methods ranked on ``rank`` = (path, sentences) with the model's predicted tags, judged on ``score`` by the
     site's top-k units set to their ``rank`` mean (or 0) against ``spec.random_draws`` random k-unit sets.
-    ``progress(site)`` is called as each site starts."""
+    ``progress(text)`` is called as each site starts (its name and the seconds so far)."""
+    t0 = time.perf_counter()
     model, pad, bs = run.model, run.tokenizer.pad_token_id, spec.batch_size
     sites = list(spec.sites) or default_sites(model)
     unknown = [s for s in sites if s not in model.sites()]
@@ -249,7 +251,7 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
     rows = []
     for depth, site in enumerate(sites, 1):
         if progress is not None:
-            progress(site)
+            progress(f"{site} (site {depth} of {len(sites)}, {time.perf_counter() - t0:.0f} s so far)")
         values = None if spec.intervention == "zero" else means[site]
         n = model.site_units(site)
         draws = [rng.choice(n, spec.k, replace=False) for _ in range(spec.random_draws)]
