@@ -227,6 +227,7 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
     unknown = [s for s in sites if s not in model.sites()]
     if unknown:
         raise NerveError(f"--sites {','.join(unknown)}: expected some of {', '.join(model.sites())}")
+    sites = [s for s in model.sites() if s in sites]  # input to output, each once
     if spec.k > min(model.site_units(s) for s in sites):
         raise NerveError(f"--k {spec.k}: more than the units of a site")
     cut = (lambda sents, n: [s for s in sents if len(s.words)][: n or None])
@@ -249,9 +250,10 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
     from nerve.analysis.ranking import rank_units
 
     rows = []
-    for depth, site in enumerate(sites, 1):
+    for i, site in enumerate(sites, 1):
+        depth = model.sites().index(site) + 1  # the site's place in the model, input to output
         if progress is not None:
-            progress(f"{site} (site {depth} of {len(sites)}, {time.perf_counter() - t0:.0f} s so far)")
+            progress(f"{site} (site {i} of {len(sites)}, {time.perf_counter() - t0:.0f} s so far)")
         values = None if spec.intervention == "zero" else means[site]
         n = model.site_units(site)
         draws = [rng.choice(n, spec.k, replace=False) for _ in range(spec.random_draws)]
