@@ -119,7 +119,8 @@ def _train_hf(args) -> int:
         raise NerveError("train: --data CORPUS is required with a Hugging Face model folder")
     cfg = hf_config(args.config, args.overrides + (["data.repair_bio=true"] if args.repair_bio else []))
     resolve_data_paths(cfg, resolve_data(args.data))
-    metrics = fine_tune(cfg, args.out, on_epoch=lambda record: print(json.dumps(brief(record)), flush=True))
+    metrics = fine_tune(cfg, args.out, on_epoch=lambda record: print(json.dumps(brief(record)), flush=True),
+                        device=args.device)
     print(f"done: best epoch {metrics['best_epoch']}, dev F1 {metrics['dev']['f1']:.4f}, "
           f"test F1 {metrics['test']['f1']:.4f} -> {args.out}", file=sys.stderr)
     return 0

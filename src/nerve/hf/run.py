@@ -82,12 +82,13 @@ def split_pieces(tokenizer, sents, path: str, model: HFTagger) -> list[Pieces]:
 def predict_words(model: HFTagger, pieces: list[Pieces], pad_id: int, batch_size: int) -> list[np.ndarray]:
     """Each sentence's predicted tag ids (its words), in input order; sentences batched by length."""
     model.eval()
+    device = next(model.parameters()).device
     out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(pieces)
     order = np.argsort([len(p.ids) for p in pieces], kind="stable")
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             idx = order[start: start + batch_size]
-            pred = model.decode(word_batch([pieces[i] for i in idx], pad_id)).numpy()
+            pred = model.decode(word_batch([pieces[i] for i in idx], pad_id).to(device)).cpu().numpy()
             for row, i in enumerate(idx):
                 out[i] = pred[row, : len(pieces[i].first)]
     return out

@@ -107,8 +107,9 @@ def corpus_tags(train_sents) -> list[str]:
 
 
 def fine_tune(cfg: HFConfig, out_dir: str | Path, log: Callable[[str], None] | None = None,
-              on_epoch: Callable[[dict], None] | None = None) -> dict:
-    """Fine-tune (or resume) in ``out_dir``; the final metrics (best dev epoch's dev and test scores)."""
+              on_epoch: Callable[[dict], None] | None = None, device: str = "cpu") -> dict:
+    """Fine-tune (or resume) in ``out_dir`` on ``device``; the final metrics (best dev epoch's dev and test
+    scores)."""
     out = Path(out_dir)
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if cfg.data.scheme.upper() == "AUTO":
@@ -119,6 +120,7 @@ def fine_tune(cfg: HFConfig, out_dir: str | Path, log: Callable[[str], None] | N
         sents = read_corpus(cfg)
         torch.manual_seed(cfg.train.seed)
         model, tokenizer = build_tagger(cfg, corpus_tags(sents["train"]), out / ENCODER, out / VOCAB)
+        model.to(device)
         tags = model.tags
         pieces = {s: split_pieces(tokenizer, sents[s], getattr(cfg.data, s), model) for s in SPLITS}
         gold = [np.array([tags.index(t) for t in s.tags], dtype=np.int64) for s in sents["train"]]
@@ -126,11 +128,11 @@ def fine_tune(cfg: HFConfig, out_dir: str | Path, log: Callable[[str], None] | N
         opt, sched = _optimiser(model, cfg, per_epoch * cfg.train.epochs)
         history, best = [], {"f1": -1.0, "epoch": -1}
         if (out / CHECKPOINT).is_file():
-            ck = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+            ck = torch.load(out / CHECKPOINT, map_location=device, weights_only=False)
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             sched.load_state_dict(ck["scheduler"])
-            torch.set_rng_state(ck["torch_rng"])
+            torch.set_rng_state(ck["torch_rng"].cpu())
             history, best = ck["epochs"], ck["best"]
             log(f"resuming from the checkpoint of epoch {len(history)}")
         for epoch in range(len(history), cfg.train.epochs):
@@ -184,6 +186,7 @@ def _epoch(epoch: int, cfg: HFConfig, model, tokenizer, data, opt, sched) -> dic
     for step, start in enumerate(range(0, len(order), bs)):
         idx = order[start: start + bs]
         batch = word_batch([pieces["train"][i] for i in idx], tokenizer.pad_token_id, [gold[i] for i in idx])
+        batch = batch.to(next(model.parameters()).device)
         loss = model.loss(batch)
         opt.zero_grad()
         loss.backward()
