@@ -60,7 +60,8 @@ def test_the_wheel_ships_the_presets_the_rules_and_py_typed(wheel):
 
 def test_every_import_of_the_package_is_a_declared_dependency():
     declared = _declared(PYPROJECT["project"]["dependencies"])
-    optional = _declared(PYPROJECT["project"]["optional-dependencies"]["ray"])
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    optional = _declared(extras["ray"]) | _declared(extras["hf"])
     missing = {m for m in _imports(ROOT / "src" / "nerve") if not _distributions(m) & (declared | optional)}
     assert not missing
 
