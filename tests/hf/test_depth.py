@@ -223,3 +223,16 @@ def test_re_running_from_the_site_s_layer_equals_a_full_re_run(tuned, site):
         full = np.concatenate(predict_words(run.model, pieces, 0, 7))
     assert not np.array_equal(full, np.concatenate(predict_words(run.model, pieces, 0, 7)))  # the edit matters
     np.testing.assert_array_equal(edited_predictions(LayerCache(run.model, pieces, 0, 7), site, units, None), full)
+
+
+def test_the_summary_file_reads_back_as_numbers(tuned, tmp_path):
+    import csv
+
+    args = ["depth", tuned, "--out", tmp_path / "d", "--sites", "layer2", "--methods", "probeless", "--k", "3",
+            "--rank-sentences", "30", "--score-sentences", "20", "--random-draws", "2"]
+    assert run_cli(*args).returncode == 0
+    for name in ("depth_summary.csv", f"runs/{tuned.name}/depth.csv"):
+        for row in csv.DictReader((tmp_path / "d" / name).open()):
+            for key, value in row.items():
+                if key not in ("site", "method", "tag"):
+                    float(value)
