@@ -89,14 +89,20 @@ def prepare(cfg: Config, vocab_path: Path, log: Callable[[str], None]) -> Prepar
         return _prepare(cfg, vocab_path, log)
 
 
-def _prepare(cfg: Config, vocab_path: Path, log) -> Prepared:
-    t0 = time.perf_counter()
-    sents = {s: read_conll(getattr(cfg.data, s)) for s in SPLITS}
+def read_splits(data) -> dict[str, list[Sentence]]:
+    """Every split of a ``DataConfig`` read, checked (non-empty) and converted to its training scheme."""
+    sents = {s: read_conll(getattr(data, s)) for s in SPLITS}
     for split, ss in sents.items():
-        path = getattr(cfg.data, split)
+        path = getattr(data, split)
         if not ss:
             raise NerveError(f"{path}: no sentences (expected CoNLL column lines: word ... tag)")
-        check_and_convert(ss, path, cfg.data.input_scheme, cfg.data.scheme, cfg.data.repair_bio)
+        check_and_convert(ss, path, data.input_scheme, data.scheme, data.repair_bio)
+    return sents
+
+
+def _prepare(cfg: Config, vocab_path: Path, log) -> Prepared:
+    t0 = time.perf_counter()
+    sents = read_splits(cfg.data)
     pre = pretrained_for(cfg)
     if pre is not None and pre.dim != cfg.embeddings.dim:
         raise NerveError(f"embeddings.dim = {cfg.embeddings.dim} but {pre.source} has {pre.dim}-dimensional vectors "

@@ -5,7 +5,6 @@ conlleval-exact word-level scores, and the completion marker last (``nerve.folde
 from __future__ import annotations
 
 import functools
-import json
 import math
 import sys
 import time
@@ -17,9 +16,7 @@ import torch
 from tqdm import tqdm
 
 import nerve
-from nerve.data.conll import read_conll
-from nerve.data.prepare import SPLITS, file_scheme
-from nerve.data.schemes import check_and_convert
+from nerve.data.prepare import SPLITS, file_scheme, read_splits
 from nerve.errors import NerveError
 from nerve.evaluate import score
 from nerve.folder import (
@@ -49,7 +46,8 @@ from nerve.hf.run import (
     split_pieces,
 )
 from nerve.hf.words import word_batch
-from nerve.io import atomic_save, atomic_write_json, atomic_write_text
+from nerve.io import atomic_save
+from nerve.train import write_progress
 
 RUN_FILES = (CONFIG, VOCAB, MODEL, METRICS, EPOCHS, CHECKPOINT)
 
@@ -88,17 +86,6 @@ def _claim(out: Path, cfg: HFConfig) -> dict:
     return ident
 
 
-def read_corpus(cfg: HFConfig) -> dict:
-    """Every split's sentences, checked and converted to the run's scheme as nerve's taggers read them."""
-    sents = {s: read_conll(getattr(cfg.data, s)) for s in SPLITS}
-    for split, ss in sents.items():
-        path = getattr(cfg.data, split)
-        if not ss:
-            raise NerveError(f"{path}: no sentences (expected CoNLL column lines: word ... tag)")
-        check_and_convert(ss, path, cfg.data.input_scheme, cfg.data.scheme, cfg.data.repair_bio)
-    return sents
-
-
 def corpus_tags(train_sents) -> list[str]:
     """The training split's tags in nerve's order (``nerve.tags.sort_key``, as its taggers' vocabularies)."""
     from nerve.tags import sort_key
@@ -117,7 +104,7 @@ def fine_tune(cfg: HFConfig, out_dir: str | Path, log: Callable[[str], None] | N
     with writer_lock(out, "nerve train"):
         ident = _claim(out, cfg)
         cfg.save(out / CONFIG)
-        sents = read_corpus(cfg)
+        sents = read_splits(cfg.data)
         torch.manual_seed(cfg.train.seed)
         model, tokenizer = build_tagger(cfg, corpus_tags(sents["train"]), out / ENCODER, out / VOCAB)
         model.to(device)
@@ -144,10 +131,10 @@ def fine_tune(cfg: HFConfig, out_dir: str | Path, log: Callable[[str], None] | N
             payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                        "torch_rng": torch.get_rng_state(), "epochs": history, "best": best}
             atomic_save(out / CHECKPOINT, functools.partial(_save, payload))
-            metrics = _progress(out, history, best, False)
+            metrics = write_progress(out, history, best, complete=False)
             if on_epoch is not None:
                 on_epoch(record)
-        metrics = _progress(out, history, best, True)
+        metrics = write_progress(out, history, best, complete=True)
         mark_complete(out, ident, [CONFIG, VOCAB, MODEL, METRICS, *sorted(
             f"{ENCODER}/{p.name}" for p in (out / ENCODER).iterdir())], best_epoch=best["epoch"])
     return metrics
@@ -209,12 +196,3 @@ def _epoch(epoch: int, cfg: HFConfig, model, tokenizer, data, opt, sched) -> dic
         record[split] = score([s.tags for s in sents[split]], [[model.tags[i] for i in p] for p in pred], model.tags)
     record["eval_seconds"] = round(time.perf_counter() - t1, 3)
     return record
-
-
-def _progress(out: Path, history: list[dict], best: dict, complete: bool) -> dict:
-    atomic_write_text(out / EPOCHS, "".join(json.dumps(r) + "\n" for r in history))
-    b = history[best["epoch"] - 1] if best["epoch"] > 0 else {}
-    metrics = {"complete": complete, "best_epoch": best["epoch"], "dev": b.get("dev"), "test": b.get("test"),
-               "train_seconds": round(sum(r["train_seconds"] for r in history), 3), "epochs": history}
-    atomic_write_json(out / METRICS, metrics)
-    return metrics
