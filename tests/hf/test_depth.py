@@ -85,7 +85,7 @@ def test_a_depth_row_equals_a_plain_re_run_with_the_units_edited_by_a_plain_hook
     spec = DepthSpec(sites=("layer1",), methods=("probeless",), k=24, intervention="zero", rank_sentences=60,
                      score_sentences=40, random_draws=3)
     rank, score = read_split(run, "dev"), read_split(run, "test")
-    rows = depth_rows(run, spec, rank, score)
+    rows = depth_rows(run, spec, rank, score).rows
     plain, tok = plain_model(tuned)
     hand = []
     seen = []
@@ -236,3 +236,131 @@ def test_the_summary_file_reads_back_as_numbers(tuned, tmp_path):
             for key, value in row.items():
                 if key not in ("site", "method", "tag"):
                     float(value)
+
+
+def test_sensitivity_at_the_last_layer_equals_xin_et_al_with_the_tag_layer_weights(tuned):
+    """With words read at their first sub-token the last layer's output is the tag layer's input: the read-out is W
+    and the sensitivity Xin et al.'s, computed from h, W and the labels alone."""
+    from nerve.analysis.sensitivity import sensitivity
+
+    run = load_hf_run(tuned)
+    pieces, _ = _rank(run)
+    H, labels = site_values(run.model, pieces, 0, ["layer2"], 16)
+    got = gradient_scores(run.model, pieces, 0, ["layer2"], {"layer2": H["layer2"].mean(0)}, labels, 16)["layer2"]
+    W = run.model.hidden2tag.weight.detach().double().numpy()
+    np.testing.assert_allclose(got["readout"], W, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["sensitivity"], sensitivity(H["layer2"], W, labels), rtol=1e-4, atol=1e-6)
+
+
+def _labelled_batch(pieces, labels):
+    from nerve.hf.words import word_batch
+
+    batch = word_batch(pieces, 0)
+    lab = torch.zeros(batch.mask.shape, dtype=torch.long)
+    start = 0
+    for r, p in enumerate(pieces):
+        lab[r, : len(p.first)] = torch.from_numpy(labels[start: start + len(p.first)])
+        start += len(p.first)
+    return batch, lab[batch.mask]
+
+
+def test_sensitivity_at_an_ffn_site_equals_finite_differences_through_the_model(tuned):
+    """s[u, t] = mean over t's words of h_u·∂Z_t/∂h_u − the same over the others: the derivative of Z_t (t's logit
+    summed over words) when u is scaled by (1 + e) at t's words only, and at the others only."""
+    run = load_hf_run(tuned)
+    run.model.double()
+    pieces, _ = _rank(run, 20)
+    H, labels = site_values(run.model, pieces, 0, ["ffn1"], 32)
+    got = gradient_scores(run.model, pieces, 0, ["ffn1"], {"ffn1": H["ffn1"].mean(0)}, labels, 32)["ffn1"]
+    batch, words = _labelled_batch(pieces, labels)
+    t = run.model.tags.index("B-PER")
+    u = int(np.nanargmax(np.abs(got["sensitivity"][:, t])))
+    assert abs(got["sensitivity"][u, t]) > 1e-5  # a unit that matters, so that the test can fail
+
+    def z_total(e: float, where: torch.Tensor) -> float:
+        def edit(v):
+            v = v.clone()
+            v[where, u] = v[where, u] * (1 + e)
+            return v
+
+        with torch.no_grad(), run.model.edit_words("ffn1", edit):
+            return float(run.model.emissions(batch)[..., t][batch.mask].sum())
+
+    eps, own = 1e-5, words == t
+    d_in = (z_total(eps, own) - z_total(-eps, own)) / (2 * eps) / int(own.sum())
+    d_out = (z_total(eps, ~own) - z_total(-eps, ~own)) / (2 * eps) / int((~own).sum())
+    assert math.isclose(got["sensitivity"][u, t], d_in - d_out, rel_tol=1e-4, abs_tol=1e-9)
+    everywhere = torch.ones_like(own)
+
+    def shift(e: float) -> float:
+        def edit(v):
+            v = v.clone()
+            v[:, u] = v[:, u] + e
+            return v
+
+        with torch.no_grad(), run.model.edit_words("ffn1", edit):
+            return float(run.model.emissions(batch)[..., t][batch.mask].sum())
+
+    readout = (shift(eps) - shift(-eps)) / (2 * eps) / int(everywhere.sum())
+    assert math.isclose(got["readout"][t, u], readout, rel_tol=1e-4, abs_tol=1e-9)
+
+
+def _fake_result(rng, tags, sites, draws=5):
+    from nerve.hf.depth import DepthResult
+
+    T = len(tags)
+    ev = {"tags": np.array(tags), "base": rng.uniform(0.6, 0.9, T), "support": rng.integers(50, 100, T)}
+    rows = []
+    for d, site in enumerate(sites, 1):
+        ev[f"{site}/s"], ev[f"{site}/readout"] = rng.normal(size=(12, T)), rng.normal(size=(T, 12))
+        ev[f"{site}/top"] = ev["base"][None, :] - rng.uniform(0.0, 0.3, (T, T))
+        ev[f"{site}/random"] = ev["base"][None, :] - rng.uniform(0.0, 0.05, (draws, T))
+        rows += [{"site": site, "depth": d}]
+    return DepthResult(rows, ev)
+
+
+def test_a_site_s_ablation_statistics_are_the_depth_rows_drops():
+    """The findings read the depth analysis' own numbers: top-k drop − the random sets' mean drop, and top-k drop −
+    the other tags' mean drop."""
+    from nerve.analysis.findings_ablation import ablation_case
+    from nerve.hf.depth_findings import ablation_rows
+
+    tags = ["O", "B-PER", "I-PER", "B-LOC"]
+    ev = _fake_result(np.random.default_rng(0), tags, ["ffn1"]).evidence
+    rows = ablation_rows(ev, "ffn1", tags, 10)
+    z = 1
+    own = ev["base"][z] - ev["ffn1/top"][z, z]
+    vs = ablation_case({"kind": "ablation_vs_random"}, rows, tags, "B-PER", 10)
+    assert math.isclose(vs["statistic"], own - np.mean(ev["base"][z] - ev["ffn1/random"][:, z]), rel_tol=1e-12)
+    sel = ablation_case({"kind": "ablation_selectivity"}, rows, tags, "B-PER", 10)
+    others = [ev["base"][e] - ev["ffn1/top"][z, e] for e in range(4) if e != z]
+    assert math.isclose(sel["statistic"], own - np.mean(others), rel_tol=1e-12)
+
+
+def test_findings_at_every_site_are_judged_at_alpha_over_the_number_of_sites():
+    from nerve.hf.depth_findings import findings_by_site, findings_rows
+
+    tags = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    sites = ["ffn1", "layer1", "ffn2"]
+    rng = np.random.default_rng(1)
+    results = {f"r{i}": _fake_result(rng, tags, sites) for i in range(3)}
+    spec = DepthSpec(k=10, intervention="mean")
+    rows = findings_rows(findings_by_site(results, tags, sites, spec), {s: i for i, s in enumerate(sites, 1)})
+    assert {r["site"] for r in rows} == set(sites)
+    assert all(math.isclose(r["alpha"], 0.05 / 3) for r in rows)
+    assert all(r["ablate"] in ("", "mean") for r in rows)  # zero ablation was not measured: left out
+    assert {r["finding"] for r in rows} >= {1, 9, 10}
+
+
+def test_nerve_depth_writes_the_findings_at_every_site(tuned, tmp_path):
+    import csv
+
+    args = ["depth", tuned, "--out", tmp_path / "d", "--sites", "ffn1,layer2", "--methods", "sensitivity,probeless",
+            "--k", "3", "--rank-sentences", "30", "--score-sentences", "20", "--random-draws", "3"]
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((tmp_path / "d" / "depth_findings.csv").open()))
+    assert {r["site"] for r in rows} == {"ffn1", "layer2"}
+    assert {r["verdict"] for r in rows} <= {"holds", "contradicted", "negligible", "inconclusive",
+                                            "cannot be tested", "not applicable"}
+    assert (tmp_path / "d" / "depth_findings.json").is_file()

@@ -308,11 +308,12 @@ def quantified(quantifier: str, cases: list[dict]) -> tuple[str, float | None]:
 _quantified = quantified
 
 
-def _jsonable(x):
+def jsonable(x):
+    """``x`` with numpy scalars as Python numbers and non-finite floats as None (JSON's null)."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
     if isinstance(x, (int, np.integer)):
@@ -324,4 +325,4 @@ def _jsonable(x):
 
 def write_findings(path: str | os.PathLike, results: list[dict]) -> None:
     """Write ``evaluate_findings`` results to ``path`` (findings.json: a JSON list, NaN as null) atomically."""
-    atomic_write_text(path, json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(jsonable(results), indent=2, allow_nan=False) + "\n")

@@ -2,14 +2,18 @@
 the real model (the site's top-k units of a tag set to their ranking-split mean, or 0, through a hook on the real
 module; the whole model re-run on held-out sentences) against random k-unit sets at the same site.
 
-Methods that need no linear head apply at every site: ``probeless`` and ``selectivity`` (class means, as in
-``nerve.analysis.methods``), ``gradxact`` (gradient × activation) and ``atp_mean`` (attribution patching: the
-first-order change of the tag's log-probability when the unit takes its mean), the last two from one backward pass
-per tag through the real model. Xin et al.'s ``sensitivity`` reads the tag layer and applies at ``classifier_in``
-only (``nerve analyze``).
+Every method applies at every site: ``probeless`` and ``selectivity`` (class means, as in ``nerve.analysis.methods``),
+``gradxact`` (gradient × activation) and ``atp_mean`` (attribution patching: the first-order change of the tag's
+log-probability when the unit takes its mean), and ``sensitivity``: Xin et al.'s sensitivity with the tag layer's
+weight W[t, u] replaced by the gradient of tag t's logit summed over the sentence's words with respect to the unit at
+the word (its local linear read-out; at the tag layer's input it is W itself, so there it is Xin et al.'s number
+exactly). The gradient methods take one backward pass per tag and batch through the real model (two for
+sensitivity's logits).
 
 Per run: ``depth_rows`` gives one row per (site, method, tag): the target tag's recall before and after, the mean
-drop of the other tags, the random sets' mean drop and the method's p against them."""
+drop of the other tags, the random sets' mean drop and the method's p against them; and per site the evidence Xin
+et al.'s findings read (``SiteEvidence``: sensitivities, the read-out, the sensitivity ranking's and the random
+sets' recalls of every tag)."""
 
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ import torch
 from nerve.errors import NerveError
 from nerve.hf.words import read_words, word_batch, word_positions
 
-DEPTH_METHODS = ("probeless", "selectivity", "gradxact", "atp_mean")
+DEPTH_METHODS = ("sensitivity", "probeless", "selectivity", "gradxact", "atp_mean")
+GRADIENT_METHODS = ("sensitivity", "gradxact", "atp_mean")
 DEPTH_FIELDS = ("site", "depth", "method", "tag", "k", "recall", "recall_after", "own_drop", "others_drop",
                 "selectivity", "random_drop", "random_sd", "p_random", "draws", "gold_tokens")
 
@@ -84,16 +89,34 @@ def site_values(model, pieces, pad_id: int, sites: Sequence[str], size: int) -> 
     return {s: np.concatenate(r).astype(np.float32) for s, r in rows.items()}, np.concatenate(preds)
 
 
+def _word_sums(x: torch.Tensor, batch, site: str, pooling: str) -> torch.Tensor:
+    """(n_words, n) per real word, in the batch's row-major word order: x at the word (``classifier_in``: word-level
+    already), at its first sub-token, or (``mean``) summed over its sub-tokens (the positions an edit writes)."""
+    if site == "classifier_in":
+        return x[batch.mask]
+    if pooling == "first":
+        return x[word_positions(batch, pooling)]  # first sub-tokens in position order: the words' order
+    L = batch.first.shape[1]
+    member = (batch.word_of.unsqueeze(1) == torch.arange(L).view(1, L, 1)).to(x.dtype)  # shape: (B, L, S)
+    return (member @ x)[batch.mask]
+
+
 def gradient_scores(model, pieces, pad_id: int, sites: Sequence[str], means: dict, labels: np.ndarray,
                     size: int) -> dict:
-    """{site: {"gradxact": (n, T), "atp_mean": (n, T)}}: for tag t, the log-probability of t summed over the words
-    labelled t, L_t; gradxact[u, t] = Σ h_u·∂L_t/∂h_u and atp_mean[u, t] = Σ (h_u − mean_u)·∂L_t/∂h_u over the
-    positions an intervention writes (first-order: the drop of L_t when u goes to 0, or to its mean), each divided
-    by the words of t. One backward pass per tag and batch through the real model."""
+    """{site: {"gradxact": (n, T), "atp_mean": (n, T), "sensitivity": (n, T), "readout": (T, n)}}.
+
+    For tag t, L_t is its log-probability summed over the words labelled t; gradxact[u, t] = Σ h_u·∂L_t/∂h_u and
+    atp_mean[u, t] = Σ (h_u − mean_u)·∂L_t/∂h_u over the positions an intervention writes (first-order: the drop of
+    L_t when u goes to 0, or to its mean), each divided by the words of t. With Z_t tag t's logit summed over every
+    word and g = ∂Z_t/∂h_u at a word: readout[t, u] = the mean of g over words, and sensitivity[u, t] = the mean of
+    h_u·g over the words labelled t minus its mean over the others (Xin et al.'s s with W[t, u] → g; at the tag
+    layer's input g = W[t, u]). Labels: ``labels`` (n_words,), NaN columns for a tag no word carries."""
     from nerve.model.hooks import hooks
 
     T = len(model.tags)
     out = {s: {m: np.zeros((model.site_units(s), T)) for m in ("gradxact", "atp_mean")} for s in sites}
+    contrib = {s: torch.zeros((T, T, model.site_units(s)), dtype=torch.float64) for s in sites}  # [label, tag, unit]
+    readout = {s: torch.zeros((T, model.site_units(s)), dtype=torch.float64) for s in sites}
     store: dict[str, torch.Tensor] = {}
     fwd = [(s, (lambda name: lambda m, i, o: store.__setitem__(name, o))(s)) for s in sites]
     model.eval()
@@ -102,16 +125,27 @@ def gradient_scores(model, pieces, pad_id: int, sites: Sequence[str], means: dic
     for p in pieces:
         label_rows.append(labels[start: start + len(p.first)])
         start += len(p.first)
+    pooling = model.cfg.pooling
     with torch.enable_grad(), hooks(model, fwd):
         for idx, batch in _batches(pieces, pad_id, size):
             store.clear()
-            logp = torch.log_softmax(model.emissions(batch), dim=-1)  # shape: (B, L, T)
+            logits = model.emissions(batch)  # shape: (B, L, T)
+            logp = torch.log_softmax(logits, dim=-1)
             lab = torch.zeros(batch.mask.shape, dtype=torch.long)
             for row, i in enumerate(idx):
                 lab[row, : len(label_rows[i])] = torch.from_numpy(label_rows[i])
-            positions = word_positions(batch, model.cfg.pooling)
+            words = lab[batch.mask]  # shape: (n_words,)
             tensors = [store[s] for s in sites]
+            values = [_word_sums(h.detach(), batch, s, pooling).double() for s, h in zip(sites, tensors)] \
+                if pooling == "first" else None  # a word's value is its first sub-token's: h·g factorises
+            positions = word_positions(batch, pooling)
             for t in range(T):
+                grads = torch.autograd.grad(logits[..., t][batch.mask].sum(), tensors, retain_graph=True)
+                for j, (s, h, g) in enumerate(zip(sites, tensors, grads)):
+                    gw = _word_sums(g, batch, s, pooling).double()  # shape: (n_words, n)
+                    hg = _word_sums(h.detach() * g, batch, s, pooling).double() if values is None else values[j] * gw
+                    readout[s][t] += gw.sum(0)
+                    contrib[s][:, t].index_add_(0, words, hg)
                 chosen = batch.mask & (lab == t)
                 if not bool(chosen.any()):
                     continue
@@ -125,10 +159,19 @@ def gradient_scores(model, pieces, pad_id: int, sites: Sequence[str], means: dic
                     out[s]["gradxact"][:, t] += (hv * gv).sum(0).double().numpy()
                     out[s]["atp_mean"][:, t] += ((hv - torch.as_tensor(means[s])) * gv).sum(0).double().numpy()
     counts = np.bincount(labels, minlength=T).astype(np.float64)
+    n = float(len(labels))
     with np.errstate(invalid="ignore", divide="ignore"):
         for s in sites:
-            for m in out[s]:
+            for m in ("gradxact", "atp_mean"):
                 out[s][m] = np.where(counts > 0, out[s][m] / counts, np.nan)
+            c = contrib[s].numpy()  # shape: (T labels, T tags, n)
+            own = np.stack([c[t, t] for t in range(T)])  # shape: (T, n)
+            mean_in = own / counts[:, None]
+            mean_out = (c.sum(0) - own) / (n - counts)[:, None]
+            sens = mean_in - mean_out
+            sens[(counts == 0) | (counts == n)] = np.nan
+            out[s]["sensitivity"] = sens.T
+            out[s]["readout"] = readout[s].numpy() / n
     return out
 
 
@@ -216,11 +259,24 @@ def _class_scores(method: str, h: np.ndarray, labels: np.ndarray, T: int) -> np.
     return probeless_scores(x) if method == "probeless" else selectivity_scores(x)
 
 
-def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, list], progress=None) -> list[dict]:
-    """One row per (site, method, tag) (``DEPTH_FIELDS``) for a loaded Hugging Face run (``LoadedHFRun``):
-    methods ranked on ``rank`` = (path, sentences) with the model's predicted tags, judged on ``score`` by the
-    site's top-k units set to their ``rank`` mean (or 0) against ``spec.random_draws`` random k-unit sets.
-    ``progress(text)`` is called as each site starts (its name and the seconds so far)."""
+@dataclass(frozen=True)
+class DepthResult:
+    """One run's depth analysis. rows: one per (site, method, tag), ``DEPTH_FIELDS``; evidence: what Xin et al.'s
+    findings read, as flat arrays (an npz's keys): ``tags`` (T,) the model's tags, ``base`` (T,) each tag's recall on the scored split unedited,
+    ``support`` (T,) its gold words there, and per site (with the ``sensitivity`` method) ``SITE/s`` (n, T) the
+    sensitivities and ``SITE/readout`` (T, n) the read-out on the ranking split (``gradient_scores``),
+    ``SITE/top`` (T, T) every tag's recall with target tag z's top-k sensitivity units intervened (row z; NaN rows
+    for tags not judged) and ``SITE/random`` (draws, T) every tag's recall under each random k-unit set."""
+
+    rows: list[dict]
+    evidence: dict
+
+
+def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, list], progress=None) -> DepthResult:
+    """The ``DepthResult`` of a loaded Hugging Face run (``LoadedHFRun``): methods ranked on ``rank`` = (path,
+    sentences) with the model's predicted tags, judged on ``score`` by the site's top-k units set to their ``rank``
+    mean (or 0) against ``spec.random_draws`` random k-unit sets. ``progress(text)`` is called as each site starts
+    (its name and the seconds so far)."""
     t0 = time.perf_counter()
     model, pad, bs = run.model, run.tokenizer.pad_token_id, spec.batch_size
     sites = list(spec.sites) or default_sites(model)
@@ -237,13 +293,14 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
     H, labels = site_values(model, rank_p, pad, sites, bs)
     means = {s: H[s].astype(np.float64).mean(axis=0) for s in sites}
     grads = {}
-    if {"gradxact", "atp_mean"} & set(spec.methods):
+    if set(GRADIENT_METHODS) & set(spec.methods):
         grads = gradient_scores(model, rank_p, pad, sites, means, labels, bs)
     tag_id = {t: i for i, t in enumerate(model.tags)}
     gold = np.array([tag_id[t] for s in score_sents for t in s.tags], dtype=np.int64)
     from nerve.hf.run import predict_words
 
     base = tag_recalls(gold, np.concatenate(predict_words(model, score_p, pad, bs)), T)
+    evidence = {"tags": np.array(model.tags), "base": base, "support": np.bincount(gold, minlength=T).astype(np.int64)}
     cache = LayerCache(model, score_p, pad, bs)
     ranked_tags = np.bincount(labels, minlength=T) > 0
     rng = np.random.default_rng(spec.seed)
@@ -259,6 +316,9 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
         draws = [rng.choice(n, spec.k, replace=False) for _ in range(spec.random_draws)]
         random_drop = base[None, :] - np.stack(
             [tag_recalls(gold, edited_predictions(cache, site, d, values), T) for d in draws])
+        if "sensitivity" in spec.methods:
+            evidence |= {f"{site}/s": grads[site]["sensitivity"], f"{site}/readout": grads[site]["readout"],
+                         f"{site}/top": np.full((T, T), np.nan), f"{site}/random": base[None, :] - random_drop}
         seen: dict[tuple, np.ndarray] = {}
         for method in spec.methods:
             scores = grads[site][method] if method in grads.get(site, {}) else _class_scores(method, H[site], labels, T)
@@ -268,6 +328,8 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
                 if units not in seen:
                     seen[units] = tag_recalls(gold, edited_predictions(cache, site, np.array(units), values), T)
                 after = seen[units]
+                if method == "sensitivity":
+                    evidence[f"{site}/top"][t] = after
                 drop = base - after
                 others = [u for u in range(T) if u != t and not np.isnan(drop[u])]
                 own, rest = float(drop[t]), float(np.mean(drop[others])) if others else float("nan")
@@ -278,4 +340,4 @@ def depth_rows(run, spec: DepthSpec, rank: tuple[str, list], score: tuple[str, l
                              "random_sd": float(rd.std(ddof=1)) if len(rd) > 1 else float("nan"),
                              "p_random": float((1 + np.sum(rd >= own)) / (len(rd) + 1)), "draws": len(rd),
                              "gold_tokens": int(np.sum(gold == t))})
-    return rows
+    return DepthResult(rows, evidence)

@@ -21,10 +21,11 @@ import numpy as np
 
 from nerve.errors import NerveError
 from nerve.folder import COMPLETE, changed_files, fingerprint, mark_complete, read_marker, sha256_file, writer_lock
-from nerve.hf.depth import DEPTH_FIELDS, DepthSpec, depth_rows
-from nerve.io import atomic_write_text
+from nerve.hf.depth import DEPTH_FIELDS, DepthResult, DepthSpec, depth_rows
+from nerve.io import atomic_save, atomic_write_text
 
-ROWS, SUMMARY = "depth.csv", "depth_summary.csv"
+ROWS, EVIDENCE, SUMMARY = "depth.csv", "depth_evidence.npz", "depth_summary.csv"
+FINDINGS_CSV, FINDINGS_JSON = "depth_findings.csv", "depth_findings.json"
 SUMMARY_FIELDS = ("site", "depth", "method", "runs", "excess_mean", "ci_low", "ci_high", "t", "p", "p_holm",
                   "own_drop", "random_drop", "selectivity", "share_p05", "p_floor")
 
@@ -48,9 +49,16 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def analyse_run(run_dir: str | os.PathLike, out: Path, spec: DepthSpec, progress=None) -> list[dict]:
-    """The rows of one run in ``out`` (``depth.csv``), computed or, when ``out`` holds them under the same
-    fingerprint, read back."""
+def read_result(out: Path) -> DepthResult:
+    """A run's ``DepthResult`` from its folder (``depth.csv``, ``depth_evidence.npz``)."""
+    with np.load(out / EVIDENCE, allow_pickle=False) as z:
+        evidence = {k: z[k] for k in z.files}
+    return DepthResult(read_rows(out / ROWS), evidence)
+
+
+def analyse_run(run_dir: str | os.PathLike, out: Path, spec: DepthSpec, progress=None) -> DepthResult:
+    """One run's ``DepthResult`` in ``out`` (``depth.csv``, ``depth_evidence.npz``), computed or, when ``out``
+    holds it under the same fingerprint, read back."""
     from nerve.hf.run import CONFIG, MODEL, VOCAB, is_hf_run, load_hf_run
     from nerve.run import read_split
 
@@ -63,13 +71,15 @@ def analyse_run(run_dir: str | os.PathLike, out: Path, spec: DepthSpec, progress
                 "splits": {"dev": sha256_file(rank[0]), "test": sha256_file(score[0])}, "spec": asdict(spec)}
     with writer_lock(out, "nerve depth"):
         done = read_marker(out, COMPLETE)
-        if done is not None and done.get("fingerprint") == fingerprint(identity) and not changed_files(out, done):
-            return read_rows(out / ROWS)
+        if done is not None and done.get("fingerprint") == fingerprint(identity) and not changed_files(out, done) \
+                and set(done.get("files", {})) == {ROWS, EVIDENCE}:
+            return read_result(out)
         (out / COMPLETE).unlink(missing_ok=True)
-        rows = depth_rows(run, spec, rank, score, progress)
-        atomic_write_text(out / ROWS, _csv(rows, DEPTH_FIELDS))
-        mark_complete(out, identity, [ROWS])
-    return rows
+        result = depth_rows(run, spec, rank, score, progress)
+        atomic_write_text(out / ROWS, _csv(result.rows, DEPTH_FIELDS))
+        atomic_save(out / EVIDENCE, lambda buf: np.savez_compressed(buf, **result.evidence))
+        mark_complete(out, identity, [ROWS, EVIDENCE])
+    return result
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
@@ -139,6 +149,29 @@ def depth_study(run_dirs: Sequence[str], out_dir: str | os.PathLike, spec: Depth
         folder.mkdir(parents=True, exist_ok=True)
         say = (lambda site, name=name: log(f"{name}: {site}")) if log else None
         runs[name] = analyse_run(run_dir, folder, spec, say)
-    summary = summarise(runs)
+    summary = summarise({name: r.rows for name, r in runs.items()})
     atomic_write_text(out / SUMMARY, _csv(summary, SUMMARY_FIELDS))
+    if "sensitivity" in spec.methods:
+        write_findings(runs, out, spec)
     return summary
+
+
+def write_findings(runs: dict[str, DepthResult], out: Path, spec: DepthSpec) -> list[dict]:
+    """Xin et al.'s findings at every site over the runs (``depth_findings``): ``depth_findings.csv`` (one row per
+    site and finding) and ``depth_findings.json`` (every case, run and test); returns the csv's rows."""
+    import json
+
+    from nerve.analysis.verdicts import jsonable
+    from nerve.hf.depth_findings import findings_by_site, findings_csv, findings_rows
+
+    tags = {tuple(r.evidence["tags"].tolist()) for r in runs.values()}
+    if len(tags) != 1:
+        raise NerveError("nerve depth: the runs tag different tag sets; their findings cannot be compared")
+    depths = {r["site"]: int(r["depth"]) for res in runs.values() for r in res.rows}
+    sites = sorted(depths, key=depths.get)
+    by_site = findings_by_site(runs, list(tags.pop()), sites, spec)
+    rows = findings_rows(by_site, depths)
+    atomic_write_text(out / FINDINGS_CSV, findings_csv(rows))
+    atomic_write_text(out / FINDINGS_JSON, json.dumps(jsonable({"runs": list(runs), "sites": by_site}), indent=1,
+                                                      allow_nan=False) + "\n")
+    return rows
