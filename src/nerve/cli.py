@@ -355,17 +355,24 @@ def cmd_depth(args) -> int:
     from nerve.hf import require
 
     require()
+    from nerve.folder import remove_files
     from nerve.hf.depth import DepthSpec
     from nerve.hf.depth_table import depth_study
-    from nerve.report.depth_figure import plot_depth
+    from nerve.report.depth_figure import plot_depth, plot_depth_findings
+    from nerve.report.depth_page import write_depth_report
 
     spec = DepthSpec(tuple(_list(args.sites)), tuple(_list(args.methods)), args.k, args.ablate, args.rank_sentences,
                      args.score_sentences, args.random_draws, args.seed)
-    out = out_folder(args.out)
-    summary = depth_study(args.runs, out, spec, log=lambda msg: print(f"depth: {msg}", file=sys.stderr, flush=True))
-    plot_depth(summary, Path(out) / "depth", spec.k, spec.intervention, len(args.runs))
-    print(f"depth: {len(summary)} site x method rows over {len(args.runs)} runs -> {Path(out) / 'depth_summary.csv'}",
-          file=sys.stderr)
+    out = Path(out_folder(args.out))
+    study = depth_study(args.runs, out, spec, log=lambda msg: print(f"depth: {msg}", file=sys.stderr, flush=True))
+    plot_depth(study.summary, out / "depth", spec.k, spec.intervention, len(args.runs))
+    if study.findings:
+        plot_depth_findings(study.findings, out / "depth_findings", spec.k, spec.intervention, len(args.runs))
+    else:
+        remove_files(out, [f"depth_findings.{ext}" for ext in ("png", "svg", "pdf")])  # an earlier call's
+    report = write_depth_report(out, study, spec, args.runs)
+    print(f"depth: {len(study.summary)} site x method rows, {len(study.findings)} site x finding rows over "
+          f"{len(args.runs)} runs -> {out / 'depth_summary.csv'}, {report}", file=sys.stderr)
     return 0
 
 

@@ -352,15 +352,27 @@ def test_findings_at_every_site_are_judged_at_alpha_over_the_number_of_sites():
     assert {r["finding"] for r in rows} >= {1, 9, 10}
 
 
-def test_nerve_depth_writes_the_findings_at_every_site(tuned, tmp_path):
-    import csv
-
-    args = ["depth", tuned, "--out", tmp_path / "d", "--sites", "ffn1,layer2", "--methods", "sensitivity,probeless",
+@pytest.fixture(scope="module")
+def depth_out(tuned, tmp_path_factory):
+    out = tmp_path_factory.mktemp("depth") / "d"
+    args = ["depth", tuned, "--out", out, "--sites", "ffn1,layer2", "--methods", "sensitivity,probeless",
             "--k", "3", "--rank-sentences", "30", "--score-sentences", "20", "--random-draws", "3"]
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
-    rows = list(csv.DictReader((tmp_path / "d" / "depth_findings.csv").open()))
+    return out
+
+
+def test_nerve_depth_writes_the_findings_at_every_site(depth_out):
+    import csv
+
+    rows = list(csv.DictReader((depth_out / "depth_findings.csv").open()))
     assert {r["site"] for r in rows} == {"ffn1", "layer2"}
-    assert {r["verdict"] for r in rows} <= {"holds", "contradicted", "negligible", "inconclusive",
+    assert {r["verdict"] for r in rows} <= {"holds", "holds for most", "contradicted", "negligible", "inconclusive",
                                             "cannot be tested", "not applicable"}
-    assert (tmp_path / "d" / "depth_findings.json").is_file()
+    assert (depth_out / "depth_findings.json").is_file()
+
+
+def test_the_depth_report_shows_both_figures_and_both_tables(depth_out):
+    page = (depth_out / "report.html").read_text()
+    assert 'src="depth.png"' in page and 'src="depth_findings.png"' in page
+    assert '<th class="">sensitivity</th>' in page and "corr_B_I_same_type" in page

@@ -93,11 +93,13 @@ class LiveModel:
     def __init__(self, run, reference: np.ndarray, basis=None):
         """``basis``: the analysis' fitted basis (``bases.FittedBasis``; None: the neurons) — its units are what
         the page shows and ablates, each edit made along the unit's direction in the model's own forward pass."""
-        self.run = run  # a ``nerve.run.LoadedRun``
-        self.enc = self.run.indexer()
+        self.run = run  # a ``nerve.run.LoadedRun``, or a fine-tuned Hugging Face run (``nerve.hf.run.LoadedHFRun``)
+        self.hf = hasattr(run, "capture")  # its units: the tag layer's input, classifier_in
+        self.site = "classifier_in" if self.hf else "encoder_out"
+        self.enc = None if self.hf else self.run.indexer()
         self.basis = basis
         self.units = ([str(u) for u in self.run.model.unit_names()] if basis is None else basis.unit_names())
-        self.itos = self.run.vocabs.tags.itos
+        self.itos = list(self.run.tags) if self.hf else self.run.vocabs.tags.itos
         if reference.shape[1] != len(self.units):
             raise NerveError(f"{run.path}: the analysis has {reference.shape[1]} units, the model {len(self.units)}")
         self.reference = reference
@@ -105,37 +107,52 @@ class LiveModel:
                        if not INTERVENTIONS.get(name).per_token}
         self.lock = threading.Lock()
 
+    def _decoder(self, tokens: list[str]):
+        """A function that tags ``tokens`` (one sentence) with the run's model: predicted tag ids (len(tokens),)."""
+        from nerve.data.conll import Sentence
+
+        model, sent = self.run.model, Sentence(list(tokens), columns=[[w] for w in tokens])
+        if self.hf:
+            from nerve.hf.words import word_batch
+
+            pieces = self.run.pieces([sent], "<typed>")
+            batch = word_batch(pieces, self.run.tokenizer.pad_token_id).to(self.run.device)
+            return lambda: model.decode(batch)[0].cpu().numpy()
+        import torch
+
+        from nerve.data.batching import make_batch
+
+        item = self.enc.encode(sent, labelled=False, allow_extra=True, path="<typed>", tag_column=False)
+        extra = self.enc.extra_vectors()
+        ext = None if extra is None else torch.from_numpy(extra).to(self.run.device)
+        batch = make_batch([item], model.char is not None).to(self.run.device)
+        return lambda: model.decode(batch, ext)[0].cpu().numpy()
+
     def tag(self, tokens: list[str], ablate: list[int], value: str = "zero") -> dict:
         """The tags of ``tokens`` with every unit, with the ``ablate`` units set to 0 or their mean, and the
         (unablated) unit activations per token."""
         import torch
 
-        from nerve.data.batching import make_batch
-        from nerve.data.conll import Sentence
         from nerve.model.hooks import ablate as ablated
         from nerve.model.hooks import capture
 
         model = self.run.model
         with self.lock, torch.no_grad():
-            sent = Sentence(list(tokens), columns=[[w] for w in tokens])
-            item = self.enc.encode(sent, labelled=False, allow_extra=True, path="<typed>", tag_column=False)
-            extra = self.enc.extra_vectors()
-            ext = None if extra is None else torch.from_numpy(extra).to(self.run.device)
-            batch = make_batch([item], model.char is not None).to(self.run.device)
-            with capture(model) as store:
-                base = model.decode(batch, ext)[0].cpu().numpy()
+            decode = self._decoder(tokens)
+            with capture(model, self.site) as store:
+                base = decode()
             h = store[0][0].cpu().numpy()
             values = self.values[value] if value in self.values else pool_sampler(self.reference, RESAMPLE_SEED)
             if self.basis is None:
-                with ablated(model, ablate, values=values):
-                    pred = model.decode(batch, ext)[0].cpu().numpy()
+                with ablated(model, ablate, self.site, values=values):
+                    pred = decode()
             else:
                 from nerve.analysis.bases import basis_edit
                 from nerve.model.hooks import hooks
 
                 h = self.basis.encode(h)
-                with hooks(model, [("encoder_out", basis_edit(self.basis, ablate, values))]):
-                    pred = model.decode(batch, ext)[0].cpu().numpy()
+                with hooks(model, [(self.site, basis_edit(self.basis, ablate, values))]):
+                    pred = decode()
         n = len(tokens)
         return {"tokens": tokens, "tags": [self.itos[t] for t in pred[:n]],
                 "base_tags": [self.itos[t] for t in base[:n]], "units": self.units,
@@ -286,12 +303,12 @@ def make_server(run_dir: str | os.PathLike, host: str = "127.0.0.1", port: int =
                 device: str = "cpu") -> ThreadingHTTPServer:
     """The server, bound and ready for ``serve_forever`` (port 0: a free port, ``server.server_address[1]``)."""
     from nerve.explore.page import explorer_files
-    from nerve.run import load_run
+    from nerve.runs import load_any_run
 
     run = Path(run_dir)
     d = analysis_for(run, analysis)
     files = {k: v.encode("utf-8") for k, v in explorer_files(d, live=True).items()}
-    loaded = load_run(run, device)
+    loaded = load_any_run(run, device)
     basis = recorded_basis(d)  # None: the neurons
     live = LiveModel(loaded, reference_activations(loaded, d, basis), basis)
     check = HostCheck(host, host, port)

@@ -262,11 +262,12 @@ def _class_scores(method: str, h: np.ndarray, labels: np.ndarray, T: int) -> np.
 @dataclass(frozen=True)
 class DepthResult:
     """One run's depth analysis. rows: one per (site, method, tag), ``DEPTH_FIELDS``; evidence: what Xin et al.'s
-    findings read, as flat arrays (an npz's keys): ``tags`` (T,) the model's tags, ``base`` (T,) each tag's recall on the scored split unedited,
-    ``support`` (T,) its gold words there, and per site (with the ``sensitivity`` method) ``SITE/s`` (n, T) the
-    sensitivities and ``SITE/readout`` (T, n) the read-out on the ranking split (``gradient_scores``),
-    ``SITE/top`` (T, T) every tag's recall with target tag z's top-k sensitivity units intervened (row z; NaN rows
-    for tags not judged) and ``SITE/random`` (draws, T) every tag's recall under each random k-unit set."""
+    findings read, as flat arrays (an npz's keys): ``tags`` (T,) the model's tags, ``base`` (T,) each tag's recall
+    on the scored split unedited, ``support`` (T,) its gold words there, and per site (with the ``sensitivity``
+    method) ``SITE/s`` (n, T) the sensitivities and ``SITE/readout`` (T, n) the read-out on the ranking split
+    (``gradient_scores``), ``SITE/top`` (T, T) every tag's recall with target tag z's top-k sensitivity units
+    intervened (row z; NaN rows for tags not judged) and ``SITE/random`` (draws, T) every tag's recall under each
+    random k-unit set."""
 
     rows: list[dict]
     evidence: dict

@@ -14,13 +14,22 @@ import io
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nerve.errors import NerveError
-from nerve.folder import COMPLETE, changed_files, fingerprint, mark_complete, read_marker, sha256_file, writer_lock
+from nerve.folder import (
+    COMPLETE,
+    changed_files,
+    fingerprint,
+    mark_complete,
+    read_marker,
+    remove_files,
+    sha256_file,
+    writer_lock,
+)
 from nerve.hf.depth import DEPTH_FIELDS, DepthResult, DepthSpec, depth_rows
 from nerve.io import atomic_save, atomic_write_text
 
@@ -131,9 +140,20 @@ def summarise(runs: dict[str, list[dict]]) -> list[dict]:
     return out
 
 
-def depth_study(run_dirs: Sequence[str], out_dir: str | os.PathLike, spec: DepthSpec, log=None) -> list[dict]:
+@dataclass(frozen=True)
+class DepthStudy:
+    """What ``depth_study`` wrote: the summary rows (``SUMMARY_FIELDS``), the findings' rows (``depth_findings``;
+    empty without the ``sensitivity`` method) and each run's ``DepthResult`` by folder name."""
+
+    summary: list[dict]
+    findings: list[dict]
+    runs: dict
+
+
+def depth_study(run_dirs: Sequence[str], out_dir: str | os.PathLike, spec: DepthSpec, log=None) -> DepthStudy:
     """``nerve depth``: each run into ``OUT/runs/NAME`` (resumed when its fingerprint matches), then
-    ``depth_summary.csv`` over the runs in ``OUT``; returns the summary rows."""
+    ``depth_summary.csv`` over the runs in ``OUT`` and, with the ``sensitivity`` method, the findings at every site
+    (``depth_findings.csv``, ``depth_findings.json``; an earlier call's are removed otherwise)."""
     out = Path(out_dir)
     names = [Path(r).resolve().name for r in run_dirs]
     if len(set(names)) != len(names):
@@ -151,9 +171,12 @@ def depth_study(run_dirs: Sequence[str], out_dir: str | os.PathLike, spec: Depth
         runs[name] = analyse_run(run_dir, folder, spec, say)
     summary = summarise({name: r.rows for name, r in runs.items()})
     atomic_write_text(out / SUMMARY, _csv(summary, SUMMARY_FIELDS))
+    findings = []
     if "sensitivity" in spec.methods:
-        write_findings(runs, out, spec)
-    return summary
+        findings = write_findings(runs, out, spec)
+    else:
+        remove_files(out, [FINDINGS_CSV, FINDINGS_JSON])
+    return DepthStudy(summary, findings, runs)
 
 
 def write_findings(runs: dict[str, DepthResult], out: Path, spec: DepthSpec) -> list[dict]:
