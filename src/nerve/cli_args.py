@@ -168,12 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "inside the model against random units (needs nerve[hf])")
     p.add_argument("runs", nargs="+", help="run folders of `nerve train MODEL_FOLDER` (e.g. the seeds of one recipe)")
     p.add_argument("--out", required=True,
-                   help="depth folder (required): runs/NAME/depth.csv, depth_summary.csv, depth.png")
+                   help="depth folder (required): runs/NAME/depth.csv, depth_summary.csv, depth_findings.csv, "
+                        "figures, report.html")
     p.add_argument("--sites", default="",
                    help="comma-separated sites (default: ffn1, layer1, ..., layerN; classifier_in too with "
                         "model.pooling = mean, else it equals layerN read at the same positions)")
-    p.add_argument("--methods", default="probeless,selectivity,gradxact,atp_mean",
-                   help="of probeless, selectivity, gradxact, atp_mean (default: all four)")
+    p.add_argument("--methods", default="sensitivity,probeless,selectivity,gradxact,atp_mean",
+                   help="of sensitivity (Xin et al.'s, with the site's local read-out; needed for the findings), "
+                        "probeless, selectivity, gradxact, atp_mean (default: all five)")
     p.add_argument("--k", type=int, default=10, help="units intervened per tag and site (default: 10)")
     p.add_argument("--ablate", default="mean", choices=["mean", "zero"],
                    help="the units' value: their dev mean or 0 (default: mean)")

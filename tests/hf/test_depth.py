@@ -376,3 +376,10 @@ def test_the_depth_report_shows_both_figures_and_both_tables(depth_out):
     page = (depth_out / "report.html").read_text()
     assert 'src="depth.png"' in page and 'src="depth_findings.png"' in page
     assert '<th class="">sensitivity</th>' in page and "corr_B_I_same_type" in page
+
+
+def test_nerve_depth_ranks_with_every_method_by_default_so_that_the_findings_are_judged():
+    from nerve.cli_args import build_parser
+    from nerve.hf.depth import DEPTH_METHODS
+
+    assert build_parser().parse_args(["depth", "R", "--out", "D"]).methods.split(",") == list(DEPTH_METHODS)
