@@ -65,6 +65,35 @@ def depth_table(folder: str) -> None:
               f"{f['share_p05']:.2f} |")
 
 
+def findings_table(folder: str) -> None:
+    """Findings × sites: each cell the verdict over the runs and the first clause's effect."""
+    path = Path(folder) / "depth_findings.csv"
+    if not path.is_file():
+        return
+    rows = list(csv.DictReader(path.open()))
+    sites = [s for _, s in sorted({(int(r["depth"]), r["site"]) for r in rows})]
+    short = {"holds": "**holds**", "holds for most": "most", "contradicted": "**contra**", "negligible": "≈0",
+             "inconclusive": "?", "cannot be tested": "n/t", "not applicable": "n/a"}
+    cell = {((r["finding"], r["ablate"], r["id"]), r["site"]): r for r in rows}
+    keys = list(dict.fromkeys((r["finding"], r["ablate"], r["id"]) for r in rows))
+    alpha = float(rows[0]["alpha"]) if rows else float("nan")
+    print(f"\nFindings × sites (verdict over runs, effect; Holm within a site at alpha = {alpha:.4g}):\n")
+    print("| finding | " + " | ".join(sites) + " |")
+    print("|---|" + "---|" * len(sites))
+    for key in keys:
+        label = f"{key[0]}{f' ({key[1]})' if key[1] else ''} {key[2]}"
+        cells = []
+        for s in sites:
+            r = cell.get((key, s))
+            effect = f" {float(r['effect']):+.2f}" if r and r["effect"] not in ("", None) else ""
+            cells.append(f"{short.get(r['verdict'], r['verdict'])}{effect}" if r else "–")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    within = defaultdict(int)
+    for r in rows:
+        within[r["within_verdict"]] += 1
+    print("\nwithin-run verdicts (these trained models only): " + ", ".join(f"{k} {v}" for k, v in within.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
@@ -74,6 +103,7 @@ def main() -> None:
     methods_table(args.runs)
     if args.depth:
         depth_table(args.depth)
+        findings_table(args.depth)
 
 
 if __name__ == "__main__":

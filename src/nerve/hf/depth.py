@@ -12,7 +12,7 @@ sensitivity's logits).
 
 Per run: ``depth_rows`` gives one row per (site, method, tag): the target tag's recall before and after, the mean
 drop of the other tags, the random sets' mean drop and the method's p against them; and per site the evidence Xin
-et al.'s findings read (``SiteEvidence``: sensitivities, the read-out, the sensitivity ranking's and the random
+et al.'s findings read (``DepthResult.evidence``: sensitivities, the read-out, the sensitivity ranking's and the random
 sets' recalls of every tag)."""
 
 from __future__ import annotations
