@@ -19,7 +19,17 @@ from nerve.analysis.heldout import rank_input
 from nerve.analysis.leace import write_leace
 from nerve.analysis.pipeline import ACTIVATIONS, SUMMARY, analyze, save_activations
 from nerve.errors import NerveError
-from nerve.folder import clear_complete, mark_complete, read_marker, remove_files, sha256_file, writer_lock
+from nerve.folder import (
+    changed_files,
+    clear_complete,
+    completed,
+    fingerprint,
+    mark_complete,
+    read_marker,
+    remove_files,
+    sha256_file,
+    writer_lock,
+)
 from nerve.io import atomic_write_text
 from nerve.method_stage import write_methods
 from nerve.report import plots
@@ -62,9 +72,10 @@ def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec,
 
 
 def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(), *, device: str = "cpu",
-                progress: bool = True) -> dict:
+                progress: bool = True, reuse: bool = False) -> dict:
     """``nerve analyze``: capture the activations of ``spec.split`` and analyse them into ``out_dir``, with figures
-    in ``spec.figures``' formats (png, svg; none: tables only, ``plot_analysis`` draws them later).
+    in ``spec.figures``' formats (png, svg; none: tables only, ``plot_analysis`` draws them later). With ``reuse``,
+    a finished analysis in ``out_dir`` of the same model, splits and options (its fingerprint) is read back instead.
 
     With ``spec.methods``, also ``methods.csv``: each ranking method computed on ``spec.ranking_split`` and judged
     by top-k intervention sweeps on ``spec.split``, for each of ``spec.interventions``
@@ -92,6 +103,9 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
                   "ablate": list(spec.interventions), "sufficiency": bool(spec.sufficiency)}
     identity = analysis_identity(run.hashes, path, split, options)
     with writer_lock(out_dir, "nerve analyze"):
+        done = completed(out_dir, fingerprint(identity))
+        if reuse and done is not None and not changed_files(out_dir, done):  # this model, splits and options
+            return json.loads((Path(out_dir) / SUMMARY).read_text(encoding="utf-8")) | {"reused": True}
         arrays, _ = capture_activations(run, sents, path)
         rank_arrays = arrays
         if spec.methods and rank_split != split:
@@ -185,3 +199,27 @@ def compare(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSpec = Comp
     """``compare_runs`` (of analysed runs or their folders) with its tag x tag heatmaps drawn by
     ``nerve.report.plots.plot_tag_matrix``: the means', and each run's with ``spec.run_figures``."""
     return compare_runs(dirs, out_dir, spec, draw=plots.plot_tag_matrix)
+
+
+def compare_analyses(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSpec = CompareSpec()):
+    """``nerve compare`` of analysis folders: each read once, refused when two hold one model, then ``compare``,
+    the ranking methods across runs (``method_stage.compare_methods``) and Xin et al.'s findings across runs
+    (``findings.json``), under the folder's writer lock. Returns (findings, the methods' comparison or None)."""
+    from nerve.analysis.compare import check_distinct_models, load_run_analysis
+    from nerve.analysis.verdicts import evaluate_findings, write_findings
+    from nerve.method_stage import compare_methods
+
+    try:
+        runs = [load_run_analysis(d) for d in dirs]  # each analysis read once
+    except ValueError as err:
+        raise NerveError(str(err)) from None
+    check_distinct_models(runs)  # before the folder is made: a refused comparison leaves nothing
+    with writer_lock(out_dir, "nerve compare"):
+        try:
+            compare(runs, out_dir, spec)
+            methods = compare_methods(runs, out_dir)
+            results = evaluate_findings(runs)
+        except ValueError as err:
+            raise NerveError(str(err)) from None
+        write_findings(Path(out_dir) / "findings.json", results)
+    return results, methods

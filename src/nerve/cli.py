@@ -140,6 +140,8 @@ def resolve_data(value: str | None) -> str | None:
 def cmd_study(args) -> int:
     from nerve import study as studies
 
+    if (Path(args.config) / "config.json").is_file():  # a Hugging Face model folder: its study over seeds
+        return _study_hf(args)
     config = resolve_config(args.config)
     out = args.out or str(Path("studies") / Path(config).stem)
     methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
@@ -157,6 +159,35 @@ def cmd_study(args) -> int:
     engine = studies.Engine(args.engine, args.workers, args.address, not args.no_progress, args.rerun_changed,
                             args.keep_going, args.ray_node_ip)
     report = studies.study(spec, engine, (args.device, args.threads or DEFAULT_THREADS))
+    print(f"report: {report}", file=sys.stderr)
+    return 0
+
+
+def _study_hf(args) -> int:
+    """``nerve study MODEL_FOLDER``: fine-tune the seeds, analyse, compare, go layer by layer (``nerve.hf_study``)."""
+    from nerve import study as studies
+    from nerve.hf import require
+
+    require()
+    from nerve.hf.depth import DepthSpec
+    from nerve.hf_study import HFStudySpec, hf_study
+
+    unsupported = [name for name, given in (("--grid", args.grid), ("--cell-set", args.cell_sets),
+                                            ("--engine ray", args.engine == "ray"),
+                                            ("--basis", args.basis != "neurons")) if given]
+    if unsupported:
+        raise NerveError(f"nerve study MODEL_FOLDER: {', '.join(unsupported)} not supported for a Hugging Face model "
+                         "(seeds only)")
+    methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
+    draws = (args.judged_draws, args.matched_draws) if methods is None or methods else (0, 0)
+    analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k,
+                                      args.sufficiency, draws)
+    analysis = analysis.replace(translation=True) if args.translation else analysis
+    analysis = analysis.replace(figures=()) if args.no_figures else analysis
+    out = args.out or str(Path("studies") / Path(args.config).resolve().name)
+    spec = HFStudySpec(args.config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()), analysis,
+                       DepthSpec())
+    report = hf_study(spec)
     print(f"report: {report}", file=sys.stderr)
     return 0
 
@@ -249,10 +280,9 @@ def out_folder(path: str) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from nerve.analysis.compare import CompareSpec, analysis_is_current, check_distinct_models, load_run_analysis
-    from nerve.analysis.verdicts import evaluate_findings, findings_table, write_findings
-    from nerve.analyze import analyze_run, compare
-    from nerve.method_stage import compare_methods
+    from nerve.analysis.compare import CompareSpec, analysis_is_current
+    from nerve.analysis.verdicts import findings_table
+    from nerve.analyze import analyze_run, compare_analyses
 
     out_folder(args.out)
     dirs = []
@@ -264,21 +294,7 @@ def cmd_compare(args) -> int:
             print(f"analysing {run} ({why}) ...", file=sys.stderr)
             analyze_run(str(run), str(analysis), device=args.device, progress=False)  # the default AnalysisSpec
         dirs.append(analysis)
-    from nerve.folder import writer_lock
-
-    try:
-        runs = [load_run_analysis(d) for d in dirs]  # each analysis read once
-    except ValueError as err:
-        raise NerveError(str(err)) from None
-    check_distinct_models(runs)  # before --out is made: a refused comparison leaves nothing
-    with writer_lock(args.out, "nerve compare"):
-        try:
-            compare(runs, args.out, CompareSpec(k=args.k, run_figures=not args.no_run_figures))
-            methods = compare_methods(runs, args.out)
-            results = evaluate_findings(runs)
-        except ValueError as err:
-            raise NerveError(str(err)) from None
-        write_findings(Path(args.out) / "findings.json", results)
+    results, methods = compare_analyses(dirs, args.out, CompareSpec(k=args.k, run_figures=not args.no_run_figures))
     print(findings_table(results))
     if methods is not None:
         print(f"ranking methods across runs: {methods['path']}", file=sys.stderr)
@@ -355,24 +371,14 @@ def cmd_depth(args) -> int:
     from nerve.hf import require
 
     require()
-    from nerve.folder import remove_files
     from nerve.hf.depth import DepthSpec
-    from nerve.hf.depth_table import depth_study
-    from nerve.report.depth_figure import plot_depth, plot_depth_findings
-    from nerve.report.depth_page import write_depth_report
+    from nerve.hf_study import depth_stage
 
     spec = DepthSpec(tuple(_list(args.sites)), tuple(_list(args.methods)), args.k, args.ablate, args.rank_sentences,
                      args.score_sentences, args.random_draws, args.seed)
-    out = Path(out_folder(args.out))
-    study = depth_study(args.runs, out, spec, log=lambda msg: print(f"depth: {msg}", file=sys.stderr, flush=True))
-    plot_depth(study.summary, out / "depth", spec.k, spec.intervention, len(args.runs))
-    if study.findings:
-        plot_depth_findings(study.findings, out / "depth_findings", spec.k, spec.intervention, len(args.runs))
-    else:
-        remove_files(out, [f"depth_findings.{ext}" for ext in ("png", "svg", "pdf")])  # an earlier call's
-    report = write_depth_report(out, study, spec, args.runs)
-    print(f"depth: {len(study.summary)} site x method rows, {len(study.findings)} site x finding rows over "
-          f"{len(args.runs)} runs -> {out / 'depth_summary.csv'}, {report}", file=sys.stderr)
+    report = depth_stage(args.runs, Path(out_folder(args.out)), spec,
+                         lambda msg: print(f"depth: {msg}", file=sys.stderr, flush=True))
+    print(f"depth: report {report}", file=sys.stderr)
     return 0
 
 

@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: on a terminal)")
 
     p = _sub(sub, "study", "train and analyse several seeds/configs, compare them, write report.html")
-    p.add_argument("config", nargs="?", default="xin2019", help="TOML config or preset name (default: xin2019)")
+    p.add_argument("config", nargs="?", default="xin2019",
+                   help="TOML config or preset name, or a Hugging Face model folder (seeds fine-tuned, analysed, "
+                        "compared and taken layer by layer) (default: xin2019)")
     p.add_argument("--data", default="conll2003", help="corpus folder or registered name (default: conll2003)")
     p.add_argument("--seeds", type=int, default=10, metavar="N",
                    help="runs per config, seeds 42, 43, ... (default: 10; at most 1000)")
