@@ -174,10 +174,12 @@ def _study_hf(args) -> int:
 
     unsupported = [name for name, given in (("--grid", args.grid), ("--cell-set", args.cell_sets),
                                             ("--engine ray", args.engine == "ray"),
-                                            ("--basis", args.basis != "neurons")) if given]
+                                            ("--basis", args.basis != "neurons"), ("--workers", args.workers),
+                                            ("--keep-going", args.keep_going),
+                                            ("--rerun-changed", args.rerun_changed)) if given]
     if unsupported:
         raise NerveError(f"nerve study MODEL_FOLDER: {', '.join(unsupported)} not supported for a Hugging Face model "
-                         "(seeds only)")
+                         "(its seeds run one after another in this process)")
     methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
     draws = (args.judged_draws, args.matched_draws) if methods is None or methods else (0, 0)
     analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k,
