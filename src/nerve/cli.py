@@ -84,7 +84,7 @@ def cmd_train(args) -> int:
     from nerve.data.prepare import resolve_data as resolve_data_paths
     from nerve.train import brief, train
 
-    if (Path(args.config) / "config.json").is_file():  # a Hugging Face model folder: fine-tune it
+    if _is_model_folder(args.config):  # a Hugging Face model folder: fine-tune it
         return _train_hf(args)
     config = resolve_config(args.config)
     cfg = load_config(config, args.overrides + (["data.repair_bio=true"] if args.repair_bio else []))
@@ -140,17 +140,11 @@ def resolve_data(value: str | None) -> str | None:
 def cmd_study(args) -> int:
     from nerve import study as studies
 
-    if (Path(args.config) / "config.json").is_file():  # a Hugging Face model folder: its study over seeds
+    if _is_model_folder(args.config):  # a Hugging Face model folder: its study over seeds
         return _study_hf(args)
     config = resolve_config(args.config)
     out = args.out or str(Path("studies") / Path(config).stem)
-    methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
-    draws = (args.judged_draws, args.matched_draws) if methods is None or methods else (0, 0)
-    analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k,
-                                      args.sufficiency, draws)
-    if args.translation:
-        analysis = analysis.replace(translation=True)
-    analysis = analysis.replace(figures=()) if args.no_figures else analysis
+    analysis = _study_analysis(args)
     names = _basis_names(args.basis)
     analysis = analysis.replace(leace="leace" in names)
     spec = studies.StudySpec(config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()),
@@ -163,9 +157,25 @@ def cmd_study(args) -> int:
     return 0
 
 
+def _study_analysis(args):
+    """Every study run's ``AnalysisSpec`` from ``nerve study``'s options (``nerve.study.study_analysis``)."""
+    from nerve import study as studies
+
+    methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
+    draws = (args.judged_draws, args.matched_draws) if methods is None or methods else (0, 0)
+    analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k,
+                                      args.sufficiency, draws)
+    analysis = analysis.replace(translation=True) if args.translation else analysis
+    return analysis.replace(figures=()) if args.no_figures else analysis
+
+
+def _is_model_folder(path: str) -> bool:
+    """Whether ``path`` is a Hugging Face model folder (its config.json), which train and study fine-tune."""
+    return (Path(path) / "config.json").is_file()
+
+
 def _study_hf(args) -> int:
     """``nerve study MODEL_FOLDER``: fine-tune the seeds, analyse, compare, go layer by layer (``nerve.hf_study``)."""
-    from nerve import study as studies
     from nerve.hf import require
 
     require()
@@ -180,12 +190,7 @@ def _study_hf(args) -> int:
     if unsupported:
         raise NerveError(f"nerve study MODEL_FOLDER: {', '.join(unsupported)} not supported for a Hugging Face model "
                          "(its seeds run one after another in this process)")
-    methods = None if args.methods is None else [m for m in _list(args.methods) if m != "none"]
-    draws = (args.judged_draws, args.matched_draws) if methods is None or methods else (0, 0)
-    analysis = studies.study_analysis(methods, None if args.ablate is None else _list(args.ablate), args.max_k,
-                                      args.sufficiency, draws)
-    analysis = analysis.replace(translation=True) if args.translation else analysis
-    analysis = analysis.replace(figures=()) if args.no_figures else analysis
+    analysis = _study_analysis(args)
     out = args.out or str(Path("studies") / Path(args.config).resolve().name)
     spec = HFStudySpec(args.config, resolve_data(args.data), out, args.seeds, tuple(args.overrides or ()), analysis,
                        DepthSpec())

@@ -20,6 +20,19 @@ from tests.conftest import run_cli
 from tests.hf.conftest import plain_model
 
 
+def _labelled_batch(pieces, labels):
+    """All ``pieces`` in one batch, and the word labels (n_words,) laid out as its words: (batch, (B, L) labels)."""
+    from nerve.hf.words import word_batch
+
+    batch = word_batch(pieces, 0)
+    lab = torch.zeros(batch.mask.shape, dtype=torch.long)
+    start = 0
+    for r, p in enumerate(pieces):
+        lab[r, : len(p.first)] = torch.from_numpy(labels[start: start + len(p.first)])
+        start += len(p.first)
+    return batch, lab
+
+
 def _rank(run, n=40):
     path, sents = read_split(run, "dev")
     pieces = run.pieces(sents[:n], path)
@@ -53,14 +66,7 @@ def test_atp_at_an_ffn_site_equals_finite_differences_through_the_model(tuned):
     H, labels = site_values(run.model, pieces, 0, ["ffn1"], 32)
     m = H["ffn1"].astype(np.float64).mean(0)
     got = gradient_scores(run.model, pieces, 0, ["ffn1"], {"ffn1": m}, labels, 32)["ffn1"]["atp_mean"]
-    from nerve.hf.words import word_batch
-
-    batch = word_batch(pieces, 0)
-    lab = torch.zeros(batch.mask.shape, dtype=torch.long)
-    start = 0
-    for r, p in enumerate(pieces):
-        lab[r, : len(p.first)] = torch.from_numpy(labels[start: start + len(p.first)])
-        start += len(p.first)
+    batch, lab = _labelled_batch(pieces, labels)
     t = run.model.tags.index("B-PER")
     u, eps = int(np.argmax(np.abs(got[:, t]))), 1e-5
     assert abs(got[u, t]) > 1e-5  # a unit that matters (float64 differences resolve ~1e-10), so the test can fail
@@ -252,18 +258,6 @@ def test_sensitivity_at_the_last_layer_equals_xin_et_al_with_the_tag_layer_weigh
     np.testing.assert_allclose(got["sensitivity"], sensitivity(H["layer2"], W, labels), rtol=1e-4, atol=1e-6)
 
 
-def _labelled_batch(pieces, labels):
-    from nerve.hf.words import word_batch
-
-    batch = word_batch(pieces, 0)
-    lab = torch.zeros(batch.mask.shape, dtype=torch.long)
-    start = 0
-    for r, p in enumerate(pieces):
-        lab[r, : len(p.first)] = torch.from_numpy(labels[start: start + len(p.first)])
-        start += len(p.first)
-    return batch, lab[batch.mask]
-
-
 def test_sensitivity_at_an_ffn_site_equals_finite_differences_through_the_model(tuned):
     """s[u, t] = mean over t's words of h_u·∂Z_t/∂h_u − the same over the others: the derivative of Z_t (t's logit
     summed over words) when u is scaled by (1 + e) at t's words only, and at the others only."""
@@ -272,7 +266,8 @@ def test_sensitivity_at_an_ffn_site_equals_finite_differences_through_the_model(
     pieces, _ = _rank(run, 20)
     H, labels = site_values(run.model, pieces, 0, ["ffn1"], 32)
     got = gradient_scores(run.model, pieces, 0, ["ffn1"], {"ffn1": H["ffn1"].mean(0)}, labels, 32)["ffn1"]
-    batch, words = _labelled_batch(pieces, labels)
+    batch, lab = _labelled_batch(pieces, labels)
+    words = lab[batch.mask]
     t = run.model.tags.index("B-PER")
     u = int(np.nanargmax(np.abs(got["sensitivity"][:, t])))
     assert abs(got["sensitivity"][u, t]) > 1e-5  # a unit that matters, so that the test can fail

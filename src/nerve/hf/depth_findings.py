@@ -11,9 +11,6 @@ verdicts hold together at α. The population: the runs given (seeds of one recip
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 
 from nerve.analysis.ablation import FIELDS, SCORES, row_dtype
@@ -90,12 +87,9 @@ def findings_rows(by_site: dict[str, list[dict]], depths: dict[str, int]) -> lis
     return rows
 
 
-def findings_csv(rows: list[dict]) -> str:
-    """``depth_findings.csv``: ``FINDINGS_FIELDS``, numbers as Python's shortest repr, empty for none."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(FINDINGS_FIELDS), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None else repr(float(v)) if isinstance(v, (float, np.floating)) else v)
-                    for k, v in r.items()})
-    return buf.getvalue()
+def row_label(row: dict) -> str:
+    """A findings row's finding as the tables name it: its number, its intervention when it has one, its id
+    ("9 (mean) ablation_top_beats_random")."""
+    from nerve.analysis.verdicts import finding_label
+
+    return f"{finding_label({'number': row['finding'], 'ablate': row['ablate']})} {row['id']}"

@@ -185,7 +185,7 @@ def write_findings(runs: dict[str, DepthResult], out: Path, spec: DepthSpec) -> 
     import json
 
     from nerve.analysis.verdicts import jsonable
-    from nerve.hf.depth_findings import findings_by_site, findings_csv, findings_rows
+    from nerve.hf.depth_findings import FINDINGS_FIELDS, findings_by_site, findings_rows
 
     tags = {tuple(r.evidence["tags"].tolist()) for r in runs.values()}
     if len(tags) != 1:
@@ -194,7 +194,7 @@ def write_findings(runs: dict[str, DepthResult], out: Path, spec: DepthSpec) -> 
     sites = sorted(depths, key=depths.get)
     by_site = findings_by_site(runs, list(tags.pop()), sites, spec)
     rows = findings_rows(by_site, depths)
-    atomic_write_text(out / FINDINGS_CSV, findings_csv(rows))
+    atomic_write_text(out / FINDINGS_CSV, _csv(rows, FINDINGS_FIELDS))
     atomic_write_text(out / FINDINGS_JSON, json.dumps(jsonable({"runs": list(runs), "sites": by_site}), indent=1,
                                                       allow_nan=False) + "\n")
     return rows

@@ -72,10 +72,10 @@ def plot_depth_findings(rows: list[dict], base: str | os.PathLike, k: int, inter
     from matplotlib.patches import Patch
 
     sites = [s for _, s in sorted({(int(r["depth"]), r["site"]) for r in rows})]
-    labels = list(dict.fromkeys(f"{r['finding']}" + (f" ({r['ablate']})" if r["ablate"] else "") + f" {r['id']}"
-                                for r in sorted(rows, key=lambda r: (int(r["finding"]), r["ablate"]))))
-    cell = {(f"{r['finding']}" + (f" ({r['ablate']})" if r["ablate"] else "") + f" {r['id']}", r["site"]): r
-            for r in rows}
+    from nerve.hf.depth_findings import row_label
+
+    labels = list(dict.fromkeys(row_label(r) for r in sorted(rows, key=lambda r: (int(r["finding"]), r["ablate"]))))
+    cell = {(row_label(r), r["site"]): r for r in rows}
     width = max(5.5, 0.55 * len(sites) + 3.2)
     fig = new_figure(width, 0.3 * len(labels) + 1.8)
     ax = fig.subplots()

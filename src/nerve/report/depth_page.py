@@ -10,6 +10,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nerve.analysis.verdicts import finding_label, p_text
 from nerve.io import atomic_write_text
 from nerve.report.findings_section import _verdict
 from nerve.report.html import CSS, SCRIPT, Figures, Sections, _table
@@ -17,12 +18,6 @@ from nerve.report.html import CSS, SCRIPT, Figures, Sections, _table
 
 def _f(x, digits: int = 3) -> str:
     return "–" if x is None or not math.isfinite(float(x)) else f"{float(x):+.{digits}f}"
-
-
-def _p(x) -> str:
-    from nerve.analysis.verdicts import p_text
-
-    return "–" if x is None or not math.isfinite(float(x)) else p_text(float(x))
 
 
 def _runs_table(run_dirs: list) -> str:
@@ -51,7 +46,7 @@ def _methods_table(summary: list[dict]) -> str:
                 row.append("–")
                 continue
             text = f"{_f(r['excess_mean'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}] <small>p<sub>Holm</sub> " \
-                   f"{_p(r['p_holm'])}</small>"
+                   f"{p_text(r['p_holm'])}</small>"
             separated = r["p_holm"] is not None and math.isfinite(r["p_holm"]) and r["p_holm"] < 0.05
             row.append(f"<b>{text}</b>" if separated else text)
         rows.append(row)
@@ -60,7 +55,7 @@ def _methods_table(summary: list[dict]) -> str:
 
 def _findings_table(rows: list[dict]) -> str:
     sites = [s for _, s in sorted({(int(r["depth"]), r["site"]) for r in rows})]
-    key = (lambda r: (f"{r['finding']}" + (f" ({r['ablate']})" if r["ablate"] else ""), r["id"]))
+    key = (lambda r: (finding_label({"number": r["finding"], "ablate": r["ablate"]}), r["id"]))
     findings = list(dict.fromkeys(key(r) for r in sorted(rows, key=lambda r: (int(r["finding"]), r["ablate"]))))
     cell = {(key(r), r["site"]): r for r in rows}
     out = []
