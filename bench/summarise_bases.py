@@ -41,7 +41,8 @@ def main() -> None:
             v = v[np.isfinite(v)]
             cells.append(f"{v.mean():.2f}" if v.size else "–")
         print(f"| {b} | " + " | ".join(cells) + " |")
-    print("\npaired against the neurons (paired t over runs, Holm over the tags): higher ↑ / lower ↓ / not separable\n")
+    print("\npaired against the neurons (paired t over runs, Holm over the tags, δ = 1 unit for units to halve, 0.02 "
+          "otherwise): higher by more than δ ↑ / lower ↓ / negligible ≈ / inconclusive ?\n")
     print("| basis | " + " | ".join(MEASURES[:5]) + " |")
     print("|---|" + "---|" * 5)
     for b in bases:
@@ -50,9 +51,10 @@ def main() -> None:
         cells = []
         for m in MEASURES[:5]:
             fam = [r for r in paired if r["basis"] == b and r["metric"] == m]
-            hi = sum(r["verdict"].startswith("higher") for r in fam)
-            lo = sum(r["verdict"].startswith("lower") for r in fam)
-            cells.append(f"{hi} ↑ / {lo} ↓ / {len(fam) - hi - lo}")
+            hi = sum(r["verdict"] == "higher than neurons" for r in fam)
+            lo = sum(r["verdict"] == "lower than neurons" for r in fam)
+            same = sum(r["verdict"] == "negligible" for r in fam)
+            cells.append(f"{hi} ↑ / {lo} ↓ / {same} ≈ / {len(fam) - hi - lo - same} ?")
         print(f"| {b} | " + " | ".join(cells) + " |")
     stability_table(d, bases, args.method)
     leace_table(Path(args.study), args.variant)

@@ -36,7 +36,21 @@ def test_a_study_with_bases_analyses_every_run_in_each_basis_and_leace_in_the_ne
         assert (run / "analysis" / "bases" / "pca" / "basis_summary.csv").is_file()
 
 
-def test_the_bases_means_and_paired_differences_equal_a_plain_recomputation(bases_study):
+def _plain_verdict(d: np.ndarray, delta: float, alpha: float) -> tuple[float, float, float, str]:
+    """(decision p, interval low, high, verdict) of the paired differences ``d`` at level ``alpha`` against ±delta,
+    by the formula: the t interval, and 2 · the smallest one-sided p of the regions > +δ, < −δ, inside ±δ."""
+    n, mean, se = d.size, d.mean(), d.std(ddof=1) / np.sqrt(d.size)
+    t = stats.t(n - 1)
+    p_hold, p_contra = t.sf((mean - delta) / se), t.sf((-mean - delta) / se)
+    p_neg = max(t.sf((mean + delta) / se), t.sf((delta - mean) / se))
+    half = t.ppf(1 - alpha / 2) * se
+    lo, hi = mean - half, mean + half
+    verdict = ("higher than neurons" if lo > delta else "lower than neurons" if hi < -delta else
+               "negligible" if -delta < lo and hi < delta else "inconclusive")
+    return min(1.0, 2 * min(p_hold, p_contra, p_neg)), lo, hi, verdict
+
+
+def test_the_bases_means_and_paired_verdicts_against_delta_equal_a_plain_recomputation(bases_study):
     runs = sorted((bases_study / "runs" / "base").iterdir())
     per = {b: [{(r["method"], r["ablate"], r["target_tag"]): r for r in read_basis_summary(
         run / "analysis" / sub / "basis_summary.csv")} for run in runs] for b, sub in (("neurons", ""),
@@ -53,20 +67,42 @@ def test_the_bases_means_and_paired_differences_equal_a_plain_recomputation(base
             assert float(row["mean"]) == pytest.approx(x.mean(), abs=1e-8)
             checked += 1
     assert checked > 20
-    family = [r for r in paired if r["method"] == "sensitivity" and r["ablate"] == "zero"
-              and r["metric"] == "necessity_auc"]
-    for r in family:
-        d = [run_p[(r["method"], r["ablate"], r["target_tag"])]["necessity_auc"]
-             - run_n[(r["method"], r["ablate"], r["target_tag"])]["necessity_auc"]
-             for run_p, run_n in zip(per["pca"], per["neurons"]) if (r["method"], r["ablate"], r["target_tag"]) in run_p
-             and (r["method"], r["ablate"], r["target_tag"]) in run_n]
-        assert float(r["mean_difference"]) == pytest.approx(np.mean(d), abs=1e-8)
-        if len(d) > 1 and np.std(d) > 0:
-            assert float(r["p"]) == pytest.approx(stats.ttest_1samp(d, 0).pvalue, rel=1e-6)
-    ps = [float(r["p"]) for r in family]
-    want = holm(ps)
-    for r, q in zip(family, want):
-        assert (np.isnan(q) and r["p_holm"] == "nan") or float(r["p_holm"]) == pytest.approx(q, rel=1e-6)
+    judged = 0
+    for metric, delta in (("necessity_auc", 0.02), ("units_to_halve", 1.0)):
+        family = [r for r in paired if r["method"] == "sensitivity" and r["ablate"] == "zero"
+                  and r["metric"] == metric]
+        diffs = []
+        for r in family:
+            key = (r["method"], r["ablate"], r["target_tag"])
+            d = np.array([p[key][metric] - n[key][metric] for p, n in zip(per["pca"], per["neurons"])
+                          if key in p and key in n and p[key][metric] is not None and n[key][metric] is not None])
+            diffs.append(d)
+            assert float(r["delta"]) == delta and int(r["n_runs"]) == d.size
+            if d.size:
+                assert float(r["mean_difference"]) == pytest.approx(d.mean(), abs=1e-8)
+        testable = [i for i, d in enumerate(diffs) if d.size > 1 and np.ptp(d) > 0]
+        plain_p = {i: _plain_verdict(diffs[i], delta, 0.05)[0] for i in testable}
+        adjusted = dict(zip(testable, holm([plain_p[i] for i in testable])))
+        order = sorted(testable, key=lambda i: plain_p[i])  # Holm's levels: alpha / (m − j + 1) while it rejects
+        level, m = {}, len(order)
+        for j, i in enumerate(order):
+            if plain_p[i] < 0.05 / (m - j) and all(i2 in level for i2 in order[:j]):
+                level[i] = 0.05 / (m - j)
+        stop = 0.05 / (m - len(level)) if len(level) < m else None
+        for i, (r, d) in enumerate(zip(family, diffs)):
+            if i not in testable:
+                assert r["verdict"] == "cannot be tested" and r["reason"]
+                continue
+            assert float(r["p_zero"]) == pytest.approx(stats.ttest_1samp(d, 0).pvalue, rel=1e-6)
+            assert float(r["p"]) == pytest.approx(plain_p[i], rel=1e-6, abs=1e-12)
+            assert float(r["p_holm"]) == pytest.approx(adjusted[i], rel=1e-6, abs=1e-12)
+            alpha = level.get(i, stop)
+            _, lo, hi, verdict = _plain_verdict(d, delta, alpha)
+            assert float(r["alpha"]) == pytest.approx(alpha, rel=1e-9)
+            assert (float(r["ci_low"]), float(r["ci_high"])) == pytest.approx((lo, hi), rel=1e-6, abs=1e-9)
+            assert r["verdict"] == verdict
+            judged += 1
+    assert judged > 5
 
 
 def test_a_study_rerun_reuses_every_basis_analysis(bases_study):
@@ -89,7 +125,7 @@ def test_the_report_answers_neurons_or_directions_with_one_row_per_basis(bases_s
     section = page[page.index('id="neurons-or-directions-base"'):page.index('id="findings-base"')]
     first = section[:section.index("Each basis minus the neurons")]
     assert [b for b in ("neurons", "pca") if re.search(rf"<td[^>]*>{b}</td>", first)] == ["neurons", "pca"]
-    assert "Answer for these runs" in section and "paired t-test, Holm" in section and "<li><b>pca</b>" in section
+    assert "Answer for these runs" in section and "paired t-test over the runs, Holm" in section and "δ" in section and "<li><b>pca</b>" in section
 
 
 def test_a_study_rerun_redoes_only_the_basis_analysis_that_is_missing(bases_study):

@@ -85,6 +85,17 @@ def test_compiled_viterbi_breaks_ties_as_the_models_decode():
     np.testing.assert_array_equal(viterbi(em, starts, crf), torch_viterbi(em, starts, crf))
 
 
+def test_compiled_viterbi_breaks_ties_as_the_models_decode_where_some_transitions_are_forbidden():
+    rng = np.random.default_rng(9)
+    T, lengths = 6, rng.integers(1, 12, size=400)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    em = rng.integers(0, 2, size=(lengths.sum(), T)).astype(float)  # ties everywhere, among the scanned predecessors
+    trans = rng.integers(-1, 2, size=(T, T)).astype(float)
+    trans[rng.random((T, T)) < 0.4] = -10000.0
+    crf = rng.integers(0, 2, size=T).astype(float), trans, np.zeros(T)
+    np.testing.assert_array_equal(viterbi(em, starts, crf), torch_viterbi(em, starts, crf))
+
+
 def test_compiled_viterbi_takes_forbidden_transitions_when_the_emissions_outweigh_the_penalty():
     rng = np.random.default_rng(7)
     T, lengths = 4, rng.integers(1, 6, size=200)

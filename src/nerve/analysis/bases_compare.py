@@ -1,11 +1,18 @@
 """Neurons or directions? The bases compared over runs (issue 33): each run's basis_summary.csv, per basis, method,
 intervention and tag, as a mean over the runs with a 95 % t interval (scipy), and per tag the difference of each
-basis from the neurons, paired by run, with a paired t-test and Holm's correction over the tags of a (basis, method,
-intervention, metric) family (``stats.holm``)."""
+basis from the neurons, paired by run, judged against a smallest effect of interest δ (``DELTAS``) with Holm's
+correction over the tags of a (basis, method, intervention, metric) family.
+
+The paired statistics are the method comparison's (``paired``, docs/STATISTICS.md §3–4): the per-run differences
+combined by ``meta.random_effects`` with no within-run variance (exactly the paired t-test over runs), each case
+decided by ``meta.holm_decide`` at its Holm level: "higher than neurons" / "lower than neurons" when the interval
+lies beyond ±δ, "negligible" inside (−δ, +δ), else "inconclusive"; "cannot be tested" with fewer than 2 runs or no
+spread. Population: models of this configuration trained with other seeds."""
 
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -15,15 +22,23 @@ import numpy as np
 
 from nerve.analysis.basis_summary import BASIS_SUMMARY
 from nerve.analysis.judging import dicts_csv
+from nerve.analysis.meta import CONTRADICTED, HOLDS, holm_decide, random_effects
 from nerve.io import atomic_write_text
 
 METRICS = ("units_to_halve", "necessity_auc", "sufficiency_auc", "selectivity", "top_share", "monosemanticity",
            "reconstruction_f1_drop")
 ACROSS_FIELDS = ("basis", "method", "ablate", "target_tag", "metric", "n_runs", "mean", "ci_low", "ci_high",
                  "n_missing")
-PAIRED_FIELDS = ("basis", "method", "ablate", "target_tag", "metric", "n_runs", "mean_difference", "ci_low",
-                 "ci_high", "t", "p", "p_holm", "verdict")
+PAIRED_FIELDS = ("basis", "method", "ablate", "target_tag", "metric", "n_runs", "mean_difference", "se", "df",
+                 "alpha", "ci_low", "ci_high", "t", "p_zero", "p", "p_holm", "m", "delta", "verdict", "test", "reason")
 ALPHA = 0.05  # family-wise, after Holm
+# δ per metric, in its own unit: one unit for the number of units that halves a recall (a basis needing one unit
+# fewer is the smallest difference a reader counts); for every share or score (areas of recall drops, selectivity,
+# tag shares, F1) two in a hundred, STATISTICS.md's δ for an accuracy drop.
+DELTAS = {"units_to_halve": 1.0, "necessity_auc": 0.02, "sufficiency_auc": 0.02, "selectivity": 0.02,
+          "top_share": 0.02, "monosemanticity": 0.02, "reconstruction_f1_drop": 0.02}
+HIGHER, LOWER = "higher than neurons", "lower than neurons"
+TEST = "paired t over runs (random-effects HKSJ with no within-run variance)"
 
 
 def read_basis_summary(path: str | os.PathLike) -> list[dict]:
@@ -63,15 +78,45 @@ def _interval(x: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def _paired_row(key: tuple, vals: list, ref: dict) -> dict:
+    """One basis − neurons case before Holm: the per-run differences (runs where both have a value), their estimate
+    (``meta.random_effects`` with no within-run variance, under "_est") and why it cannot be tested (else None)."""
+    basis, method, ablate, tag, metric = key
+    d = np.array([v - ref[i] for i, v in vals if v is not None and ref.get(i) is not None], dtype=float)
+    row = {"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
+           "n_runs": int(d.size), "delta": DELTAS[metric], "test": f"{TEST}, t({max(d.size - 1, 0)})"}
+    est = random_effects(d, np.zeros_like(d))
+    if est.testable:
+        reason = None
+    elif d.size < 2:
+        reason = (f"{d.size} run{'s' * (d.size != 1)} with a value in both {basis} and the neurons (none: e.g. no k up "
+                  "to max_k halves the recall): a paired comparison across seeds needs at least 2")
+    else:
+        reason = f"{basis} − neurons is {float(d[0]):.6g} in every run: no spread across runs to measure"
+    return {**row, "_est": est, "reason": reason}
+
+
+def _judge(rows: list[dict]) -> None:
+    """Decide one family's cases under Holm at ``ALPHA`` against their δ, in place (``meta.holm_decide``)."""
+    ests = [r.pop("_est") for r in rows]
+    n = len(rows)
+    decisions, adjusted = holm_decide(ests, [0.0] * n, [1] * n, [r["delta"] for r in rows], ALPHA)
+    m = sum(e.testable for e in ests)
+    for r, est, dec, q in zip(rows, ests, decisions, adjusted):
+        ok = est.testable and est.se > 0
+        t = est.effect / est.se if ok else math.nan
+        r.update({"mean_difference": est.effect, "se": est.se, "df": est.df, "alpha": dec.alpha,
+                  "ci_low": dec.interval[0], "ci_high": dec.interval[1], "t": t,
+                  "p_zero": min(1.0, 2 * est.sf(abs(t))) if ok else math.nan, "p": dec.p, "p_holm": float(q),
+                  "m": m, "verdict": {HOLDS: HIGHER, CONTRADICTED: LOWER}.get(dec.verdict, dec.verdict)})
+
+
 def bases_across_runs(runs: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[list[dict], list[dict]]:
     """(across, paired) rows from ``runs``: {basis: the analysis folders of its runs, in the same run order for
     every basis}. across: per basis, method, intervention, tag and metric the mean over runs and its 95 % t
     interval (``n_missing``: runs with no value, e.g. no k halving the recall). paired: each basis but neurons
-    minus neurons, run by run (runs where both have a value), paired t-test, Holm over the tags."""
-    from scipy import stats
-
-    from nerve.analysis.stats import holm
-
+    minus neurons, run by run (runs where both have a value), judged against the metric's δ (``DELTAS``) at its
+    Holm level over the tags of its (basis, method, intervention, metric) family (see the module)."""
     values: dict[tuple, list] = defaultdict(list)
     for basis, folders in runs.items():
         for i, folder in enumerate(folders):
@@ -85,25 +130,13 @@ def bases_across_runs(runs: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[
         across.append({"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
                        "n_runs": len(vals), "mean": mean, "ci_low": lo, "ci_high": hi,
                        "n_missing": len(vals) - int(x.size)})
-    paired, families = [], defaultdict(list)
-    for (basis, method, ablate, tag, metric), vals in values.items():
-        ref = dict(values.get(("neurons", method, ablate, tag, metric), []))
-        if basis == "neurons" or not ref:
-            continue
-        d = np.array([v - ref[i] for i, v in vals if v is not None and ref.get(i) is not None], dtype=float)
-        mean, lo, hi = _interval(d) if d.size else (float("nan"),) * 3
-        t, p = (stats.ttest_1samp(d, 0.0) if d.size > 1 and d.std() > 0 else (float("nan"), float("nan")))
-        row = {"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
-               "n_runs": int(d.size), "mean_difference": mean, "ci_low": lo, "ci_high": hi, "t": float(t),
-               "p": float(p)}
-        paired.append(row)
-        families[(basis, method, ablate, metric)].append(row)
+    paired = [_paired_row(key, vals, dict(values.get(("neurons", *key[1:]), [])))
+              for key, vals in values.items() if key[0] != "neurons" and ("neurons", *key[1:]) in values]
+    families = defaultdict(list)
+    for row in paired:
+        families[(row["basis"], row["method"], row["ablate"], row["metric"])].append(row)
     for rows in families.values():
-        for r, q in zip(rows, holm([r["p"] for r in rows])):
-            r["p_holm"] = float(q)
-            r["verdict"] = ("not testable (fewer than 2 runs or no spread)" if np.isnan(q) else
-                            ("higher" if r["mean_difference"] > 0 else "lower") + " than neurons" if q < ALPHA
-                            else "not separable from neurons")
+        _judge(rows)
     return across, paired
 
 

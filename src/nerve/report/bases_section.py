@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nerve.analysis.bases_compare import HIGHER, LOWER
 from nerve.analysis.judging import two_decimals
+from nerve.analysis.meta import NEGLIGIBLE
 
 PREFERRED = (("ig_mean", "mean"), ("sensitivity", "mean"), ("sensitivity", "zero"))  # the section's method, ablate
 WORDS = {"units_to_halve": ("units to halve a tag's recall", "more", "fewer"),  # (what, higher, lower)
@@ -99,15 +101,17 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
         cells, claims = [html.escape(b)], []
         for metric, (what, up, down) in WORDS.items():
             fam = [r for r in psel if r["basis"] == b and r["metric"] == metric]
-            hi = [r["target_tag"] for r in fam if r["verdict"].startswith("higher")]
-            lo = [r["target_tag"] for r in fam if r["verdict"].startswith("lower")]
-            cells.append(f"{len(hi)} ↑ / {len(lo)} ↓ / {len(fam) - len(hi) - len(lo)} n.s." if fam else "–")
+            hi = [r["target_tag"] for r in fam if r["verdict"] == HIGHER]
+            lo = [r["target_tag"] for r in fam if r["verdict"] == LOWER]
+            same = sum(r["verdict"] == NEGLIGIBLE for r in fam)
+            cells.append(f"{len(hi)} ↑ / {len(lo)} ↓ / {same} ≈ / {len(fam) - len(hi) - len(lo) - same} ?"
+                         if fam else "–")
             parts = [f"{word} for {len(tags)} of {len(fam)} tags" for tags, word in ((hi, up), (lo, down)) if tags]
             if parts:
                 claims.append(f"{what}: {' and '.join(parts)}")
         verdict_rows.append(cells)
         answer.append(f"<li><b>{html.escape(b)}</b> against the neurons — "
-                      + ("; ".join(claims) if claims else "not separable on any tag") + "</li>")
+                      + ("; ".join(claims) if claims else "different by more than δ on no tag") + "</li>")
     text = f"<ul>{''.join(answer)}</ul>" if answer else "<p>No basis besides the neurons.</p>"
     text += _stability(d, bases, method, table) + _leace(d, table)
     return (heading(2, f"Neurons or directions? — {name}")
@@ -116,10 +120,11 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
               "runs. A basis' units are its coordinates: PCA and ICA directions, SAE features (4× as many as "
               "neurons); intervening on one edits the activations along its direction and keeps the rest.</p>"
             + table(head, rows, left=1)
-            + "<p>Each basis minus the neurons, tag by tag, paired by run (paired t-test, Holm over the tags of a "
-              "basis and measure, α = 0.05): tags where the basis is higher ↑, lower ↓, or not separable "
-              "(n.s.).</p>"
+            + "<p>Each basis minus the neurons, tag by tag, paired by run (paired t-test over the runs, Holm over "
+              "the tags of a basis and measure, α = 0.05), judged against a smallest effect of interest δ (one unit "
+              "for the units to halve recall, 0.02 for every other measure): tags where the basis is higher by more "
+              "than δ ↑, lower by more than δ ↓, within ±δ of the neurons ≈ (negligible), or inconclusive ?.</p>"
             + table(["basis", *[w[0] for w in WORDS.values()]], verdict_rows, left=1)
-            + "<p><b>Answer for these runs</b> (only the tags where the corrected paired test separates the basis "
-              "from the neurons; the population is these seeds of this configuration; fewer units to halve recall "
+            + "<p><b>Answer for these runs</b> (only the tags where the corrected interval lies beyond ±δ from the "
+              "neurons; the population: models of this configuration trained with other seeds; fewer units to halve recall "
               "means a tag's evidence is concentrated in fewer units of that basis):</p>" + text)
