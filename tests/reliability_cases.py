@@ -223,7 +223,7 @@ def _interrupted_analysis(folder: bool) -> Callable[[Path], list[str]]:
     def mutate(run: Path) -> list[str]:  # what kill -9 after sensitivity.csv leaves: no ablation, no marker
         (run / "analysis" / "complete.json").unlink()
         (run / "analysis" / "ablation.csv").unlink()
-        return ["compare", run / "analysis" if folder else run, "--out", run.parent / "cmp"]
+        return ["compare", run / "analysis" if folder else run, "--out", run.parent / "cmp", "--no-figures"]
     return mutate
 
 

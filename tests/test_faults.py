@@ -190,7 +190,7 @@ def test_outputs_honour_the_umask(tmp_path, umask, mode):
     try:
         run = tmp_path / "run"
         assert cli(*train_args(tmp_path)).returncode == 0
-        assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "1").returncode == 0
+        assert cli("analyze", run, "--out", run / "analysis", "--random-draws", "1", "--formats", "png").returncode == 0
     finally:
         os.umask(old)
     files = [p for p in run.rglob("*") if p.is_file()]

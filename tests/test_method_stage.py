@@ -200,7 +200,7 @@ def test_study_with_an_unknown_method_is_a_one_line_error(tmp_path):
 def test_a_comparison_of_one_method_has_stability_but_no_agreement_figure(tiny_run, tmp_path):
     one = tmp_path / "one"
     run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity",
-            "--random-draws", "1", "--max-k", "2", "--out", one, check=True)
+            "--random-draws", "1", "--max-k", "2", "--no-figures", "--out", one, check=True)
     copy = tmp_path / "copy"
     shutil.copytree(one, copy)
     (copy / ".nerve.lock").unlink(missing_ok=True)

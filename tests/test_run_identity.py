@@ -14,5 +14,5 @@ def test_compare_of_two_models_is_accepted(tiny_run, tmp_path):
     run_cli("train", TINY_CFG, "--data", TINY, "--out", other, "--set", "train.seed=2", "--no-progress", check=True)
     run_cli("analyze", other, "--split", "dev", "--max-k", "2", "--random-draws", "1", "--no-figures",
             "--out", other / "analysis", check=True)
-    res = run_cli("compare", tmp_path / "dev", other, "--out", tmp_path / "c")
+    res = run_cli("compare", tmp_path / "dev", other, "--out", tmp_path / "c", "--no-figures")
     assert res.returncode == 0, res.stderr

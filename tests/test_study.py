@@ -345,7 +345,7 @@ def test_a_bad_grid_option_is_a_one_line_error_and_makes_no_study_folder(tmp_pat
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "g").exists()
 
 
-def test_compare_command_analyses_on_the_fly_and_writes_matrices_and_findings(tmp_path):
+def test_compare_with_no_figures_analyses_on_the_fly_and_writes_every_table_but_no_figure(tmp_path):
     runs = []
     for seed in (1, 2):
         run = tmp_path / f"run{seed}"
@@ -353,12 +353,15 @@ def test_compare_command_analyses_on_the_fly_and_writes_matrices_and_findings(tm
                 f"train.seed={seed}", "--set", "train.epochs=1", "--no-progress", check=True)
         runs.append(run)
     out = tmp_path / "cmp"
-    proc = run_cli("compare", *runs, "--out", out, "--no-run-figures", check=True)
+    proc = run_cli("compare", *runs, "--out", out, "--no-figures", check=True)
     assert (runs[0] / "analysis" / "sensitivity.csv").is_file()
     for name in ("corr_run1.csv", "similarity_run2.csv", "overlap_run1.csv", "corr_mean.csv", "corr_std.csv",
                  "consistency.csv", "unit_matching.csv", "findings.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "findings.json").read_text()) and "corr" in proc.stdout.lower()
+    drawn = [p for d in (out, *(r / "analysis" for r in runs)) for ext in ("png", "svg", "pdf")
+             for p in d.rglob(f"*.{ext}")]
+    assert drawn == []
 
 
 def test_study_max_k_bounds_every_analysis_sweep(tmp_path):

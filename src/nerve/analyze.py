@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from nerve.analysis.bases import BASIS_FILE, project_arrays, save_basis
@@ -204,7 +205,8 @@ def compare(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSpec = Comp
 def compare_analyses(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSpec = CompareSpec()):
     """``nerve compare`` of analysis folders: each read once, refused when two hold one model, then ``compare``,
     the ranking methods across runs (``method_stage.compare_methods``) and Xin et al.'s findings across runs
-    (``findings.json``), under the folder's writer lock. Returns (findings, the methods' comparison or None)."""
+    (``findings.json``), under the folder's writer lock; with ``spec.figures`` False, no figure. Returns (findings,
+    the methods' comparison or None)."""
     from nerve.analysis.compare import check_distinct_models, load_run_analysis
     from nerve.analysis.verdicts import evaluate_findings, write_findings
     from nerve.method_stage import compare_methods
@@ -214,7 +216,7 @@ def compare_analyses(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSp
     except ValueError as err:
         raise NerveError(str(err)) from None
     check_distinct_models(runs)  # before the folder is made: a refused comparison leaves nothing
-    with writer_lock(out_dir, "nerve compare"):
+    with writer_lock(out_dir, "nerve compare"), plots.figure_formats(()) if not spec.figures else nullcontext():
         try:
             compare(runs, out_dir, spec)
             methods = compare_methods(runs, out_dir)

@@ -288,20 +288,22 @@ def out_folder(path: str) -> Path:
 
 def cmd_compare(args) -> int:
     from nerve.analysis.compare import CompareSpec, analysis_is_current
+    from nerve.analysis.core import AnalysisSpec
     from nerve.analysis.verdicts import findings_table
     from nerve.analyze import analyze_run, compare_analyses
 
     out_folder(args.out)
-    dirs = []
+    spec, dirs = AnalysisSpec(figures=()) if args.no_figures else AnalysisSpec(), []  # the on-the-fly analyses'
     for r in args.runs:
         run = Path(r)
         analysis = analysis_dir(run)
         if (run / "model.pt").is_file() and not analysis_is_current(analysis):
             why = "it has none" if not (analysis / "complete.json").exists() else "its analysis is out of date"
             print(f"analysing {run} ({why}) ...", file=sys.stderr)
-            analyze_run(str(run), str(analysis), device=args.device, progress=False)  # the default AnalysisSpec
+            analyze_run(str(run), str(analysis), spec, device=args.device, progress=False)
         dirs.append(analysis)
-    results, methods = compare_analyses(dirs, args.out, CompareSpec(k=args.k, run_figures=not args.no_run_figures))
+    results, methods = compare_analyses(dirs, args.out, CompareSpec(
+        k=args.k, run_figures=not args.no_run_figures, figures=not args.no_figures))
     print(findings_table(results))
     if methods is not None:
         print(f"ranking methods across runs: {methods['path']}", file=sys.stderr)

@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-run-figures", action="store_true",
                    help="draw the matrices' means only; each run's matrices are still written as CSV (default: "
                         "each run's figures too)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="draw no figure: neither in the analyses made on the fly nor of the comparison; every table "
+                        "and matrix is still written (default: figures drawn)")
 
     p = _sub(sub, "depth", "layer by layer: ranking methods at every site of fine-tuned transformer runs, judged "
                            "inside the model against random units (needs nerve[hf])")

@@ -153,7 +153,7 @@ def test_cli_analyze_with_methods_ranks_on_dev_and_scores_on_test(tiny_run, tmp_
 def test_cli_analyze_ranks_a_crf_model_by_its_marginals_with_finite_judgements(crf_run, tmp_path):
     out = tmp_path / "a"
     run_cli("analyze", crf_run, "--methods", "gradxact,ig,random", "--rank-split", "dev", "--split", "test",
-            "--max-k", "2", "--random-draws", "2", "--out", out, check=True)
+            "--max-k", "2", "--random-draws", "2", "--formats", "png", "--out", out, check=True)
     summary = list(csv.DictReader((out / "methods_summary.csv").open()))
     assert {r["method"] for r in summary} == {"gradxact", "ig"} and {r["score"] for r in summary} == {"accuracy", "f1"}
     assert all(math.isfinite(float(r["own_drop"])) for r in summary)
@@ -215,7 +215,7 @@ def test_cli_compare_aggregates_the_methods_of_runs_analysed_with_them(tiny_run,
                 "sensitivity,probeless,random",
                 "--random-draws", "3", "--max-k", "3", "--out", out, check=True)
         dirs.append(out)
-    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
+    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp", "--no-figures")
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader((tmp_path / "cmp" / "methods_across_runs.csv").open()))
     assert {r["method"] for r in rows} == {"sensitivity", "probeless"} and "2" in {r["n_runs"] for r in rows}
@@ -236,7 +236,7 @@ def test_compare_of_analyses_with_one_folder_name_keeps_every_run(tiny_run, tmp_
         run_cli("analyze", run, "--random-draws", "1", "--max-k", "2", "--seed", str(i), "--no-figures", "--out", out,
                 check=True)
         dirs.append(out)
-    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
+    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp", "--no-figures")
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "cmp" / "corr_same.csv").is_file() and (tmp_path / "cmp" / "corr_same_1.csv").is_file()
     assert len(json.loads((tmp_path / "cmp" / "findings.json").read_text())[0]["runs"]) == 2

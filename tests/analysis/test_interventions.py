@@ -174,7 +174,7 @@ def test_cli_compare_writes_paired_comparisons_of_necessity_and_sufficiency_as_p
                 "sensitivity,probeless,random", "--ablate", "zero,resample", "--sufficiency", "--random-draws", "3",
                 "--max-k", "3", "--out", out, check=True)
         dirs.append(out)
-    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp")
+    res = run_cli("compare", *dirs, "--out", tmp_path / "cmp", "--no-figures")
     assert res.returncode == 0, res.stderr
     for name, summary, fields in (("methods_paired.csv", "methods_summary.csv", None),
                                   ("sufficiency_paired.csv", "sufficiency_summary.csv", GAIN_FIELDS)):

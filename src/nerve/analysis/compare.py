@@ -242,12 +242,14 @@ def _check_tag_sets(runs: list[AnalysedRun], names: list[str]) -> None:
 @dataclass(frozen=True)
 class CompareSpec:
     """How runs are compared: k, the top-k depth of the overlap matrices; draws and seed, the baselines of
-    ``match_units``; run_figures, draw each run's matrices too (else only the means')."""
+    ``match_units``; run_figures, draw each run's matrices too (else only the means'); figures, draw any figure at
+    all (``analyze.compare_analyses``: False draws none, every table still written)."""
 
     k: int = 10
     draws: int = 100
     seed: int = 0
     run_figures: bool = True
+    figures: bool = True
 
 
 def compare_runs(dirs: Sequence[AnalysedRun | str | os.PathLike], out_dir: str | os.PathLike,

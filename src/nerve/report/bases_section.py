@@ -126,5 +126,5 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
               "than δ ↑, lower by more than δ ↓, within ±δ of the neurons ≈ (negligible), or inconclusive ?.</p>"
             + table(["basis", *[w[0] for w in WORDS.values()]], verdict_rows, left=1)
             + "<p><b>Answer for these runs</b> (only the tags where the corrected interval lies beyond ±δ from the "
-              "neurons; the population: models of this configuration trained with other seeds; fewer units to halve recall "
-              "means a tag's evidence is concentrated in fewer units of that basis):</p>" + text)
+              "neurons; the population: models of this configuration trained with other seeds; fewer units to "
+              "halve recall means a tag's evidence is concentrated in fewer units of that basis):</p>" + text)
