@@ -18,7 +18,8 @@ def study(tmp_path_factory) -> Path:
     """A two-seed study of the tiny corpus with two ranking methods: every kind of figure the report shows."""
     out = tmp_path_factory.mktemp("report") / "study"
     run_cli("study", TINY_CFG, "--data", TINY, "--out", out, "--seeds", "2", "--set", "train.epochs=1",
-            "--methods", "sensitivity,probeless", "--ablate", "zero", "--max-k", "6", "--no-progress", check=True)
+            "--methods", "sensitivity,probeless", "--ablate", "zero", "--max-k", "6", "--judged-draws", "100",
+            "--matched-draws", "10", "--no-progress", check=True)
     return out
 
 

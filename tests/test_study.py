@@ -20,7 +20,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.helpers import small_conll
 
-ARGS = ["--seeds", "2", "--set", "train.epochs=1", "--no-progress"]
+ARGS = ["--seeds", "2", "--set", "train.epochs=1", "--no-progress", "--judged-draws", "100", "--matched-draws", "10"]
+# (the study's default draws, 1,000 and 100, cost the suite time and test nothing more than 100 and 10)
 NO_METHODS = ["--methods", "none", "--no-figures"]  # where neither the ranking methods nor the figures are what a
 # test is about: they cost most
 
