@@ -107,7 +107,7 @@ def test_softmax_ablation_csv_equals_full_reruns_through_the_hook(tiny_run, tiny
 
 
 def test_crf_ablation_csv_equals_full_viterbi_reruns_through_the_hook(crf_run, tmp_path):
-    out = _analyze(crf_run, tmp_path / "a", "--max-k", "6")
+    out = _analyze(crf_run, tmp_path / "a", "--max-k", "6", "--no-figures")
     rows, _ = _rerun_rows(crf_run, out)
     _assert_rows_equal(rows)
     assert json.loads((out / "analysis.json").read_text())["decoder"] == "crf"

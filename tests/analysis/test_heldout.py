@@ -133,13 +133,13 @@ def test_cli_analyze_with_methods_ranks_on_dev_and_scores_on_test(tiny_run, tmp_
     out = tmp_path / "a"
     res = run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods",
                   "sensitivity,probeless,probe,selectivity,random", "--ablate", "zero,mean", "--random-draws", "2",
-                  "--max-k", "3", "--out", out)
+                  "--max-k", "3", "--formats", "png", "--out", out)
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader((out / "methods.csv").open()))
     assert {r["method"] for r in rows} == {"sensitivity", "probeless", "probe", "selectivity", "random"}
     assert {(r["rank_split"], r["score_split"]) for r in rows} == {("dev", "test")}
     assert {r["ablate"] for r in rows} == {"zero", "mean"}
-    for name in ("methods_summary.csv", "methods_drop_zero.png", "methods_drop_zero.svg", "methods_drop_mean.png"):
+    for name in ("methods_summary.csv", "methods_drop_zero.png", "methods_drop_mean.png"):
         assert (out / name).is_file(), name
     summary = list(csv.DictReader((out / "methods_summary.csv").open()))
     assert {r["method"] for r in summary} == {"sensitivity", "probeless", "probe", "selectivity"}
