@@ -58,6 +58,16 @@ def test_the_wheel_ships_the_presets_the_rules_and_py_typed(wheel):
             "nerve/config/presets/ncrfpp_best.toml"} <= names
 
 
+def test_the_wheel_holds_every_file_of_the_package_source(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    src = ROOT / "src"
+    tracked = subprocess.run(["git", "ls-files", "src/nerve"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    files = [f for f in tracked if (ROOT / f).is_file()] or [  # a source tree without git: every file but caches
+        str(p.relative_to(ROOT)) for p in (src / "nerve").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    missing = sorted(str(Path(f).relative_to("src")) for f in files if str(Path(f).relative_to("src")) not in names)
+    assert len(files) > 100 and not missing, missing
+
+
 def test_every_import_of_the_package_is_a_declared_dependency():
     declared = _declared(PYPROJECT["project"]["dependencies"])
     extras = PYPROJECT["project"]["optional-dependencies"]
@@ -128,6 +138,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_a_study_from_another_fold
     assert where.stdout.startswith(str(site)), where.stdout + where.stderr  # the wheel's nerve, not the checkout's
     proc = subprocess.run([str(venv / "bin" / "nerve"), "study", "--seeds", "1", "--set", "train.epochs=1",
                            "--methods", "sensitivity,random",  # the default methods' cost is tested elsewhere
+                           "--no-figures",  # every file of the package is in the wheel: the test above
                            "--data", str(corpus), "--no-progress"], cwd=work, capture_output=True, text=True,
                           env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
