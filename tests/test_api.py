@@ -238,7 +238,9 @@ def test_a_moved_study_reads_its_own_runs(small_study, tmp_path):
         got = nerve.load_study(moved).to_pandas()
     finally:
         shutil.move(str(small_study.parent / "gone"), str(small_study))
-    pd.testing.assert_frame_equal(got, want)
+    # DataFrame.equals: the same shape, column dtypes and values (NaN equal to NaN), in milliseconds where
+    # pandas' assert_frame_equal takes 15 s over categorical columns of 200,000 rows
+    assert list(got.columns) == list(want.columns) and got.dtypes.equals(want.dtypes) and got.equals(want)
 
 
 def test_a_study_json_whose_run_folder_leads_out_of_the_study_is_refused(small_study, tmp_path):
