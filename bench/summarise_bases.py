@@ -42,7 +42,7 @@ def main() -> None:
             cells.append(f"{v.mean():.2f}" if v.size else "–")
         print(f"| {b} | " + " | ".join(cells) + " |")
     print("\npaired against the neurons (paired t over runs, Holm over the tags, δ = 1 unit for units to halve, 0.02 "
-          "otherwise): higher by more than δ ↑ / lower ↓ / negligible ≈ / inconclusive ?\n")
+          "otherwise): higher by more than δ ↑ / lower ↓ / negligible ≈ / inconclusive or cannot be tested ?\n")
     print("| basis | " + " | ".join(MEASURES[:5]) + " |")
     print("|---|" + "---|" * 5)
     for b in bases:

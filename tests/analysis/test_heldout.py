@@ -223,6 +223,7 @@ def test_cli_compare_aggregates_the_methods_of_runs_analysed_with_them(tiny_run,
     for r in rows:  # a tag that a run's ranking split lacks is not judged in that run
         assert int(r["n_runs"]) == sum(r["target_tag"] in tags for tags in judged), r["target_tag"]
     assert "ranking methods across runs:" in res.stderr
+    assert not [p for ext in ("png", "svg", "pdf") for p in (tmp_path / "cmp").rglob(f"*.{ext}")]  # --no-figures
 
 
 def test_compare_of_analyses_with_one_folder_name_keeps_every_run(tiny_run, tmp_path):

@@ -83,14 +83,16 @@ def _paired_row(key: tuple, vals: list, ref: dict) -> dict:
     (``meta.random_effects`` with no within-run variance, under "_est") and why it cannot be tested (else None)."""
     basis, method, ablate, tag, metric = key
     d = np.array([v - ref[i] for i, v in vals if v is not None and ref.get(i) is not None], dtype=float)
+    d = d[np.isfinite(d)]  # a measure a run could not compute (NaN) is no value either
     row = {"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
            "n_runs": int(d.size), "delta": DELTAS[metric], "test": f"{TEST}, t({max(d.size - 1, 0)})"}
     est = random_effects(d, np.zeros_like(d))
     if est.testable:
         reason = None
     elif d.size < 2:
-        reason = (f"{d.size} run{'s' * (d.size != 1)} with a value in both {basis} and the neurons (none: e.g. no k up "
-                  "to max_k halves the recall): a paired comparison across seeds needs at least 2")
+        why = " (no k up to max_k halves the recall in the others)" if metric == "units_to_halve" else ""
+        reason = (f"{d.size} run{'s' * (d.size != 1)} with a value in both {basis} and the neurons{why}: a paired "
+                  "comparison across seeds needs at least 2")
     else:
         reason = f"{basis} − neurons is {float(d[0]):.6g} in every run: no spread across runs to measure"
     return {**row, "_est": est, "reason": reason}

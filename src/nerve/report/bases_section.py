@@ -111,7 +111,7 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
                 claims.append(f"{what}: {' and '.join(parts)}")
         verdict_rows.append(cells)
         answer.append(f"<li><b>{html.escape(b)}</b> against the neurons — "
-                      + ("; ".join(claims) if claims else "different by more than δ on no tag") + "</li>")
+                      + ("; ".join(claims) if claims else "not shown to differ by more than δ on any tag") + "</li>")
     text = f"<ul>{''.join(answer)}</ul>" if answer else "<p>No basis besides the neurons.</p>"
     text += _stability(d, bases, method, table) + _leace(d, table)
     return (heading(2, f"Neurons or directions? — {name}")
@@ -123,7 +123,8 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
             + "<p>Each basis minus the neurons, tag by tag, paired by run (paired t-test over the runs, Holm over "
               "the tags of a basis and measure, α = 0.05), judged against a smallest effect of interest δ (one unit "
               "for the units to halve recall, 0.02 for every other measure): tags where the basis is higher by more "
-              "than δ ↑, lower by more than δ ↓, within ±δ of the neurons ≈ (negligible), or inconclusive ?.</p>"
+              "than δ ↑, lower by more than δ ↓, within ±δ of the neurons ≈ (negligible), or inconclusive or not "
+              "testable (fewer than 2 runs with a value) ?.</p>"
             + table(["basis", *[w[0] for w in WORDS.values()]], verdict_rows, left=1)
             + "<p><b>Answer for these runs</b> (only the tags where the corrected interval lies beyond ±δ from the "
               "neurons; the population: models of this configuration trained with other seeds; fewer units to "
