@@ -154,8 +154,8 @@ def test_plot_analysis_draws_from_the_tables_the_figures_the_analysis_would_have
 
 
 def test_plot_analysis_writes_the_formats_asked_for(analysed_without_figures, tmp_path):
-    run_cli("plot", "analysis", analysed_without_figures, "--out", tmp_path, "--formats", "png", check=True)
-    assert _figure_files(tmp_path) and all(n.endswith(".png") for n in _figure_files(tmp_path))
+    run_cli("plot", "analysis", analysed_without_figures, "--out", tmp_path, "--formats", "svg", check=True)
+    assert _figure_files(tmp_path) and all(n.endswith(".svg") for n in _figure_files(tmp_path))
 
 
 def test_plot_analysis_of_a_folder_without_an_analysis_is_a_one_line_error(tmp_path):

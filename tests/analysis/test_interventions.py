@@ -201,11 +201,11 @@ def test_cli_analyze_with_translation_moves_b_tags_and_o_into_each_other(tiny_ru
 def test_analyze_with_sufficiency_draws_its_gain_curves_and_plot_analysis_draws_them_again(tiny_run, tmp_path):
     out = tmp_path / "a"
     run_cli("analyze", tiny_run, "--split", "test", "--rank-split", "dev", "--methods", "sensitivity,random",
-            "--ablate", "mean", "--sufficiency", "--max-k", "3", "--random-draws", "2", "--formats", "png",
+            "--ablate", "mean", "--sufficiency", "--max-k", "3", "--random-draws", "2", "--formats", "svg",
             "--out", out, check=True)
-    assert (out / "sufficiency_curves_mean.png").is_file()
-    run_cli("plot", "analysis", out, "--out", tmp_path / "again", "--formats", "png", check=True)
-    assert (tmp_path / "again" / "sufficiency_curves_mean.png").is_file()
+    assert (out / "sufficiency_curves_mean.svg").is_file()
+    run_cli("plot", "analysis", out, "--out", tmp_path / "again", "--formats", "svg", check=True)
+    assert (tmp_path / "again" / "sufficiency_curves_mean.svg").is_file()
 
 
 def test_the_tidy_table_of_an_analysis_holds_its_sufficiency_rows_as_they_are_in_the_file(tiny_run, tmp_path):
