@@ -1,6 +1,6 @@
 """Markdown tables of a study's "Neurons or directions?" comparison (compare/VARIANT/bases_across_runs.csv and
 bases_paired.csv) for docs/RESULTS.md: per basis the mean over tags of each measure (each tag's mean over runs),
-then per basis and measure the tags the corrected paired tests separate from the neurons.
+then per basis and measure the count of each verdict against the neurons (paired over runs, Holm, δ).
 
 Run:  python bench/summarise_bases.py STUDY_DIR [--variant base] [--method ig_mean] [--ablate mean]
 """
@@ -12,6 +12,8 @@ import csv
 from pathlib import Path
 
 import numpy as np
+
+from nerve.analysis.bases_compare import delta_text, verdict_counts
 
 MEASURES = ("units_to_halve", "necessity_auc", "sufficiency_auc", "selectivity", "top_share", "monosemanticity",
             "reconstruction_f1_drop")
@@ -41,8 +43,8 @@ def main() -> None:
             v = v[np.isfinite(v)]
             cells.append(f"{v.mean():.2f}" if v.size else "–")
         print(f"| {b} | " + " | ".join(cells) + " |")
-    print("\npaired against the neurons (paired t over runs, Holm over the tags, δ = 1 unit for units to halve, 0.02 "
-          "otherwise): higher by more than δ ↑ / lower ↓ / negligible ≈ / inconclusive or cannot be tested ?\n")
+    print(f"\npaired against the neurons (paired t over runs, Holm over the tags, δ = {delta_text()}): higher by more "
+          "than δ ↑ / lower ↓ / negligible ≈ / inconclusive or cannot be tested ?\n")
     print("| basis | " + " | ".join(MEASURES[:5]) + " |")
     print("|---|" + "---|" * 5)
     for b in bases:
@@ -51,10 +53,8 @@ def main() -> None:
         cells = []
         for m in MEASURES[:5]:
             fam = [r for r in paired if r["basis"] == b and r["metric"] == m]
-            hi = sum(r["verdict"] == "higher than neurons" for r in fam)
-            lo = sum(r["verdict"] == "lower than neurons" for r in fam)
-            same = sum(r["verdict"] == "negligible" for r in fam)
-            cells.append(f"{hi} ↑ / {lo} ↓ / {same} ≈ / {len(fam) - hi - lo - same} ?")
+            hi, lo, same, rest = verdict_counts(fam)
+            cells.append(f"{hi} ↑ / {lo} ↓ / {same} ≈ / {rest} ?")
         print(f"| {b} | " + " | ".join(cells) + " |")
     stability_table(d, bases, args.method)
     leace_table(Path(args.study), args.variant)

@@ -14,7 +14,7 @@ from nerve.analysis.bases import BASIS_FILE, project_arrays, save_basis
 from nerve.analysis.basis_summary import summarise_folder
 from nerve.analysis.capture import analysis_identity, capture_activations
 from nerve.analysis.checks import check_activations
-from nerve.analysis.compare import CompareSpec, compare_runs
+from nerve.analysis.compare import CompareSpec, analysis_is_current, compare_runs
 from nerve.analysis.core import BASES, AnalysisSpec
 from nerve.analysis.heldout import rank_input
 from nerve.analysis.leace import write_leace
@@ -200,6 +200,26 @@ def compare(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSpec = Comp
     """``compare_runs`` (of analysed runs or their folders) with its tag x tag heatmaps drawn by
     ``nerve.report.plots.plot_tag_matrix``: the means', and each run's with ``spec.run_figures``."""
     return compare_runs(dirs, out_dir, spec, draw=plots.plot_tag_matrix)
+
+
+def analysis_dir(path: Path) -> Path:
+    """An analysis folder given itself or the run folder that holds it in ``analysis/``."""
+    return path / "analysis" if (path / "model.pt").is_file() or not (path / "sensitivity.csv").is_file() else path
+
+
+def current_analyses(paths: Sequence[str | os.PathLike], spec: AnalysisSpec, device: str, log) -> list[Path]:
+    """The analysis folder of each of ``paths`` (runs or analysis folders) for ``nerve compare``: a run without an
+    analysis, or with one out of date, analysed first with ``spec`` (``log`` says which and why)."""
+    dirs = []
+    for p in paths:
+        run = Path(p)
+        analysis = analysis_dir(run)
+        if (run / "model.pt").is_file() and not analysis_is_current(analysis):
+            why = "it has none" if not (analysis / "complete.json").exists() else "its analysis is out of date"
+            log(f"analysing {run} ({why}) ...")
+            analyze_run(str(run), str(analysis), spec, device=device, progress=False)
+        dirs.append(analysis)
+    return dirs
 
 
 def compare_analyses(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSpec = CompareSpec()):

@@ -273,11 +273,6 @@ def _list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def analysis_dir(path: Path) -> Path:
-    """An analysis folder given itself or the run folder that holds it in ``analysis/``."""
-    return path / "analysis" if (path / "model.pt").is_file() or not (path / "sensitivity.csv").is_file() else path
-
-
 def out_folder(path: str) -> Path:
     """An output folder argument, refused at once when a file is in the way."""
     p = Path(path)
@@ -287,21 +282,14 @@ def out_folder(path: str) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from nerve.analysis.compare import CompareSpec, analysis_is_current
+    from nerve.analysis.compare import CompareSpec
     from nerve.analysis.core import AnalysisSpec
     from nerve.analysis.verdicts import findings_table
-    from nerve.analyze import analyze_run, compare_analyses
+    from nerve.analyze import compare_analyses, current_analyses
 
     out_folder(args.out)
-    spec, dirs = AnalysisSpec(figures=()) if args.no_figures else AnalysisSpec(), []  # the on-the-fly analyses'
-    for r in args.runs:
-        run = Path(r)
-        analysis = analysis_dir(run)
-        if (run / "model.pt").is_file() and not analysis_is_current(analysis):
-            why = "it has none" if not (analysis / "complete.json").exists() else "its analysis is out of date"
-            print(f"analysing {run} ({why}) ...", file=sys.stderr)
-            analyze_run(str(run), str(analysis), spec, device=args.device, progress=False)
-        dirs.append(analysis)
+    spec = AnalysisSpec(figures=()) if args.no_figures else AnalysisSpec()  # of the analyses made on the fly
+    dirs = current_analyses(args.runs, spec, args.device, lambda msg: print(msg, file=sys.stderr))
     results, methods = compare_analyses(dirs, args.out, CompareSpec(
         k=args.k, run_figures=not args.no_run_figures, figures=not args.no_figures))
     print(findings_table(results))
@@ -323,6 +311,7 @@ def cmd_plot(args) -> int:
     if args.plot == "analysis":
         return _plot_analysis(args)
     from nerve.analysis.compare import check_analysis
+    from nerve.analyze import analysis_dir
     from nerve.report.ablation_figures import plot_ablation_overlay, run_labels
 
     paths = []
@@ -342,7 +331,7 @@ def cmd_plot(args) -> int:
 
 
 def _plot_analysis(args) -> int:
-    from nerve.analyze import plot_analysis
+    from nerve.analyze import analysis_dir, plot_analysis
 
     out_folder(args.out)
     try:

@@ -178,15 +178,17 @@ def test_a_leace_summary_the_analysis_did_not_record_is_not_compared(tiny_run, t
 
 
 def test_a_measure_a_run_could_not_compute_counts_as_no_value_in_the_paired_comparison():
-    from nerve.analysis.bases_compare import _judge, _paired_row
+    from nerve.analysis.bases_compare import _judge, _paired_case
 
     key = ("sae", "sensitivity", "zero", "B-PER", "monosemanticity")
-    row = _paired_row(key, [(0, 0.7), (1, float("nan")), (2, 0.75), (3, 0.72)], {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5})
-    _judge([row])
+    case = _paired_case(key, [(0, 0.7), (1, float("nan")), (2, 0.75), (3, 0.72)], {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5})
+    _judge([case])
+    row = case[0]
     d = np.array([0.2, 0.25, 0.22])
     assert row["n_runs"] == 3 and row["df"] == 2 and row["test"].endswith("t(2)")
     assert row["mean_difference"] == pytest.approx(d.mean()) and row["p_zero"] == pytest.approx(
         stats.ttest_1samp(d, 0).pvalue)
-    lone = _paired_row(key, [(0, float("nan")), (1, 0.3)], {0: 0.5, 1: 0.5})
-    _judge([lone])
+    lone_case = _paired_case(key, [(0, float("nan")), (1, 0.3)], {0: 0.5, 1: 0.5})
+    _judge([lone_case])
+    lone = lone_case[0]
     assert lone["verdict"] == "cannot be tested" and lone["reason"].startswith("1 run with a value")

@@ -22,7 +22,7 @@ import numpy as np
 
 from nerve.analysis.basis_summary import BASIS_SUMMARY
 from nerve.analysis.judging import dicts_csv
-from nerve.analysis.meta import CONTRADICTED, HOLDS, holm_decide, random_effects
+from nerve.analysis.meta import CONTRADICTED, HOLDS, NEGLIGIBLE, Estimate, holm_decide, random_effects
 from nerve.io import atomic_write_text
 
 METRICS = ("units_to_halve", "necessity_auc", "sufficiency_auc", "selectivity", "top_share", "monosemanticity",
@@ -78,14 +78,12 @@ def _interval(x: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def _paired_row(key: tuple, vals: list, ref: dict) -> dict:
-    """One basis − neurons case before Holm: the per-run differences (runs where both have a value), their estimate
-    (``meta.random_effects`` with no within-run variance, under "_est") and why it cannot be tested (else None)."""
+def _paired_case(key: tuple, vals: list, ref: dict) -> tuple[dict, Estimate]:
+    """One basis − neurons case before Holm: its row (the per-run differences where both have a finite value, why it
+    cannot be tested or None) and the estimate (``meta.random_effects`` with no within-run variance)."""
     basis, method, ablate, tag, metric = key
     d = np.array([v - ref[i] for i, v in vals if v is not None and ref.get(i) is not None], dtype=float)
     d = d[np.isfinite(d)]  # a measure a run could not compute (NaN) is no value either
-    row = {"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
-           "n_runs": int(d.size), "delta": DELTAS[metric], "test": f"{TEST}, t({max(d.size - 1, 0)})"}
     est = random_effects(d, np.zeros_like(d))
     if est.testable:
         reason = None
@@ -95,12 +93,16 @@ def _paired_row(key: tuple, vals: list, ref: dict) -> dict:
                   "comparison across seeds needs at least 2")
     else:
         reason = f"{basis} − neurons is {float(d[0]):.6g} in every run: no spread across runs to measure"
-    return {**row, "_est": est, "reason": reason}
+    row = {"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
+           "n_runs": int(d.size), "delta": DELTAS[metric], "test": f"{TEST}, t({max(d.size - 1, 0)})",
+           "reason": reason}
+    return row, est
 
 
-def _judge(rows: list[dict]) -> None:
-    """Decide one family's cases under Holm at ``ALPHA`` against their δ, in place (``meta.holm_decide``)."""
-    ests = [r.pop("_est") for r in rows]
+def _judge(cases: list[tuple[dict, Estimate]]) -> None:
+    """Decide one family's cases under Holm at ``ALPHA`` against their δ, completing their rows in place
+    (``meta.holm_decide``)."""
+    rows, ests = [r for r, _ in cases], [e for _, e in cases]
     n = len(rows)
     decisions, adjusted = holm_decide(ests, [0.0] * n, [1] * n, [r["delta"] for r in rows], ALPHA)
     m = sum(e.testable for e in ests)
@@ -111,6 +113,19 @@ def _judge(rows: list[dict]) -> None:
                   "ci_low": dec.interval[0], "ci_high": dec.interval[1], "t": t,
                   "p_zero": min(1.0, 2 * est.sf(abs(t))) if ok else math.nan, "p": dec.p, "p_holm": float(q),
                   "m": m, "verdict": {HOLDS: HIGHER, CONTRADICTED: LOWER}.get(dec.verdict, dec.verdict)})
+
+
+def verdict_counts(rows: Sequence[dict]) -> tuple[int, int, int, int]:
+    """(higher, lower, negligible, the rest: inconclusive or cannot be tested) among paired rows' verdicts."""
+    hi, lo, same = (sum(r["verdict"] == v for r in rows) for v in (HIGHER, LOWER, NEGLIGIBLE))
+    return hi, lo, same, len(rows) - hi - lo - same
+
+
+def delta_text() -> str:
+    """The δ of each kind of measure in words (from ``DELTAS``)."""
+    other = {v for k, v in DELTAS.items() if k != "units_to_halve"}
+    return (f"{DELTAS['units_to_halve']:g} unit for the units to halve recall, {'/'.join(map(format, sorted(other)))} "
+            "for every other measure")
 
 
 def bases_across_runs(runs: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[list[dict], list[dict]]:
@@ -132,14 +147,14 @@ def bases_across_runs(runs: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[
         across.append({"basis": basis, "method": method, "ablate": ablate, "target_tag": tag, "metric": metric,
                        "n_runs": len(vals), "mean": mean, "ci_low": lo, "ci_high": hi,
                        "n_missing": len(vals) - int(x.size)})
-    paired = [_paired_row(key, vals, dict(values.get(("neurons", *key[1:]), [])))
-              for key, vals in values.items() if key[0] != "neurons" and ("neurons", *key[1:]) in values]
+    cases = [_paired_case(key, vals, dict(values.get(("neurons", *key[1:]), [])))
+             for key, vals in values.items() if key[0] != "neurons" and ("neurons", *key[1:]) in values]
     families = defaultdict(list)
-    for row in paired:
-        families[(row["basis"], row["method"], row["ablate"], row["metric"])].append(row)
-    for rows in families.values():
-        _judge(rows)
-    return across, paired
+    for row, est in cases:
+        families[(row["basis"], row["method"], row["ablate"], row["metric"])].append((row, est))
+    for family in families.values():
+        _judge(family)
+    return across, [row for row, _ in cases]
 
 
 def leace_across_runs(folders: Sequence[str | os.PathLike]) -> list[dict]:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nerve.analysis.bases_compare import HIGHER, LOWER
+from nerve.analysis.bases_compare import delta_text, verdict_counts
 from nerve.analysis.judging import two_decimals
-from nerve.analysis.meta import NEGLIGIBLE
 
 PREFERRED = (("ig_mean", "mean"), ("sensitivity", "mean"), ("sensitivity", "zero"))  # the section's method, ablate
 WORDS = {"units_to_halve": ("units to halve a tag's recall", "more", "fewer"),  # (what, higher, lower)
@@ -101,12 +100,9 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
         cells, claims = [html.escape(b)], []
         for metric, (what, up, down) in WORDS.items():
             fam = [r for r in psel if r["basis"] == b and r["metric"] == metric]
-            hi = [r["target_tag"] for r in fam if r["verdict"] == HIGHER]
-            lo = [r["target_tag"] for r in fam if r["verdict"] == LOWER]
-            same = sum(r["verdict"] == NEGLIGIBLE for r in fam)
-            cells.append(f"{len(hi)} ↑ / {len(lo)} ↓ / {same} ≈ / {len(fam) - len(hi) - len(lo) - same} ?"
-                         if fam else "–")
-            parts = [f"{word} for {len(tags)} of {len(fam)} tags" for tags, word in ((hi, up), (lo, down)) if tags]
+            hi, lo, same, rest = verdict_counts(fam)
+            cells.append(f"{hi} ↑ / {lo} ↓ / {same} ≈ / {rest} ?" if fam else "–")
+            parts = [f"{word} for {n} of {len(fam)} tags" for n, word in ((hi, up), (lo, down)) if n]
             if parts:
                 claims.append(f"{what}: {' and '.join(parts)}")
         verdict_rows.append(cells)
@@ -121,8 +117,8 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
               "neurons); intervening on one edits the activations along its direction and keeps the rest.</p>"
             + table(head, rows, left=1)
             + "<p>Each basis minus the neurons, tag by tag, paired by run (paired t-test over the runs, Holm over "
-              "the tags of a basis and measure, α = 0.05), judged against a smallest effect of interest δ (one unit "
-              "for the units to halve recall, 0.02 for every other measure): tags where the basis is higher by more "
+              f"the tags of a basis and measure, α = 0.05), judged against a smallest effect of interest δ "
+              f"({delta_text()}): tags where the basis is higher by more "
               "than δ ↑, lower by more than δ ↓, within ±δ of the neurons ≈ (negligible), or inconclusive or not "
               "testable (fewer than 2 runs with a value) ?.</p>"
             + table(["basis", *[w[0] for w in WORDS.values()]], verdict_rows, left=1)
