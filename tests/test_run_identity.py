@@ -33,3 +33,13 @@ def test_compare_with_no_run_figures_draws_the_means_matrices_alone(two_models, 
     drawn = sorted(p.stem for p in (tmp_path / "c").glob("*.png"))
     assert drawn == ["corr_mean", "overlap_mean", "similarity_mean"]
     assert (tmp_path / "c" / "corr_seed2.csv").is_file()
+
+
+def test_a_comparison_written_again_into_its_folder_removes_the_files_only_the_earlier_one_wrote(two_models, tmp_path):
+    out = tmp_path / "c"
+    run_cli("compare", *two_models, "--out", out, "--no-run-figures", check=True)
+    assert (out / "corr_mean.png").is_file()
+    (out / "notes.txt").write_text("mine\n")  # a file no comparison wrote stays
+    run_cli("compare", *two_models, "--out", out, "--no-figures", check=True)
+    assert not [p.name for p in out.iterdir() if p.suffix in (".png", ".svg", ".pdf")]
+    assert (out / "corr_mean.csv").is_file() and (out / "notes.txt").is_file()

@@ -31,7 +31,7 @@ from nerve.folder import (
     sha256_file,
     writer_lock,
 )
-from nerve.io import atomic_write_text
+from nerve.io import atomic_write_json, atomic_write_text
 from nerve.method_stage import write_methods
 from nerve.report import plots
 
@@ -202,6 +202,9 @@ def compare(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSpec = Comp
     return compare_runs(dirs, out_dir, spec, draw=plots.plot_tag_matrix)
 
 
+COMPARISON = "comparison.json"  # what ``compare_analyses`` wrote into its folder (so that a rewrite removes the rest)
+
+
 def analysis_dir(path: Path) -> Path:
     """An analysis folder given itself or the run folder that holds it in ``analysis/``."""
     return path / "analysis" if (path / "model.pt").is_file() or not (path / "sensitivity.csv").is_file() else path
@@ -236,12 +239,19 @@ def compare_analyses(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSp
     except ValueError as err:
         raise NerveError(str(err)) from None
     check_distinct_models(runs)  # before the folder is made: a refused comparison leaves nothing
-    with writer_lock(out_dir, "nerve compare"), plots.figure_formats(()) if not spec.figures else nullcontext():
+    out = Path(out_dir)
+    with writer_lock(out, "nerve compare"), plots.figure_formats(()) if not spec.figures else nullcontext():
+        earlier = list((read_marker(out, COMPARISON) or {}).get("files", {}))
         try:
-            compare(runs, out_dir, spec)
-            methods = compare_methods(runs, out_dir)
+            summary = compare(runs, out, spec)
+            methods = compare_methods(runs, out)
             results = evaluate_findings(runs)
         except ValueError as err:
             raise NerveError(str(err)) from None
-        write_findings(Path(out_dir) / "findings.json", results)
+        write_findings(out / "findings.json", results)
+        files = list(dict.fromkeys([*summary["files"], *(methods["files"] if methods else ()), "findings.json"]))
+        remove_files(out, [f for f in earlier if f not in files])  # an earlier comparison's, in this folder
+        components = {"kind": "comparison", "runs": [r.analysis_dir for r in runs]}
+        atomic_write_json(out / COMPARISON, {"fingerprint": fingerprint(components), "components": components,
+                                             "files": {f: sha256_file(out / f) for f in files}})
     return results, methods
