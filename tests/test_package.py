@@ -145,3 +145,12 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_a_study_from_another_fold
     study = work / "studies" / "xin2019"
     assert (study / "report.html").is_file()
     assert len(list(study.glob("runs/*/seed*/complete.json"))) == 1
+
+
+def test_a_study_worker_loads_neither_matplotlib_nor_scipy_optimize_before_it_draws_or_matches():
+    """A spawned study worker imports the engine; drawing (matplotlib, ~0.4 s) and unit matching (scipy.optimize,
+    ~0.3 s) are imported where they are used, so a worker that trains or analyses without figures never pays."""
+    code = ("import sys, nerve.study.engine, nerve.analyze; "
+            "print(sorted(m for m in ('matplotlib', 'scipy.optimize') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"

@@ -33,7 +33,7 @@ from nerve.folder import (
 )
 from nerve.io import atomic_write_json, atomic_write_text
 from nerve.method_stage import write_methods
-from nerve.report import plots
+from nerve.report.formats import FORMATS, check_formats, figure_formats
 
 
 def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec, *, identity: dict | None = None,
@@ -57,9 +57,9 @@ def analyze_arrays(arrays: dict, out_dir: str | os.PathLike, spec: AnalysisSpec,
         clear_complete(out)
         save_activations(out / ACTIVATIONS, arrays)
         result = analyze(arrays, out, spec, progress)
-        with plots.figure_formats(spec.figures):
-            drawn = plots.draw_analysis(result, out, cluster=spec.cluster,
-                                        split=str((about or {}).get("split_name", ""))) if spec.figures else []
+        with figure_formats(spec.figures):
+            drawn = _draw_analysis(result, out, spec.cluster, str((about or {}).get("split_name", ""))) \
+                if spec.figures else []
             more = extra(out) if extra is not None else []
         summary = {**result.summary, **(about or {})}
         atomic_write_text(out / SUMMARY, json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2,
@@ -139,8 +139,15 @@ def analyze_run(run_dir: str, out_dir: str, spec: AnalysisSpec = AnalysisSpec(),
     return summary
 
 
+def _draw_analysis(result, out: Path, cluster: bool, split: str) -> list[Path]:
+    """``nerve.report.plots.draw_analysis`` (matplotlib is imported only where a figure is drawn)."""
+    from nerve.report.plots import draw_analysis
+
+    return draw_analysis(result, out, cluster=cluster, split=split)
+
+
 def plot_analysis(analysis_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                  figures: Sequence[str] = plots.FORMATS) -> list[Path]:
+                  figures: Sequence[str] = FORMATS) -> list[Path]:
     """``nerve plot analysis``: every figure of an analysed folder (as ``analyze_run`` draws them) from its saved
     tables — sensitivity.npy, ranking.tsv, ablation.csv, per_tag_accuracy.json and the methods' tables —
     into ``out_dir``, in the ``figures`` formats (some of png, svg, pdf; default all three), recomputing nothing.
@@ -157,7 +164,7 @@ def plot_analysis(analysis_dir: str | os.PathLike, out_dir: str | os.PathLike,
 
     names = figures.split(",") if isinstance(figures, str) else figures
     try:
-        figures = plots.check_formats([f.strip() for f in names if f.strip()])  # png, svg and pdf
+        figures = check_formats([f.strip() for f in names if f.strip()])  # png, svg and pdf
     except ValueError as err:
         raise NerveError(str(err)) from None
     run = load_run_analysis(analysis_dir)
@@ -170,10 +177,9 @@ def plot_analysis(analysis_dir: str | os.PathLike, out_dir: str | os.PathLike,
     about = json.loads((d / SUMMARY).read_text(encoding="utf-8"))
     options = (read_marker(d, "complete.json") or {}).get("components", {}).get("options", {})
     out = make_dirs(out_dir)
-    with plots.figure_formats(figures):
+    with figure_formats(figures):
         result = Analysis(run.tags, run.neurons, s, run.rankings, run.ablation, run.accuracy, about)
-        paths = plots.draw_analysis(result, out, cluster=bool(options.get("cluster", False)),
-                                    split=str(about.get("split_name", "")))
+        paths = _draw_analysis(result, out, bool(options.get("cluster", False)), str(about.get("split_name", "")))
         if run.methods is not None and "methods_summary.csv" in run.files:
             paths += [out / name for name in _saved_method_figures(run, about, out)]
     return paths
@@ -199,7 +205,9 @@ def _saved_method_figures(run, about: dict, out: Path) -> list[str]:
 def compare(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSpec = CompareSpec()) -> dict:
     """``compare_runs`` (of analysed runs or their folders) with its tag x tag heatmaps drawn by
     ``nerve.report.plots.plot_tag_matrix``: the means', and each run's with ``spec.run_figures``."""
-    return compare_runs(dirs, out_dir, spec, draw=plots.plot_tag_matrix)
+    from nerve.report.matrix_figures import plot_tag_matrix
+
+    return compare_runs(dirs, out_dir, spec, draw=plot_tag_matrix)
 
 
 COMPARISON = "comparison.json"  # what ``compare_analyses`` wrote into its folder (so that a rewrite removes the rest)
@@ -240,7 +248,7 @@ def compare_analyses(dirs: Sequence, out_dir: str | os.PathLike, spec: CompareSp
         raise NerveError(str(err)) from None
     check_distinct_models(runs)  # before the folder is made: a refused comparison leaves nothing
     out = Path(out_dir)
-    with writer_lock(out, "nerve compare"), plots.figure_formats(()) if not spec.figures else nullcontext():
+    with writer_lock(out, "nerve compare"), figure_formats(()) if not spec.figures else nullcontext():
         earlier = list((read_marker(out, COMPARISON) or {}).get("files", {}))
         try:
             summary = compare(runs, out, spec)

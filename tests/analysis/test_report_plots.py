@@ -193,3 +193,16 @@ def test_ablation_targets_checks_its_arguments(analysis, tmp_path):
         plots.plot_ablation_targets(rows, ["O"], [])
     with pytest.raises(ValueError, match="no ablation rows for target tag 'B-NOPE'"):
         plots.plot_ablation_targets(rows, ["B-NOPE"], [tmp_path / "x"])
+
+
+def test_a_figure_function_builds_no_figure_where_no_format_is_in_use(analysis, tmp_path, monkeypatch):
+    """Inside figure_formats(()) (tables only, e.g. a study's --no-figures comparison) a figure function returns []
+    without laying out a figure that would be written nowhere."""
+    import nerve.report.figures as figures
+
+    _, _, _, rows = analysis
+    built = []
+    monkeypatch.setattr(figures.Figure, "__init__", lambda self, *a, **k: built.append(1) or None)
+    with plots.figure_formats(()):
+        assert plots.plot_ablation_grid(rows, tmp_path / "g") == []
+    assert built == [] and list(tmp_path.iterdir()) == []

@@ -4,7 +4,6 @@ baselines, and the agreement of two runs' tag x tag matrices."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from nerve.analysis.matrices import unit_vectors
 
@@ -36,6 +35,8 @@ def profile_corr(s_a: np.ndarray, s_b: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def assign_units(s_a: np.ndarray, s_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The one-to-one matching of ``match_units`` alone: (rows, cols, C), unit rows[i] of a is unit cols[i] of b,
     chosen by the Hungarian algorithm to maximise the summed profile correlation C (``profile_corr``)."""
+    from scipy.optimize import linear_sum_assignment  # here: a study worker that matches nothing never loads it
+
     C, _ = profile_corr(s_a, s_b)
     rows, cols = linear_sum_assignment(C, maximize=True)
     return rows, cols, C
@@ -68,6 +69,8 @@ def match_units(s_a: np.ndarray, s_b: np.ndarray, draws: int = 100, seed: int = 
         matched correlations), n_tags (columns used), matched_mean, random_mean, random_p2_5,
         random_p97_5, shuffled_mean, shuffled_p2_5, shuffled_p97_5, shuffled_p, draws, seed.
     """
+    from scipy.optimize import linear_sum_assignment
+
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise ValueError(f"draws: expected an integer >= 1, got {draws!r}")
     C, used = profile_corr(s_a, s_b)

@@ -27,6 +27,7 @@ from nerve.report.figures import (
     limits,
     new_figure,
 )
+from nerve.report.formats import when_drawn
 from nerve.tags import split_or_outside, tag_order
 
 SUMMARIES = ("ALL", "F1")
@@ -57,6 +58,7 @@ def _target_curves(rows: np.ndarray, target: str) -> dict:
             "draws": rnd.shape[1] if rnd.size else 0}
 
 
+@when_drawn
 def plot_ablation_targets(rows: np.ndarray, targets: Sequence[str],
                           out_bases: Sequence[str | os.PathLike], where: str = "") -> list[Path]:
     """``plot_ablation_target`` for each of ``targets`` (written to the matching ``out_bases``); every chart has
@@ -139,6 +141,7 @@ def _draw_target(c: dict, ylim: tuple[float, float], base: str | os.PathLike, wh
     return figures.save_figure(fig, base, caption=caption)
 
 
+@when_drawn
 def plot_ablation_target(rows: np.ndarray, target: str, out_base: str | os.PathLike) -> list[Path]:
     """The drop (k = 0 minus after) of every eval tag's score when ablating the target's top-k units: tags'
     recall in the top panel, entity F1 and token accuracy in the bottom one.
@@ -174,6 +177,7 @@ def panel_legend(fig, axes, used: int) -> None:
         fig.legend(*handles, loc="outside lower center", ncols=min(4, len(handles[0])), fontsize=8, frameon=False)
 
 
+@when_drawn
 def plot_ablation_grid(rows: np.ndarray, out_base: str | os.PathLike, where: str = "") -> list[Path]:
     """Small multiples, one panel per target tag: the drop of its own recall for top, bottom and random selections;
     ``where`` (the split ranked and ablated on) is named under the panels."""
@@ -237,6 +241,7 @@ def run_labels(csv_paths: Sequence[str | os.PathLike]) -> list[str]:
     return labels
 
 
+@when_drawn
 def plot_ablation_overlay(csv_paths: Sequence[str | os.PathLike], labels: Sequence[str] | None, tag: str,
                           out_path: str | os.PathLike) -> list[Path]:
     """Overlay one target tag's own recall under top-k ablation (solid) and random mean (dotted) of several runs.

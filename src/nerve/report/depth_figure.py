@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nerve.report.figures import GREY, distinct_styles, drop_label, new_figure, save_figure
+from nerve.report.formats import when_drawn
 
 METHOD_COLOURS = {"sensitivity": "#66a61e", "probeless": "#1b9e77", "selectivity": "#d95f02", "gradxact": "#7570b3",
                   "atp_mean": "#e7298a"}
@@ -19,6 +20,7 @@ def _kind(site: str) -> str:
     return "FFN activations" if site.startswith("ffn") else "layer outputs"
 
 
+@when_drawn
 def plot_depth(summary: list[dict], base: str | os.PathLike, k: int, intervention: str, runs: int) -> list[Path]:
     """Draw ``depth_summary.csv``'s rows (``nerve.hf.depth_table.summarise``) to ``base``.png/.svg/.pdf: one panel
     for the FFN sites and one for the layer outputs (with ``classifier_in`` last), layer by layer."""
@@ -64,6 +66,7 @@ VERDICT_STYLE = {"holds": ("#4477aa", "white"), "holds for most": ("#99bbdd", "b
                  "inconclusive": ("#ffffff", "black")}
 
 
+@when_drawn
 def plot_depth_findings(rows: list[dict], base: str | os.PathLike, k: int, intervention: str,
                         runs: int) -> list[Path]:
     """Draw ``depth_findings.csv``'s rows (``nerve.hf.depth_findings.findings_rows``) to ``base``.png/.svg/.pdf:

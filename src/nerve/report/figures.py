@@ -8,9 +8,7 @@ matplotlib itself so that they stay inside the canvas."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from nerve.io import atomic_save
+from nerve.report.formats import FORMATS, check_formats, figure_formats, formats_in_use  # noqa: F401 (also here)
 from nerve.tags import entity_type, entity_types
 
 DPI = 300
@@ -59,32 +58,6 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-FORMATS = ("png", "svg", "pdf")  # every format a figure can be written in, and what save_figure writes by default
-_formats: ContextVar[tuple[str, ...]] = ContextVar("figure_formats", default=FORMATS)
-
-
-def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
-    """``formats`` as a tuple, each one of ``FORMATS``.
-
-    Raises:
-        ValueError: naming the formats that are not.
-    """
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise ValueError(f"figure formats: expected some of {', '.join(FORMATS)}, got {', '.join(bad)}")
-    return tuple(formats)
-
-
-@contextmanager
-def figure_formats(formats: Sequence[str]) -> Iterator[None]:
-    """Within the block, ``save_figure`` writes ``formats`` (some of png, svg, pdf) by default."""
-    token = _formats.set(check_formats(formats))
-    try:
-        yield
-    finally:
-        _formats.reset(token)
-
-
 def save_figure(fig: Figure, base: str | os.PathLike, formats: Sequence[str] | None = None,
                 caption: str = "") -> list[Path]:
     """Save ``fig`` as ``base``.png (300 dpi), ``base``.svg and ``base``.pdf (or the formats of
@@ -94,7 +67,7 @@ def save_figure(fig: Figure, base: str | os.PathLike, formats: Sequence[str] | N
     file (PNG and SVG "Description", PDF "Subject"), where the report reads it (``read_caption``). No dates are
     stored: the same figure gives the same bytes.
     """
-    formats = _formats.get() if formats is None else check_formats(formats)
+    formats = formats_in_use() if formats is None else check_formats(formats)
     base = os.fspath(base)
     written = []
     with rc_context(SAVE_RC):

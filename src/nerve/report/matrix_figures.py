@@ -11,6 +11,7 @@ import numpy as np
 
 from nerve.report import figures
 from nerve.report.figures import new_figure
+from nerve.report.formats import when_drawn
 from nerve.tags import tag_order
 
 # What the colour of a tag x tag matrix means, by its colour bar's label (the caption's second sentence).
@@ -20,6 +21,7 @@ MEANINGS = {"Pearson r": "Pearson correlation over units of the two tags' sensit
             "shared units": "number of units the two tags' top-k rankings share (darker: more)"}
 
 
+@when_drawn
 def plot_tag_matrix(M: np.ndarray, tags: Sequence[str], out_base: str | os.PathLike, title: str,
                     signed: bool = True, vmax: float | None = None, label: str = "") -> list[Path]:
     """Heatmap of a tag x tag matrix, tags in ``tag_order``; values printed in the cells when T <= 12.

@@ -19,6 +19,7 @@ from nerve.report.figures import (
     limits,
     new_figure,
 )
+from nerve.report.formats import when_drawn
 from nerve.tags import tag_order
 
 DROP_LIMIT = 1.0  # every drop heatmap spans -1..1: figures drawn apart compare by colour
@@ -30,6 +31,7 @@ def _headline_and_context(title: str) -> tuple[str, str]:
     return (head, rest) if sep else ("", title)
 
 
+@when_drawn
 def plot_method_drops(methods: Sequence[str], tags: Sequence[str], M: np.ndarray, out_base: str | os.PathLike,
                       title: str, score: str | None = None) -> list[Path]:
     """Heatmap of each ranking method's drop of each tag's own score (methods × tags), values printed in the cells,
@@ -70,6 +72,7 @@ def plot_method_drops(methods: Sequence[str], tags: Sequence[str], M: np.ndarray
     return figures.save_figure(fig, out_base, caption=caption)
 
 
+@when_drawn
 def plot_method_curves(rows: np.ndarray, ablate: str, out_base: str | os.PathLike, title: str,
                        score: str = "accuracy", keep: bool = False) -> list[Path]:
     """Small multiples, one panel per target tag: the drop of the tag's own score over k for each ranking method's

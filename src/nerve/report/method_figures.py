@@ -10,6 +10,7 @@ import numpy as np
 
 from nerve.report import figures
 from nerve.report.figures import new_figure
+from nerve.report.formats import when_drawn
 
 
 def _heatmap(M: np.ndarray, rows: Sequence[str], cols: Sequence[str], vmax: float, out_base: str | os.PathLike,
@@ -38,6 +39,7 @@ def _heatmap(M: np.ndarray, rows: Sequence[str], cols: Sequence[str], vmax: floa
     return figures.save_figure(fig, out_base, caption=caption)
 
 
+@when_drawn
 def plot_method_agreement(methods: Sequence[str], M: np.ndarray, k: int, out_base: str | os.PathLike,
                           title: str) -> list[Path]:
     """Heatmap of the shared units among the top ``k`` of every two ranking methods (methods × methods).
@@ -53,6 +55,7 @@ def plot_method_agreement(methods: Sequence[str], M: np.ndarray, k: int, out_bas
                     1.9 + 0.42 * n, caption)
 
 
+@when_drawn
 def plot_method_stability(methods: Sequence[str], tags: Sequence[str], M: np.ndarray, k: int,
                           out_base: str | os.PathLike, title: str) -> list[Path]:
     """Heatmap of each method's matched top-``k`` overlap between runs, per tag (methods × tags).

@@ -10,12 +10,14 @@ import numpy as np
 
 from nerve.report import figures
 from nerve.report.figures import colours, diverging_cmap, every_kth, font_size, new_figure, symmetric_norm
+from nerve.report.formats import when_drawn
 from nerve.tags import tag_order
 
 SENSITIVITY = ("sensitivity: W[tag, unit] × (the unit's mean on tokens labelled the tag − its mean on the other "
                "tokens); positive = the unit pushes the tag's logit up where the tag occurs")
 
 
+@when_drawn
 def plot_sensitivity_heatmap(s: np.ndarray, tags: Sequence[str], neurons: Sequence[str],
                              out_base: str | os.PathLike, cluster: bool = False, *,
                              title: str = "Unit sensitivity per tag", where: str = "") -> list[Path]:
@@ -63,6 +65,7 @@ def plot_sensitivity_heatmap(s: np.ndarray, tags: Sequence[str], neurons: Sequen
     return figures.save_figure(fig, out_base, caption=caption)
 
 
+@when_drawn
 def plot_ranking_table(s: np.ndarray, rankings: np.ndarray, tags: Sequence[str], neurons: Sequence[str],
                        out_base: str | os.PathLike, top: int = 10, where: str = "") -> list[Path]:
     """Table of the ``top`` most important units per tag (columns in ``tag_order``), cells coloured by sensitivity
@@ -103,6 +106,7 @@ def plot_ranking_table(s: np.ndarray, rankings: np.ndarray, tags: Sequence[str],
     return figures.save_figure(fig, out_base, caption=caption)
 
 
+@when_drawn
 def plot_per_tag_accuracy(accuracy: Mapping[str, float | None], out_base: str | os.PathLike, *,
                           title: str = "Per-tag recall", where: str = "") -> list[Path]:
     """Bar chart of each tag's recall (``tag_order``), then ``ALL`` (token accuracy) and ``F1`` (entity F1) if

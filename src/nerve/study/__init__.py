@@ -49,7 +49,7 @@ def summarise(jobs: list[Job], out: Path, loaded: dict | None = None, failed: li
     from nerve.analyze import compare
     from nerve.io import make_dirs
     from nerve.method_stage import compare_methods
-    from nerve.report.plots import figure_formats as formats
+    from nerve.report.formats import figure_formats as formats
 
     variants: dict[str, list[Job]] = {}
     for j in jobs:
