@@ -48,8 +48,10 @@ def shared_data() -> Path:
 
 # The files that take longest (tens of seconds each, measured with --durations), run first: with
 # `-n auto --dist loadfile` a long file scheduled last keeps one worker busy while the other idles.
-FIRST = ("test_study.py", "test_package.py", "test_method_stage.py", "test_heldout.py", "test_analyze_run.py",
-         "test_api.py", "test_faults.py", "test_reliability.py")
+FIRST = ("test_study.py", "test_method_stage.py", "test_faults.py", "test_report_plots.py", "test_report_browser.py",
+         "test_api.py", "test_heldout.py", "test_analyze_run.py", "test_compare.py", "test_package.py",
+         "test_hf_study.py", "test_reliability.py", "test_interventions.py", "test_bases_compare.py",
+         "test_serve_guard.py")  # session 21's per-file sums of --durations, heaviest first
 
 
 def pytest_collection_modifyitems(items):
