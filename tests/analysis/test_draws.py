@@ -139,3 +139,27 @@ def test_baseline_summary_is_the_mean_over_runs_of_each_runs_tag_mean_with_a_t_i
     assert row["excess_matched"] == pytest.approx(np.mean(excess))
     assert (row["excess_matched_lo"], row["excess_matched_hi"]) == pytest.approx((lo, hi))
     assert (row["tag_runs"], row["tag_runs_p_below"], row["n_tags"]) == (8, 4, 2)
+
+
+def _summary_input(n_random: int, ps: tuple) -> list[list[dict]]:
+    return [[{"method": "m", "ablate": "mean", "score": "accuracy", "target_tag": t, "k": 10, "own_drop": 0.4,
+              "random_mean_drop": 0.01, "random_p": p, "n_random": n_random, "matched_mean_drop": None,
+              "matched_p": None, "n_matched": 0} for t, p in zip(("B-PER", "I-PER"), ps)]]
+
+
+def test_baseline_summary_gives_the_p_floor_of_the_draws_and_the_tag_runs_at_it():
+    from nerve.analysis.draws import baseline_summary
+
+    (row,) = baseline_summary(_summary_input(200, (1 / 201, 0.3)), ["B-PER", "I-PER"])
+    assert row["p_floor"] == pytest.approx(1 / 201) and row["tag_runs_at_floor"] == 1
+    assert row["tag_runs_p_below"] == 0  # 200 draws cannot give p < 0.001
+
+
+def test_the_reports_baseline_cell_says_when_the_draws_cannot_reach_its_p_threshold():
+    from nerve.analysis.draws import baseline_summary
+    from nerve.report.methods_section import _below
+
+    (few,) = baseline_summary(_summary_input(200, (1 / 201, 0.3)), ["B-PER", "I-PER"])
+    assert _below(few) == "1 of 2 at the floor 1/201"
+    (many,) = baseline_summary(_summary_input(1000, (1 / 1001, 0.3)), ["B-PER", "I-PER"])
+    assert _below(many) == "1 of 2"

@@ -217,15 +217,17 @@ def _against(drops: np.ndarray, own: float, name: str) -> dict:
 
 SUMMARY_FIELDS = ("ablate", "method", "k", "n_runs", "n_tags", "own_mean", "random_mean", "matched_mean",
                   "excess_matched", "excess_matched_lo", "excess_matched_hi", "tag_runs", "tag_runs_p_below",
-                  "p_below")
+                  "p_below", "p_floor", "tag_runs_at_floor")
 
 
 def baseline_summary(per_run: Sequence[Sequence[dict]], tags: Sequence[str], p_below: float = 1e-3) -> list[dict]:
     """Per intervention, method and k, over runs (``baseline_rows`` of each run, score ``accuracy``, the target
     tags ``tags``, e.g. the entity tags): the mean over runs of each run's mean over tags of the method's own drop,
     of the random draws' and of the matched draws' mean drop; the excess over the matched draws with its 95 %
-    t interval over runs (uncorrected; None with fewer than 2 runs); and how many tag-runs have a random-draw p
-    below ``p_below``."""
+    t interval over runs (uncorrected; None with fewer than 2 runs); how many tag-runs have a random-draw p
+    below ``p_below``; ``p_floor``, the coarsest resolution of those p (1/(draws + 1) of the run with the fewest
+    draws: when it is not below ``p_below`` no tag-run can be), and how many tag-runs are at their floor (the
+    method's drop reached by no random draw)."""
     from scipy import stats
 
     cells: dict[tuple, list[list[dict]]] = {}
@@ -244,12 +246,16 @@ def baseline_summary(per_run: Sequence[Sequence[dict]], tags: Sequence[str], p_b
         lo = hi = None
         if len(excess) >= 2 and np.std(excess) > 0:
             lo, hi = (float(x) for x in stats.t.interval(0.95, len(excess) - 1, np.mean(excess), stats.sem(excess)))
-        ps = [r["random_p"] for rs in runs for r in rs if r["random_p"] is not None]
+        tested = [r for rs in runs for r in rs if r["random_p"] is not None]
+        ps = [r["random_p"] for r in tested]
+        floors = [1.0 / (1 + r["n_random"]) for r in tested]
         out.append({"ablate": ablate, "method": method, "k": k, "n_runs": len(runs),
                     "n_tags": int(np.mean([len(rs) for rs in runs])), "own_mean": _avg(own), "random_mean": _avg(rnd),
                     "matched_mean": _avg(mat), "excess_matched": float(np.mean(excess)) if excess else None,
                     "excess_matched_lo": lo, "excess_matched_hi": hi, "tag_runs": len(ps),
-                    "tag_runs_p_below": int(np.sum(np.asarray(ps) < p_below)), "p_below": p_below})
+                    "tag_runs_p_below": int(np.sum(np.asarray(ps) < p_below)), "p_below": p_below,
+                    "p_floor": max(floors) if floors else None,
+                    "tag_runs_at_floor": int(sum(p <= f * (1 + 1e-9) for p, f in zip(ps, floors)))})
     return out
 
 

@@ -52,11 +52,22 @@ def _best_rows(best: dict, baselines: list[dict], k: int) -> list[list[str]]:
         excess = mine.get("excess_matched")
         ci = (f" [{two_decimals(mine['excess_matched_lo'])}, {two_decimals(mine['excess_matched_hi'])}]"
               if mine.get("excess_matched_lo") is not None else "")
-        below = (f"{mine['tag_runs_p_below']} of {mine['tag_runs']}" if mine.get("tag_runs") else "–")
+        below = _below(mine)
         rows.append([html.escape(ablate), f"<b>{html.escape(b['best'])}</b> ({two_decimals(means[b['best']])})",
                      _names(b["not_separable"]), _names(b["worse"]), two_decimals(rnd), two_decimals(mat),
                      (two_decimals(excess) + ci) if excess is not None else "–", below])
     return rows
+
+
+def _below(summary: dict) -> str:
+    """How many tag-runs have a random-draw p below the threshold — or, where the draws cannot get there (p's floor
+    1/(draws + 1) is not below it), how many sit at that floor, saying so."""
+    if not summary.get("tag_runs"):
+        return "–"
+    floor, below = summary.get("p_floor"), summary.get("p_below")
+    if floor is not None and below is not None and floor >= below:
+        return f"{summary['tag_runs_at_floor']} of {summary['tag_runs']} at the floor 1/{round(1 / floor)}"
+    return f"{summary['tag_runs_p_below']} of {summary['tag_runs']}"
 
 
 def _answer(best: dict, what: str) -> str:
@@ -132,7 +143,10 @@ def methods_section(variant: str, methods: dict, table, figures, heading=None) -
              f"difference of interest 0.02). \"Not separable\": not shown worse than the best. Random and matched "
              f"units: the mean drop (or gain) at k = {k} of random unit sets and of sets matched to the best "
              f"method's top {k} by variance decile; the excess over the matched sets has a 95 % t interval over "
-             f"runs (uncorrected). Comparisons per tag are in methods_paired.csv.</p>"]
+             f"runs (uncorrected). The last column counts the tag-runs whose random-draw p is below 0.001; where "
+             f"the draws cannot give so small a p (fewer than 999 of them), it counts those at p's floor, "
+             f"1/(draws + 1): no random draw reached the method's drop. Comparisons per tag are in "
+             f"methods_paired.csv.</p>"]
     for direction, how, what in DIRECTIONS:
         best = methods.get("best", {}).get(direction)
         if not best:
