@@ -101,7 +101,8 @@ def bases_section(name: str, compare_dir: str | Path, table, heading) -> str:
         for metric, (what, up, down) in WORDS.items():
             fam = [r for r in psel if r["basis"] == b and r["metric"] == metric]
             hi, lo, same, rest = verdict_counts(fam)
-            cells.append(f"{hi}\u00a0↑ / {lo}\u00a0↓ / {same}\u00a0≈ / {rest}\u00a0?" if fam else "–")  # no break in a count
+            nb = "\u00a0"  # no line break inside a count
+            cells.append(f"{hi}{nb}↑ / {lo}{nb}↓ / {same}{nb}≈ / {rest}{nb}?" if fam else "–")
             parts = [f"{word} for {n} of {len(fam)} tags" for n, word in ((hi, up), (lo, down)) if n]
             if parts:
                 claims.append(f"{what}: {' and '.join(parts)}")
