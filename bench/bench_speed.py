@@ -48,20 +48,24 @@ def machine() -> str:
             f"{torch.get_num_threads()}; numpy {np.__version__}; Python {platform.python_version()}")
 
 
-def train_speed(cfg, data, epochs: int) -> list[float]:
-    """Sentences/s of each of ``epochs`` full epochs through the trainer's own loop (batching, word dropout,
-    clipping, optimiser steps, the learning rate of each epoch), on one model."""
+def epoch_seconds(cfg, data, epochs: int) -> list[float]:
+    """Seconds of each of ``epochs`` full epochs through the trainer's own loop (batching, word dropout, clipping,
+    optimiser steps, the learning rate of each epoch), on one model."""
     torch.manual_seed(cfg.train.seed)
     model = Tagger(cfg, data.vocabs, cfg.embeddings.dim).train()
     model.seed_dropout(np.random.default_rng(0))
     opt = make_optimizer(cfg.train, model, cfg.embeddings.fine_tune)
     trainer = Trainer(cfg, Path("unused"), progress=False)
-    speeds = []
+    seconds = []
     for epoch in range(epochs):
         opt.set_lr(epoch_lr(cfg, epoch))
-        _, secs = trainer.train_epoch(epoch, data, model, opt)
-        speeds.append(len(data.train_items) / secs)
-    return speeds
+        seconds.append(trainer.train_epoch(epoch, data, model, opt)[1])
+    return seconds
+
+
+def train_speed(cfg, data, epochs: int) -> list[float]:
+    """Sentences/s of each of ``epochs`` full epochs (``epoch_seconds``)."""
+    return [len(data.train_items) / secs for secs in epoch_seconds(cfg, data, epochs)]
 
 
 def decode_speed(cfg, data, repeats: int = 3) -> float:

@@ -104,28 +104,14 @@ def nerve_epochs(model: str, data: str, epochs: int) -> list[float]:
 
 
 def nerve_epochs_here(model: str, data: str, epochs: int) -> list[float]:
-    import torch
+    from bench_speed import epoch_seconds  # bench/bench_speed.py (one torch thread)
 
     from nerve.data.prepare import prepare
-    from nerve.model.tagger import Tagger
-    from nerve.train import Trainer, epoch_lr
-    from nerve.train.optim import make_optimizer
 
-    torch.set_num_threads(1)
     cfg = nerve_config(model, data)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = prepare(cfg, Path(tmp) / "vocab.json", lambda m: None)
-    torch.manual_seed(cfg.train.seed)
-    net = Tagger(cfg, prepared.vocabs, cfg.embeddings.dim).train()
-    net.seed_dropout(np.random.default_rng(0))
-    opt = make_optimizer(cfg.train, net, cfg.embeddings.fine_tune)
-    trainer = Trainer(cfg, Path("unused"), progress=False)
-    times = []
-    for epoch in range(epochs):
-        opt.set_lr(epoch_lr(cfg, epoch))
-        _, secs = trainer.train_epoch(epoch, prepared, net, opt)
-        times.append(secs)
-    return times
+    return epoch_seconds(cfg, prepared, epochs)
 
 
 def main() -> None:
